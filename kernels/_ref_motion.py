@@ -1,0 +1,5 @@
+"""NumPy references: placeholder."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

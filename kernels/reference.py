@@ -1,0 +1,13 @@
+"""Plain-NumPy references of every compiled kernel, same signatures as the public wrappers.
+
+They define what the kernels compute: parity tests compare each kernel against its reference on
+fixed and seeded random inputs, and benchmarks report speed as a ratio against them.
+"""
+
+from __future__ import annotations
+
+from carbonedge.kernels._ref_boxes import *  # noqa: F401,F403
+from carbonedge.kernels._ref_decode import *  # noqa: F401,F403
+from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
+from carbonedge.kernels._ref_motion import *  # noqa: F401,F403
+from carbonedge.kernels._ref_preprocess import *  # noqa: F401,F403

@@ -1,0 +1,94 @@
+"""Events: small frozen dataclasses with a stable id.
+
+The id is a UUIDv5 of the fields that identify the event, so producing the same event twice (after a
+restart, or when an upload is repeated) yields the same id and upstream de-duplication works.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+_NAMESPACE = uuid.UUID("5d0c1c52-6f0e-4a55-9a38-7b1f6a3c2e10")
+
+
+def stable_id(*parts: object) -> str:
+    """Deterministic UUIDv5 string of ``parts`` joined by '/'."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+def utc_iso(t_wall_s: float) -> str:
+    """Seconds since the epoch -> ISO 8601 UTC with millisecond precision and a 'Z'."""
+    dt = datetime.fromtimestamp(t_wall_s, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class LineCrossed:
+    """A confirmed track crossed a counting line.
+
+    ``direction`` is "in" when the anchor moved from the line's left side to its right side (looking
+    from ``start`` to ``end``), "out" for the opposite.
+    """
+
+    device_id: str
+    source_id: str
+    line_id: str
+    tracker_id: int
+    direction: str
+    class_name: str
+    frame_index: int
+    t_wall_s: float
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            key = (self.device_id, self.source_id, self.line_id, self.tracker_id, self.frame_index)
+            object.__setattr__(self, "id", stable_id("line_crossed", *key))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "line_crossed", **asdict(self), "t_wall": utc_iso(self.t_wall_s)}
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalSummary:
+    """Counts of one source over one interval [start, end).
+
+    ``counts`` maps line id -> direction -> class name -> vehicles.
+    """
+
+    device_id: str
+    source_id: str
+    seq: int
+    interval_start_s: float
+    interval_end_s: float
+    counts: dict[str, dict[str, dict[str, int]]]
+    frames: int
+    detector: str
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            key = (self.device_id, self.source_id, round(self.interval_start_s, 3))
+            object.__setattr__(self, "id", stable_id("interval_summary", *key))
+
+    def total(self, line_id: str | None = None) -> int:
+        lines = [line_id] if line_id else list(self.counts)
+        return sum(n for lid in lines for d in self.counts.get(lid, {}).values() for n in d.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "interval_summary",
+            "schema_version": 1,
+            "id": self.id,
+            "device_id": self.device_id,
+            "source_id": self.source_id,
+            "seq": self.seq,
+            "interval_start": utc_iso(self.interval_start_s),
+            "interval_end": utc_iso(self.interval_end_s),
+            "frames": self.frames,
+            "detector": self.detector,
+            "counts": self.counts,
+        }

@@ -1,5 +1,184 @@
-"""Placeholder: being written."""
+"""Detector output decoders: one pass over anchors, best class, threshold, back to image pixels.
+
+Both decoders return the same four columns, ready for :func:`carbonedge.kernels.nms` and
+``Detections``: ``xyxy`` (K, 4) float32 image px clipped to ``[0, W] x [0, H]``, ``score`` (K,)
+float32, ``class_id`` (K,) int32 and ``row`` (K,) int32, the anchor index in ``raw`` (carried
+into ``Detections.source_row``). A candidate is kept when its score is ``>= score_threshold``
+(compared in float32); its class is the best allowed class (ties: lower class id). Rows come
+out in anchor order. The Numba backend compiles on the first call (or loads its cache).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import logging
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from carbonedge.kernels import _register, _require
+from carbonedge.kernels.preprocess import LetterboxInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["decode_yolox", "decode_yolo_v8"]
+
+_register("decode_yolox", "numba", "_decode_nb")
+_register("decode_yolo_v8", "numba", "_decode_nb")
+
+DecodeResult = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.int32]]
+
+
+def _empty() -> DecodeResult:
+    return (np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int32),
+            np.empty(0, np.int32))
+
+
+def _raw_2d(raw: NDArray) -> NDArray[np.float32]:
+    if not isinstance(raw, np.ndarray) or raw.dtype.kind != "f":
+        got = getattr(raw, "dtype", type(raw).__name__)
+        raise ValueError(f"raw must be a floating-point array, got {got}")
+    if raw.ndim == 3 and raw.shape[0] == 1:
+        raw = raw[0]
+    if raw.ndim != 2:
+        raise ValueError(f"raw must be 2-D or have a leading batch of 1, got shape {raw.shape}")
+    out = np.ascontiguousarray(raw, dtype=np.float32)
+    return out if out.flags.writeable else out.copy()  # read-only arrays would need a 2nd compile
+
+
+def _hw(name: str, value: tuple[int, int]) -> tuple[int, int]:
+    try:
+        ok = len(value) == 2 and all(int(v) == v and v >= 1 for v in value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be two positive integers (h, w), got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _common(
+    nc: int, letterbox: LetterboxInfo, image_hw: tuple[int, int], score_threshold: float,
+    class_mask: NDArray[np.bool_] | None,
+) -> tuple[NDArray[np.float64], float, NDArray[np.int64]]:
+    """Geometry vector, float32-rounded threshold and the sorted allowed class ids."""
+    if not isinstance(letterbox, LetterboxInfo):
+        raise ValueError(f"letterbox must be a LetterboxInfo, got {type(letterbox).__name__}")
+    if not (letterbox.scale_x > 0 and letterbox.scale_y > 0):
+        raise ValueError(f"letterbox scales must be positive, got {letterbox}")
+    img_h, img_w = _hw("image_hw", image_hw)
+    if not isinstance(score_threshold, (int, float)) or not math.isfinite(score_threshold):
+        raise ValueError(f"score_threshold must be a finite number, got {score_threshold!r}")
+    if class_mask is None:
+        classes = np.arange(nc, dtype=np.int64)
+    else:
+        mask = np.asarray(class_mask)
+        if mask.dtype != np.bool_ or mask.shape != (nc,):
+            raise ValueError(
+                f"class_mask must be a bool array of shape ({nc},), got {mask.dtype} {mask.shape}"
+            )
+        classes = np.flatnonzero(mask).astype(np.int64)
+    geom = np.array(
+        [letterbox.scale_x, letterbox.scale_y, letterbox.pad_x_px, letterbox.pad_y_px, img_w,
+         img_h], dtype=np.float64,
+    )
+    return geom, float(np.float32(score_threshold)), classes
+
+
+def _yolox_anchors(input_hw: tuple[int, int], strides: tuple[int, ...]) -> int:
+    if len(strides) == 0 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in strides):
+        raise ValueError(f"strides must be positive integers, got {strides!r}")
+    in_h, in_w = input_hw
+    if any(in_h % s or in_w % s for s in strides):
+        raise ValueError(
+            f"input_hw {input_hw} must be divisible by every stride in {tuple(strides)}"
+        )
+    return sum((in_h // s) * (in_w // s) for s in strides)
+
+
+def decode_yolox(
+    raw: NDArray[np.float32],
+    input_hw: tuple[int, int],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    class_mask: NDArray[np.bool_] | None = None,
+    strides: tuple[int, ...] = (8, 16, 32),
+) -> DecodeResult:
+    """Decode YOLOX output (anchor-free, objectness and class scores already sigmoid).
+
+    Anchor order: for each stride ``s`` in turn, a row-major grid of ``(h/s) x (w/s)`` cells
+    (y outer, x inner). ``xy = (o[:2] + grid_xy) * s``, ``wh = exp(o[2:4]) * s`` in input px;
+    ``score = obj * cls[best allowed class]``.
+
+    Args:
+        raw: (A, 5+nc) or (1, A, 5+nc) float: dx, dy, log w, log h, obj, nc class scores.
+        input_hw: network input size (h, w) in px; divisible by every stride.
+        letterbox: geometry from :func:`carbonedge.kernels.letterbox_chw`.
+        image_hw: original image size (H, W) in px, used for clipping.
+        score_threshold: keep ``score >= score_threshold``.
+        class_mask: optional (nc,) bool, allowed classes.
+        strides: feature-map strides in px, in output order.
+
+    Returns:
+        ``(xyxy, score, class_id, row)``: (K, 4) float32 image px, (K,) float32, (K,) int32,
+        (K,) int32 anchor index.
+
+    Raises:
+        ValueError: wrong dtype/shape, anchor count not matching ``input_hw``/``strides``, bad
+            sizes, threshold or mask.
+    """
+    data = _raw_2d(raw)
+    if data.shape[1] < 6:
+        raise ValueError(
+            f"raw must have 5 + nc >= 6 columns (YOLOX layout), got shape {data.shape}"
+        )
+    in_hw = _hw("input_hw", input_hw)
+    expected = _yolox_anchors(in_hw, tuple(strides))
+    if data.shape[0] != expected:
+        raise ValueError(
+            f"raw has {data.shape[0]} anchors but input_hw {in_hw} with strides "
+            f"{tuple(strides)} gives {expected}"
+        )
+    nc = data.shape[1] - 5
+    geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
+    if classes.size == 0:
+        return _empty()
+    backend = _require("_decode_nb")
+    steps = np.asarray(strides, dtype=np.int64)
+    return backend.decode_yolox_nb(data, in_hw[0], in_hw[1], steps, geom, thr, classes)
+
+
+def decode_yolo_v8(
+    raw: NDArray[np.float32],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    class_mask: NDArray[np.bool_] | None = None,
+) -> DecodeResult:
+    """Decode Ultralytics YOLOv8/YOLO11 output (no objectness): score = best allowed class score.
+
+    Args:
+        raw: (4+nc, A) or (1, 4+nc, A) float: cx, cy, w, h in input px, then nc class scores.
+        letterbox: geometry from :func:`carbonedge.kernels.letterbox_chw`.
+        image_hw: original image size (H, W) in px, used for clipping.
+        score_threshold: keep ``score >= score_threshold``.
+        class_mask: optional (nc,) bool, allowed classes.
+
+    Returns:
+        ``(xyxy, score, class_id, row)`` as :func:`decode_yolox`.
+
+    Raises:
+        ValueError: wrong dtype/shape, bad sizes, threshold or mask.
+    """
+    data = _raw_2d(raw)
+    if data.shape[0] < 5:
+        raise ValueError(
+            f"raw must have 4 + nc >= 5 rows (YOLOv8 layout), got shape {data.shape}"
+        )
+    nc = data.shape[0] - 4
+    geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
+    if classes.size == 0:
+        return _empty()
+    return _require("_decode_nb").decode_yolo_v8_nb(data, geom, thr, classes)

@@ -1,0 +1,54 @@
+"""``letterbox_chw`` against the NumPy reference and the usual OpenCV pipeline.
+
+The OpenCV way is ``cv2.resize`` + ``cv2.copyMakeBorder`` + ``astype`` + channel swap + normalise
++ transpose, as most detector code does it. Cases are the three detector conventions on
+realistic camera frames (a smooth gradient plus noise; content does not change the timing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from carbonedge.benchmarks._harness import Row, compare
+from carbonedge.kernels import letterbox_chw
+from carbonedge.kernels import reference as ref
+
+# case name -> (image (H, W), tensor (h, w), keyword arguments)
+_CASES: dict[str, tuple[tuple[int, int], tuple[int, int], dict]] = {
+    "yolox 1920x1080->416": ((1080, 1920), (416, 416), {}),
+    "yolox 640x480->416": ((480, 640), (416, 416), {}),
+    "ultralytics 1280x720->640": (
+        (720, 1280), (640, 640), {"swap_rb": True, "std": (255.0,) * 3, "align": "center"}
+    ),
+    "nanodet 1280x720->320 stretch": (
+        (720, 1280), (320, 320),
+        {"mode": "stretch", "mean": (103.53, 116.28, 123.675), "std": (57.375, 57.12, 58.395)},
+    ),
+}
+_QUICK = ("yolox 640x480->416",)
+
+
+def _frame(shape_hw: tuple[int, int]) -> NDArray[np.uint8]:
+    rng = np.random.default_rng(0)
+    h, w = shape_hw
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) % 256], axis=-1)
+    return np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
+
+
+def run(quick: bool) -> list[Row]:
+    rows: list[Row] = []
+    for name, (image_hw, out_hw, kwargs) in _CASES.items():
+        if quick and name not in _QUICK:
+            continue
+        image = _frame(image_hw)
+        buf = np.empty((1, 3, *out_hw), np.float32)
+        ours = lambda: letterbox_chw(image, out_hw, out=buf, **kwargs)  # noqa: E731
+        rows.append(compare("letterbox_chw", name, ours,
+                            lambda: ref.letterbox_chw(image, out_hw, **kwargs),
+                            reference_name="numpy"))
+        rows.append(compare("letterbox_chw", name, ours,
+                            lambda: ref.letterbox_chw_opencv(image, out_hw, **kwargs),
+                            reference_name="opencv"))
+    return rows

@@ -1,0 +1,170 @@
+"""Numba backend of the detector decoders: best class per anchor, threshold, map to image px.
+
+Private: :mod:`carbonedge.kernels.decode` validates input and always calls these with the same
+types (C-contiguous 2-D float32 ``raw``, int64 ``classes`` = sorted allowed class ids (non-empty),
+int64 ``strides``, float64 ``geom``, Python ints and floats), so one cached compilation serves
+every call. Compilation happens on the first call (``cache=True`` keeps it in ``__pycache__``).
+
+YOLOX first bounds every class score by the column-wise maximum (a vectorised pass), so anchors
+whose objectness times that bound is below the threshold are rejected exactly without a class
+scan. The best class score is a branch-free max (8 running maxima when every class is allowed);
+the class id (lowest id holding that score, like ``np.argmax``) is looked up only for the few
+anchors that pass the threshold. NaN scores never pass; with NaN class scores the choice of the
+best class among the others is unspecified.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mx(a, b):
+    return a if a > b else b
+
+
+@njit(cache=True, nogil=True)
+def _max_contiguous(row, lo, hi):
+    """max(row[lo:hi]) with 8 independent running maxima (breaks the compare/select chain)."""
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = row[lo]
+    j = lo
+    while j + 8 <= hi:
+        b0 = _mx(row[j], b0)
+        b1 = _mx(row[j + 1], b1)
+        b2 = _mx(row[j + 2], b2)
+        b3 = _mx(row[j + 3], b3)
+        b4 = _mx(row[j + 4], b4)
+        b5 = _mx(row[j + 5], b5)
+        b6 = _mx(row[j + 6], b6)
+        b7 = _mx(row[j + 7], b7)
+        j += 8
+    while j < hi:
+        b0 = _mx(row[j], b0)
+        j += 1
+    return _mx(_mx(_mx(b0, b1), _mx(b2, b3)), _mx(_mx(b4, b5), _mx(b6, b7)))
+
+
+@njit(cache=True, nogil=True)
+def _max_score(row, first, classes):
+    """Largest allowed class score of one anchor; class c is at ``row[first + c]``."""
+    nc = row.shape[0] - first
+    if classes.shape[0] == nc:  # every class allowed: contiguous scan
+        return _max_contiguous(row, first, first + nc)
+    best = row[first + classes[0]]
+    for j in range(1, classes.shape[0]):
+        best = _mx(row[first + classes[j]], best)
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _class_bound(raw, first, classes):
+    """Largest allowed class score over all anchors (NaN ignored): an upper bound per anchor.
+
+    Column-wise running maxima over contiguous rows vectorise well, unlike one max per row.
+    """
+    nc = raw.shape[1] - first
+    acc = np.full(nc, -np.inf, np.float32)
+    for a in range(raw.shape[0]):
+        row = raw[a]
+        for c in range(nc):
+            v = row[first + c]
+            acc[c] = v if v > acc[c] else acc[c]
+    bound = acc[classes[0]]
+    for j in range(1, classes.shape[0]):
+        bound = _mx(acc[classes[j]], bound)
+    return bound
+
+
+@njit(cache=True, nogil=True)
+def _argmax_class(row, first, classes, best):
+    """Lowest allowed class id whose score equals ``best``."""
+    for j in range(classes.shape[0]):
+        if row[first + classes[j]] == best:
+            return classes[j]
+    return classes[0]
+
+
+@njit(cache=True, nogil=True)
+def _emit(k, cx, cy, w, h, geom, xyxy):
+    """Write box k: centre/size in input px -> xyxy in image px, clipped to the image."""
+    sx, sy, px, py, img_w, img_h = geom[0], geom[1], geom[2], geom[3], geom[4], geom[5]
+    x1 = ((cx - 0.5 * w) - px) / sx
+    y1 = ((cy - 0.5 * h) - py) / sy
+    x2 = ((cx + 0.5 * w) - px) / sx
+    y2 = ((cy + 0.5 * h) - py) / sy
+    xyxy[k, 0] = min(max(x1, 0.0), img_w)
+    xyxy[k, 1] = min(max(y1, 0.0), img_h)
+    xyxy[k, 2] = min(max(x2, 0.0), img_w)
+    xyxy[k, 3] = min(max(y2, 0.0), img_h)
+
+
+@njit(cache=True, nogil=True)
+def decode_yolox_nb(raw, input_h, input_w, strides, geom, score_threshold, classes):
+    """raw (A, 5+nc) float32; geom float64 [scale_x, scale_y, pad_x, pad_y, image_w, image_h]."""
+    n = raw.shape[0]
+    xyxy = np.empty((n, 4), np.float32)
+    score = np.empty(n, np.float32)
+    cls = np.empty(n, np.int32)
+    rows = np.empty(n, np.int32)
+    bound = _class_bound(raw, 5, classes)
+    k = 0
+    a = 0
+    for si in range(strides.shape[0]):
+        s = strides[si]
+        for gy in range(input_h // s):
+            for gx in range(input_w // s):
+                r = raw[a]
+                obj = r[4]
+                # Exact early reject: obj >= 0 and best <= bound give obj * best <= obj * bound.
+                if obj >= 0 and obj * bound < score_threshold:
+                    a += 1
+                    continue
+                best = _max_score(r, 5, classes)
+                sc = obj * best
+                if sc >= score_threshold:
+                    cx = (r[0] + gx) * s
+                    cy = (r[1] + gy) * s
+                    w = math.exp(r[2]) * s
+                    h = math.exp(r[3]) * s
+                    _emit(k, cx, cy, w, h, geom, xyxy)
+                    score[k] = sc
+                    cls[k] = _argmax_class(r, 5, classes, best)
+                    rows[k] = a
+                    k += 1
+                a += 1
+    return xyxy[:k].copy(), score[:k].copy(), cls[:k].copy(), rows[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def decode_yolo_v8_nb(raw, geom, score_threshold, classes):
+    """raw (4+nc, A) float32 (channel-major); geom and classes as in :func:`decode_yolox_nb`."""
+    n = raw.shape[1]
+    # Step 1: class-major running max keeps memory access contiguous (vectorisable select).
+    best = raw[4 + classes[0]].copy()
+    for j in range(1, classes.shape[0]):
+        row = raw[4 + classes[j]]
+        for a in range(n):
+            v = row[a]
+            best[a] = v if v > best[a] else best[a]
+    # Step 2: threshold, class id of the survivors, boxes.
+    xyxy = np.empty((n, 4), np.float32)
+    score = np.empty(n, np.float32)
+    cls = np.empty(n, np.int32)
+    rows = np.empty(n, np.int32)
+    k = 0
+    for a in range(n):
+        if best[a] >= score_threshold:
+            _emit(k, raw[0, a], raw[1, a], raw[2, a], raw[3, a], geom, xyxy)
+            score[k] = best[a]
+            c = classes[0]
+            for j in range(classes.shape[0]):
+                if raw[4 + classes[j], a] == best[a]:
+                    c = classes[j]
+                    break
+            cls[k] = c
+            rows[k] = a
+            k += 1
+    return xyxy[:k].copy(), score[:k].copy(), cls[:k].copy(), rows[:k].copy()

@@ -1,0 +1,102 @@
+"""The ``carbonedge`` command: run, check, demo, doctor. The only place that configures logging.
+
+Every expected failure (bad config, missing model, unreadable video) ends with one line on stderr,
+``carbonedge: error: ...``, and exit status 2; no traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from carbonedge.runtime import __version__
+from carbonedge.runtime.errors import CarbonEdgeError
+
+logger = logging.getLogger("carbonedge")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="carbonedge", description="Edge runtime for city carbon monitoring.")
+    p.add_argument("--version", action="version", version=f"carbonedge {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
+    p.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a site config until its sources end or SIGTERM")
+    run.add_argument("config", type=Path)
+    run.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
+    check = sub.add_parser("check", help="validate a site config and exit")
+    check.add_argument("config", type=Path)
+    demo = sub.add_parser("demo", help="run the slice on the built-in synthetic scene (or --video)")
+    demo.add_argument("--video", type=Path, default=None, help="real footage; uses the YOLOX model")
+    demo.add_argument("--line-y", type=float, default=None, help="counting line row in px (video)")
+    demo.add_argument("--model", default="yolox_nano_416.onnx", help="model for --video")
+    demo.add_argument("--duration-s", type=float, default=60.0, help="synthetic scene length")
+    demo.add_argument("--out", type=Path, default=Path("carbonedge-out"), help="output folder")
+    sub.add_parser("doctor", help="show compiled kernels, onnxruntime and the models found")
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.config import load_site_config
+    from carbonedge.runtime.pipeline import run_site
+
+    config = load_site_config(args.config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    results = run_site(config, max_frames=args.max_frames, stop=stop)
+    for r in results:
+        total = sum(n for d in r.counts().values() for c in d.values() for n in c.values())
+        sys.stdout.write(f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {total} crossings, "
+                         f"{len(r.summaries)} summaries, {r.frame_errors} frame errors\n")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.config import load_site_config
+
+    config = load_site_config(args.config)
+    lines = sum(len(v) for v in config.lines.values())
+    sys.stdout.write(f"{args.config}: ok (device {config.device_id}, {len(config.sources)} sources, "
+                     f"detector {config.detector.type}, {lines} counting lines)\n")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from carbonedge.runtime import demo
+
+    if args.video is not None:
+        outcome = demo.run_video(args.video, args.out, line_y_px=args.line_y, model=args.model)
+    else:
+        outcome = demo.run_synthetic(args.out, duration_s=args.duration_s)
+    demo.print_outcome(outcome, sys.stdout, args.out)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from carbonedge.runtime import doctor
+
+    return doctor.main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    commands = {"run": _cmd_run, "check": _cmd_check, "demo": _cmd_demo, "doctor": _cmd_doctor}
+    try:
+        return commands[args.command](args)
+    except CarbonEdgeError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"carbonedge: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

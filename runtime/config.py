@@ -1,0 +1,163 @@
+"""Site configuration: pydantic v2 models loaded from one YAML file.
+
+Every model forbids unknown keys. String values may use ``${VAR}`` or ``${VAR:-default}`` to take a
+value from the environment (secrets, paths). A bad file fails with one line that names the file, the
+key and what was expected, e.g. ``site.yaml: detector.score_threshold: Input should be less than or
+equal to 1 (got 3)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from carbonedge.runtime.errors import ConfigError
+from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class SummaryConfig(BaseModel):
+    """Per-interval summaries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval_s: float = Field(60.0, gt=0, le=86400)
+
+
+class OutputConfig(BaseModel):
+    """Where summaries and events go on the box."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sqlite_path: Path = Path("carbonedge-out/carbonedge.sqlite")
+    jsonl_path: Path | None = Path("carbonedge-out/summaries.jsonl")
+
+
+class _SiteBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    tracker: ByteTrackConfig = ByteTrackConfig()
+    lines: dict[str, list[LineConfig]] = Field(
+        default_factory=dict, description="source id -> counting lines on that source"
+    )
+    summary: SummaryConfig = SummaryConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> _SiteBase:
+        source_ids = [s.id for s in self.sources]  # type: ignore[attr-defined]
+        duplicates = sorted({s for s in source_ids if source_ids.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"source ids must be unique, repeated: {', '.join(duplicates)}")
+        for source_id, lines in self.lines.items():
+            if source_id not in source_ids:
+                raise ValueError(
+                    f"lines refers to source {source_id!r}, which is not among sources "
+                    f"({', '.join(source_ids) or 'none'})"
+                )
+            line_ids = [line.id for line in lines]
+            if len(set(line_ids)) != len(line_ids):
+                raise ValueError(f"line ids on source {source_id!r} must be unique")
+        return self
+
+
+@lru_cache(maxsize=1)
+def site_config_model() -> type[_SiteBase]:
+    """The ``SiteConfig`` model, with ``sources`` and ``detector`` unions of all registered plugins."""
+    # Importing the plugin packages registers every built-in source and detector type.
+    import carbonedge.devices.sources  # noqa: F401
+    import carbonedge.vision.detectors  # noqa: F401
+    from carbonedge.devices.sources.base import source_config_classes
+    from carbonedge.vision.detectors.base import detector_config_classes
+
+    source_union = Annotated[Union[source_config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+    detector_union = Annotated[Union[detector_config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+    return create_model(
+        "SiteConfig",
+        __base__=_SiteBase,
+        sources=(list[source_union], Field(min_length=1)),  # type: ignore[valid-type]
+        detector=(detector_union, ...),
+    )
+
+
+def substitute_env(value: Any, *, where: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: substitute_env(v, where=f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, where=f"{where}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set (used as ${{{name}}})")
+
+    return _ENV_PATTERN.sub(replace, value)
+
+
+def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """One line: ``key: message (got value)`` for the first ``limit`` errors."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        elif err["type"] == "union_tag_invalid":
+            tag = err["ctx"].get("tag", err.get("input"))
+            msg = f"unknown type {tag!r}; expected one of {err['ctx']['expected_tags']}"
+        got = err.get("input")
+        if err["type"] not in ("missing", "extra_forbidden", "union_tag_invalid") and not isinstance(
+            got, (dict, list)
+        ):
+            msg += f" (got {got!r})"
+        parts.append(f"{loc}: {msg}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_site_config(data: Any, *, origin: str = "<config>") -> _SiteBase:
+    """Validate an already-parsed mapping; errors name ``origin`` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of settings at the top level, got {type(data).__name__}")
+    try:
+        data = substitute_env(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    try:
+        return site_config_model().model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
+
+
+def load_site_config(path: str | Path) -> _SiteBase:
+    """Read and validate one site YAML file. Relative paths inside stay relative to the CWD."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    return parse_site_config(data, origin=str(path))

@@ -1,0 +1,80 @@
+"""Per-interval summaries of one source: counts by line, direction and class.
+
+Intervals are aligned to multiples of ``interval_s`` in UTC wall time (08:00:00-08:01:00, ...), so
+summaries from several boxes line up. An interval is closed by the first frame at or after its end;
+the last, partial interval is closed by ``flush``. Intervals with no frames at all (source down) are
+not reported as zero traffic: they simply have no summary.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+from carbonedge.runtime.events import IntervalSummary, LineCrossed
+
+DIRECTIONS = ("in", "out")
+
+
+class IntervalAggregator:
+    """Accumulates one source's line crossings and frame counts, emitting ``IntervalSummary``."""
+
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        source_id: str,
+        line_ids: Iterable[str],
+        interval_s: float,
+        detector: str,
+        next_seq: Callable[[], int],
+    ) -> None:
+        self.device_id, self.source_id = device_id, source_id
+        self.line_ids = tuple(line_ids)
+        self.interval_s = float(interval_s)
+        self.detector = detector
+        self._next_seq = next_seq
+        self._start_s: float | None = None
+        self._frames = 0
+        self._counts: dict[str, dict[str, dict[str, int]]] = {}
+
+    def _open(self, t_wall_s: float) -> None:
+        self._start_s = math.floor(t_wall_s / self.interval_s) * self.interval_s
+        self._frames = 0
+        self._counts = {line: {d: {} for d in DIRECTIONS} for line in self.line_ids}
+
+    def add_frame(self, t_wall_s: float) -> IntervalSummary | None:
+        """Register one frame at ``t_wall_s``; returns the summary of the interval it closed, if any."""
+        closed = None
+        if self._start_s is not None and t_wall_s >= self._start_s + self.interval_s:
+            closed = self._close(self._start_s + self.interval_s)
+        if self._start_s is None:
+            self._open(t_wall_s)
+        self._frames += 1
+        return closed
+
+    def add_crossings(self, events: Iterable[LineCrossed]) -> None:
+        for ev in events:
+            by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})[ev.direction]
+            by_class[ev.class_name] = by_class.get(ev.class_name, 0) + 1
+
+    def flush(self, end_s: float) -> IntervalSummary | None:
+        """Close the open interval early (end of file, shutdown) at ``end_s``."""
+        if self._start_s is None:
+            return None
+        return self._close(min(end_s, self._start_s + self.interval_s))
+
+    def _close(self, end_s: float) -> IntervalSummary:
+        assert self._start_s is not None
+        summary = IntervalSummary(
+            device_id=self.device_id,
+            source_id=self.source_id,
+            seq=self._next_seq(),
+            interval_start_s=self._start_s,
+            interval_end_s=end_s,
+            counts=self._counts,
+            frames=self._frames,
+            detector=self.detector,
+        )
+        self._start_s = None
+        return summary

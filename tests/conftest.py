@@ -1,0 +1,60 @@
+"""Shared test helpers: where ../shared is, and small factories.
+
+Tests that need third-party models or footage from ../shared use the ``shared_dir`` fixture: outside
+CI they skip with a clear reason when the folder is absent; in CI (``CI=true``) a missing ../shared
+is an error, so a real-data test can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carbonedge.runtime.types import Detections, Frame
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("CARBONEDGE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED_DIR / "models").is_dir() or not (SHARED_DIR / "media").is_dir():
+        message = f"../shared (models and media) not found at {SHARED_DIR}"
+        if _in_ci():
+            pytest.fail(f"{message}: CI must run with the real data")
+        pytest.skip(message)
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def model_dir(shared_dir: Path) -> Path:
+    return shared_dir / "models"
+
+
+@pytest.fixture()
+def with_model_dir(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CARBONEDGE_MODEL_DIR", str(model_dir))
+    return model_dir
+
+
+def make_detections(xyxy, confidence=None, class_id=None, **kw) -> Detections:
+    xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    n = len(xyxy)
+    return Detections(
+        xyxy,
+        np.full(n, 0.9, np.float32) if confidence is None else confidence,
+        np.zeros(n, np.int32) if class_id is None else class_id,
+        **kw,
+    )
+
+
+def make_frame(image=None, *, index: int = 0, fps: float = 25.0, source_id: str = "cam") -> Frame:
+    image = np.zeros((240, 320, 3), np.uint8) if image is None else image
+    return Frame(source_id, index, index / fps, 1_767_254_400.0 + index / fps, image, fps)

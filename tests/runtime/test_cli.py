@@ -1,0 +1,100 @@
+"""The CLI as a user runs it: real processes, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def carbonedge(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "carbonedge.runtime.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("carbonedge: error: ")
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_version(tmp_path: Path) -> None:
+    proc = carbonedge("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("carbonedge ")
+
+
+def test_doctor_shows_every_kernel_compiled(tmp_path: Path) -> None:
+    proc = carbonedge("doctor", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all kernels compiled" in proc.stdout
+    for kernel in ("letterbox_chw", "nms", "box_iou", "decode_yolox", "decode_yolo_v8",
+                   "motion_update", "connected_components", "kalman_predict", "kalman_update"):
+        assert f"ok   {kernel}" in proc.stdout, kernel
+    assert "FAIL" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragments"),
+    [
+        ("device_id: [unclosed\n", ("site.yaml: malformed YAML at line 1",)),
+        ("device_id: a\nsources: []\ndetector: {type: motion}\n", ("sources: List should have at least 1 item",)),
+        ("device_id: a\nsources: [{id: c, type: synthetic}]\ndetector: {type: motion, speed: 3}\n",
+         ("detector.motion.speed: unknown key",)),
+    ],
+)
+def test_bad_config_exits_with_one_line(tmp_path: Path, yaml_text: str, fragments: tuple[str, ...]) -> None:
+    (tmp_path / "site.yaml").write_text(yaml_text)
+    for command in ("check", "run"):
+        assert_one_line_error(carbonedge(command, "site.yaml", cwd=tmp_path), *fragments)
+
+
+def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "device_id: a\nsources: [{id: c, type: synthetic, duration_s: 1}]\n"
+        "detector: {type: yolox, model: nowhere.onnx}\n"
+    )
+    env = {"CARBONEDGE_MODEL_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path, env=env), "nowhere.onnx", "not found")
+
+
+def test_corrupt_model_exits_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.onnx").write_bytes(b"garbage" * 100)
+    (tmp_path / "site.yaml").write_text(
+        "device_id: a\nsources: [{id: c, type: synthetic, duration_s: 1}]\n"
+        f"detector: {{type: yolox, model: {tmp_path / 'bad.onnx'}}}\n"
+    )
+    assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path), "bad.onnx: not a loadable ONNX model")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 1000])
+def test_empty_or_corrupt_video_exits_with_one_line(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "clip.avi").write_bytes(content)
+    (tmp_path / "site.yaml").write_text(
+        "device_id: a\nsources: [{id: c, type: video_file, path: clip.avi}]\ndetector: {type: motion}\n"
+    )
+    assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path), "clip.avi")
+    assert_one_line_error(carbonedge("demo", "--video", "clip.avi", cwd=tmp_path), "clip.avi")
+
+
+def test_run_synthetic_site_writes_summaries(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "device_id: box-7\n"
+        "sources: [{id: road, type: synthetic, duration_s: 20}]\n"
+        "detector: {type: motion}\n"
+        "lines: {road: [{id: l1, start_px: [0, 216], end_px: [640, 216]}]}\n"
+        "summary: {interval_s: 10}\n"
+        "output: {sqlite_path: out/s.sqlite, jsonl_path: out/s.jsonl}\n"
+    )
+    proc = carbonedge("run", "site.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "out/s.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # two 10 s intervals of a 20 s scene
+    assert '"device_id":"box-7"' in lines[0] and '"seq":1' in lines[0] and '"seq":2' in lines[1]

@@ -1,0 +1,263 @@
+"""Line counter: directions, hysteresis, segment extent, once per track, eviction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from carbonedge.runtime.events import LineCrossed
+from carbonedge.runtime.types import Detections, Frame
+from carbonedge.vision.counting import LineConfig, LineCounter
+
+CLASSES = ("person", "bicycle", "car", "motorcycle")
+_IMAGE = np.zeros((1, 1, 3), np.uint8)
+
+
+def make_frame(index: int, fps: float = 30.0) -> Frame:
+    return Frame("cam0", index, index / fps, 1_700_000_000.0 + index / fps, _IMAGE, fps)
+
+
+def make_tracked(ids, anchors_xy, cls=2) -> Detections:
+    """Tracked rows whose bottom-centre anchors are ``anchors_xy`` (20 x 30 px boxes)."""
+    xy = np.asarray(anchors_xy, np.float32).reshape(-1, 2)
+    n = len(xy)
+    boxes = np.column_stack([xy[:, 0] - 10, xy[:, 1] - 30, xy[:, 0] + 10, xy[:, 1]])
+    return Detections(
+        boxes,
+        np.full(n, 0.9, np.float32),
+        np.broadcast_to(np.asarray(cls, np.int32), (n,)),
+        tracker_id=np.asarray(ids, np.int64).reshape(n),
+    )
+
+
+def make_counter(start=(0.0, 100.0), end=(200.0, 100.0), **kw) -> LineCounter:
+    config = LineConfig(id="gate", start_px=start, end_px=end, **kw)
+    return LineCounter(config, device_id="box1", source_id="cam0", class_names=CLASSES)
+
+
+def run_path(counter: LineCounter, path_xy, tracker_id: int = 1, cls=2, first_frame: int = 0):
+    """Feed one track along ``path_xy``; return every event."""
+    events = []
+    for k, xy in enumerate(path_xy):
+        events += counter.update(make_tracked([tracker_id], [xy], cls), make_frame(first_frame + k))
+    return events
+
+
+def straight(p0, p1, steps: int = 20):
+    return [tuple(p) for p in np.linspace(p0, p1, steps)]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "p0", "p1", "direction"),
+    [
+        ((0, 100), (200, 100), (50, 60), (50, 140), "in"),  # left-to-right line: down is in
+        ((0, 100), (200, 100), (50, 140), (50, 60), "out"),
+        ((200, 100), (0, 100), (50, 60), (50, 140), "out"),  # reversed line swaps directions
+        (
+            (100, 0),
+            (100, 200),
+            (140, 50),
+            (60, 50),
+            "in",
+        ),  # top-to-bottom line: right-to-left is in
+        ((100, 0), (100, 200), (60, 50), (140, 50), "out"),
+        ((0, 0), (200, 200), (150, 40), (40, 150), "in"),  # diagonal
+    ],
+)
+def test_direction(start, end, p0, p1, direction: str) -> None:
+    counter = make_counter(start, end)
+    events = run_path(counter, straight(p0, p1))
+    assert len(events) == 1
+    ev = events[0]
+    assert isinstance(ev, LineCrossed)
+    assert (ev.direction, ev.class_name, ev.tracker_id, ev.line_id) == (direction, "car", 1, "gate")
+    assert (ev.device_id, ev.source_id) == ("box1", "cam0")
+    other = "out" if direction == "in" else "in"
+    assert counter.counts == {direction: {"car": 1}, other: {}}
+
+
+def test_event_fields_and_frame() -> None:
+    counter = make_counter()
+    events = run_path(counter, [(50, 90), (50, 95), (50, 110)], first_frame=100)
+    assert len(events) == 1
+    assert events[0].frame_index == 102
+    assert events[0].t_wall_s == pytest.approx(make_frame(102).t_wall_s)
+    assert events[0].id  # stable id is filled in
+
+
+def test_jitter_inside_hysteresis_never_counts() -> None:
+    counter = make_counter(hysteresis_px=2.0)
+    path = [(50, 100 + 1.5 * (-1) ** k) for k in range(50)]
+    assert run_path(counter, path) == []
+
+
+def test_jitter_across_the_line_counts_once() -> None:
+    counter = make_counter(hysteresis_px=2.0)
+    path = [(50, 90), (50, 95)] + [(50, 100 + 5 * (-1) ** k) for k in range(40)] + [(50, 130)]
+    events = run_path(counter, path)
+    assert [e.direction for e in events] == ["in"]
+    assert counter.counts == {"in": {"car": 1}, "out": {}}
+
+
+def test_stop_on_the_line_then_go_counts_once() -> None:
+    counter = make_counter(hysteresis_px=3.0)
+    path = (
+        straight((50, 70), (50, 99), 10) + [(50, 100.5)] * 30 + straight((50, 101), (50, 140), 10)
+    )
+    events = run_path(counter, path)
+    assert [e.direction for e in events] == ["in"]
+    # ...and turning back afterwards does not count again
+    assert run_path(counter, straight((50, 140), (50, 60), 10), first_frame=50) == []
+
+
+def test_hysteresis_band_delays_the_count() -> None:
+    counter = make_counter(hysteresis_px=5.0)
+    assert run_path(counter, [(50, 80), (50, 97), (50, 103)]) == []
+    assert len(run_path(counter, [(50, 106)], first_frame=3)) == 1
+
+
+@pytest.mark.parametrize(
+    ("x_cross", "counted"),
+    [
+        (100.0, True),
+        (0.0, True),
+        (-3.0, True),
+        (203.0, True),
+        (210.0, False),
+        (-10.0, False),
+        (400.0, False),
+    ],
+)
+def test_segment_extent(x_cross: float, counted: bool) -> None:
+    counter = make_counter(end_tolerance_px=4.0)
+    events = run_path(counter, straight((x_cross, 60), (x_cross, 140)))
+    assert (len(events) == 1) is counted
+
+
+def test_extent_uses_the_crossing_point_not_the_endpoints() -> None:
+    counter = make_counter()
+    # both endpoints are beyond x=200 but the path meets the line at x=150
+    assert len(run_path(counter, [(250, 50), (50, 150)])) == 1
+    # going round the end of the segment: the side changes at x=350, outside, and never again
+    counter = make_counter()
+    assert run_path(counter, [(100, 50), (350, 98), (350, 102), (100, 150)]) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "counted"),
+    [
+        # meets the line at x~148 while still inside the band, leaves the band far outside
+        ([(100, 80), (150, 101), (400, 106)], True),
+        # slides outside the segment inside the band, meets the line only there
+        ([(100, 80), (330, 99), (330, 106)], False),
+    ],
+)
+def test_extent_uses_where_the_path_met_the_line(path, counted: bool) -> None:
+    counter = make_counter(hysteresis_px=5.0, end_tolerance_px=4.0)
+    assert (len(run_path(counter, path)) == 1) is counted
+
+
+def test_missing_frames_between_sides_still_count() -> None:
+    counter = make_counter()
+    events = counter.update(make_tracked([7], [(50, 80)]), make_frame(0))
+    events += counter.update(Detections.empty(), make_frame(1))
+    events += counter.update(make_tracked([7], [(50, 130)]), make_frame(9))
+    assert [(e.tracker_id, e.direction) for e in events] == [(7, "in")]
+
+
+def test_many_tracks_at_once_and_untracked_rows_ignored() -> None:
+    counter = make_counter()
+    ids = [1, 2, -1, 3]
+    before = [(20, 90), (60, 110), (100, 90), (300, 90)]
+    after = [(20, 110), (60, 90), (100, 110), (300, 110)]
+    events = counter.update(make_tracked(ids, before, cls=[2, 3, 2, 2]), make_frame(0))
+    events += counter.update(make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(1))
+    assert sorted((e.tracker_id, e.direction, e.class_name) for e in events) == [
+        (1, "in", "car"),
+        (2, "out", "motorcycle"),
+    ]
+
+
+def test_class_at_the_crossing_and_unknown_class_ids() -> None:
+    counter = make_counter()
+    counter.update(make_tracked([1, 2], [(20, 90), (40, 90)], cls=[0, 0]), make_frame(0))
+    events = counter.update(make_tracked([1, 2], [(20, 110), (40, 110)], cls=[1, 9]), make_frame(1))
+    assert sorted(e.class_name for e in events) == ["bicycle", "class_9"]
+
+
+def test_forget_evicts_state() -> None:
+    counter = make_counter()
+    counter.update(make_tracked([1, 2, 3], [(20, 90), (40, 90), (60, 90)]), make_frame(0))
+    assert counter.tracked_state_count == 3
+    counter.forget([2, 3, 99])
+    assert counter.tracked_state_count == 1
+    # a forgotten track has no side any more: its next position alone cannot cross
+    events = counter.update(make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(1))
+    assert [e.tracker_id for e in events] == [1]
+
+
+def test_idle_tracks_are_evicted_and_state_stays_bounded() -> None:
+    counter = make_counter(forget_after_s=2.0)
+    fps = 30.0
+    max_state = 0
+    for frame_index in range(
+        3000
+    ):  # a new track every frame, each seen for 5 frames, never forgotten
+        ids = list(range(max(0, frame_index - 4), frame_index + 1))
+        anchors = [(50, 60 + 2 * (frame_index - i)) for i in ids]
+        counter.update(make_tracked(ids, anchors), make_frame(frame_index, fps))
+        max_state = max(max_state, counter.tracked_state_count)
+    assert max_state <= 2.0 * fps + 10
+    assert len(counter._owner) <= 256
+    counter.update(Detections.empty(), make_frame(3000 + 100, fps))
+    assert counter.tracked_state_count == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"end_px": (0.0, 100.0)}, "at least 1 px apart"),
+        ({"hysteresis_px": -1.0}, "greater than or equal to 0"),
+        ({"anchor": "left"}, "bottom_center"),
+        ({"colour": "red"}, "Extra inputs are not permitted"),
+        ({"id": ""}, "at least 1 character"),
+    ],
+)
+def test_config_errors(kwargs: dict, message: str) -> None:
+    fields = {"id": "gate", "start_px": (0.0, 100.0), "end_px": (200.0, 100.0), **kwargs}
+    with pytest.raises(ValidationError, match=message):
+        LineConfig(**fields)
+
+
+def test_anchor_choice() -> None:
+    # box 20 x 30 whose bottom is 10 px below the line, top 20 px above: only the top-centre
+    # anchor crosses when the box moves down by 25 px
+    counter = make_counter(anchor="top_center")
+    events = run_path(counter, [(50, 110), (50, 135)])
+    assert [e.direction for e in events] == ["in"]
+    counter = make_counter(anchor="bottom_center")
+    assert run_path(counter, [(50, 110), (50, 135)]) == []
+
+
+def test_with_bytetrack_counts_each_vehicle_once_and_forgets_removed_tracks() -> None:
+    from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig
+
+    tracker = ByteTrack(ByteTrackConfig(), fps=30.0)
+    counter = make_counter(start=(0.0, 200.0), end=(640.0, 200.0))
+    events = []
+    for k in range(60):  # two cars driving down through the line, one detection missed per car
+        boxes = [[100, 100 + 5 * k, 160, 140 + 5 * k], [400, 60 + 5 * k, 470, 110 + 5 * k]]
+        keep = [k != 30, k != 20]
+        dets = Detections(
+            np.asarray(boxes, np.float32)[keep],
+            np.full(sum(keep), 0.9, np.float32),
+            np.full(sum(keep), 2, np.int32),
+        )
+        events += counter.update(tracker.update(dets), make_frame(k))
+        counter.forget(tracker.pop_removed())
+    assert sorted((e.tracker_id, e.direction) for e in events) == [(1, "in"), (2, "in")]
+    for k in range(60, 60 + tracker.lost_buffer_frames + 1):
+        counter.update(tracker.update(Detections.empty()), make_frame(k))
+        counter.forget(tracker.pop_removed())
+    assert counter.tracked_state_count == 0

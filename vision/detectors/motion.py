@@ -1,0 +1,161 @@
+"""Weight-free motion detector: background subtraction + blobs, one class ("vehicle").
+
+For fixed cameras with no model at hand (the embedded demo, commissioning, a fallback). Per frame:
+
+1. grey image, Gaussian blur of radius ``blur_px`` (sensor noise);
+2. ``motion_update``: foreground where the frame differs from a per-source running background by more
+   than ``threshold`` grey levels; the background follows the scene at ``alpha`` per frame, and at
+   the much slower ``alpha_foreground`` under foreground pixels (a vehicle leaves no ghost; a
+   parked one is absorbed after roughly ``1 / alpha_foreground`` frames);
+3. morphological opening (radius ``open_px``, removes speckle) then closing (radius ``dilate_px``,
+   merges the fragments of one vehicle: windows, roof and body that differ from the road by
+   different amounts);
+4. 8-connected components of at least ``min_area_px`` pixels become boxes.
+
+The background of a source starts as its first frame. During the first ``warmup_frames`` frames no
+detections are emitted; at the end of warm-up the background is replaced by the per-pixel median of
+up to 15 frames sampled evenly over the warm-up, so that vehicles present in the first frame leave
+no ghost. If more than ``max_foreground_fraction`` of the image turns foreground at once (camera
+moved, exposure jump), the background is reset to the current frame.
+
+Confidence is the blob's fill ratio: foreground pixels / box area, in (0, 1]. A vehicle seen as a
+solid block fills 0.7-1.0 of its box; thin or scattered blobs (swaying branches, merged diagonal
+fragments) score lower. It ranks blobs; it is not a calibrated probability.
+
+Limits: moving shadows are part of the blob (boxes extend toward the shadow side), vehicles that
+touch or occlude each other in the image merge into one blob, a vehicle stopped for a long time
+fades into the background, and a camera that moves breaks it. Per-source state is evicted by
+:meth:`MotionDetector.forget`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+
+from carbonedge.kernels.motion import connected_components, motion_update
+from carbonedge.runtime.types import Detections, Frame
+from carbonedge.vision.detectors.base import Detector, DetectorConfig, register_detector
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MotionDetector", "MotionDetectorConfig"]
+
+_WARMUP_SAMPLES = 15
+
+
+class MotionDetectorConfig(DetectorConfig):
+    """Settings of the motion detector; rates are per frame, sizes in pixels of the frame."""
+
+    type: Literal["motion"] = "motion"
+    alpha: float = Field(0.02, gt=0, le=1, description="background learning rate per frame")
+    alpha_foreground: float = Field(0.002, ge=0, le=1, description="rate under foreground pixels")
+    threshold: float = Field(25.0, gt=0, le=255, description="grey levels")
+    blur_px: int = Field(2, ge=0, le=15, description="Gaussian blur radius before subtraction")
+    open_px: int = Field(1, ge=0, le=15, description="opening radius that removes speckle")
+    dilate_px: int = Field(4, ge=0, le=50, description="closing radius that merges fragments")
+    min_area_px: int = Field(80, ge=1, description="smaller blobs are dropped (after closing)")
+    warmup_frames: int = Field(30, ge=0, le=100_000, description="frames before detections start")
+    max_foreground_fraction: float = Field(0.6, gt=0, le=1, description="above it: reset background")
+
+
+@dataclass
+class _SourceState:
+    background: NDArray[np.float32]  # (H, W) float32
+    mask: NDArray[np.uint8]  # (H, W) uint8 scratch
+    frames: int = 0
+    samples: list[NDArray[np.uint8]] = field(default_factory=list)
+
+
+def _ellipse(radius_px: int) -> NDArray[np.uint8] | None:
+    if radius_px <= 0:
+        return None
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius_px + 1, 2 * radius_px + 1))
+
+
+@register_detector("motion", MotionDetectorConfig)
+class MotionDetector(Detector):
+    """Background-subtraction blobs as ``vehicle`` detections, one background per source."""
+
+    name = "motion"
+    class_names = ("vehicle",)
+
+    def __init__(self, config: MotionDetectorConfig) -> None:
+        self.config = config
+        self._states: dict[str, _SourceState] = {}
+        self._open = _ellipse(config.open_px)
+        self._close = _ellipse(config.dilate_px)
+        self._stride = max(1, -(-config.warmup_frames // _WARMUP_SAMPLES))  # ceil division
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        """Sources with a background in memory."""
+        return tuple(self._states)
+
+    def forget(self, source_id: str) -> None:
+        """Drop the background of ``source_id`` (source removed or restarted); unknown ids are fine."""
+        self._states.pop(source_id, None)
+
+    def warmup(self) -> None:
+        """Run the kernels once on a dummy frame so that the first real frame is not slower."""
+        gray = np.zeros((8, 8), np.uint8)
+        mask = motion_update(gray, np.zeros((8, 8), np.float32), alpha=0.5, alpha_foreground=0.5,
+                             threshold=1.0)
+        connected_components(mask)
+
+    def close(self) -> None:
+        self._states.clear()
+
+    def detect(self, frame: Frame) -> Detections:
+        """Blobs of moving pixels in ``frame`` as (N, 4) float32 xyxy boxes, class 0 ("vehicle")."""
+        gray = self._gray(frame.image)
+        state = self._states.get(frame.source_id)
+        if state is None or state.background.shape != gray.shape:
+            if state is not None:
+                logger.warning("source %s: frame size changed to %s, relearning the background",
+                               frame.source_id, gray.shape)
+            state = _SourceState(gray.astype(np.float32), np.empty_like(gray))
+            self._states[frame.source_id] = state
+        state.frames += 1
+        if state.frames <= self.config.warmup_frames:
+            self._learn(state, gray)
+            return Detections.empty()
+        cfg = self.config
+        mask = motion_update(gray, state.background, alpha=cfg.alpha,
+                             alpha_foreground=cfg.alpha_foreground, threshold=cfg.threshold,
+                             out_mask=state.mask)
+        if np.count_nonzero(mask) > cfg.max_foreground_fraction * mask.size:
+            logger.warning("source %s: %.0f%% of frame %d is foreground, resetting the background",
+                           frame.source_id, 100.0 * np.count_nonzero(mask) / mask.size, frame.index)
+            state.background[...] = gray
+            return Detections.empty()
+        return self._blobs(mask)
+
+    def _gray(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else np.asarray(image)
+        b = self.config.blur_px
+        return cv2.GaussianBlur(gray, (2 * b + 1, 2 * b + 1), 0) if b > 0 else gray
+
+    def _learn(self, state: _SourceState, gray: NDArray[np.uint8]) -> None:
+        """Warm-up: sample frames; at the last warm-up frame the background becomes their median."""
+        if (state.frames - 1) % self._stride == 0:
+            state.samples.append(gray.copy())
+        if state.frames == self.config.warmup_frames:
+            state.background[...] = np.median(np.stack(state.samples), axis=0)
+            state.samples = []
+
+    def _blobs(self, mask: NDArray[np.uint8]) -> Detections:
+        if self._open is not None:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
+        if self._close is not None:
+            mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close)
+        xyxy, area = connected_components(mask, min_area_px=self.config.min_area_px)
+        box_area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        confidence = np.minimum(area / np.maximum(box_area, 1.0), 1.0).astype(np.float32)
+        return Detections(xyxy, confidence, np.zeros(len(area), np.int32))

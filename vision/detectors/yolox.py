@@ -1,0 +1,69 @@
+"""YOLOX backend (Megvii): the default vehicle model, ``yolox_nano_416.onnx``.
+
+Input: BGR, 0-255, no mean/std, letterboxed to the top-left corner with pad 114. Output (1, A, 5+nc)
+with (dx, dy, log w, log h, obj, classes) per grid cell over strides 8/16/32, sigmoid already applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+
+from carbonedge.kernels import decode_yolox, letterbox_chw
+from carbonedge.kernels.preprocess import LetterboxInfo
+from carbonedge.runtime.errors import ModelError
+from carbonedge.vision.coco import COCO80
+from carbonedge.vision.detectors.base import register_detector
+from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, YoloOnnxDetector
+
+
+class YoloxConfig(YoloOnnxConfig):
+    type: Literal["yolox"] = "yolox"
+    model: str = "yolox_nano_416.onnx"
+    class_names_file: Path | None = Field(None, description="one name per line; default COCO-80")
+    strides: tuple[int, ...] = (8, 16, 32)
+
+
+@register_detector("yolox", YoloxConfig)
+class YoloxDetector(YoloOnnxDetector):
+    config: YoloxConfig
+
+    def _read_class_names(self) -> tuple[str, ...]:
+        path = self.config.class_names_file
+        names = COCO80
+        if path is not None:
+            try:
+                names = tuple(n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip())
+            except OSError as exc:
+                raise ModelError(f"{path}: cannot read class names ({exc.strerror})") from None
+        nc = self._output_classes()
+        if nc != len(names):
+            raise ModelError(
+                f"{self.model_path}: the model outputs {nc} classes but {len(names)} class names "
+                f"are configured; is this a YOLOX model? (expected output [1, A, 5 + classes])"
+            )
+        return names
+
+    def _output_classes(self) -> int:
+        shape = self.session.get_outputs()[0].shape
+        h, w = self.input_hw
+        anchors = sum((h // s) * (w // s) for s in self.config.strides)
+        if len(shape) != 3 or shape[1] != anchors or not isinstance(shape[2], int) or shape[2] <= 5:
+            raise ModelError(
+                f"{self.model_path}: expected a YOLOX output [1, {anchors}, 5 + classes] for a "
+                f"{h}x{w} input, got {shape}; is this a YOLOX model?"
+            )
+        return shape[2] - 5
+
+    def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
+        return letterbox_chw(image, self.input_hw, mode="letterbox", align="top_left",
+                             pad_value=114.0, out=self._tensor)
+
+    def _decode(self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
+        return decode_yolox(raw, self.input_hw, info, image_hw,
+                            score_threshold=self.config.score_threshold,
+                            class_mask=self.class_mask, strides=self.config.strides)

@@ -33,21 +33,35 @@ cdef void _coeffs(int src_n, int dst_n, int* i0, int* i1, float* frac) noexcept 
         frac[d] = f
 
 
+cdef float _U8[256]  # uint8 -> float table: a load is cheaper than a scalar int->float convert
+for _i in range(256):
+    _U8[_i] = <float>_i
+
+
 cdef void _hrow(const unsigned char* src, int new_w, const int* x0, const int* x1,
                 const float* ax, const int* src_c, float* dst) noexcept nogil:
-    """Horizontal interpolation of one source row into a planar (3, new_w) float row."""
-    cdef int x, c, sc
+    """Horizontal interpolation of one source row into a planar (3, new_w) float row.
+
+    ``x0``/``x1`` are byte offsets (3 * column) of the left and right source pixels.
+    """
+    cdef int x
     cdef const unsigned char* p0
     cdef const unsigned char* p1
-    cdef float a, v0
+    cdef int c0 = src_c[0], c2 = src_c[2]
+    cdef float a, v
+    cdef float* d0 = dst
+    cdef float* d1 = dst + new_w
+    cdef float* d2 = dst + 2 * new_w
     for x in range(new_w):
-        p0 = src + 3 * x0[x]
-        p1 = src + 3 * x1[x]
+        p0 = src + x0[x]
+        p1 = src + x1[x]
         a = ax[x]
-        for c in range(3):
-            sc = src_c[c]
-            v0 = p0[sc]
-            dst[c * new_w + x] = v0 + (p1[sc] - v0) * a
+        v = _U8[p0[c0]]
+        d0[x] = v + (_U8[p1[c0]] - v) * a
+        v = _U8[p0[1]]
+        d1[x] = v + (_U8[p1[1]] - v) * a
+        v = _U8[p0[c2]]
+        d2[x] = v + (_U8[p1[c2]] - v) * a
 
 
 cdef void _fill(float* row, int n, float value) noexcept nogil:
@@ -73,6 +87,9 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
     cdef float b, m, k
     _coeffs(src_w, new_w, x0, x1, ax)
     _coeffs(src_h, new_h, y0, y1, ay)
+    for x in range(new_w):  # columns -> byte offsets within a row
+        x0[x] = 3 * x0[x]
+        x1[x] = 3 * x1[x]
     for y in range(out_h):
         sy = y - off_y
         if sy < 0 or sy >= new_h:

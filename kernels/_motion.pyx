@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 """Motion kernels (private): selective running-average background and 8-connected components.
 
 Inputs are validated and coerced by ``carbonedge.kernels.motion``; these functions trust them.

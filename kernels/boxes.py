@@ -10,6 +10,7 @@ vehicle class in one group) works the same way.
 from __future__ import annotations
 
 import logging
+import numbers
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,7 +64,7 @@ def _check_nms_args(
         raise ValueError(
             f"scores must be a real-valued array of shape ({n},), got {s.dtype} {s.shape}"
         )
-    if not isinstance(iou_threshold, (int, float)) or not 0.0 <= float(iou_threshold) <= 1.0:
+    if not isinstance(iou_threshold, numbers.Real) or not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
     if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
         raise ValueError(f"max_det must be a positive integer, got {max_det!r}")

@@ -11,6 +11,7 @@ out in anchor order. The Numba backend compiles on the first call (or loads its 
 from __future__ import annotations
 
 import logging
+import numbers
 import math
 
 import numpy as np
@@ -66,7 +67,7 @@ def _common(
     if not (letterbox.scale_x > 0 and letterbox.scale_y > 0):
         raise ValueError(f"letterbox scales must be positive, got {letterbox}")
     img_h, img_w = _hw("image_hw", image_hw)
-    if not isinstance(score_threshold, (int, float)) or not math.isfinite(score_threshold):
+    if not isinstance(score_threshold, numbers.Real) or not math.isfinite(score_threshold):
         raise ValueError(f"score_threshold must be a finite number, got {score_threshold!r}")
     if class_mask is None:
         classes = np.arange(nc, dtype=np.int64)

@@ -88,7 +88,8 @@ def motion_update(
         out_mask = _check_image("out_mask", out_mask, np.uint8, writable=True)
         if out_mask.shape != gray.shape:
             raise ValueError(f"out_mask: expected shape {gray.shape}, got {out_mask.shape}")
-    _require("_motion").motion_update(gray, background, alpha, alpha_foreground, threshold, out_mask)
+    kernels = _require("_motion")
+    kernels.motion_update(gray, background, alpha, alpha_foreground, threshold, out_mask)
     return out_mask
 
 

@@ -99,8 +99,12 @@ def _check_args(
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image must not be empty, got shape {image.shape}")
-    if len(out_hw) != 2 or any(int(v) != v or v < 1 for v in out_hw):
-        raise ValueError(f"out_hw must be two positive integers, got {out_hw}")
+    try:
+        ok = len(out_hw) == 2 and all(int(v) == v and v >= 1 for v in out_hw)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"out_hw must be two positive integers (h, w), got {out_hw!r}")
     if mode not in ("letterbox", "stretch"):
         raise ValueError(f"mode must be 'letterbox' or 'stretch', got {mode!r}")
     if align not in ("top_left", "center"):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -49,7 +49,8 @@ _WHITE, _SILVER, _YELLOW, _ORANGE = (232, 232, 232), (200, 196, 190), (30, 200, 
 _BLACK, _NAVY, _SKY, _RED = (30, 30, 30), (120, 40, 20), (230, 180, 120), (80, 80, 240)
 # class -> (length m, width m, height m, share of traffic, speed range km/h, colours)
 _CLASSES: dict[str, tuple[float, float, float, float, tuple[float, float], tuple]] = {
-    "car": (4.5, 1.8, 1.5, 0.55, (25.0, 70.0), (_WHITE, _SILVER, _BLACK, _NAVY, _SKY, _RED, _ORANGE)),
+    "car": (4.5, 1.8, 1.5, 0.55, (25.0, 70.0),
+            (_WHITE, _SILVER, _BLACK, _NAVY, _SKY, _RED, _ORANGE)),
     "van": (5.5, 2.0, 2.3, 0.14, (25.0, 65.0), (_WHITE, _SILVER, _SKY, _YELLOW)),
     "bus": (12.0, 2.5, 3.2, 0.07, (20.0, 50.0), (_YELLOW, _WHITE, _RED)),
     "truck": (10.0, 2.5, 3.5, 0.10, (20.0, 55.0), (_WHITE, _ORANGE, _SILVER)),
@@ -215,7 +216,8 @@ def _draw_background(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> NDArr
     """(H, W, 3) uint8 static scene: textured grass, asphalt, lane markings."""
     w, h = cfg.width_px, cfg.height_px
     rng = np.random.default_rng([cfg.seed, 1])
-    patches = cv2.resize(rng.normal(0, 1, (h // 24 + 2, w // 24 + 2)), (w, h), interpolation=cv2.INTER_CUBIC)
+    coarse = rng.normal(0, 1, (h // 24 + 2, w // 24 + 2))
+    patches = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
     grain = rng.normal(0, 1, (h, w))
     img = np.empty((h, w, 3), np.float64)
     img[:] = (60, 125, 85)  # grass, BGR
@@ -240,12 +242,14 @@ def _draw_background(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> NDArr
     return out
 
 
-def _fill_ground(img: NDArray[np.uint8], p: NDArray[np.float64], quad_m: list, color: object) -> None:
+def _fill_ground(img: NDArray[np.uint8], p: NDArray[np.float64], quad_m: list,
+                 color: object) -> None:
     pts = _project(p, np.c_[np.asarray(quad_m, np.float64), np.zeros(len(quad_m))])
     cv2.fillConvexPoly(img, np.round(pts * 16).astype(np.int32), color, cv2.LINE_AA, shift=4)
 
 
-def _draw_vehicle(img: NDArray[np.uint8], p: NDArray[np.float64], v: SyntheticVehicle, t_s: float) -> None:
+def _draw_vehicle(img: NDArray[np.uint8], p: NDArray[np.float64], v: SyntheticVehicle,
+                  t_s: float) -> None:
     """Visible faces of the box: inner side, camera-side face with a window band, then the top."""
     c = _project(p, _corners_m(v, t_s))
     base = np.asarray(v.color_bgr, np.float64)
@@ -291,28 +295,25 @@ def _spawn_lane(cfg: SyntheticSceneConfig, lane: int, direction: Literal["down",
         x_m = (lane + 0.5) * LANE_WIDTH_M * (-1 if direction == "down" else 1)
         x_m += float(rng.uniform(-0.3, 0.3))
         y_below_m = y_bottom_m * (CAMERA_HEIGHT_M - height_m) / CAMERA_HEIGHT_M - length_m - 0.5
-        start_m, end_m = (y_top_m + 0.5, y_below_m) if direction == "down" else (y_below_m, y_top_m + 0.5)
+        start_m, end_m = y_top_m + 0.5, y_below_m
+        if direction == "up":
+            start_m, end_m = end_m, start_m
         travel_s = abs(end_m - start_m) / (speed_kmh / 3.6)
-        v = SyntheticVehicle(0, name, lane, direction, round(speed_kmh, 2), round(length_m, 3), width_m,
-                             t_s, height_m, x_m, start_m, t_s + travel_s, color)
+        v = SyntheticVehicle(0, name, lane, direction, round(speed_kmh, 2), round(length_m, 3),
+                             width_m, t_s, height_m, x_m, start_m, t_s + travel_s, color)
         while out and not _keeps_clear(out[-1], v):
-            v = _delay(v, 0.05)
+            v = replace(v, spawn_s=v.spawn_s + 0.05, exit_s=v.exit_s + 0.05)
         t_s = v.spawn_s
         if t_s < cfg.duration_s:
             out.append(v)
     return out
 
 
-def _delay(v: SyntheticVehicle, dt_s: float) -> SyntheticVehicle:
-    return SyntheticVehicle(v.vehicle_id, v.class_name, v.lane, v.direction, v.speed_kmh, v.length_m,
-                            v.width_m, v.spawn_s + dt_s, v.height_m, v.x_center_m, v.start_y_m,
-                            v.exit_s + dt_s, v.color_bgr)
-
-
 def _keeps_clear(lead: SyntheticVehicle, follow: SyntheticVehicle) -> bool:
     """Gap constraint at both ends of the common time span (it is linear in time)."""
     t0, t1 = follow.spawn_s, min(lead.exit_s, follow.exit_s)
-    return t1 <= t0 or max(_lane_overlap_m(lead, follow, t0), _lane_overlap_m(lead, follow, t1)) <= 0
+    worst_m = max(_lane_overlap_m(lead, follow, t0), _lane_overlap_m(lead, follow, t1))
+    return t1 <= t0 or worst_m <= 0
 
 
 def _build_ground_truth(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> SceneGroundTruth:
@@ -328,15 +329,13 @@ def _build_ground_truth(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> Sc
     vehicles: list[SyntheticVehicle] = []
     for direction in ("down", "up"):
         for lane in range(cfg.lanes_per_direction):
-            vehicles += _spawn_lane(cfg, lane, direction, y_top_m, y_bottom_m)  # type: ignore[arg-type]
+            vehicles += _spawn_lane(cfg, lane, direction,  # type: ignore[arg-type]
+                                    y_top_m, y_bottom_m)
     vehicles.sort(key=lambda v: (v.spawn_s, v.direction, v.lane))
-    numbered = tuple(SyntheticVehicle(i, *[getattr(v, f) for f in _FIELDS[1:]]) for i, v in enumerate(vehicles))
+    numbered = tuple(replace(v, vehicle_id=i) for i, v in enumerate(vehicles))
     return SceneGroundTruth(numbered, partial.homography_world_to_image, line,
                             tuple(map(tuple, p.tolist())), (cfg.width_px, cfg.height_px),
                             cfg.duration_s, cfg.fps)
-
-
-_FIELDS = tuple(SyntheticVehicle.__dataclass_fields__)
 
 
 @register_source("synthetic", SyntheticSceneConfig)

@@ -14,12 +14,14 @@ RATES = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold": 20.0}
 
 def make_mask(rows: list[str]) -> np.ndarray:
     """Mask from strings: '#' foreground, '.' background."""
-    return np.array([[c == "#" for c in row] for row in rows], dtype=np.uint8).reshape(len(rows), -1)
+    cells = [[c == "#" for c in row] for row in rows]
+    return np.array(cells, dtype=np.uint8).reshape(len(rows), -1)
 
 
 def random_mask(shape: tuple[int, int], density: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (rng.random(shape) < density).astype(np.uint8) * rng.integers(1, 256, shape).astype(np.uint8)
+    values = rng.integers(1, 256, shape).astype(np.uint8)  # any non-zero value is foreground
+    return (rng.random(shape) < density).astype(np.uint8) * values
 
 
 def assert_cc_parity(mask: np.ndarray, min_area_px: int = 1) -> tuple[np.ndarray, np.ndarray]:

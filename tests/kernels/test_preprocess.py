@@ -133,6 +133,7 @@ GOOD = np.zeros((8, 8, 3), np.uint8)
         (np.zeros((0, 8, 3), np.uint8), {}, "image must not be empty"),
         (GOOD, {"out_hw": (0, 8)}, "out_hw must be two positive integers"),
         (GOOD, {"out_hw": (8,)}, "out_hw must be two positive integers"),
+        (GOOD, {"out_hw": "ab"}, r"out_hw must be two positive integers \(h, w\)"),
         (GOOD, {"mode": "fit"}, "mode must be 'letterbox' or 'stretch', got 'fit'"),
         (GOOD, {"align": "bottom"}, "align must be 'top_left' or 'center', got 'bottom'"),
         (GOOD, {"std": (1.0, 0.0, 1.0)}, "std values must be finite and non-zero"),

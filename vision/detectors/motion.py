@@ -2,11 +2,13 @@
 
 For fixed cameras with no model at hand (the embedded demo, commissioning, a fallback). Per frame:
 
-1. grey image, Gaussian blur of radius ``blur_px`` (sensor noise);
-2. ``motion_update``: foreground where the frame differs from a per-source running background by more
-   than ``threshold`` grey levels; the background follows the scene at ``alpha`` per frame, and at
-   the much slower ``alpha_foreground`` under foreground pixels (a vehicle leaves no ghost; a
-   parked one is absorbed after roughly ``1 / alpha_foreground`` frames);
+1. grey image (or, with ``channels: bgr``, each colour channel), Gaussian blur of radius
+   ``blur_px`` (sensor noise);
+2. ``motion_update``: foreground where the frame differs from a per-source running background by
+   more than ``threshold`` levels (in any channel); the background follows the scene at ``alpha``
+   per frame, and at the much slower ``alpha_foreground`` under foreground pixels (a passing
+   vehicle does not get learnt into the background; a parked one is absorbed after roughly
+   ``1 / alpha_foreground`` frames);
 3. morphological opening (radius ``open_px``, removes speckle) then closing (radius ``dilate_px``,
    merges the fragments of one vehicle: windows, roof and body that differ from the road by
    different amounts);
@@ -21,6 +23,10 @@ moved, exposure jump), the background is reset to the current frame.
 Confidence is the blob's fill ratio: foreground pixels / box area, in (0, 1]. A vehicle seen as a
 solid block fills 0.7-1.0 of its box; thin or scattered blobs (swaying branches, merged diagonal
 fragments) score lower. It ranks blobs; it is not a calibrated probability.
+
+Grey is the cheapest; a vehicle whose grey level is close to the road's (saturated red on grey
+asphalt) then shows up only by its windows and edges. ``channels: bgr`` runs the kernel on each
+colour channel (three backgrounds, about three times the cost) and finds it.
 
 Limits: moving shadows are part of the blob (boxes extend toward the shadow side), vehicles that
 touch or occlude each other in the image merge into one blob, a vehicle stopped for a long time
@@ -57,18 +63,21 @@ class MotionDetectorConfig(DetectorConfig):
     alpha: float = Field(0.02, gt=0, le=1, description="background learning rate per frame")
     alpha_foreground: float = Field(0.002, ge=0, le=1, description="rate under foreground pixels")
     threshold: float = Field(25.0, gt=0, le=255, description="grey levels")
+    channels: Literal["gray", "bgr"] = Field("gray", description="bgr: any colour channel moves")
     blur_px: int = Field(2, ge=0, le=15, description="Gaussian blur radius before subtraction")
     open_px: int = Field(1, ge=0, le=15, description="opening radius that removes speckle")
-    dilate_px: int = Field(4, ge=0, le=50, description="closing radius that merges fragments")
+    dilate_px: int = Field(3, ge=0, le=50, description="closing radius that merges fragments")
     min_area_px: int = Field(80, ge=1, description="smaller blobs are dropped (after closing)")
     warmup_frames: int = Field(30, ge=0, le=100_000, description="frames before detections start")
-    max_foreground_fraction: float = Field(0.6, gt=0, le=1, description="above it: reset background")
+    max_foreground_fraction: float = Field(
+        0.6, gt=0, le=1, description="more of the image foreground at once: reset the background"
+    )
 
 
 @dataclass
 class _SourceState:
-    background: NDArray[np.float32]  # (H, W) float32
-    mask: NDArray[np.uint8]  # (H, W) uint8 scratch
+    background: NDArray[np.float32]  # (C, H, W) float32, C = 1 (grey) or 3 (BGR)
+    mask: NDArray[np.uint8]  # (C, H, W) uint8 scratch
     frames: int = 0
     samples: list[NDArray[np.uint8]] = field(default_factory=list)
 
@@ -99,7 +108,7 @@ class MotionDetector(Detector):
         return tuple(self._states)
 
     def forget(self, source_id: str) -> None:
-        """Drop the background of ``source_id`` (source removed or restarted); unknown ids are fine."""
+        """Drop the state of ``source_id`` (source removed or restarted); unknown ids: no-op."""
         self._states.pop(source_id, None)
 
     def warmup(self) -> None:
@@ -114,38 +123,46 @@ class MotionDetector(Detector):
 
     def detect(self, frame: Frame) -> Detections:
         """Blobs of moving pixels in ``frame`` as (N, 4) float32 xyxy boxes, class 0 ("vehicle")."""
-        gray = self._gray(frame.image)
+        planes = self._planes(frame.image)
         state = self._states.get(frame.source_id)
-        if state is None or state.background.shape != gray.shape:
+        if state is None or state.background.shape != planes.shape:
             if state is not None:
                 logger.warning("source %s: frame size changed to %s, relearning the background",
-                               frame.source_id, gray.shape)
-            state = _SourceState(gray.astype(np.float32), np.empty_like(gray))
+                               frame.source_id, planes.shape[1:])
+            state = _SourceState(planes.astype(np.float32), np.empty_like(planes))
             self._states[frame.source_id] = state
         state.frames += 1
         if state.frames <= self.config.warmup_frames:
-            self._learn(state, gray)
+            self._learn(state, planes)
             return Detections.empty()
         cfg = self.config
-        mask = motion_update(gray, state.background, alpha=cfg.alpha,
-                             alpha_foreground=cfg.alpha_foreground, threshold=cfg.threshold,
-                             out_mask=state.mask)
+        for c in range(planes.shape[0]):
+            motion_update(planes[c], state.background[c], alpha=cfg.alpha,
+                          alpha_foreground=cfg.alpha_foreground, threshold=cfg.threshold,
+                          out_mask=state.mask[c])
+        mask = state.mask[0] if planes.shape[0] == 1 else np.bitwise_or.reduce(state.mask, axis=0)
         if np.count_nonzero(mask) > cfg.max_foreground_fraction * mask.size:
             logger.warning("source %s: %.0f%% of frame %d is foreground, resetting the background",
                            frame.source_id, 100.0 * np.count_nonzero(mask) / mask.size, frame.index)
-            state.background[...] = gray
+            state.background[...] = planes
             return Detections.empty()
         return self._blobs(mask)
 
-    def _gray(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else np.asarray(image)
+    def _planes(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """(C, H, W) uint8 blurred planes: grey (C = 1) or B, G, R (C = 3)."""
+        if image.ndim == 2:
+            image = image[:, :, None]
+        if self.config.channels == "gray" and image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
         b = self.config.blur_px
-        return cv2.GaussianBlur(gray, (2 * b + 1, 2 * b + 1), 0) if b > 0 else gray
+        if b > 0:
+            image = cv2.GaussianBlur(image, (2 * b + 1, 2 * b + 1), 0).reshape(image.shape)
+        return np.ascontiguousarray(np.moveaxis(image, 2, 0))
 
-    def _learn(self, state: _SourceState, gray: NDArray[np.uint8]) -> None:
+    def _learn(self, state: _SourceState, planes: NDArray[np.uint8]) -> None:
         """Warm-up: sample frames; at the last warm-up frame the background becomes their median."""
         if (state.frames - 1) % self._stride == 0:
-            state.samples.append(gray.copy())
+            state.samples.append(planes)
         if state.frames == self.config.warmup_frames:
             state.background[...] = np.median(np.stack(state.samples), axis=0)
             state.samples = []

@@ -159,5 +159,8 @@ def load_site_config(path: str | Path) -> _SiteBase:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+            problem += f" ({context} at line {context_mark.line + 1})"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     return parse_site_config(data, origin=str(path))

@@ -44,7 +44,7 @@ def test_doctor_shows_every_kernel_compiled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "fragments"),
     [
-        ("device_id: [unclosed\n", ("site.yaml: malformed YAML at line 1",)),
+        ("device_id: [unclosed\n", ("site.yaml: malformed YAML at line 2", "flow sequence at line 1")),
         ("device_id: a\nsources: []\ndetector: {type: motion}\n", ("sources: List should have at least 1 item",)),
         ("device_id: a\nsources: [{id: c, type: synthetic}]\ndetector: {type: motion, speed: 3}\n",
          ("detector.motion.speed: unknown key",)),

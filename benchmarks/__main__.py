@@ -15,7 +15,9 @@ from carbonedge.benchmarks._harness import Row, format_table
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carbonedge.benchmarks")
     parser.add_argument("--quick", action="store_true", help="fewer, smaller cases")
-    parser.add_argument("--only", default="", help="run only bench modules whose name contains this")
+    parser.add_argument(
+        "--only", default="", help="run only bench modules whose name contains this"
+    )
     args = parser.parse_args(argv)
     rows: list[Row] = []
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
@@ -23,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         module = importlib.import_module(f"carbonedge.benchmarks.{info.name}")
         rows.extend(module.run(quick=args.quick))
-    sys.stdout.write(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}\n\n")
+    sys.stdout.write(
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}\n\n"
+    )
     sys.stdout.write(format_table(rows) + "\n")
     return 0
 

@@ -35,29 +35,45 @@ def _nms_rows(n: int, max_det: int) -> list[Row]:
     case = f"N={n}, 3 groups, max_det={'N' if max_det == n else max_det}"
     ours = lambda: nms(xyxy, scores, _IOU_THRESHOLD, group_id=groups, max_det=max_det)  # noqa: E731
     return [
-        compare("nms", case, ours,
-                lambda: ref.nms(xyxy, scores, _IOU_THRESHOLD, group_id=groups, max_det=max_det),
-                reference_name="numpy"),
-        compare("nms", case, ours,
-                lambda: cv2.dnn.NMSBoxesBatched(xywh, scores, groups, 0.0, _IOU_THRESHOLD),
-                reference_name="cv2.dnn.NMSBoxesBatched"),
+        compare(
+            "nms",
+            case,
+            ours,
+            lambda: ref.nms(xyxy, scores, _IOU_THRESHOLD, group_id=groups, max_det=max_det),
+            reference_name="numpy",
+        ),
+        compare(
+            "nms",
+            case,
+            ours,
+            lambda: cv2.dnn.NMSBoxesBatched(xywh, scores, groups, 0.0, _IOU_THRESHOLD),
+            reference_name="cv2.dnn.NMSBoxesBatched",
+        ),
     ]
 
 
 def _nms_agnostic_row(n: int) -> Row:
     xyxy, scores, _ = _candidates(n)
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    return compare("nms", f"N={n}, class-agnostic, max_det=N",
-                   lambda: nms(xyxy, scores, _IOU_THRESHOLD, max_det=n),
-                   lambda: cv2.dnn.NMSBoxes(xywh, scores, 0.0, _IOU_THRESHOLD),
-                   reference_name="cv2.dnn.NMSBoxes")
+    return compare(
+        "nms",
+        f"N={n}, class-agnostic, max_det=N",
+        lambda: nms(xyxy, scores, _IOU_THRESHOLD, max_det=n),
+        lambda: cv2.dnn.NMSBoxes(xywh, scores, 0.0, _IOU_THRESHOLD),
+        reference_name="cv2.dnn.NMSBoxes",
+    )
 
 
 def _iou_row(n: int, m: int) -> Row:
     a, _, _ = _candidates(n, seed=1)
     b, _, _ = _candidates(m, seed=2)
-    return compare("box_iou", f"{n}x{m}", lambda: box_iou(a, b), lambda: ref.box_iou(a, b),
-                   reference_name="numpy")
+    return compare(
+        "box_iou",
+        f"{n}x{m}",
+        lambda: box_iou(a, b),
+        lambda: ref.box_iou(a, b),
+        reference_name="numpy",
+    )
 
 
 def run(quick: bool) -> list[Row]:

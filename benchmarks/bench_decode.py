@@ -57,16 +57,22 @@ def run(quick: bool) -> list[Row]:
     masks = {"80 classes": None} if quick else {"80 classes": None, "vehicles": _VEHICLES}
     for mask_name, mask in masks.items():
         kw = {"score_threshold": 0.25, "class_mask": mask}
-        rows.append(compare(
-            "decode_yolox", f"3549x85, {mask_name}",
-            lambda: decode_yolox(yolox_raw, (416, 416), yolox_info, _IMAGE_HW, **kw),
-            lambda: ref.decode_yolox(yolox_raw, (416, 416), yolox_info, _IMAGE_HW, **kw),
-            reference_name="numpy",
-        ))
-        rows.append(compare(
-            "decode_yolo_v8", f"84x8400, {mask_name}",
-            lambda: decode_yolo_v8(v8_raw, v8_info, _IMAGE_HW, **kw),
-            lambda: ref.decode_yolo_v8(v8_raw, v8_info, _IMAGE_HW, **kw),
-            reference_name="numpy",
-        ))
+        rows.append(
+            compare(
+                "decode_yolox",
+                f"3549x85, {mask_name}",
+                lambda kw=kw: decode_yolox(yolox_raw, (416, 416), yolox_info, _IMAGE_HW, **kw),
+                lambda kw=kw: ref.decode_yolox(yolox_raw, (416, 416), yolox_info, _IMAGE_HW, **kw),
+                reference_name="numpy",
+            )
+        )
+        rows.append(
+            compare(
+                "decode_yolo_v8",
+                f"84x8400, {mask_name}",
+                lambda kw=kw: decode_yolo_v8(v8_raw, v8_info, _IMAGE_HW, **kw),
+                lambda kw=kw: ref.decode_yolo_v8(v8_raw, v8_info, _IMAGE_HW, **kw),
+                reference_name="numpy",
+            )
+        )
     return rows

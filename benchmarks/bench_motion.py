@@ -16,8 +16,12 @@ from carbonedge.benchmarks._harness import Row, compare
 from carbonedge.kernels import motion
 from carbonedge.kernels import reference as ref
 
-_SIZES_HW = {"320x240": (240, 320), "640x360": (360, 640), "1280x720": (720, 1280),
-             "1920x1080": (1080, 1920)}
+_SIZES_HW = {
+    "320x240": (240, 320),
+    "640x360": (360, 640),
+    "1280x720": (720, 1280),
+    "1920x1080": (1080, 1920),
+}
 
 
 def _blob_mask(shape_hw: tuple[int, int], seed: int) -> NDArray[np.uint8]:
@@ -49,7 +53,8 @@ def _bench_motion_update(name: str, shape_hw: tuple[int, int]) -> Row:
     out = np.empty(shape_hw, np.uint8)
     kw = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold": 20.0}
     return compare(
-        "motion_update", name,
+        "motion_update",
+        name,
         lambda: motion.motion_update(gray, bg_ours, out_mask=out, **kw),
         lambda: ref.motion_update(gray, bg_ref, out_mask=out, **kw),
         reference_name="numpy",
@@ -59,12 +64,20 @@ def _bench_motion_update(name: str, shape_hw: tuple[int, int]) -> Row:
 def _bench_components(name: str, mask: NDArray[np.uint8], min_area_px: int) -> list[Row]:
     ours = lambda: motion.connected_components(mask, min_area_px=min_area_px)  # noqa: E731
     return [
-        compare("connected_components", name, ours,
-                lambda: ref.connected_components(mask, min_area_px=min_area_px),
-                reference_name="scipy label+find_objects"),
-        compare("connected_components", name, ours,
-                lambda: _opencv_components(mask, min_area_px),
-                reference_name="cv2.connectedComponentsWithStats"),
+        compare(
+            "connected_components",
+            name,
+            ours,
+            lambda: ref.connected_components(mask, min_area_px=min_area_px),
+            reference_name="scipy label+find_objects",
+        ),
+        compare(
+            "connected_components",
+            name,
+            ours,
+            lambda: _opencv_components(mask, min_area_px),
+            reference_name="cv2.connectedComponentsWithStats",
+        ),
     ]
 
 

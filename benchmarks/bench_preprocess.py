@@ -19,10 +19,13 @@ _CASES: dict[str, tuple[tuple[int, int], tuple[int, int], dict]] = {
     "yolox 1920x1080->416": ((1080, 1920), (416, 416), {}),
     "yolox 640x480->416": ((480, 640), (416, 416), {}),
     "ultralytics 1280x720->640": (
-        (720, 1280), (640, 640), {"swap_rb": True, "std": (255.0,) * 3, "align": "center"}
+        (720, 1280),
+        (640, 640),
+        {"swap_rb": True, "std": (255.0,) * 3, "align": "center"},
     ),
     "nanodet 1280x720->320 stretch": (
-        (720, 1280), (320, 320),
+        (720, 1280),
+        (320, 320),
         {"mode": "stretch", "mean": (103.53, 116.28, 123.675), "std": (57.375, 57.12, 58.395)},
     ),
 }
@@ -44,11 +47,17 @@ def run(quick: bool) -> list[Row]:
             continue
         image = _frame(image_hw)
         buf = np.empty((1, 3, *out_hw), np.float32)
-        ours = lambda: letterbox_chw(image, out_hw, out=buf, **kwargs)  # noqa: E731
-        rows.append(compare("letterbox_chw", name, ours,
-                            lambda: ref.letterbox_chw(image, out_hw, **kwargs),
-                            reference_name="numpy"))
-        rows.append(compare("letterbox_chw", name, ours,
-                            lambda: ref.letterbox_chw_opencv(image, out_hw, **kwargs),
-                            reference_name="opencv"))
+
+        # Defaults bind this iteration's values; each stays a zero-argument callable.
+        def ours(image=image, out_hw=out_hw, buf=buf, kwargs=kwargs):
+            return letterbox_chw(image, out_hw, out=buf, **kwargs)
+
+        def ref_numpy(image=image, out_hw=out_hw, kwargs=kwargs):
+            return ref.letterbox_chw(image, out_hw, **kwargs)
+
+        def ref_opencv(image=image, out_hw=out_hw, kwargs=kwargs):
+            return ref.letterbox_chw_opencv(image, out_hw, **kwargs)
+
+        rows.append(compare("letterbox_chw", name, ours, ref_numpy, reference_name="numpy"))
+        rows.append(compare("letterbox_chw", name, ours, ref_opencv, reference_name="opencv"))
     return rows

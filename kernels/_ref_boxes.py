@@ -17,8 +17,12 @@ def _area(xyxy: NDArray[np.float32]) -> NDArray[np.float32]:
     return wh[:, 0] * wh[:, 1]
 
 
-def _iou_one_to_many(box: NDArray[np.float32], area: np.float32, others: NDArray[np.float32],
-                     others_area: NDArray[np.float32]) -> NDArray[np.float32]:
+def _iou_one_to_many(
+    box: NDArray[np.float32],
+    area: np.float32,
+    others: NDArray[np.float32],
+    others_area: NDArray[np.float32],
+) -> NDArray[np.float32]:
     iw = np.maximum(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0)
     ih = np.maximum(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0)
     inter = (iw * ih).astype(np.float32)

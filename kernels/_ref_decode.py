@@ -25,8 +25,12 @@ def _best(cls_scores: NDArray[np.float32], class_mask: NDArray[np.bool_] | None)
 
 
 def _finish(
-    cxcywh: NDArray[np.float32], score: NDArray[np.float32], cls: NDArray[np.int32],
-    keep: NDArray[np.bool_], letterbox: LetterboxInfo, image_hw: tuple[int, int],
+    cxcywh: NDArray[np.float32],
+    score: NDArray[np.float32],
+    cls: NDArray[np.int32],
+    keep: NDArray[np.bool_],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
 ) -> DecodeResult:
     rows = np.flatnonzero(keep).astype(np.int32)
     c = cxcywh[keep]

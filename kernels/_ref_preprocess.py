@@ -111,8 +111,13 @@ def letterbox_chw_opencv(
     new_w, new_h, off_x, off_y = _geometry((src_h, src_w), out_hw, mode, align)
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     padded = cv2.copyMakeBorder(
-        resized, off_y, out_h - new_h - off_y, off_x, out_w - new_w - off_x,
-        cv2.BORDER_CONSTANT, value=(pad_value, pad_value, pad_value),
+        resized,
+        off_y,
+        out_h - new_h - off_y,
+        off_x,
+        out_w - new_w - off_x,
+        cv2.BORDER_CONSTANT,
+        value=(pad_value, pad_value, pad_value),
     )
     info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
     return _finish(padded.astype(np.float32), swap_rb, mean, std, out), info

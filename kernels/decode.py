@@ -11,8 +11,8 @@ out in anchor order. The Numba backend compiles on the first call (or loads its 
 from __future__ import annotations
 
 import logging
-import numbers
 import math
+import numbers
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,8 +31,12 @@ DecodeResult = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32]
 
 
 def _empty() -> DecodeResult:
-    return (np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int32),
-            np.empty(0, np.int32))
+    return (
+        np.empty((0, 4), np.float32),
+        np.empty(0, np.float32),
+        np.empty(0, np.int32),
+        np.empty(0, np.int32),
+    )
 
 
 def _raw_2d(raw: NDArray) -> NDArray[np.float32]:
@@ -58,7 +62,10 @@ def _hw(name: str, value: tuple[int, int]) -> tuple[int, int]:
 
 
 def _common(
-    nc: int, letterbox: LetterboxInfo, image_hw: tuple[int, int], score_threshold: float,
+    nc: int,
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    score_threshold: float,
     class_mask: NDArray[np.bool_] | None,
 ) -> tuple[NDArray[np.float64], float, NDArray[np.int64]]:
     """Geometry vector, float32-rounded threshold and the sorted allowed class ids."""
@@ -79,8 +86,15 @@ def _common(
             )
         classes = np.flatnonzero(mask).astype(np.int64)
     geom = np.array(
-        [letterbox.scale_x, letterbox.scale_y, letterbox.pad_x_px, letterbox.pad_y_px, img_w,
-         img_h], dtype=np.float64,
+        [
+            letterbox.scale_x,
+            letterbox.scale_y,
+            letterbox.pad_x_px,
+            letterbox.pad_y_px,
+            img_w,
+            img_h,
+        ],
+        dtype=np.float64,
     )
     return geom, float(np.float32(score_threshold)), classes
 
@@ -175,9 +189,7 @@ def decode_yolo_v8(
     """
     data = _raw_2d(raw)
     if data.shape[0] < 5:
-        raise ValueError(
-            f"raw must have 4 + nc >= 5 rows (YOLOv8 layout), got shape {data.shape}"
-        )
+        raise ValueError(f"raw must have 4 + nc >= 5 rows (YOLOv8 layout), got shape {data.shape}")
     nc = data.shape[0] - 4
     geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
     if classes.size == 0:

@@ -67,7 +67,9 @@ class LetterboxInfo:
 
 
 def letterbox_geometry(
-    image_hw: tuple[int, int], out_hw: tuple[int, int], mode: Mode = "letterbox",
+    image_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    mode: Mode = "letterbox",
     align: Align = "top_left",
 ) -> tuple[int, int, int, int]:
     """Resized size and placement of an (H, W) image inside an (h, w) tensor.
@@ -89,8 +91,12 @@ def letterbox_geometry(
 
 
 def _check_args(
-    image: NDArray, out_hw: tuple[int, int], mode: str, align: str,
-    mean: tuple[float, float, float], std: tuple[float, float, float],
+    image: NDArray,
+    out_hw: tuple[int, int],
+    mode: str,
+    align: str,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
 ) -> tuple[NDArray[np.uint8], tuple[int, int]]:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         dtype = getattr(image, "dtype", type(image).__name__)
@@ -166,8 +172,16 @@ def letterbox_chw(
     src_h, src_w = image.shape[:2]
     new_w, new_h, off_x, off_y = letterbox_geometry((src_h, src_w), out_hw, mode, align)
     _require("_letterbox").letterbox_into(
-        image, tensor[0], new_w, new_h, off_x, off_y, bool(swap_rb), float(pad_value),
-        tuple(float(m) for m in mean), tuple(float(s) for s in std),
+        image,
+        tensor[0],
+        new_w,
+        new_h,
+        off_x,
+        off_y,
+        bool(swap_rb),
+        float(pad_value),
+        tuple(float(m) for m in mean),
+        tuple(float(s) for s in std),
     )
     info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
     return tensor, info

@@ -20,7 +20,9 @@ logger = logging.getLogger("carbonedge")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="carbonedge", description="Edge runtime for city carbon monitoring.")
+    p = argparse.ArgumentParser(
+        prog="carbonedge", description="Edge runtime for city carbon monitoring."
+    )
     p.add_argument("--version", action="version", version=f"carbonedge {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     p.add_argument("--debug", action="store_true", help="log everything and show tracebacks")
@@ -50,8 +52,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results = run_site(config, max_frames=args.max_frames, stop=stop)
     for r in results:
         total = sum(n for d in r.counts().values() for c in d.values() for n in c.values())
-        sys.stdout.write(f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {total} crossings, "
-                         f"{len(r.summaries)} summaries, {r.frame_errors} frame errors\n")
+        sys.stdout.write(
+            f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {total} crossings, "
+            f"{len(r.summaries)} summaries, {r.frame_errors} frame errors\n"
+        )
     return 0
 
 
@@ -60,8 +64,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_site_config(args.config)
     lines = sum(len(v) for v in config.lines.values())
-    sys.stdout.write(f"{args.config}: ok (device {config.device_id}, {len(config.sources)} sources, "
-                     f"detector {config.detector.type}, {lines} counting lines)\n")
+    sys.stdout.write(
+        f"{args.config}: ok (device {config.device_id}, {len(config.sources)} sources, "
+        f"detector {config.detector.type}, {lines} counting lines)\n"
+    )
     return 0
 
 

@@ -72,7 +72,10 @@ class _SiteBase(BaseModel):
 
 @lru_cache(maxsize=1)
 def site_config_model() -> type[_SiteBase]:
-    """The ``SiteConfig`` model, with ``sources`` and ``detector`` unions of all registered plugins."""
+    """The ``SiteConfig`` model.
+
+    Its ``sources`` and ``detector`` fields are unions of all registered plugins.
+    """
     # Importing the plugin packages registers every built-in source and detector type.
     import carbonedge.devices.sources  # noqa: F401
     import carbonedge.vision.detectors  # noqa: F401
@@ -92,7 +95,10 @@ def site_config_model() -> type[_SiteBase]:
 def substitute_env(value: Any, *, where: str = "") -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
     if isinstance(value, dict):
-        return {k: substitute_env(v, where=f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            k: substitute_env(v, where=f"{where}.{k}" if where else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [substitute_env(v, where=f"{where}.{i}") for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -121,9 +127,11 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
             tag = err["ctx"].get("tag", err.get("input"))
             msg = f"unknown type {tag!r}; expected one of {err['ctx']['expected_tags']}"
         got = err.get("input")
-        if err["type"] not in ("missing", "extra_forbidden", "union_tag_invalid") and not isinstance(
-            got, (dict, list)
-        ):
+        if err["type"] not in (
+            "missing",
+            "extra_forbidden",
+            "union_tag_invalid",
+        ) and not isinstance(got, (dict, list)):
             msg += f" (got {got!r})"
         parts.append(f"{loc}: {msg}")
     more = len(exc.errors()) - limit
@@ -133,7 +141,9 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
 def parse_site_config(data: Any, *, origin: str = "<config>") -> _SiteBase:
     """Validate an already-parsed mapping; errors name ``origin`` and the key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: expected a mapping of settings at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{origin}: expected a mapping of settings at the top level, got {type(data).__name__}"
+        )
     try:
         data = substitute_env(data)
     except ConfigError as exc:
@@ -160,7 +170,11 @@ def load_site_config(path: str | Path) -> _SiteBase:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+        if (
+            context
+            and context_mark is not None
+            and (mark is None or context_mark.line != mark.line)
+        ):
             problem += f" ({context} at line {context_mark.line + 1})"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     return parse_site_config(data, origin=str(path))

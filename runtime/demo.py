@@ -1,8 +1,9 @@
 """``carbonedge demo``: the slice on the embedded synthetic road scene, or on a real video.
 
 Without arguments it needs no weights and no footage: the synthetic scene (known lanes, speeds and
-geometry) runs through the weight-free motion detector, ByteTrack and a counting line, and the counts
-are printed next to the scene's ground truth. ``--video PATH`` runs YOLOX on real footage instead.
+geometry) runs through the weight-free motion detector, ByteTrack and a counting line, and the
+counts are printed next to the scene's ground truth. ``--video PATH`` runs YOLOX on real footage
+instead.
 """
 
 from __future__ import annotations
@@ -79,16 +80,24 @@ def _frame_size(path: Path) -> tuple[int, int]:
 def _run(source, detector, line: LineConfig, out_dir: Path, *, interval_s: float) -> SourceResult:
     detector.warmup()
     with Store(out_dir / "demo.sqlite", out_dir / "demo-summaries.jsonl") as store:
-        pipeline = SourcePipeline(device_id=DEVICE_ID, source=source, detector=detector,
-                                  tracker=ByteTrackConfig(), lines=[line], interval_s=interval_s,
-                                  store=store)
+        pipeline = SourcePipeline(
+            device_id=DEVICE_ID,
+            source=source,
+            detector=detector,
+            tracker=ByteTrackConfig(),
+            lines=[line],
+            interval_s=interval_s,
+            store=store,
+        )
         return pipeline.run()
 
 
 def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
     r = outcome.result
-    out.write(f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
-              f"{r.detections} detections, {len(r.summaries)} interval summaries\n\n")
+    out.write(
+        f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
+        f"{r.detections} detections, {len(r.summaries)} interval summaries\n\n"
+    )
     counted = outcome.counted()
     if outcome.truth is not None:
         out.write(f"{'direction':<22}{'counted':>8}{'ground truth':>14}\n")
@@ -96,8 +105,10 @@ def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
             out.write(f"{label:<22}{counted[d]:>8}{outcome.truth[d]:>14}\n")
         out.write(f"{'total':<22}{sum(counted.values()):>8}{sum(outcome.truth.values()):>14}\n")
         mix = ", ".join(f"{n} {name}" for name, n in sorted((outcome.truth_classes or {}).items()))
-        out.write(f"\nthe scene's vehicles: {mix}; the weight-free motion detector sees them all as "
-                  f"'vehicle' (classes need a model: carbonedge demo --video PATH)\n")
+        out.write(
+            f"\nthe scene's vehicles: {mix}; the weight-free motion detector sees them all as "
+            f"'vehicle' (classes need a model: carbonedge demo --video PATH)\n"
+        )
     else:
         per_dir = r.counts().get("line", {})
         for d in ("in", "out"):

@@ -16,7 +16,10 @@ class ConfigError(CarbonEdgeError):
 
 
 class ModelError(CarbonEdgeError):
-    """A model file is missing, unreadable or of the wrong layout; the message says how to fix it."""
+    """A model file is missing, unreadable or of the wrong layout.
+
+    The message says how to fix it.
+    """
 
 
 class KernelError(CarbonEdgeError):

@@ -76,7 +76,9 @@ class IntervalSummary:
 
     def total(self, line_id: str | None = None) -> int:
         lines = [line_id] if line_id else list(self.counts)
-        return sum(n for lid in lines for d in self.counts.get(lid, {}).values() for n in d.values())
+        return sum(
+            n for lid in lines for d in self.counts.get(lid, {}).values() for n in d.values()
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,6 @@
-"""The first end-to-end slice: source -> detector -> ByteTrack -> line counters -> interval summaries.
+"""The first end-to-end slice.
+
+source -> detector -> ByteTrack -> line counters -> interval summaries.
 
 One ``SourcePipeline`` per source; ``run_site`` runs every source of a site config in turn with one
 shared detector (the runtime issue adds threads per source and batching). Per frame, a failure is
@@ -43,7 +45,9 @@ class SourceResult:
         """line id -> direction -> class name -> vehicles, over the whole run."""
         out: dict[str, dict[str, dict[str, int]]] = {}
         for ev in self.crossings:
-            by_class = out.setdefault(ev.line_id, {"in": {}, "out": {}}).setdefault(ev.direction, {})
+            by_class = out.setdefault(ev.line_id, {"in": {}, "out": {}}).setdefault(
+                ev.direction, {}
+            )
             by_class[ev.class_name] = by_class.get(ev.class_name, 0) + 1
         return out
 
@@ -76,28 +80,42 @@ class SourcePipeline:
         self._local_seq += 1
         return self._local_seq
 
-    def run(self, *, max_frames: int | None = None, stop: threading.Event | None = None) -> SourceResult:
-        """Process the source until it ends, ``max_frames`` or ``stop`` is set; flush the summary."""
+    def run(
+        self, *, max_frames: int | None = None, stop: threading.Event | None = None
+    ) -> SourceResult:
+        """Process the source until it ends, ``max_frames`` or ``stop`` is set.
+
+        The open summary interval is flushed at the end.
+        """
         src = self.source
         result = SourceResult(src.source_id)
         with src:
             tracker = ByteTrack(self._tracker_config, fps=src.fps)
             tracker.warmup()
             counters = [
-                LineCounter(line, device_id=self.device_id, source_id=src.source_id,
-                            class_names=self.detector.class_names)
+                LineCounter(
+                    line,
+                    device_id=self.device_id,
+                    source_id=src.source_id,
+                    class_names=self.detector.class_names,
+                )
                 for line in self._lines
             ]
             aggregator = IntervalAggregator(
-                device_id=self.device_id, source_id=src.source_id,
-                line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
-                detector=self.detector.name, next_seq=self._next_seq,
+                device_id=self.device_id,
+                source_id=src.source_id,
+                line_ids=[line.id for line in self._lines],
+                interval_s=self._interval_s,
+                detector=self.detector.name,
+                next_seq=self._next_seq,
             )
             t0 = time.perf_counter()
             last: Frame | None = None
             consecutive_errors = 0
             for frame in src:
-                if (max_frames is not None and result.frames >= max_frames) or (stop and stop.is_set()):
+                if (max_frames is not None and result.frames >= max_frames) or (
+                    stop and stop.is_set()
+                ):
                     break
                 self._emit(aggregator.add_frame(frame.t_wall_s), result)
                 try:
@@ -105,11 +123,13 @@ class SourcePipeline:
                 except (CarbonEdgeError, ValueError, RuntimeError) as exc:
                     consecutive_errors += 1
                     result.frame_errors += 1
-                    logger.warning("source %s frame %d skipped: %s", src.source_id, frame.index, exc)
+                    logger.warning(
+                        "source %s frame %d skipped: %s", src.source_id, frame.index, exc
+                    )
                     if consecutive_errors >= MAX_CONSECUTIVE_FRAME_ERRORS:
                         raise DeviceError(
-                            f"source {src.source_id!r}: {consecutive_errors} frames in a row failed; "
-                            f"last error: {exc}"
+                            f"source {src.source_id!r}: {consecutive_errors} frames in a row "
+                            f"failed; last error: {exc}"
                         ) from exc
                     continue
                 consecutive_errors = 0
@@ -145,22 +165,39 @@ class SourcePipeline:
         result.summaries.append(summary)
         if self.store is not None:
             self.store.write_summary(summary)
-        logger.info("summary %s seq=%d %s: %d vehicles", summary.source_id, summary.seq,
-                    summary.to_dict()["interval_start"], summary.total())
+        logger.info(
+            "summary %s seq=%d %s: %d vehicles",
+            summary.source_id,
+            summary.seq,
+            summary.to_dict()["interval_start"],
+            summary.total(),
+        )
 
 
-def run_site(config, *, max_frames: int | None = None, stop: threading.Event | None = None,
-             detector: Detector | None = None) -> list[SourceResult]:
-    """Run every source of a validated site config with one shared detector; return per-source results."""
+def run_site(
+    config,
+    *,
+    max_frames: int | None = None,
+    stop: threading.Event | None = None,
+    detector: Detector | None = None,
+) -> list[SourceResult]:
+    """Run every source of a validated site config with one shared detector.
+
+    Returns one ``SourceResult`` per source.
+    """
     detector = detector or create_detector(config.detector)
     detector.warmup()
     results = []
     with Store(config.output.sqlite_path, config.output.jsonl_path) as store:
         for source_config in config.sources:
             pipeline = SourcePipeline(
-                device_id=config.device_id, source=create_source(source_config), detector=detector,
-                tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
-                interval_s=config.summary.interval_s, store=store,
+                device_id=config.device_id,
+                source=create_source(source_config),
+                detector=detector,
+                tracker=config.tracker,
+                lines=list(config.lines.get(source_config.id, [])),
+                interval_s=config.summary.interval_s,
+                store=store,
             )
             results.append(pipeline.run(max_frames=max_frames, stop=stop))
     detector.close()

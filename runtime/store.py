@@ -52,7 +52,9 @@ class Store:
         self._lock = threading.Lock()
         try:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.sqlite_path, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -64,7 +66,9 @@ class Store:
                 Path(jsonl_path).parent.mkdir(parents=True, exist_ok=True)
                 self._jsonl = open(jsonl_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             except OSError as exc:
-                raise StoreError(f"{jsonl_path}: cannot open for appending ({exc.strerror})") from None
+                raise StoreError(
+                    f"{jsonl_path}: cannot open for appending ({exc.strerror})"
+                ) from None
 
     def next_seq(self, device_id: str) -> int:
         """Next per-device sequence number (1, 2, ...), persisted before it is returned."""
@@ -83,19 +87,34 @@ class Store:
             try:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (summary.id, summary.device_id, summary.source_id, summary.seq,
-                     body["interval_start"], body["interval_end"], text),
+                    (
+                        summary.id,
+                        summary.device_id,
+                        summary.source_id,
+                        summary.seq,
+                        body["interval_start"],
+                        body["interval_end"],
+                        text,
+                    ),
                 )
             except sqlite3.Error as exc:
-                raise StoreError(f"{self.sqlite_path}: cannot write summary {summary.id} ({exc})") from None
+                raise StoreError(
+                    f"{self.sqlite_path}: cannot write summary {summary.id} ({exc})"
+                ) from None
             if cur.rowcount and self._jsonl is not None:
                 self._jsonl.write(text + "\n")
                 self._jsonl.flush()
 
     def write_events(self, events: Iterable[LineCrossed]) -> None:
         rows = [
-            (ev.id, "line_crossed", ev.device_id, ev.source_id, ev.to_dict()["t_wall"],
-             json.dumps(ev.to_dict(), separators=(",", ":"), sort_keys=True))
+            (
+                ev.id,
+                "line_crossed",
+                ev.device_id,
+                ev.source_id,
+                ev.to_dict()["t_wall"],
+                json.dumps(ev.to_dict(), separators=(",", ":"), sort_keys=True),
+            )
             for ev in events
         ]
         if not rows:
@@ -103,7 +122,9 @@ class Store:
         with self._lock:
             try:
                 with self._db:
-                    self._db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", rows
+                    )
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.sqlite_path}: cannot write events ({exc})") from None
 

@@ -44,7 +44,10 @@ class IntervalAggregator:
         self._counts = {line: {d: {} for d in DIRECTIONS} for line in self.line_ids}
 
     def add_frame(self, t_wall_s: float) -> IntervalSummary | None:
-        """Register one frame at ``t_wall_s``; returns the summary of the interval it closed, if any."""
+        """Register one frame at ``t_wall_s``.
+
+        Returns the summary of the interval it closed, if any.
+        """
         closed = None
         if self._start_s is not None and t_wall_s >= self._start_s + self.interval_s:
             closed = self._close(self._start_s + self.interval_s)
@@ -55,7 +58,9 @@ class IntervalAggregator:
 
     def add_crossings(self, events: Iterable[LineCrossed]) -> None:
         for ev in events:
-            by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})[ev.direction]
+            by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})[
+                ev.direction
+            ]
             by_class[ev.class_name] = by_class.get(ev.class_name, 0) + 1
 
     def flush(self, end_s: float) -> IntervalSummary | None:

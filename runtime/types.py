@@ -1,4 +1,4 @@
-"""Central data types: ``Frame``, columnar ``Detections`` and the ``Packet`` that moves between stages.
+"""Central data types: ``Frame``, columnar ``Detections`` and the stage-to-stage ``Packet``.
 
 ``Detections`` follows supervision's design: N rows, one NumPy array per column, fixed dtypes,
 validated on construction; boolean or integer indexing slices every column together. It never holds
@@ -133,7 +133,9 @@ class Detections:
         elif anchor == "top_center":
             y = self.xyxy[:, 1]
         else:
-            raise ValueError(f"unknown anchor {anchor!r}; expected bottom_center, center or top_center")
+            raise ValueError(
+                f"unknown anchor {anchor!r}; expected bottom_center, center or top_center"
+            )
         return np.stack([x, y], axis=1).astype(np.float32, copy=False)
 
 

@@ -49,8 +49,14 @@ _WHITE, _SILVER, _YELLOW, _ORANGE = (232, 232, 232), (200, 196, 190), (30, 200, 
 _BLACK, _NAVY, _SKY, _RED = (30, 30, 30), (120, 40, 20), (230, 180, 120), (80, 80, 240)
 # class -> (length m, width m, height m, share of traffic, speed range km/h, colours)
 _CLASSES: dict[str, tuple[float, float, float, float, tuple[float, float], tuple]] = {
-    "car": (4.5, 1.8, 1.5, 0.55, (25.0, 70.0),
-            (_WHITE, _SILVER, _BLACK, _NAVY, _SKY, _RED, _ORANGE)),
+    "car": (
+        4.5,
+        1.8,
+        1.5,
+        0.55,
+        (25.0, 70.0),
+        (_WHITE, _SILVER, _BLACK, _NAVY, _SKY, _RED, _ORANGE),
+    ),
     "van": (5.5, 2.0, 2.3, 0.14, (25.0, 65.0), (_WHITE, _SILVER, _SKY, _YELLOW)),
     "bus": (12.0, 2.5, 3.2, 0.07, (20.0, 50.0), (_YELLOW, _WHITE, _RED)),
     "truck": (10.0, 2.5, 3.5, 0.10, (20.0, 55.0), (_WHITE, _ORANGE, _SILVER)),
@@ -223,8 +229,12 @@ def _draw_background(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> NDArr
     img[:] = (60, 125, 85)  # grass, BGR
     img += (patches * 12 + grain * 6)[..., None]
     half_road_m = cfg.lanes_per_direction * LANE_WIDTH_M
-    quad = [(-half_road_m - 1.0, -3.0), (half_road_m + 1.0, -3.0), (half_road_m + 1.0, 400.0),
-            (-half_road_m - 1.0, 400.0)]
+    quad = [
+        (-half_road_m - 1.0, -3.0),
+        (half_road_m + 1.0, -3.0),
+        (half_road_m + 1.0, 400.0),
+        (-half_road_m - 1.0, 400.0),
+    ]
     road = np.zeros((h, w), np.uint8)
     _fill_ground(road, p, quad, 1)
     asphalt = 85.0 + grain * 4 + patches * 3
@@ -232,24 +242,39 @@ def _draw_background(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> NDArr
     out = np.clip(img, 0, 255).astype(np.uint8)
     for x_m in (-half_road_m, half_road_m, -0.15, 0.15):  # edges and the double centre line
         color = (40, 190, 215) if abs(x_m) < 1 else (220, 220, 220)
-        _fill_ground(out, p, [(x_m - 0.08, -3.0), (x_m + 0.08, -3.0), (x_m + 0.08, 400.0),
-                              (x_m - 0.08, 400.0)], color)
+        _fill_ground(
+            out,
+            p,
+            [(x_m - 0.08, -3.0), (x_m + 0.08, -3.0), (x_m + 0.08, 400.0), (x_m - 0.08, 400.0)],
+            color,
+        )
     for lane in range(1, cfg.lanes_per_direction):  # dashed lane separators: 3 m dash, 6 m gap
         for x_m in (-lane * LANE_WIDTH_M, lane * LANE_WIDTH_M):
             for y_m in np.arange(-3.0, 200.0, 9.0):
-                _fill_ground(out, p, [(x_m - 0.07, y_m), (x_m + 0.07, y_m), (x_m + 0.07, y_m + 3.0),
-                                      (x_m - 0.07, y_m + 3.0)], (220, 220, 220))
+                _fill_ground(
+                    out,
+                    p,
+                    [
+                        (x_m - 0.07, y_m),
+                        (x_m + 0.07, y_m),
+                        (x_m + 0.07, y_m + 3.0),
+                        (x_m - 0.07, y_m + 3.0),
+                    ],
+                    (220, 220, 220),
+                )
     return out
 
 
-def _fill_ground(img: NDArray[np.uint8], p: NDArray[np.float64], quad_m: list,
-                 color: object) -> None:
+def _fill_ground(
+    img: NDArray[np.uint8], p: NDArray[np.float64], quad_m: list, color: object
+) -> None:
     pts = _project(p, np.c_[np.asarray(quad_m, np.float64), np.zeros(len(quad_m))])
     cv2.fillConvexPoly(img, np.round(pts * 16).astype(np.int32), color, cv2.LINE_AA, shift=4)
 
 
-def _draw_vehicle(img: NDArray[np.uint8], p: NDArray[np.float64], v: SyntheticVehicle,
-                  t_s: float) -> None:
+def _draw_vehicle(
+    img: NDArray[np.uint8], p: NDArray[np.float64], v: SyntheticVehicle, t_s: float
+) -> None:
     """Visible faces of the box: inner side, camera-side face with a window band, then the top."""
     c = _project(p, _corners_m(v, t_s))
     base = np.asarray(v.color_bgr, np.float64)
@@ -271,8 +296,13 @@ def _draw_vehicle(img: NDArray[np.uint8], p: NDArray[np.float64], v: SyntheticVe
     face([4, 5, 6, 7], 1.0)
 
 
-def _spawn_lane(cfg: SyntheticSceneConfig, lane: int, direction: Literal["down", "up"],
-                y_top_m: float, y_bottom_m: float) -> list[SyntheticVehicle]:
+def _spawn_lane(
+    cfg: SyntheticSceneConfig,
+    lane: int,
+    direction: Literal["down", "up"],
+    y_top_m: float,
+    y_bottom_m: float,
+) -> list[SyntheticVehicle]:
     """Vehicles of one lane: Poisson arrivals, pushed later until they keep clear of the leader.
 
     Each lane has its own random stream, so a longer scene starts with the same vehicles.
@@ -299,8 +329,21 @@ def _spawn_lane(cfg: SyntheticSceneConfig, lane: int, direction: Literal["down",
         if direction == "up":
             start_m, end_m = end_m, start_m
         travel_s = abs(end_m - start_m) / (speed_kmh / 3.6)
-        v = SyntheticVehicle(0, name, lane, direction, round(speed_kmh, 2), round(length_m, 3),
-                             width_m, t_s, height_m, x_m, start_m, t_s + travel_s, color)
+        v = SyntheticVehicle(
+            0,
+            name,
+            lane,
+            direction,
+            round(speed_kmh, 2),
+            round(length_m, 3),
+            width_m,
+            t_s,
+            height_m,
+            x_m,
+            start_m,
+            t_s + travel_s,
+            color,
+        )
         while out and not _keeps_clear(out[-1], v):
             v = replace(v, spawn_s=v.spawn_s + 0.05, exit_s=v.exit_s + 0.05)
         t_s = v.spawn_s
@@ -324,18 +367,31 @@ def _build_ground_truth(cfg: SyntheticSceneConfig, p: NDArray[np.float64]) -> Sc
     y_line_m = partial.ground_y_at_row_m(line_y_px)
     half_m = cfg.lanes_per_direction * LANE_WIDTH_M + 0.5
     xs = _project(p, np.array([[-half_m, y_line_m, 0.0], [half_m, y_line_m, 0.0]]))[:, 0]
-    line = ((round(max(float(xs[0]), 0.0), 1), float(line_y_px)),
-            (round(min(float(xs[1]), float(cfg.width_px)), 1), float(line_y_px)))
+    line = (
+        (round(max(float(xs[0]), 0.0), 1), float(line_y_px)),
+        (round(min(float(xs[1]), float(cfg.width_px)), 1), float(line_y_px)),
+    )
     vehicles: list[SyntheticVehicle] = []
     for direction in ("down", "up"):
         for lane in range(cfg.lanes_per_direction):
-            vehicles += _spawn_lane(cfg, lane, direction,  # type: ignore[arg-type]
-                                    y_top_m, y_bottom_m)
+            vehicles += _spawn_lane(
+                cfg,
+                lane,
+                direction,  # type: ignore[arg-type]
+                y_top_m,
+                y_bottom_m,
+            )
     vehicles.sort(key=lambda v: (v.spawn_s, v.direction, v.lane))
     numbered = tuple(replace(v, vehicle_id=i) for i, v in enumerate(vehicles))
-    return SceneGroundTruth(numbered, partial.homography_world_to_image, line,
-                            tuple(map(tuple, p.tolist())), (cfg.width_px, cfg.height_px),
-                            cfg.duration_s, cfg.fps)
+    return SceneGroundTruth(
+        numbered,
+        partial.homography_world_to_image,
+        line,
+        tuple(map(tuple, p.tolist())),
+        (cfg.width_px, cfg.height_px),
+        cfg.duration_s,
+        cfg.fps,
+    )
 
 
 @register_source("synthetic", SyntheticSceneConfig)
@@ -350,8 +406,12 @@ class SyntheticScene(FrameSource):
         self.ground_truth = _build_ground_truth(config, self._p)
         self._background = _draw_background(config, self._p)
         self._index = 0
-        logger.debug("synthetic scene %s: %d vehicles, %d frames", config.id,
-                     len(self.ground_truth.vehicles), self.ground_truth.n_frames)
+        logger.debug(
+            "synthetic scene %s: %d vehicles, %d frames",
+            config.id,
+            len(self.ground_truth.vehicles),
+            self.ground_truth.n_frames,
+        )
 
     def open(self) -> None:
         """Rewind to the first frame (nothing to open)."""

@@ -28,9 +28,13 @@ logger = logging.getLogger(__name__)
 class VideoFileConfig(SourceConfig):
     type: Literal["video_file"] = "video_file"
     path: Path
-    fps: float | None = Field(None, gt=0, le=1000, description="override the container's frame rate")
+    fps: float | None = Field(
+        None, gt=0, le=1000, description="override the container's frame rate"
+    )
     realtime: bool = False
-    start_wall: datetime | None = Field(None, description="UTC wall time of the first frame; default: now")
+    start_wall: datetime | None = Field(
+        None, description="UTC wall time of the first frame; default: now"
+    )
     max_frames: int | None = Field(None, ge=1)
     max_consecutive_errors: int = Field(30, ge=1, description="undecodable frames in a row -> end")
 
@@ -55,7 +59,8 @@ class VideoFileSource(FrameSource):
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise SourceOpenError(
-                f"source {self.source_id!r}: {path} is not a readable video (OpenCV/FFmpeg cannot open it)"
+                f"source {self.source_id!r}: {path} is not a readable video "
+                "(OpenCV/FFmpeg cannot open it)"
             )
         ok, first = cap.read()
         if not ok or first is None or first.size == 0:
@@ -86,8 +91,14 @@ class VideoFileSource(FrameSource):
             delay = self._start_mono_s + t_media_s - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        frame = Frame(self.source_id, self._index, t_media_s, self._start_wall_s + t_media_s,
-                      np.ascontiguousarray(image), self.fps)
+        frame = Frame(
+            self.source_id,
+            self._index,
+            t_media_s,
+            self._start_wall_s + t_media_s,
+            np.ascontiguousarray(image),
+            self.fps,
+        )
         self._index += 1
         return frame
 
@@ -102,7 +113,9 @@ class VideoFileSource(FrameSource):
                 return None  # end of stream
             errors += 1
             self.decode_errors += 1
-            logger.warning("source %s: frame %d could not be decoded; skipped", self.source_id, self._index)
+            logger.warning(
+                "source %s: frame %d could not be decoded; skipped", self.source_id, self._index
+            )
             self._index += 1
         logger.error("source %s: %d undecodable frames in a row; stopping", self.source_id, errors)
         return None

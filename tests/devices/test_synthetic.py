@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -21,10 +22,12 @@ from carbonedge.devices.sources.synthetic import (
 
 
 @lru_cache(maxsize=8)
-def make_scene(seed: int = 7, duration_s: float = 40.0, vehicles_per_minute: float = 36.0,
-               fps: float = 15.0) -> SyntheticScene:
-    config = SyntheticSceneConfig(id="syn", seed=seed, duration_s=duration_s, fps=fps,
-                                  vehicles_per_minute=vehicles_per_minute)
+def make_scene(
+    seed: int = 7, duration_s: float = 40.0, vehicles_per_minute: float = 36.0, fps: float = 15.0
+) -> SyntheticScene:
+    config = SyntheticSceneConfig(
+        id="syn", seed=seed, duration_s=duration_s, fps=fps, vehicles_per_minute=vehicles_per_minute
+    )
     return SyntheticScene(config)
 
 
@@ -32,8 +35,10 @@ def visible_times(gt: SceneGroundTruth, v: SyntheticVehicle, step_s: float = 0.2
     return np.arange(math.ceil(v.spawn_s / step_s) * step_s, min(v.exit_s, gt.duration_s), step_s)
 
 
-@pytest.mark.parametrize(("duration_s", "fps", "frames"), [(2.0, 10.0, 20), (1.05, 10.0, 11),
-                                                            (10.0, 15.0, 150), (0.05, 15.0, 1)])
+@pytest.mark.parametrize(
+    ("duration_s", "fps", "frames"),
+    [(2.0, 10.0, 20), (1.05, 10.0, 11), (10.0, 15.0, 150), (0.05, 15.0, 1)],
+)
 def test_frame_count_and_timestamps(duration_s: float, fps: float, frames: int) -> None:
     scene = SyntheticScene(SyntheticSceneConfig(id="cam-1", duration_s=duration_s, fps=fps))
     got = list(scene)
@@ -51,8 +56,10 @@ def test_frame_count_and_timestamps(duration_s: float, fps: float, frames: int) 
 
 
 def test_deterministic_by_seed() -> None:
-    a, b = make_scene(seed=5, duration_s=10.0), SyntheticScene(SyntheticSceneConfig(
-        id="syn", seed=5, duration_s=10.0))
+    a, b = (
+        make_scene(seed=5, duration_s=10.0),
+        SyntheticScene(SyntheticSceneConfig(id="syn", seed=5, duration_s=10.0)),
+    )
     assert a.ground_truth == b.ground_truth
     for index in (0, 37, 120):
         np.testing.assert_array_equal(a.render(index).image, b.render(index).image)
@@ -158,7 +165,7 @@ def test_vehicles_of_one_lane_never_overlap_in_the_image() -> None:
                 by_lane.setdefault((v.direction, v.lane), []).append(span)
         for spans in by_lane.values():
             spans.sort()
-            for (_, bottom), (top, _) in zip(spans, spans[1:]):
+            for (_, bottom), (top, _) in itertools.pairwise(spans):
                 assert bottom < top
 
 

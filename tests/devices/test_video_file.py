@@ -47,7 +47,9 @@ def test_max_frames(tmp_path: Path) -> None:
         (b"RIFF\x00\x00\x00\x00AVI garbage" * 100, "not a readable video|no decodable frames"),
     ],
 )
-def test_bad_files_raise_one_clear_error(tmp_path: Path, content: bytes | None, expected: str) -> None:
+def test_bad_files_raise_one_clear_error(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
     path = tmp_path / "bad.avi"
     if content is not None:
         path.write_bytes(content)

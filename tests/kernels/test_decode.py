@@ -43,7 +43,11 @@ def make_v8_raw(a: int, nc: int, seed: int, input_px: float = 640.0) -> np.ndarr
 def assert_same(ours: tuple, expected: tuple) -> None:
     xyxy, score, cls, row = ours
     assert (xyxy.dtype, score.dtype, cls.dtype, row.dtype) == (
-        np.float32, np.float32, np.int32, np.int32)
+        np.float32,
+        np.float32,
+        np.int32,
+        np.int32,
+    )
     assert xyxy.shape == (len(row), 4)
     np.testing.assert_array_equal(row, expected[3])
     np.testing.assert_array_equal(cls, expected[2])
@@ -69,8 +73,12 @@ def test_yolox_fixed_box() -> None:
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize(
     ("input_hw", "nc", "strides"),
-    [((416, 416), 80, (8, 16, 32)), ((64, 96), 3, (8, 16, 32)), ((32, 32), 1, (32,)),
-     ((48, 80), 11, (8, 16))],
+    [
+        ((416, 416), 80, (8, 16, 32)),
+        ((64, 96), 3, (8, 16, 32)),
+        ((32, 32), 1, (32,)),
+        ((48, 80), 11, (8, 16)),
+    ],
 )
 def test_yolox_matches_reference(seed: int, input_hw: tuple, nc: int, strides: tuple) -> None:
     raw = make_yolox_raw(input_hw, nc, seed, strides)
@@ -106,8 +114,9 @@ def test_yolox_clips_to_image_and_respects_mask() -> None:
     raw = make_yolox_raw((64, 64), 4, 7)
     raw[:, 2:4] = 3.0  # huge boxes: every one is clipped
     mask = np.array([False, True, False, True])
-    xyxy, _, cls, _ = decode_yolox(raw, (64, 64), IDENTITY, (50, 40), score_threshold=0.01,
-                                   class_mask=mask)
+    xyxy, _, cls, _ = decode_yolox(
+        raw, (64, 64), IDENTITY, (50, 40), score_threshold=0.01, class_mask=mask
+    )
     assert len(cls) > 0 and set(cls.tolist()) <= {1, 3}
     assert xyxy[:, [0, 2]].min() >= 0 and xyxy[:, [0, 2]].max() <= 40
     assert xyxy[:, [1, 3]].min() >= 0 and xyxy[:, [1, 3]].max() <= 50
@@ -122,7 +131,11 @@ def test_yolox_empty_results(kwargs: dict) -> None:
     xyxy, score, cls, row = decode_yolox(raw, (32, 32), IDENTITY, (32, 32), **kwargs)
     assert xyxy.shape == (0, 4) and score.shape == cls.shape == row.shape == (0,)
     assert (xyxy.dtype, score.dtype, cls.dtype, row.dtype) == (
-        np.float32, np.float32, np.int32, np.int32)
+        np.float32,
+        np.float32,
+        np.int32,
+        np.int32,
+    )
 
 
 # --- YOLOv8 ------------------------------------------------------------------------------------
@@ -132,8 +145,9 @@ def test_v8_fixed_box() -> None:
     raw = np.zeros((4 + 3, 5), np.float32)
     raw[:, 2] = [100, 50, 40, 20, 0.1, 0.7, 0.7]  # tie between classes 1 and 2 -> class 1
     raw[:, 4] = [10, 10, 40, 40, 0.0, 0.0, 0.6]
-    xyxy, score, cls, row = decode_yolo_v8(raw, LetterboxInfo(2.0, 2.0, 0.0, 10.0), (100, 100),
-                                           score_threshold=0.5)
+    xyxy, score, cls, row = decode_yolo_v8(
+        raw, LetterboxInfo(2.0, 2.0, 0.0, 10.0), (100, 100), score_threshold=0.5
+    )
     assert row.tolist() == [2, 4] and cls.tolist() == [1, 2]
     np.testing.assert_allclose(score, [0.7, 0.6], rtol=1e-6)
     np.testing.assert_allclose(xyxy, [[40, 15, 60, 25], [0, 0, 15, 10]], atol=1e-5)

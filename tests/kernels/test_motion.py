@@ -46,8 +46,11 @@ CC_FIXED = [
     (["#.#", "..#", "#.."], [[0, 0, 1, 1], [2, 0, 3, 2], [0, 2, 1, 3]], [1, 2, 1]),  # raster order
     (["..#", "#.#", ".#."], [[0, 0, 3, 3]], [4]),  # first pixel (2, 0) but label of (0, 1) joins
     (["...", ".#.", "..."], [[1, 1, 2, 2]], [1]),
-    (["##.##", ".....", "##.##"], [[0, 0, 2, 1], [3, 0, 5, 1], [0, 2, 2, 3], [3, 2, 5, 3]],
-     [2, 2, 2, 2]),
+    (
+        ["##.##", ".....", "##.##"],
+        [[0, 0, 2, 1], [3, 0, 5, 1], [0, 2, 2, 3], [3, 2, 5, 3]],
+        [2, 2, 2, 2],
+    ),
     (["#"], [[0, 0, 1, 1]], [1]),
     (["."], [], []),
 ]
@@ -62,8 +65,27 @@ def test_connected_components_fixed(rows: list[str], boxes: list, areas: list) -
 
 def test_connected_components_spiral_merges_into_one() -> None:
     mask = np.zeros((21, 21), np.uint8)
-    cv2.polylines(mask, [np.array([[10, 10], [12, 10], [12, 13], [7, 13], [7, 6], [16, 6],
-                                   [16, 17], [3, 17], [3, 2], [19, 2]])], False, 1)
+    cv2.polylines(
+        mask,
+        [
+            np.array(
+                [
+                    [10, 10],
+                    [12, 10],
+                    [12, 13],
+                    [7, 13],
+                    [7, 6],
+                    [16, 6],
+                    [16, 17],
+                    [3, 17],
+                    [3, 2],
+                    [19, 2],
+                ]
+            )
+        ],
+        False,
+        1,
+    )
     boxes, areas = assert_cc_parity(mask)
     assert len(areas) == 1 and areas[0] == int(mask.sum())
 
@@ -102,7 +124,7 @@ def test_connected_components_matches_opencv_stats() -> None:
     boxes, areas = motion.connected_components(mask)
     n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
     cv_rows = {(x, y, x + w, y + h, a) for x, y, w, h, a in stats[1:n].tolist()}
-    ours = {tuple(int(v) for v in b) + (int(a),) for b, a in zip(boxes, areas)}
+    ours = {tuple(int(v) for v in b) + (int(a),) for b, a in zip(boxes, areas, strict=True)}
     assert ours == cv_rows
 
 

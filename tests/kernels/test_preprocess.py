@@ -11,9 +11,7 @@ from carbonedge.kernels import reference as ref
 PRESETS = {
     "yolox": dict(),
     "ultralytics": dict(swap_rb=True, std=(255.0, 255.0, 255.0), align="center"),
-    "nanodet": dict(
-        mode="stretch", mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395)
-    ),
+    "nanodet": dict(mode="stretch", mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395)),
     "odd": dict(swap_rb=True, pad_value=0.0, mean=(1.0, 2.0, 3.0), std=(2.0, 0.5, -4.0)),
 }
 
@@ -34,8 +32,16 @@ def _grey_levels(preset: dict) -> np.ndarray:
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize(
     ("image_hw", "out_hw"),
-    [((480, 640), (416, 416)), ((7, 13), (416, 416)), ((1, 1), (32, 32)), ((300, 200), (64, 96)),
-     ((416, 416), (416, 416)), ((50, 60), (320, 320)), ((1000, 10), (64, 64)), ((9, 5), (13, 7))],
+    [
+        ((480, 640), (416, 416)),
+        ((7, 13), (416, 416)),
+        ((1, 1), (32, 32)),
+        ((300, 200), (64, 96)),
+        ((416, 416), (416, 416)),
+        ((50, 60), (320, 320)),
+        ((1000, 10), (64, 64)),
+        ((9, 5), (13, 7)),
+    ],
 )
 def test_matches_numpy_reference(preset: str, image_hw: tuple, out_hw: tuple) -> None:
     image = make_image(*image_hw, seed=sum(image_hw))

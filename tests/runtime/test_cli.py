@@ -10,10 +10,18 @@ from pathlib import Path
 import pytest
 
 
-def carbonedge(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def carbonedge(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "carbonedge.runtime.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "carbonedge.runtime.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -35,8 +43,17 @@ def test_doctor_shows_every_kernel_compiled(tmp_path: Path) -> None:
     proc = carbonedge("doctor", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all kernels compiled" in proc.stdout
-    for kernel in ("letterbox_chw", "nms", "box_iou", "decode_yolox", "decode_yolo_v8",
-                   "motion_update", "connected_components", "kalman_predict", "kalman_update"):
+    for kernel in (
+        "letterbox_chw",
+        "nms",
+        "box_iou",
+        "decode_yolox",
+        "decode_yolo_v8",
+        "motion_update",
+        "connected_components",
+        "kalman_predict",
+        "kalman_update",
+    ):
         assert f"ok   {kernel}" in proc.stdout, kernel
     assert "FAIL" not in proc.stdout
 
@@ -44,13 +61,24 @@ def test_doctor_shows_every_kernel_compiled(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "fragments"),
     [
-        ("device_id: [unclosed\n", ("site.yaml: malformed YAML at line 2", "flow sequence at line 1")),
-        ("device_id: a\nsources: []\ndetector: {type: motion}\n", ("sources: List should have at least 1 item",)),
-        ("device_id: a\nsources: [{id: c, type: synthetic}]\ndetector: {type: motion, speed: 3}\n",
-         ("detector.motion.speed: unknown key",)),
+        (
+            "device_id: [unclosed\n",
+            ("site.yaml: malformed YAML at line 2", "flow sequence at line 1"),
+        ),
+        (
+            "device_id: a\nsources: []\ndetector: {type: motion}\n",
+            ("sources: List should have at least 1 item",),
+        ),
+        (
+            "device_id: a\nsources: [{id: c, type: synthetic}]\n"
+            "detector: {type: motion, speed: 3}\n",
+            ("detector.motion.speed: unknown key",),
+        ),
     ],
 )
-def test_bad_config_exits_with_one_line(tmp_path: Path, yaml_text: str, fragments: tuple[str, ...]) -> None:
+def test_bad_config_exits_with_one_line(
+    tmp_path: Path, yaml_text: str, fragments: tuple[str, ...]
+) -> None:
     (tmp_path / "site.yaml").write_text(yaml_text)
     for command in ("check", "run"):
         assert_one_line_error(carbonedge(command, "site.yaml", cwd=tmp_path), *fragments)
@@ -62,7 +90,9 @@ def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
         "detector: {type: yolox, model: nowhere.onnx}\n"
     )
     env = {"CARBONEDGE_MODEL_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
-    assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path, env=env), "nowhere.onnx", "not found")
+    assert_one_line_error(
+        carbonedge("run", "site.yaml", cwd=tmp_path, env=env), "nowhere.onnx", "not found"
+    )
 
 
 def test_corrupt_model_exits_with_one_line(tmp_path: Path) -> None:
@@ -71,14 +101,17 @@ def test_corrupt_model_exits_with_one_line(tmp_path: Path) -> None:
         "device_id: a\nsources: [{id: c, type: synthetic, duration_s: 1}]\n"
         f"detector: {{type: yolox, model: {tmp_path / 'bad.onnx'}}}\n"
     )
-    assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path), "bad.onnx: not a loadable ONNX model")
+    assert_one_line_error(
+        carbonedge("run", "site.yaml", cwd=tmp_path), "bad.onnx: not a loadable ONNX model"
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 1000])
 def test_empty_or_corrupt_video_exits_with_one_line(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "clip.avi").write_bytes(content)
     (tmp_path / "site.yaml").write_text(
-        "device_id: a\nsources: [{id: c, type: video_file, path: clip.avi}]\ndetector: {type: motion}\n"
+        "device_id: a\nsources: [{id: c, type: video_file, path: clip.avi}]\n"
+        "detector: {type: motion}\n"
     )
     assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path), "clip.avi")
     assert_one_line_error(carbonedge("demo", "--video", "clip.avi", cwd=tmp_path), "clip.avi")

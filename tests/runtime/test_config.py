@@ -45,15 +45,25 @@ def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("summary: {interval_s: 30}", "summary: {interval_s: 30, colour: red}"),
-         "summary.colour: unknown key"),
-        (("interval_s: 30", "interval_s: -1"), "summary.interval_s: Input should be greater than 0 (got -1)"),
+        (
+            ("summary: {interval_s: 30}", "summary: {interval_s: 30, colour: red}"),
+            "summary.colour: unknown key",
+        ),
+        (
+            ("interval_s: 30", "interval_s: -1"),
+            "summary.interval_s: Input should be greater than 0 (got -1)",
+        ),
         (("type: yolox,", "type: yolo9000,"), "detector: unknown type 'yolo9000'"),
-        (("path: clip.avi", "path: '${NOPE_NOT_SET}'"), "environment variable NOPE_NOT_SET is not set"),
+        (
+            ("path: clip.avi", "path: '${NOPE_NOT_SET}'"),
+            "environment variable NOPE_NOT_SET is not set",
+        ),
         (("  cam1:\n", "  cam2:\n"), "lines refers to source 'cam2'"),
         (("device_id: box-1", "device_id: 'box 1'"), "device_id: String should match pattern"),
-        (("- {id: cam1, type: video_file, path: clip.avi}", "- {id: cam1, type: video_file}"),
-         "sources.0.video_file.path: Field required"),
+        (
+            ("- {id: cam1, type: video_file, path: clip.avi}", "- {id: cam1, type: video_file}"),
+            "sources.0.video_file.path: Field required",
+        ),
     ],
 )
 def test_bad_config_one_line_error(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:

@@ -19,12 +19,21 @@ HAND_COUNT = 27  # ../shared/media/MEDIA.md, line y = 150 px, every vehicle movi
 @pytest.mark.slow
 def test_highway_clip_count_matches_hand_count(with_model_dir: Path, shared_dir: Path) -> None:
     clip = shared_dir / "media/traffic/highway_cdnet_320x240.avi"
-    source = VideoFileSource(VideoFileConfig(id="highway", path=clip,
-                                             start_wall=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    source = VideoFileSource(
+        VideoFileConfig(
+            id="highway", path=clip, start_wall=datetime(2026, 1, 1, tzinfo=timezone.utc)
+        )
+    )
     detector = YoloxDetector(YoloxConfig())
     line = LineConfig(id="y150", start_px=(0.0, 150.0), end_px=(320.0, 150.0))
-    pipeline = SourcePipeline(device_id="t", source=source, detector=detector,
-                              tracker=ByteTrackConfig(), lines=[line], interval_s=10.0)
+    pipeline = SourcePipeline(
+        device_id="t",
+        source=source,
+        detector=detector,
+        tracker=ByteTrackConfig(),
+        lines=[line],
+        interval_s=10.0,
+    )
     result = pipeline.run()
     counts = result.counts()["y150"]
     counted_in = sum(counts["in"].values())

@@ -17,8 +17,14 @@ def crossing(t: float, direction: str = "in", cls: str = "car", track: int = 1) 
 
 def make_aggregator(seq_start: int = 0) -> IntervalAggregator:
     counter = iter(range(seq_start + 1, 10**6))
-    return IntervalAggregator(device_id="box", source_id="cam", line_ids=["l1"], interval_s=60,
-                              detector="test", next_seq=lambda: next(counter))
+    return IntervalAggregator(
+        device_id="box",
+        source_id="cam",
+        line_ids=["l1"],
+        interval_s=60,
+        detector="test",
+        next_seq=lambda: next(counter),
+    )
 
 
 def test_intervals_are_aligned_and_closed_by_the_next_frame() -> None:

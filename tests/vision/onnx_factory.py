@@ -1,4 +1,7 @@
-"""ONNX models the project builds itself, for testing the detector backends without third-party weights."""
+"""ONNX models the project builds itself.
+
+They test the detector backends without third-party weights.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +28,25 @@ def colour_grid_v8(path: Path, size_px: int = 320, names=("red", "green", "blue"
     wh = np.full(g * g, CELL_PX, np.float32)
     boxes = np.stack([cx, cy, wh, wh]).astype(np.float32)[None]  # [1, 4, cells]
     nodes = [
-        helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[CELL_PX, CELL_PX],
-                         strides=[CELL_PX, CELL_PX]),
+        helper.make_node(
+            "AveragePool",
+            ["images"],
+            ["pooled"],
+            kernel_shape=[CELL_PX, CELL_PX],
+            strides=[CELL_PX, CELL_PX],
+        ),
         helper.make_node("Reshape", ["pooled", "shape"], ["scores"]),
         helper.make_node("Concat", ["boxes", "scores"], ["output0"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "colour_grid",
+        nodes,
+        "colour_grid",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size_px, size_px])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + len(names), g * g])],
-        initializer=[numpy_helper.from_array(boxes, "boxes"),
-                     numpy_helper.from_array(np.array([1, 3, g * g], np.int64), "shape")],
+        initializer=[
+            numpy_helper.from_array(boxes, "boxes"),
+            numpy_helper.from_array(np.array([1, 3, g * g], np.int64), "shape"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

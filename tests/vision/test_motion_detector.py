@@ -8,16 +8,21 @@ import cv2
 import numpy as np
 import pydantic
 import pytest
-
 from conftest import make_frame
+
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.runtime.types import Frame
 from carbonedge.vision.detectors import create_detector
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
 
 
-def road_image(seed: int = 0, *, car_xy: tuple[int, int] | None = None, level: int = 90,
-               car_bgr: tuple[int, int, int] = (230, 200, 60)) -> np.ndarray:
+def road_image(
+    seed: int = 0,
+    *,
+    car_xy: tuple[int, int] | None = None,
+    level: int = 90,
+    car_bgr: tuple[int, int, int] = (230, 200, 60),
+) -> np.ndarray:
     """(240, 320, 3) grey road with sensor noise and optionally a 40x24 px car at car_xy."""
     rng = np.random.default_rng(seed)
     image = np.clip(level + rng.normal(0, 2, (240, 320, 1)), 0, 255).repeat(3, axis=2)
@@ -45,8 +50,9 @@ def test_static_scene_gives_nothing_and_a_moving_car_one_box() -> None:
     assert det.class_names == ("vehicle",) and det.name == "motion"
 
 
-@pytest.mark.parametrize(("channels", "box"), [("gray", [104, 84, 136, 90]),
-                                                ("bgr", [100, 80, 140, 104])])
+@pytest.mark.parametrize(
+    ("channels", "box"), [("gray", [104, 84, 136, 90]), ("bgr", [100, 80, 140, 104])]
+)
 def test_red_car_on_grey_road_needs_colour(channels: str, box: list[int]) -> None:
     red = (40, 40, 220)  # grey level 94 on a road at 90: only the windscreen differs in grey
     det = MotionDetector(MotionDetectorConfig(warmup_frames=3, channels=channels, min_area_px=20))
@@ -167,9 +173,28 @@ def test_synthetic_scene_boxes_overlap_ground_truth() -> None:
 
 
 # Hand count of MEDIA.md: frames at which each vehicle reaches row 150, and its lane (x < 170: left)
-_HIGHWAY_ARRIVALS = [(f, "left") for f in (150, 285, 365, 428, 665, 770, 820, 870, 915, 1000, 1090,
-                                          1185, 1215, 1355, 1465, 1510, 1680)] + \
-    [(f, "right") for f in (265, 790, 855, 890, 1055, 1110, 1405, 1525, 1640, 1655)]
+_HIGHWAY_ARRIVALS = [
+    (f, "left")
+    for f in (
+        150,
+        285,
+        365,
+        428,
+        665,
+        770,
+        820,
+        870,
+        915,
+        1000,
+        1090,
+        1185,
+        1215,
+        1355,
+        1465,
+        1510,
+        1680,
+    )
+] + [(f, "right") for f in (265, 790, 855, 890, 1055, 1110, 1405, 1525, 1640, 1655)]
 
 
 @pytest.mark.shared

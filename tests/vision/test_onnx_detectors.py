@@ -9,7 +9,11 @@ from conftest import make_frame
 from onnx_factory import colour_grid_v8
 
 from carbonedge.runtime.errors import ModelError
-from carbonedge.vision.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector, parse_names
+from carbonedge.vision.detectors.ultralytics import (
+    UltralyticsConfig,
+    UltralyticsDetector,
+    parse_names,
+)
 from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 
 
@@ -25,13 +29,19 @@ def test_ultralytics_names_from_metadata(v8_model: Path) -> None:
     assert det.name == "ultralytics:colour_grid.onnx"
 
 
-@pytest.mark.parametrize(("bgr", "name"), [((0, 0, 255), "red"), ((255, 0, 0), "blue"), ((0, 255, 0), "green")])
-def test_ultralytics_box_maps_back_to_image(v8_model: Path, bgr: tuple[int, int, int], name: str) -> None:
+@pytest.mark.parametrize(
+    ("bgr", "name"), [((0, 0, 255), "red"), ((255, 0, 0), "blue"), ((0, 255, 0), "green")]
+)
+def test_ultralytics_box_maps_back_to_image(
+    v8_model: Path, bgr: tuple[int, int, int], name: str
+) -> None:
     # 640x480 frame -> scale 0.5, centred letterbox: 40 px of padding above and below.
     # Input cell (row 5, col 3) = input px y 160..192, x 96..128 = image px y 240..304, x 192..256.
     image = np.zeros((480, 640, 3), np.uint8)
     image[240:304, 192:256] = bgr
-    det = UltralyticsDetector(UltralyticsConfig(model=str(v8_model), classes=None, score_threshold=0.5))
+    det = UltralyticsDetector(
+        UltralyticsConfig(model=str(v8_model), classes=None, score_threshold=0.5)
+    )
     out = det.detect(make_frame(image))
     assert len(out) == 1
     assert det.class_names[out.class_id[0]] == name
@@ -44,7 +54,9 @@ def test_ultralytics_class_filter(v8_model: Path) -> None:
     image = np.zeros((320, 320, 3), np.uint8)
     image[0:32, 0:32] = (0, 0, 255)
     image[64:96, 64:96] = (255, 0, 0)
-    det = UltralyticsDetector(UltralyticsConfig(model=str(v8_model), classes=("blue",), score_threshold=0.5))
+    det = UltralyticsDetector(
+        UltralyticsConfig(model=str(v8_model), classes=("blue",), score_threshold=0.5)
+    )
     out = det.detect(make_frame(image))
     assert [det.class_names[c] for c in out.class_id] == ["blue"]
 

@@ -66,5 +66,3 @@ def create_detector(config: DetectorConfig) -> Detector:
         if type(config) is cfg_cls:
             return det_cls(config)  # type: ignore[call-arg]
     raise TypeError(f"no detector registered for config {type(config).__name__}")
-
-

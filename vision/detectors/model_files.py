@@ -95,7 +95,9 @@ def _check_known_hash(path: Path) -> None:
     if known and sha256_of(path) != known.sha256:
         logger.warning(
             "model %s does not match the published SHA-256 of %s; using it anyway "
-            "(re-export or modified file?)", path, known.file_name,
+            "(re-export or modified file?)",
+            path,
+            known.file_name,
         )
 
 

@@ -114,8 +114,9 @@ class MotionDetector(Detector):
     def warmup(self) -> None:
         """Run the kernels once on a dummy frame so that the first real frame is not slower."""
         gray = np.zeros((8, 8), np.uint8)
-        mask = motion_update(gray, np.zeros((8, 8), np.float32), alpha=0.5, alpha_foreground=0.5,
-                             threshold=1.0)
+        mask = motion_update(
+            gray, np.zeros((8, 8), np.float32), alpha=0.5, alpha_foreground=0.5, threshold=1.0
+        )
         connected_components(mask)
 
     def close(self) -> None:
@@ -127,8 +128,11 @@ class MotionDetector(Detector):
         state = self._states.get(frame.source_id)
         if state is None or state.background.shape != planes.shape:
             if state is not None:
-                logger.warning("source %s: frame size changed to %s, relearning the background",
-                               frame.source_id, planes.shape[1:])
+                logger.warning(
+                    "source %s: frame size changed to %s, relearning the background",
+                    frame.source_id,
+                    planes.shape[1:],
+                )
             state = _SourceState(planes.astype(np.float32), np.empty_like(planes))
             self._states[frame.source_id] = state
         state.frames += 1
@@ -137,13 +141,22 @@ class MotionDetector(Detector):
             return Detections.empty()
         cfg = self.config
         for c in range(planes.shape[0]):
-            motion_update(planes[c], state.background[c], alpha=cfg.alpha,
-                          alpha_foreground=cfg.alpha_foreground, threshold=cfg.threshold,
-                          out_mask=state.mask[c])
+            motion_update(
+                planes[c],
+                state.background[c],
+                alpha=cfg.alpha,
+                alpha_foreground=cfg.alpha_foreground,
+                threshold=cfg.threshold,
+                out_mask=state.mask[c],
+            )
         mask = state.mask[0] if planes.shape[0] == 1 else np.bitwise_or.reduce(state.mask, axis=0)
         if np.count_nonzero(mask) > cfg.max_foreground_fraction * mask.size:
-            logger.warning("source %s: %.0f%% of frame %d is foreground, resetting the background",
-                           frame.source_id, 100.0 * np.count_nonzero(mask) / mask.size, frame.index)
+            logger.warning(
+                "source %s: %.0f%% of frame %d is foreground, resetting the background",
+                frame.source_id,
+                100.0 * np.count_nonzero(mask) / mask.size,
+                frame.index,
+            )
             state.background[...] = planes
             return Detections.empty()
         return self._blobs(mask)

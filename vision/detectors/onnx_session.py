@@ -13,8 +13,12 @@ from carbonedge.runtime.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+_OPT_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 class SessionConfig(BaseModel):
@@ -52,7 +56,10 @@ def open_session(path: Path, config: SessionConfig):  # -> onnxruntime.Inference
 
 
 def input_hw(session, path: Path, fallback_hw: tuple[int, int] | None = None) -> tuple[int, int]:
-    """(height, width) of the model's single image input [1, 3, H, W]; dynamic dims need a fallback."""
+    """(height, width) of the model's single image input [1, 3, H, W].
+
+    Dynamic dims need ``fallback_hw``.
+    """
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise ModelError(f"{path}: expected one image input, the model has {len(inputs)}")

@@ -51,7 +51,9 @@ class UltralyticsDetector(YoloOnnxDetector):
         try:
             names = parse_names(meta["names"])
         except (ValueError, SyntaxError) as exc:
-            raise ModelError(f"{self.model_path}: cannot parse the 'names' metadata ({exc})") from None
+            raise ModelError(
+                f"{self.model_path}: cannot parse the 'names' metadata ({exc})"
+            ) from None
         shape = self.session.get_outputs()[0].shape
         if len(shape) != 3 or shape[1] != 4 + len(names):
             raise ModelError(
@@ -61,9 +63,24 @@ class UltralyticsDetector(YoloOnnxDetector):
         return names
 
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
-        return letterbox_chw(image, self.input_hw, mode="letterbox", align="center", pad_value=114.0,
-                             swap_rb=True, std=(255.0, 255.0, 255.0), out=self._tensor)
+        return letterbox_chw(
+            image,
+            self.input_hw,
+            mode="letterbox",
+            align="center",
+            pad_value=114.0,
+            swap_rb=True,
+            std=(255.0, 255.0, 255.0),
+            out=self._tensor,
+        )
 
-    def _decode(self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
-        return decode_yolo_v8(raw, info, image_hw, score_threshold=self.config.score_threshold,
-                              class_mask=self.class_mask)
+    def _decode(
+        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> Decoded:
+        return decode_yolo_v8(
+            raw,
+            info,
+            image_hw,
+            score_threshold=self.config.score_threshold,
+            class_mask=self.class_mask,
+        )

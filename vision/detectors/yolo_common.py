@@ -73,7 +73,9 @@ class YoloOnnxDetector(Detector):
         """(1, 3, H, W) float32 tensor and the mapping back to image pixels."""
 
     @abstractmethod
-    def _decode(self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
+    def _decode(
+        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> Decoded:
         """Candidates above the score threshold: xyxy image px, score, class id, output row."""
 
     # -- common path ----------------------------------------------------------------------------
@@ -87,8 +89,13 @@ class YoloOnnxDetector(Detector):
         tensor, info = self._preprocess(image)
         raw = self.session.run(None, {self.input_name: tensor})[0]
         xyxy, score, class_id, row = self._decode(raw, info, frame.shape_hw)
-        keep = nms(xyxy, score, self.config.nms_iou, group_id=self.group_of_class[class_id],
-                   max_det=self.config.max_detections)
+        keep = nms(
+            xyxy,
+            score,
+            self.config.nms_iou,
+            group_id=self.group_of_class[class_id],
+            max_det=self.config.max_detections,
+        )
         return Detections(xyxy[keep], score[keep], class_id[keep], source_row=row[keep])
 
     def warmup(self) -> None:
@@ -117,6 +124,8 @@ class YoloOnnxDetector(Detector):
         for g, names in enumerate(groups):
             for name in names:
                 if name not in self.class_names:
-                    raise ModelError(f"{self.model_path}: nms_class_groups names unknown class {name!r}")
+                    raise ModelError(
+                        f"{self.model_path}: nms_class_groups names unknown class {name!r}"
+                    )
                 group_of_class[self.class_names.index(name)] = g
         return group_of_class

@@ -1,7 +1,8 @@
 """YOLOX backend (Megvii): the default vehicle model, ``yolox_nano_416.onnx``.
 
-Input: BGR, 0-255, no mean/std, letterboxed to the top-left corner with pad 114. Output (1, A, 5+nc)
-with (dx, dy, log w, log h, obj, classes) per grid cell over strides 8/16/32, sigmoid already applied.
+Input: BGR, 0-255, no mean/std, letterboxed to the top-left corner with pad 114. Output
+(1, A, 5+nc) with (dx, dy, log w, log h, obj, classes) per grid cell over strides 8/16/32,
+sigmoid already applied.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class YoloxDetector(YoloOnnxDetector):
         names = COCO80
         if path is not None:
             try:
-                names = tuple(n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip())
+                names = tuple(
+                    n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip()
+                )
             except OSError as exc:
                 raise ModelError(f"{path}: cannot read class names ({exc.strerror})") from None
         nc = self._output_classes()
@@ -60,10 +63,24 @@ class YoloxDetector(YoloOnnxDetector):
         return shape[2] - 5
 
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
-        return letterbox_chw(image, self.input_hw, mode="letterbox", align="top_left",
-                             pad_value=114.0, out=self._tensor)
+        return letterbox_chw(
+            image,
+            self.input_hw,
+            mode="letterbox",
+            align="top_left",
+            pad_value=114.0,
+            out=self._tensor,
+        )
 
-    def _decode(self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
-        return decode_yolox(raw, self.input_hw, info, image_hw,
-                            score_threshold=self.config.score_threshold,
-                            class_mask=self.class_mask, strides=self.config.strides)
+    def _decode(
+        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> Decoded:
+        return decode_yolox(
+            raw,
+            self.input_hw,
+            info,
+            image_hw,
+            score_threshold=self.config.score_threshold,
+            class_mask=self.class_mask,
+            strides=self.config.strides,
+        )

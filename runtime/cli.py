@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration-s", type=float, default=60.0, help="synthetic scene length")
     demo.add_argument("--out", type=Path, default=Path("carbonedge-out"), help="output folder")
     sub.add_parser("doctor", help="show compiled kernels, onnxruntime and the models found")
+    bench = sub.add_parser("bench", help="time each kernel against its NumPy/OpenCV reference")
+    bench.add_argument("--quick", action="store_true", help="fewer, smaller cases")
+    bench.add_argument("--only", default="", help="only benchmark modules whose name contains this")
     return p
 
 
@@ -88,11 +91,23 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor.main()
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from carbonedge.benchmarks.__main__ import main as bench_main
+
+    return bench_main(["--quick"] * args.quick + ["--only", args.only])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    commands = {"run": _cmd_run, "check": _cmd_check, "demo": _cmd_demo, "doctor": _cmd_doctor}
+    commands = {
+        "run": _cmd_run,
+        "check": _cmd_check,
+        "demo": _cmd_demo,
+        "doctor": _cmd_doctor,
+        "bench": _cmd_bench,
+    }
     try:
         return commands[args.command](args)
     except CarbonEdgeError as exc:

@@ -7,10 +7,11 @@ A new source is one new file in this folder: a config class with a ``type`` lite
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Iterator, TypeVar
+from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbonedge.runtime.plugins import Registry
 from carbonedge.runtime.types import Frame
 
 
@@ -56,27 +57,13 @@ class FrameSource(ABC):
             yield frame
 
 
-_S = TypeVar("_S", bound=type[FrameSource])
-_REGISTRY: dict[str, tuple[type[SourceConfig], type[FrameSource]]] = {}
+SOURCES: Registry[SourceConfig, FrameSource] = Registry("frame source")
 
-
-def register_source(type_name: str, config_cls: type[SourceConfig]) -> Callable[[_S], _S]:
-    """Class decorator: make ``type: <type_name>`` in the config build this source."""
-
-    def decorate(cls: _S) -> _S:
-        _REGISTRY[type_name] = (config_cls, cls)
-        return cls
-
-    return decorate
-
-
-def source_config_classes() -> tuple[type[SourceConfig], ...]:
-    return tuple(cfg for cfg, _ in _REGISTRY.values())
+#: Class decorator: ``@register_source("video_file", VideoFileConfig)``.
+register_source = SOURCES.register
+source_config_classes = SOURCES.config_classes
 
 
 def create_source(config: SourceConfig) -> FrameSource:
     """Build the source that ``config`` (one of the registered config classes) describes."""
-    for cfg_cls, src_cls in _REGISTRY.values():
-        if type(config) is cfg_cls:
-            return src_cls(config)  # type: ignore[call-arg]
-    raise TypeError(f"no source registered for config {type(config).__name__}")
+    return SOURCES.create(config)

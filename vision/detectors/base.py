@@ -7,10 +7,10 @@ and a ``Detector`` subclass decorated with ``@register_detector``; core code doe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from carbonedge.runtime.plugins import Registry
 from carbonedge.runtime.types import Detections, Frame
 
 
@@ -42,27 +42,13 @@ class Detector(ABC):
         """Release resources (sessions, threads)."""
 
 
-_D = TypeVar("_D", bound=type[Detector])
-_REGISTRY: dict[str, tuple[type[DetectorConfig], type[Detector]]] = {}
+DETECTORS: Registry[DetectorConfig, Detector] = Registry("detector")
 
-
-def register_detector(type_name: str, config_cls: type[DetectorConfig]) -> Callable[[_D], _D]:
-    """Class decorator: make ``type: <type_name>`` in the config build this detector."""
-
-    def decorate(cls: _D) -> _D:
-        _REGISTRY[type_name] = (config_cls, cls)
-        return cls
-
-    return decorate
-
-
-def detector_config_classes() -> tuple[type[DetectorConfig], ...]:
-    return tuple(cfg for cfg, _ in _REGISTRY.values())
+#: Class decorator: ``@register_detector("yolox", YoloxConfig)``.
+register_detector = DETECTORS.register
+detector_config_classes = DETECTORS.config_classes
 
 
 def create_detector(config: DetectorConfig) -> Detector:
     """Build the detector that ``config`` (one of the registered config classes) describes."""
-    for cfg_cls, det_cls in _REGISTRY.values():
-        if type(config) is cfg_cls:
-            return det_cls(config)  # type: ignore[call-arg]
-    raise TypeError(f"no detector registered for config {type(config).__name__}")
+    return DETECTORS.create(config)

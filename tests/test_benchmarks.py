@@ -17,7 +17,9 @@ def test_quick_benchmarks_cover_every_kernel() -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [
+        line for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line
+    ]
     benchmarked = {row.split("|")[1].strip() for row in rows[1:]}
     assert set(kernel_status()) <= benchmarked, set(kernel_status()) - benchmarked
     for row in rows[1:]:

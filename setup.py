@@ -63,5 +63,8 @@ setup(
     packages=packages,
     package_dir=package_dir,
     ext_modules=cython_extensions + native_extensions,
-    package_data={"carbonedge.runtime": ["py.typed"], "carbonedge.benchmarks": ["*.md"]},
+    package_data={
+        "carbonedge.runtime": ["py.typed", "examples/*.yaml"],
+        "carbonedge.benchmarks": ["*.md"],
+    },
 )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 
 def carbonedge(
@@ -131,3 +132,11 @@ def test_run_synthetic_site_writes_summaries(tmp_path: Path) -> None:
     lines = (tmp_path / "out/s.jsonl").read_text().splitlines()
     assert len(lines) == 2  # two 10 s intervals of a 20 s scene
     assert '"device_id":"box-7"' in lines[0] and '"seq":1' in lines[0] and '"seq":2' in lines[1]
+
+
+@pytest.mark.parametrize("example", sorted((REPO_ROOT / "runtime/examples").glob("*.yaml")))
+def test_example_configs_are_valid(example: Path) -> None:
+    env = {"CARBONEDGE_SHARED_DIR": str(REPO_ROOT.parent / "shared")}
+    proc = carbonedge("check", str(example), cwd=REPO_ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok (device " in proc.stdout

@@ -10,6 +10,7 @@ import sys
 
 import carbonedge.benchmarks as pkg
 from carbonedge.benchmarks._harness import Row, format_table
+from carbonedge.runtime.cli import configure_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help="run only bench modules whose name contains this"
     )
     args = parser.parse_args(argv)
+    configure_process()
     rows: list[Row] = []
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if not info.name.startswith("bench_") or args.only not in info.name:

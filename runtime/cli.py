@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -97,7 +98,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(["--quick"] * args.quick + ["--only", args.only])
 
 
+def configure_process() -> None:
+    """Process-wide settings that only entry points may make.
+
+    Numba's JIT cache goes to the user cache (``~/.cache/carbonedge/numba``) unless
+    ``NUMBA_CACHE_DIR`` is set: by default Numba writes it next to the installed sources, into
+    site-packages, where ``pip uninstall`` leaves it behind as a stray ``carbonedge/kernels`` folder
+    that shadows a later editable install of the same package.
+    """
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "carbonedge", "numba")
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_process()
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -25,6 +25,7 @@ def report(out: TextIO) -> bool:
         f"numpy {np.__version__}, numba {numba.__version__}, opencv {cv2.__version__}, "
         f"onnxruntime {ort.__version__} (providers: {', '.join(ort.get_available_providers())})\n"
     )
+    out.write(f"numba cache: {numba.config.CACHE_DIR or 'next to the sources'}\n")
     out.write("\nkernels:\n")
     status = kernel_status()
     all_ok = bool(status)

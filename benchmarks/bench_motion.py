@@ -51,7 +51,7 @@ def _bench_motion_update(name: str, shape_hw: tuple[int, int]) -> Row:
     bg_ours = rng.uniform(0, 255, shape_hw).astype(np.float32)
     bg_ref = bg_ours.copy()
     out = np.empty(shape_hw, np.uint8)
-    kw = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold": 20.0}
+    kw = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold_levels": 20.0}
     return compare(
         "motion_update",
         name,

@@ -16,11 +16,11 @@ cnp.import_array()
 
 
 def motion_update(const cnp.uint8_t[:, ::1] gray, float[:, ::1] background,
-                  float alpha, float alpha_foreground, float threshold,
+                  float alpha, float alpha_foreground, float threshold_levels,
                   cnp.uint8_t[:, ::1] out_mask):
     """Foreground mask (0/255) into ``out_mask``; ``background`` moves toward ``gray`` in place.
 
-    Per pixel, in float32: d = gray - bg; fg = |d| > threshold; bg += (fg ? alpha_fg : alpha) * d.
+    Per pixel, in float32: d = gray - bg; fg = |d| > threshold_levels; bg += (fg ? alpha_fg : alpha) * d.
     """
     cdef Py_ssize_t h = gray.shape[0], w = gray.shape[1], y, x
     cdef float d, a
@@ -37,7 +37,7 @@ def motion_update(const cnp.uint8_t[:, ::1] gray, float[:, ::1] background,
             m = &out_mask[y, 0]
             for x in range(w):  # branch-free body over raw rows so that the compiler vectorises it
                 d = <float>g[x] - b[x]
-                fg = fabsf(d) > threshold
+                fg = fabsf(d) > threshold_levels
                 a = alpha_foreground if fg else alpha
                 m[x] = 255 if fg else 0
                 b[x] = b[x] + a * d

@@ -20,14 +20,15 @@ def motion_update(
     *,
     alpha: float,
     alpha_foreground: float,
-    threshold: float,
+    threshold_levels: float,
     out_mask: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
-    """(H, W) uint8 0/255 mask of ``|gray - background| > threshold``; ``background`` (H, W) float32
-    moves toward ``gray`` in place at ``alpha`` (background) or ``alpha_foreground`` (foreground).
+    """(H, W) uint8 0/255 mask of ``|gray - background| > threshold_levels`` (grey levels);
+    ``background`` (H, W) float32 moves toward ``gray`` in place at ``alpha`` (background pixels)
+    or ``alpha_foreground`` (foreground pixels).
     """
     diff = gray.astype(np.float32) - background
-    foreground = np.abs(diff) > np.float32(threshold)
+    foreground = np.abs(diff) > np.float32(threshold_levels)
     rate = np.where(foreground, np.float32(alpha_foreground), np.float32(alpha))
     background += rate * diff
     mask = foreground.astype(np.uint8) * np.uint8(255)

@@ -9,15 +9,12 @@ vehicle class in one group) works the same way.
 
 from __future__ import annotations
 
-import logging
 import numbers
 
 import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["box_iou", "nms"]
 

@@ -10,7 +10,6 @@ out in anchor order. The Numba backend compiles on the first call (or loads its 
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 
@@ -19,8 +18,6 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
 from carbonedge.kernels.preprocess import LetterboxInfo
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["decode_yolox", "decode_yolo_v8"]
 

@@ -49,14 +49,14 @@ def motion_update(
     *,
     alpha: float,
     alpha_foreground: float,
-    threshold: float,
+    threshold_levels: float,
     out_mask: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
     """Foreground mask of ``gray`` against ``background``; updates ``background`` in place.
 
     Per pixel, in float32: ``d = gray - background``; the pixel is foreground when
-    ``|d| > threshold``; then ``background += rate * d`` with ``rate = alpha_foreground`` for
-    foreground pixels (slow: a passing vehicle does not leave a ghost, a parked one is absorbed
+    ``|d| > threshold_levels``; then ``background += rate * d`` with ``rate = alpha_foreground``
+    for foreground pixels (slow: a passing vehicle does not leave a ghost, a parked one is absorbed
     slowly) and ``alpha`` otherwise.
 
     Args:
@@ -64,7 +64,8 @@ def motion_update(
         background: (H, W) float32 running background, C-contiguous, updated in place.
         alpha: learning rate for background pixels, in (0, 1] (e.g. 0.02).
         alpha_foreground: learning rate for foreground pixels, in [0, 1] (e.g. 0.002).
-        threshold: foreground when ``|gray - background| > threshold``, grey levels, >= 0.
+        threshold_levels: foreground when ``|gray - background| > threshold_levels``, grey
+            levels, >= 0.
         out_mask: optional (H, W) uint8 C-contiguous buffer for the result.
 
     Returns:
@@ -79,9 +80,9 @@ def motion_update(
         raise ValueError(f"background: expected shape {gray.shape}, got {background.shape}")
     alpha = _check_rate("alpha", alpha, allow_zero=False)
     alpha_foreground = _check_rate("alpha_foreground", alpha_foreground, allow_zero=True)
-    threshold = float(threshold)
-    if not (math.isfinite(threshold) and threshold >= 0.0):
-        raise ValueError(f"threshold: expected a finite value >= 0, got {threshold}")
+    threshold_levels = float(threshold_levels)
+    if not (math.isfinite(threshold_levels) and threshold_levels >= 0.0):
+        raise ValueError(f"threshold_levels: expected a finite value >= 0, got {threshold_levels}")
     if out_mask is None:
         out_mask = np.empty(gray.shape, np.uint8)
     else:
@@ -89,7 +90,7 @@ def motion_update(
         if out_mask.shape != gray.shape:
             raise ValueError(f"out_mask: expected shape {gray.shape}, got {out_mask.shape}")
     kernels = _require("_motion")
-    kernels.motion_update(gray, background, alpha, alpha_foreground, threshold, out_mask)
+    kernels.motion_update(gray, background, alpha, alpha_foreground, threshold_levels, out_mask)
     return out_mask
 
 

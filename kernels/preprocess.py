@@ -13,7 +13,6 @@ The returned :class:`LetterboxInfo` maps boxes from tensor pixels back to image 
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -22,8 +21,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["LetterboxInfo", "letterbox_chw"]
 

@@ -52,15 +52,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_site_config(args.config)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # finish the frame, flush the interval, exit
     results = run_site(config, max_frames=args.max_frames, stop=stop)
+    failed = 0
     for r in results:
-        total = sum(n for d in r.counts().values() for c in d.values() for n in c.values())
+        if r.error is not None:  # already logged when it happened
+            failed += 1
+            continue
         sys.stdout.write(
-            f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {total} crossings, "
-            f"{len(r.summaries)} summaries, {r.frame_errors} frame errors\n"
+            f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {r.crossings} crossings, "
+            f"{r.summary_count} summaries, {r.frame_errors} frame errors\n"
         )
-    return 0
+    return 2 if failed else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -98,6 +102,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(["--quick"] * args.quick + ["--only", args.only])
 
 
+class _TerseFormatter(logging.Formatter):
+    """``carbonedge: warning: message``: the default, one line per problem, no timestamps."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"carbonedge: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    handler = logging.StreamHandler()
+    if args.verbose or args.debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(_TerseFormatter())
+    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def configure_process() -> None:
     """Process-wide settings that only entry points may make.
 
@@ -114,8 +135,7 @@ def configure_process() -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_process()
     args = _parser().parse_args(argv)
-    level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(args)
     commands = {
         "run": _cmd_run,
         "check": _cmd_check,
@@ -132,6 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+        if args.debug:
+            raise
+        sys.stderr.write(
+            f"carbonedge: internal error: {type(exc).__name__}: {exc} (rerun with --debug for "
+            "the traceback, and please report it)\n"
+        )
+        return 1
 
 
 if __name__ == "__main__":

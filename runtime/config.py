@@ -70,20 +70,24 @@ class _SiteBase(BaseModel):
         return self
 
 
-@lru_cache(maxsize=1)
 def site_config_model() -> type[_SiteBase]:
-    """The ``SiteConfig`` model.
+    """The ``SiteConfig`` model, with ``sources`` and ``detector`` unions of all registered plugins.
 
-    Its ``sources`` and ``detector`` fields are unions of all registered plugins.
+    Built once per set of registered plugin types, so a plugin registered later is included.
     """
     # Importing the plugin packages registers every built-in source and detector type.
     import carbonedge.devices.sources  # noqa: F401
     import carbonedge.vision.detectors  # noqa: F401
-    from carbonedge.devices.sources.base import source_config_classes
-    from carbonedge.vision.detectors.base import detector_config_classes
+    from carbonedge.devices.sources.base import SOURCES
+    from carbonedge.vision.detectors.base import DETECTORS
 
-    source_union = Annotated[Union[source_config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
-    detector_union = Annotated[Union[detector_config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]
+    return _site_config_model(SOURCES.config_classes(), DETECTORS.config_classes())
+
+
+@lru_cache(maxsize=8)
+def _site_config_model(source_classes: tuple, detector_classes: tuple) -> type[_SiteBase]:
+    source_union = Annotated[Union[source_classes], Field(discriminator="type")]  # type: ignore[valid-type]
+    detector_union = Annotated[Union[detector_classes], Field(discriminator="type")]  # type: ignore[valid-type]
     return create_model(
         "SiteConfig",
         __base__=_SiteBase,
@@ -115,6 +119,15 @@ def substitute_env(value: Any, *, where: str = "") -> Any:
     return _ENV_PATTERN.sub(replace, value)
 
 
+def _expected_tags(loc: str) -> str:
+    """The registered ``type`` names for the plugin list or field at ``loc``."""
+    from carbonedge.devices.sources.base import SOURCES
+    from carbonedge.vision.detectors.base import DETECTORS
+
+    registry = SOURCES if loc.startswith("sources") else DETECTORS
+    return ", ".join(repr(n) for n in sorted(registry.names()))
+
+
 def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
     """One line: ``key: message (got value)`` for the first ``limit`` errors."""
     parts = []
@@ -123,6 +136,8 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here)"
+        elif err["type"] == "union_tag_not_found":
+            msg = f"missing key 'type' (one of {_expected_tags(loc)})"
         elif err["type"] == "union_tag_invalid":
             tag = err["ctx"].get("tag", err.get("input"))
             msg = f"unknown type {tag!r}; expected one of {err['ctx']['expected_tags']}"

@@ -8,6 +8,7 @@ instead.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -56,7 +57,8 @@ def run_synthetic(out_dir: Path, *, duration_s: float = 60.0, seed: int = 7) -> 
 
 
 def run_video(path: Path, out_dir: Path, *, line_y_px: float | None, model: str) -> DemoOutcome:
-    source = VideoFileSource(VideoFileConfig(id=path.stem[:60] or "video", path=path))
+    source_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "video"
+    source = VideoFileSource(VideoFileConfig(id=source_id, path=path))
     width, height = _frame_size(path)
     y = line_y_px if line_y_px is not None else round(height * 0.625)
     line = LineConfig(id="line", start_px=(0.0, float(y)), end_px=(float(width), float(y)))

@@ -45,7 +45,16 @@ class LineCrossed:
 
     def __post_init__(self) -> None:
         if not self.id:
-            key = (self.device_id, self.source_id, self.line_id, self.tracker_id, self.frame_index)
+            # Tracker ids and frame indices restart with the process; the wall time (ms) keeps
+            # crossings of different runs apart; a repeated upload of one crossing keeps its id.
+            key = (
+                self.device_id,
+                self.source_id,
+                self.line_id,
+                self.tracker_id,
+                self.frame_index,
+                round(self.t_wall_s * 1000),
+            )
             object.__setattr__(self, "id", stable_id("line_crossed", *key))
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,7 +65,10 @@ class LineCrossed:
 class IntervalSummary:
     """Counts of one source over one interval [start, end).
 
-    ``counts`` maps line id -> direction -> class name -> vehicles.
+    ``counts`` maps line id -> direction -> class name -> vehicles. ``frames`` is the number of
+    frames analysed, ``frame_errors`` the frames that failed (so "no traffic" and "detector down"
+    look different upstream). The id is derived from device, source and both interval bounds: a
+    partial interval flushed at shutdown and the one started after a restart get different ids.
     """
 
     device_id: str
@@ -67,11 +79,17 @@ class IntervalSummary:
     counts: dict[str, dict[str, dict[str, int]]]
     frames: int
     detector: str
+    frame_errors: int = 0
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.id:
-            key = (self.device_id, self.source_id, round(self.interval_start_s, 3))
+            key = (
+                self.device_id,
+                self.source_id,
+                round(self.interval_start_s * 1000),
+                round(self.interval_end_s * 1000),
+            )
             object.__setattr__(self, "id", stable_id("interval_summary", *key))
 
     def total(self, line_id: str | None = None) -> int:
@@ -91,6 +109,7 @@ class IntervalSummary:
             "interval_start": utc_iso(self.interval_start_s),
             "interval_end": utc_iso(self.interval_end_s),
             "frames": self.frames,
+            "frame_errors": self.frame_errors,
             "detector": self.detector,
             "counts": self.counts,
         }

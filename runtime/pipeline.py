@@ -1,10 +1,10 @@
-"""The first end-to-end slice.
-
-source -> detector -> ByteTrack -> line counters -> interval summaries.
+"""The first end-to-end slice: source -> detector -> ByteTrack -> line counters -> summaries.
 
 One ``SourcePipeline`` per source; ``run_site`` runs every source of a site config in turn with one
 shared detector (the runtime issue adds threads per source and batching). Per frame, a failure is
-logged, counted and skipped; only systematic failures (many frames in a row) stop a source.
+logged, counted (the interval summary reports ``frame_errors``) and skipped; only a systematic
+failure (many frames in a row) stops a source, and one failed source does not stop the others.
+A run keeps totals and the most recent summaries only: its memory does not grow with its length.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
-from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.events import IntervalSummary
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.runtime.types import Frame, Packet
@@ -27,33 +28,43 @@ from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 logger = logging.getLogger(__name__)
 
 MAX_CONSECUTIVE_FRAME_ERRORS = 50
+RECENT_SUMMARIES = 256
 
 
 @dataclass
 class SourceResult:
-    """What one source produced in a run."""
+    """What one source produced in a run: totals and the most recent summaries."""
 
     source_id: str
     frames: int = 0
     frame_errors: int = 0
     detections: int = 0
+    crossings: int = 0
     elapsed_s: float = 0.0
-    crossings: list[LineCrossed] = field(default_factory=list)
-    summaries: list[IntervalSummary] = field(default_factory=list)
+    summaries: deque[IntervalSummary] = field(
+        default_factory=lambda: deque(maxlen=RECENT_SUMMARIES)
+    )
+    summary_count: int = 0
+    line_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    error: str | None = None
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
-        """line id -> direction -> class name -> vehicles, over the whole run."""
-        out: dict[str, dict[str, dict[str, int]]] = {}
-        for ev in self.crossings:
-            by_class = out.setdefault(ev.line_id, {"in": {}, "out": {}}).setdefault(
-                ev.direction, {}
-            )
-            by_class[ev.class_name] = by_class.get(ev.class_name, 0) + 1
-        return out
+        """line id -> direction ("in"/"out") -> class name -> vehicles, over the whole run."""
+        return self.line_counts
 
     @property
     def fps(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass
+class _Stages:
+    """Per-run state of one source: its tracker, counters and interval aggregator."""
+
+    tracker: ByteTrack
+    counters: list[LineCounter]
+    aggregator: IntervalAggregator
+    error_streak: int = 0  # frames in a row that failed
 
 
 class SourcePipeline:
@@ -75,85 +86,81 @@ class SourcePipeline:
         self._local_seq = 0
 
     def _next_seq(self) -> int:
-        if self.store is not None:
-            return self.store.next_seq(self.device_id)
+        """Sequence numbers without a store; with one, the store assigns them when writing."""
         self._local_seq += 1
         return self._local_seq
 
     def run(
         self, *, max_frames: int | None = None, stop: threading.Event | None = None
     ) -> SourceResult:
-        """Process the source until it ends, ``max_frames`` or ``stop`` is set.
-
-        The open summary interval is flushed at the end.
-        """
-        src = self.source
-        result = SourceResult(src.source_id)
-        with src:
-            tracker = ByteTrack(self._tracker_config, fps=src.fps)
-            tracker.warmup()
-            counters = [
-                LineCounter(
-                    line,
-                    device_id=self.device_id,
-                    source_id=src.source_id,
-                    class_names=self.detector.class_names,
-                )
-                for line in self._lines
-            ]
-            aggregator = IntervalAggregator(
-                device_id=self.device_id,
-                source_id=src.source_id,
-                line_ids=[line.id for line in self._lines],
-                interval_s=self._interval_s,
-                detector=self.detector.name,
-                next_seq=self._next_seq,
-            )
+        """Process the source until it ends, ``max_frames`` or ``stop``; flush the last summary."""
+        result = SourceResult(self.source.source_id)
+        with self.source as src:
+            stages = self._build_stages(src)
             t0 = time.perf_counter()
             last: Frame | None = None
-            consecutive_errors = 0
-            for frame in src:
-                if (max_frames is not None and result.frames >= max_frames) or (
-                    stop and stop.is_set()
-                ):
-                    break
-                self._emit(aggregator.add_frame(frame.t_wall_s), result)
-                try:
-                    packet = self._process(frame, tracker, counters)
-                except (CarbonEdgeError, ValueError, RuntimeError) as exc:
-                    consecutive_errors += 1
-                    result.frame_errors += 1
-                    logger.warning(
-                        "source %s frame %d skipped: %s", src.source_id, frame.index, exc
-                    )
-                    if consecutive_errors >= MAX_CONSECUTIVE_FRAME_ERRORS:
-                        raise DeviceError(
-                            f"source {src.source_id!r}: {consecutive_errors} frames in a row "
-                            f"failed; last error: {exc}"
-                        ) from exc
-                    continue
-                consecutive_errors = 0
-                aggregator.add_crossings(packet.events)
-                if self.store is not None:
-                    self.store.write_events(packet.events)
-                result.crossings.extend(packet.events)
-                result.detections += len(packet.detections)
-                result.frames += 1
-                last = frame
-            result.elapsed_s = time.perf_counter() - t0
-            if last is not None:
-                self._emit(aggregator.flush(last.t_wall_s + 1.0 / max(src.fps, 1e-6)), result)
-        forget = getattr(self.detector, "forget", None)
-        if forget is not None:
-            forget(src.source_id)
+            try:
+                for frame in src:
+                    if max_frames is not None and result.frames + result.frame_errors >= max_frames:
+                        break
+                    if stop is not None and stop.is_set():
+                        break
+                    self._handle_frame(frame, stages, result)
+                    last = frame
+            finally:
+                result.elapsed_s = time.perf_counter() - t0
+                if last is not None:
+                    self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
+                result.line_counts = {c.config.id: c.counts for c in stages.counters}
+                forget = getattr(self.detector, "forget", None)
+                if forget is not None:
+                    forget(src.source_id)
         return result
 
-    def _process(self, frame: Frame, tracker: ByteTrack, counters: list[LineCounter]) -> Packet:
+    def _build_stages(self, src: FrameSource) -> _Stages:
+        tracker = ByteTrack(self._tracker_config, fps=src.fps)
+        tracker.warmup()
+        counters = [
+            LineCounter(line, device_id=self.device_id, source_id=src.source_id,
+                        class_names=self.detector.class_names)
+            for line in self._lines
+        ]  # fmt: skip
+        aggregator = IntervalAggregator(
+            device_id=self.device_id, source_id=src.source_id,
+            line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
+            detector=self.detector.name, next_seq=self._next_seq,
+        )  # fmt: skip
+        return _Stages(tracker, counters, aggregator)
+
+    def _handle_frame(self, frame: Frame, stages: _Stages, result: SourceResult) -> None:
+        """One frame: process it, or log, count and skip it when it fails."""
+        try:
+            packet = self._process(frame, stages)
+        except Exception as exc:  # noqa: BLE001 - per frame: log, count, skip, go on
+            result.frame_errors += 1
+            self._emit(stages.aggregator.add_frame(frame.t_wall_s, ok=False), result)
+            logger.warning("source %s frame %d skipped: %s", frame.source_id, frame.index, exc)
+            stages.error_streak += 1
+            if stages.error_streak >= MAX_CONSECUTIVE_FRAME_ERRORS:
+                raise DeviceError(
+                    f"source {frame.source_id!r}: {MAX_CONSECUTIVE_FRAME_ERRORS} frames in a row "
+                    f"failed; last error (frame {frame.index}): {exc}"
+                ) from exc
+            return
+        stages.error_streak = 0
+        if self.store is not None:
+            self.store.write_events(packet.events)
+        self._emit(stages.aggregator.add_frame(frame.t_wall_s, packet.events), result)
+        result.crossings += len(packet.events)
+        result.detections += len(packet.detections)
+        result.frames += 1
+
+    def _process(self, frame: Frame, stages: _Stages) -> Packet:
         detections = self.detector.detect(frame)
-        tracked = tracker.update(detections)
-        removed = tracker.pop_removed()
+        tracked = stages.tracker.update(detections)
+        removed = stages.tracker.pop_removed()
         packet = Packet(frame, tracked)
-        for counter in counters:
+        for counter in stages.counters:
             packet.events.extend(counter.update(tracked, frame))
             if removed:
                 counter.forget(removed)
@@ -162,16 +169,15 @@ class SourcePipeline:
     def _emit(self, summary: IntervalSummary | None, result: SourceResult) -> None:
         if summary is None:
             return
-        result.summaries.append(summary)
         if self.store is not None:
-            self.store.write_summary(summary)
+            summary = self.store.write_summary(summary)
+        result.summaries.append(summary)
+        result.summary_count += 1
         logger.info(
-            "summary %s seq=%d %s: %d vehicles",
-            summary.source_id,
-            summary.seq,
-            summary.to_dict()["interval_start"],
-            summary.total(),
-        )
+            "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors", summary.source_id,
+            summary.seq, summary.to_dict()["interval_start"], summary.total(), summary.frames,
+            summary.frame_errors,
+        )  # fmt: skip
 
 
 def run_site(
@@ -183,22 +189,31 @@ def run_site(
 ) -> list[SourceResult]:
     """Run every source of a validated site config with one shared detector.
 
-    Returns one ``SourceResult`` per source.
+    A source that fails (cannot open, too many bad frames) is logged and reported in its
+    ``SourceResult.error``; the other sources still run.
     """
     detector = detector or create_detector(config.detector)
-    detector.warmup()
     results = []
-    with Store(config.output.sqlite_path, config.output.jsonl_path) as store:
-        for source_config in config.sources:
-            pipeline = SourcePipeline(
-                device_id=config.device_id,
-                source=create_source(source_config),
-                detector=detector,
-                tracker=config.tracker,
-                lines=list(config.lines.get(source_config.id, [])),
-                interval_s=config.summary.interval_s,
-                store=store,
-            )
-            results.append(pipeline.run(max_frames=max_frames, stop=stop))
-    detector.close()
+    try:
+        detector.warmup()
+        with Store(config.output.sqlite_path, config.output.jsonl_path) as store:
+            for source_config in config.sources:
+                if stop is not None and stop.is_set():
+                    break
+                results.append(_run_one(config, source_config, detector, store, max_frames, stop))
+    finally:
+        detector.close()
     return results
+
+
+def _run_one(config, source_config, detector, store, max_frames, stop) -> SourceResult:
+    pipeline = SourcePipeline(
+        device_id=config.device_id, source=create_source(source_config), detector=detector,
+        tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
+        interval_s=config.summary.interval_s, store=store,
+    )  # fmt: skip
+    try:
+        return pipeline.run(max_frames=max_frames, stop=stop)
+    except CarbonEdgeError as exc:
+        logger.error("%s", exc)
+        return SourceResult(source_config.id, error=str(exc))

@@ -1,22 +1,21 @@
 """On-box store: SQLite in WAL mode for summaries and events, plus an optional JSON-lines file.
 
-Writes are idempotent by message id (``INSERT OR IGNORE``), so reprocessing or a retried write never
-creates duplicates. The per-device sequence number survives restarts (it continues from the store).
+Writes are idempotent by message id, so reprocessing or a retried write never creates duplicates.
+The per-device sequence number is allocated in the same transaction as the summary's insert: it
+survives restarts and has no gaps.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from carbonedge.runtime.errors import StoreError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
-
-logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS summaries (
@@ -44,12 +43,18 @@ CREATE TABLE IF NOT EXISTS sequence (
 """
 
 
+def _json(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
 class Store:
     """SQLite store (thread-safe via one lock) and JSON-lines mirror of summaries."""
 
     def __init__(self, sqlite_path: Path, jsonl_path: Path | None = None) -> None:
         self.sqlite_path, self.jsonl_path = Path(sqlite_path), jsonl_path
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._jsonl = None
         try:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -59,70 +64,89 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
+            self.close()
             raise StoreError(f"{self.sqlite_path}: cannot open the on-box store ({exc})") from None
-        self._jsonl = None
         if jsonl_path is not None:
             try:
                 Path(jsonl_path).parent.mkdir(parents=True, exist_ok=True)
-                self._jsonl = open(jsonl_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+                self._jsonl = open(jsonl_path, "a", encoding="utf-8")  # noqa: SIM115 - see close()
             except OSError as exc:
+                self.close()
                 raise StoreError(
                     f"{jsonl_path}: cannot open for appending ({exc.strerror})"
                 ) from None
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.sqlite_path}: the store is closed")
+        return self._db
+
     def next_seq(self, device_id: str) -> int:
-        """Next per-device sequence number (1, 2, ...), persisted before it is returned."""
-        with self._lock, self._db:
-            row = self._db.execute(
-                "INSERT INTO sequence (device_id, last_seq) VALUES (?, 1) "
-                "ON CONFLICT(device_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-                (device_id,),
-            ).fetchone()
+        """Allocate the next per-device sequence number (1, 2, ...), persisted before returning."""
+        with self._lock, _Transaction(self.db):
+            return self._allocate_seq(device_id)
+
+    def _allocate_seq(self, device_id: str) -> int:
+        row = self.db.execute(
+            "INSERT INTO sequence (device_id, last_seq) VALUES (?, 1) "
+            "ON CONFLICT(device_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+            (device_id,),
+        ).fetchone()
         return int(row[0])
 
-    def write_summary(self, summary: IntervalSummary) -> None:
-        body = summary.to_dict()
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    def write_summary(self, summary: IntervalSummary) -> IntervalSummary:
+        """Store ``summary`` once; return it with the per-device ``seq`` the store assigned.
+
+        Writing a summary whose id is already stored changes nothing and returns the stored one
+        (idempotent retries, reprocessing a file with the same start time).
+        """
         with self._lock:
             try:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        summary.id,
-                        summary.device_id,
-                        summary.source_id,
-                        summary.seq,
-                        body["interval_start"],
-                        body["interval_end"],
-                        text,
-                    ),
-                )
+                with _Transaction(self.db):
+                    row = self.db.execute(
+                        "SELECT seq FROM summaries WHERE id = ?", (summary.id,)
+                    ).fetchone()
+                    if row is not None:
+                        return replace(summary, seq=int(row[0]))
+                    summary = replace(summary, seq=self._allocate_seq(summary.device_id))
+                    body = summary.to_dict()
+                    text = _json(body)
+                    self.db.execute(
+                        "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (summary.id, summary.device_id, summary.source_id, summary.seq,
+                         body["interval_start"], body["interval_end"], text),
+                    )  # fmt: skip
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"{self.sqlite_path}: cannot write summary {summary.id} ({exc})"
                 ) from None
-            if cur.rowcount and self._jsonl is not None:
-                self._jsonl.write(text + "\n")
-                self._jsonl.flush()
+            self._append_jsonl(text)
+        return summary
+
+    def _append_jsonl(self, text: str) -> None:
+        if self._jsonl is None:
+            return
+        try:
+            self._jsonl.write(text + "\n")
+            self._jsonl.flush()
+        except OSError as exc:
+            raise StoreError(f"{self.jsonl_path}: cannot append ({exc.strerror})") from None
 
     def write_events(self, events: Iterable[LineCrossed]) -> None:
-        rows = [
-            (
-                ev.id,
-                "line_crossed",
-                ev.device_id,
-                ev.source_id,
-                ev.to_dict()["t_wall"],
-                json.dumps(ev.to_dict(), separators=(",", ":"), sort_keys=True),
+        """Store events once each (by id), all in one transaction."""
+        rows = []
+        for ev in events:
+            body = ev.to_dict()
+            rows.append(
+                (ev.id, body["kind"], ev.device_id, ev.source_id, body["t_wall"], _json(body))
             )
-            for ev in events
-        ]
         if not rows:
             return
         with self._lock:
             try:
-                with self._db:
-                    self._db.executemany(
+                with _Transaction(self.db):
+                    self.db.executemany(
                         "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", rows
                     )
             except sqlite3.Error as exc:
@@ -135,18 +159,37 @@ class Store:
         if device_id is not None:
             query, args = query + " WHERE device_id = ?", (device_id,)
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY device_id, seq", args).fetchall()
+            rows = self.db.execute(query + " ORDER BY device_id, seq", args).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def event_count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
             if self._jsonl is not None:
                 self._jsonl.close()
                 self._jsonl = None
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; ROLLBACK when the block raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

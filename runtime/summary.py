@@ -1,9 +1,11 @@
 """Per-interval summaries of one source: counts by line, direction and class.
 
 Intervals are aligned to multiples of ``interval_s`` in UTC wall time (08:00:00-08:01:00, ...), so
-summaries from several boxes line up. An interval is closed by the first frame at or after its end;
-the last, partial interval is closed by ``flush``. Intervals with no frames at all (source down) are
-not reported as zero traffic: they simply have no summary.
+summaries from several boxes line up. The first interval after a start, or after a gap in which the
+source delivered nothing, begins at its first frame instead (08:00:35-08:01:00): a summary never
+claims coverage it did not have, and never shares its id with the partial interval flushed before a
+restart. An interval is closed by the first frame at or after its end; the last, partial interval
+is closed by ``flush``. Intervals with no frames at all are not reported as zero traffic.
 """
 
 from __future__ import annotations
@@ -35,39 +37,48 @@ class IntervalAggregator:
         self.detector = detector
         self._next_seq = next_seq
         self._start_s: float | None = None
+        self._last_end_s: float | None = None
         self._frames = 0
+        self._frame_errors = 0
         self._counts: dict[str, dict[str, dict[str, int]]] = {}
 
     def _open(self, t_wall_s: float) -> None:
-        self._start_s = math.floor(t_wall_s / self.interval_s) * self.interval_s
-        self._frames = 0
+        aligned_s = math.floor(t_wall_s / self.interval_s) * self.interval_s
+        self._start_s = aligned_s if self._last_end_s == aligned_s else t_wall_s
+        self._frames = self._frame_errors = 0
         self._counts = {line: {d: {} for d in DIRECTIONS} for line in self.line_ids}
 
-    def add_frame(self, t_wall_s: float) -> IntervalSummary | None:
-        """Register one frame at ``t_wall_s``.
+    def _end_s(self) -> float:
+        assert self._start_s is not None
+        return (math.floor(self._start_s / self.interval_s) + 1) * self.interval_s
 
-        Returns the summary of the interval it closed, if any.
+    def add_frame(
+        self, t_wall_s: float, crossings: Iterable[LineCrossed] = (), *, ok: bool = True
+    ) -> IntervalSummary | None:
+        """Register one processed frame (``ok=False``: it failed) and its crossings.
+
+        Returns the summary of the interval this frame closed, if any.
         """
         closed = None
-        if self._start_s is not None and t_wall_s >= self._start_s + self.interval_s:
-            closed = self._close(self._start_s + self.interval_s)
+        if self._start_s is not None and t_wall_s >= self._end_s():
+            closed = self._close(self._end_s())
         if self._start_s is None:
             self._open(t_wall_s)
-        self._frames += 1
+        if ok:
+            self._frames += 1
+        else:
+            self._frame_errors += 1
+        for ev in crossings:
+            by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})
+            per_class = by_class[ev.direction]
+            per_class[ev.class_name] = per_class.get(ev.class_name, 0) + 1
         return closed
-
-    def add_crossings(self, events: Iterable[LineCrossed]) -> None:
-        for ev in events:
-            by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})[
-                ev.direction
-            ]
-            by_class[ev.class_name] = by_class.get(ev.class_name, 0) + 1
 
     def flush(self, end_s: float) -> IntervalSummary | None:
         """Close the open interval early (end of file, shutdown) at ``end_s``."""
         if self._start_s is None:
             return None
-        return self._close(min(end_s, self._start_s + self.interval_s))
+        return self._close(min(end_s, self._end_s()))
 
     def _close(self, end_s: float) -> IntervalSummary:
         assert self._start_s is not None
@@ -80,6 +91,7 @@ class IntervalAggregator:
             counts=self._counts,
             frames=self._frames,
             detector=self.detector,
+            frame_errors=self._frame_errors,
         )
-        self._start_s = None
+        self._start_s, self._last_end_s = None, end_s
         return summary

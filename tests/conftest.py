@@ -23,6 +23,16 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+_SHARED_FIXTURES = frozenset({"shared_dir", "model_dir", "with_model_dir"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs ../shared (through any of its fixtures) as ``shared``."""
+    for item in items:
+        if _SHARED_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not (SHARED_DIR / "models").is_dir() or not (SHARED_DIR / "media").is_dir():
@@ -45,12 +55,13 @@ def with_model_dir(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_detections(xyxy, confidence=None, class_id=None, **kw) -> Detections:
+    """Detections from (N, 4) boxes; ``confidence`` and ``class_id`` may be scalars or (N,)."""
     xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
     n = len(xyxy)
     return Detections(
         xyxy,
-        np.full(n, 0.9, np.float32) if confidence is None else confidence,
-        np.zeros(n, np.int32) if class_id is None else class_id,
+        np.full(n, 0.9 if confidence is None else confidence, np.float32),
+        np.full(n, 0 if class_id is None else class_id, np.int32),
         **kw,
     )
 

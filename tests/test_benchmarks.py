@@ -6,9 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from carbonedge.kernels import kernel_status
 
 
+@pytest.mark.slow  # runs the whole quick benchmark suite (~15 s)
 def test_quick_benchmarks_cover_every_kernel() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "carbonedge.runtime.cli", "bench", "--quick"],

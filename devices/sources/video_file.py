@@ -9,6 +9,7 @@ deterministic and reprocessing it yields the same summary ids.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field
 
 from carbonedge.devices.sources.base import FrameSource, SourceConfig, register_source
@@ -23,6 +25,12 @@ from carbonedge.runtime.errors import SourceOpenError
 from carbonedge.runtime.types import Frame
 
 logger = logging.getLogger(__name__)
+
+_FALLBACK_FPS = 25.0
+
+
+def _is_bgr(image: object) -> bool:
+    return isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
 
 
 class VideoFileConfig(SourceConfig):
@@ -36,7 +44,9 @@ class VideoFileConfig(SourceConfig):
         None, description="UTC wall time of the first frame; default: now"
     )
     max_frames: int | None = Field(None, ge=1)
-    max_consecutive_errors: int = Field(30, ge=1, description="undecodable frames in a row -> end")
+    max_consecutive_errors: int = Field(
+        30, ge=1, description="frames tried past a failed read before it is taken as the end"
+    )
 
 
 @register_source("video_file", VideoFileConfig)
@@ -44,13 +54,14 @@ class VideoFileSource(FrameSource):
     def __init__(self, config: VideoFileConfig) -> None:
         self.config = config
         self.source_id = config.id
-        self.fps = config.fps or 25.0
+        self.fps = config.fps or _FALLBACK_FPS
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
         self._frame_count = 0
         self._start_wall_s = 0.0
         self._start_mono_s = 0.0
         self.decode_errors = 0
+        self._ended = False
 
     def open(self) -> None:
         path = self.config.path
@@ -67,20 +78,21 @@ class VideoFileSource(FrameSource):
             cap.release()
             raise SourceOpenError(f"source {self.source_id!r}: {path} contains no decodable frames")
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        container_fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = self.config.fps or (container_fps if 0 < container_fps < 1000 else 25.0)
+        self.fps = self.config.fps or self._container_fps(cap)
         self._frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         start = self.config.start_wall or datetime.now(timezone.utc)
         if start.tzinfo is None:
             start = start.replace(tzinfo=timezone.utc)
         self._start_wall_s = start.timestamp()
         self._start_mono_s = time.monotonic()
-        self._cap, self._index = cap, 0
+        self._cap, self._index, self._ended = cap, 0, False
         logger.info("opened %s: %d frames at %.2f fps", path, self._frame_count, self.fps)
 
     def read(self) -> Frame | None:
         if self._cap is None:
             raise SourceOpenError(f"source {self.source_id!r}: read() before open()")
+        if self._ended:
+            return None
         if self.config.max_frames is not None and self._index >= self.config.max_frames:
             return None
         image = self._read_image()
@@ -102,22 +114,53 @@ class VideoFileSource(FrameSource):
         self._index += 1
         return frame
 
-    def _read_image(self) -> np.ndarray | None:
-        """Next decodable image; a corrupt frame is counted and skipped (its index is kept)."""
-        errors = 0
-        while errors < self.config.max_consecutive_errors:
-            ok, image = self._cap.read()  # type: ignore[union-attr]
-            if ok and image is not None and image.ndim == 3 and image.shape[2] == 3:
+    def _container_fps(self, cap: cv2.VideoCapture) -> float:
+        """The container's frame rate, or ``_FALLBACK_FPS`` (with a warning) when it is invalid."""
+        container_fps = cap.get(cv2.CAP_PROP_FPS)
+        if math.isfinite(container_fps) and 0 < container_fps <= 1000:
+            return float(container_fps)
+        logger.warning(
+            "source %s: %s reports no valid frame rate (%r); assuming %.1f fps "
+            "(set fps: in the config to override)",
+            self.source_id,
+            self.config.path,
+            container_fps,
+            _FALLBACK_FPS,
+        )
+        return _FALLBACK_FPS
+
+    def _read_image(self) -> NDArray[np.uint8] | None:
+        """Next decodable (H, W, 3) uint8 image, or None at the end of the stream.
+
+        A failed read is the end of the stream unless a later frame can still be grabbed (up to
+        ``max_consecutive_errors`` tries ahead): only then are the skipped frames counted as decode
+        errors (their indices are kept, so media time stays right). A truncated file, or one whose
+        container overstates the frame count, thus ends silently; the end is final.
+        """
+        ok, image = self._cap.read()  # type: ignore[union-attr]
+        if ok and _is_bgr(image):
+            return image
+        limit = self.config.max_consecutive_errors
+        for skipped in range(1, limit + 1):
+            if not self._cap.grab():  # type: ignore[union-attr]
+                continue
+            ok, image = self._cap.retrieve()  # type: ignore[union-attr]
+            if ok and _is_bgr(image):
+                first, last = self._index, self._index + skipped - 1
+                self._index += skipped
+                self.decode_errors += skipped
+                frames = f"frame {first}" if skipped == 1 else f"frames {first}-{last}"
+                logger.warning(
+                    "source %s: %s could not be decoded; skipped", self.source_id, frames
+                )
                 return image
-            if not ok and (self._frame_count == 0 or self._index >= self._frame_count - 1):
-                return None  # end of stream
-            errors += 1
-            self.decode_errors += 1
-            logger.warning(
-                "source %s: frame %d could not be decoded; skipped", self.source_id, self._index
-            )
-            self._index += 1
-        logger.error("source %s: %d undecodable frames in a row; stopping", self.source_id, errors)
+        self._ended = True
+        logger.debug(
+            "source %s: end of stream after frame %d (%d frames announced)",
+            self.source_id,
+            self._index - 1,
+            self._frame_count,
+        )
         return None
 
     def close(self) -> None:

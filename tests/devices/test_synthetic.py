@@ -203,10 +203,42 @@ def test_crossings_at_another_row() -> None:
             assert t_s > down_times[vid]  # down-moving vehicles reach the lower row later
 
 
-def test_registry_and_config_validation() -> None:
+def test_registry() -> None:
     scene = create_source(SyntheticSceneConfig(id="demo", duration_s=1.0))
     assert isinstance(scene, SyntheticScene) and scene.source_id == "demo" and scene.fps == 15.0
-    with pytest.raises(pydantic.ValidationError):
-        SyntheticSceneConfig(id="demo", fps=0)
-    with pytest.raises(pydantic.ValidationError):
-        SyntheticSceneConfig(id="demo", colour="red")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("changes", "bad_key"),
+    [
+        ({"fps": 0}, "fps"),
+        ({"seed": -1}, "seed"),  # NumPy rejects negative seeds: caught at config time
+        ({"noise_sigma_levels": -0.5}, "noise_sigma_levels"),
+        ({"noise_sigma": 2.0}, "noise_sigma"),  # renamed: units in the name
+        ({"colour": "red"}, "colour"),
+        ({"seed": 0}, None),
+        ({"noise_sigma_levels": 0.0}, None),
+    ],
+)
+def test_config_validation(changes: dict, bad_key: str | None) -> None:
+    if bad_key is None:
+        SyntheticSceneConfig(id="demo", **changes)
+        return
+    with pytest.raises(pydantic.ValidationError) as info:
+        SyntheticSceneConfig(id="demo", **changes)
+    assert [e["loc"] for e in info.value.errors()] == [(bad_key,)]
+
+
+@pytest.mark.parametrize("sigma_levels", [0.0, 5.0])
+def test_sensor_noise_in_grey_levels(sigma_levels: float) -> None:
+    def empty(sigma: float) -> SyntheticScene:
+        config = SyntheticSceneConfig(
+            id="n", duration_s=1.0, vehicles_per_minute=0.0, noise_sigma_levels=sigma
+        )
+        return SyntheticScene(config)
+
+    clean = empty(0.0).render(3).image.astype(np.float64)
+    noisy = empty(sigma_levels).render(3).image.astype(np.float64)
+    unclipped = (clean > 30) & (clean < 225)
+    residual = (noisy - clean)[unclipped]
+    assert residual.std() == pytest.approx(sigma_levels, abs=0.1)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from carbonedge.devices.sources import video_file
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
 from carbonedge.runtime.errors import SourceOpenError
 
@@ -58,11 +60,142 @@ def test_bad_files_raise_one_clear_error(
     assert str(path) in str(info.value)
 
 
-def test_truncated_file_yields_the_frames_before_the_cut(tmp_path: Path) -> None:
+def plain_opencv_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames
+
+
+def test_truncated_file_ends_silently_after_the_frames_before_the_cut(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clip = write_clip(tmp_path / "c.avi", frames=30)
     data = clip.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
-    with VideoFileSource(VideoFileConfig(id="cut", path=cut)) as src:
+    expected = plain_opencv_frames(cut)
+    assert 0 < len(expected) < 30
+    with (
+        caplog.at_level(logging.WARNING),
+        VideoFileSource(VideoFileConfig(id="cut", path=cut)) as src,
+    ):
         frames = list(src)
-    assert 0 < len(frames) < 30
+    assert src.decode_errors == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [f.index for f in frames] == list(range(len(expected)))
+    for frame, image in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(frame.image, image)
+
+
+class FakeCapture:
+    """cv2.VideoCapture stand-in over a list of images; None is a frame that fails to decode."""
+
+    def __init__(self, images: list[np.ndarray | None], fps: float = 10.0) -> None:
+        self.images, self.fps, self.pos = images, fps, 0
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return True
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: self.fps, cv2.CAP_PROP_FRAME_COUNT: len(self.images)}[prop]
+
+    def set(self, prop: int, value: float) -> bool:
+        assert prop == cv2.CAP_PROP_POS_FRAMES
+        self.pos = int(value)
+        return True
+
+    def grab(self) -> bool:
+        self.pos += 1
+        return self.pos <= len(self.images) and self.images[self.pos - 1] is not None
+
+    def retrieve(self) -> tuple[bool, np.ndarray | None]:
+        image = self.images[self.pos - 1]
+        return image is not None, image
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        return self.retrieve() if self.grab() else (False, None)
+
+    def release(self) -> None:
+        pass
+
+
+def image(level: int) -> np.ndarray:
+    return np.full((4, 6, 3), level, np.uint8)
+
+
+def fake_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cap: FakeCapture, **config: object
+) -> VideoFileSource:
+    path = tmp_path / "fake.avi"
+    path.write_bytes(b"x")
+    monkeypatch.setattr(video_file.cv2, "VideoCapture", lambda _: cap)
+    return VideoFileSource(VideoFileConfig(id="fake", path=path, **config))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "indices", "errors", "warned"),
+    [
+        ("OOOO", [0, 1, 2, 3], 0, None),
+        ("OOX", [0, 1], 0, None),  # container overstates the frame count: end, no error
+        ("OOXXXX", [0, 1], 0, None),
+        ("OXOO", [0, 2, 3], 1, "frame 1 could"),
+        ("OOXXXO", [0, 1, 5], 3, "frames 2-4 could"),
+        ("OXXXXO", [0], 0, None),  # more than max_consecutive_errors=3 in a row: end
+    ],
+)
+def test_failed_reads_are_errors_only_when_a_frame_follows(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    pattern: str,
+    indices: list[int],
+    errors: int,
+    warned: str | None,
+) -> None:
+    images = [image(10 * i) if c == "O" else None for i, c in enumerate(pattern)]
+    src = fake_source(monkeypatch, tmp_path, FakeCapture(images), max_consecutive_errors=3)
+    with caplog.at_level(logging.WARNING), src:
+        frames = list(src)
+        assert src.read() is None
+    assert [f.index for f in frames] == indices
+    for f in frames:
+        np.testing.assert_array_equal(f.image, image(10 * f.index))
+        assert f.t_mono_s == pytest.approx(f.index / 10.0)
+    assert src.decode_errors == errors
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == (0 if warned is None else 1)
+    assert warned is None or warned in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("container_fps", "config_fps", "expected", "warns"),
+    [
+        (30.0, None, 30.0, False),
+        (0.0, None, 25.0, True),
+        (float("nan"), None, 25.0, True),
+        (90000.0, None, 25.0, True),
+        (0.0, 12.5, 12.5, False),  # the config's fps overrides: the container is not asked
+    ],
+)
+def test_container_fps_fallback_warns_once(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    container_fps: float,
+    config_fps: float | None,
+    expected: float,
+    warns: bool,
+) -> None:
+    cap = FakeCapture([image(i) for i in range(3)], fps=container_fps)
+    src = fake_source(monkeypatch, tmp_path, cap, fps=config_fps)
+    with caplog.at_level(logging.WARNING), src:
+        frames = list(src)
+    assert src.fps == expected and frames[2].t_mono_s == pytest.approx(2 / expected)
+    fallback = [r for r in caplog.records if "no valid frame rate" in r.getMessage()]
+    assert len(fallback) == (1 if warns else 0)

@@ -9,7 +9,7 @@ import pytest
 from carbonedge.kernels import motion
 from carbonedge.kernels import reference as ref
 
-RATES = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold": 20.0}
+RATES = {"alpha": 0.02, "alpha_foreground": 0.002, "threshold_levels": 20.0}
 
 
 def make_mask(rows: list[str]) -> np.ndarray:
@@ -162,7 +162,7 @@ def test_motion_update_fixed() -> None:
     background = np.full((1, 4), 100.0, np.float32)
     mask = motion.motion_update(gray, background, **RATES)
     np.testing.assert_array_equal(mask, [[0, 255, 255, 255]])
-    # foreground moves at 0.002, background at 0.02; |d| == threshold is not foreground
+    # foreground moves at 0.002, background at 0.02; |d| == threshold_levels is not foreground
     np.testing.assert_allclose(background, [[100.0, 100.2, 99.958, 100.042]], rtol=0, atol=1e-4)
     gray = np.array([[120, 80]], np.uint8)
     mask = motion.motion_update(gray, np.full((1, 2), 100.0, np.float32), **RATES)
@@ -190,8 +190,12 @@ def test_motion_update_background_follows_scene_only_below_threshold() -> None:
     near = np.full((4, 5), 100.0, np.float32)  # |d| = 10 <= 15: background pixel, converges
     far = np.full((4, 5), 150.0, np.float32)  # |d| = 60 > 15: foreground, frozen at rate 0
     for _ in range(300):
-        near_mask = motion.motion_update(gray, near, alpha=0.05, alpha_foreground=0.0, threshold=15)
-        far_mask = motion.motion_update(gray, far, alpha=0.05, alpha_foreground=0.0, threshold=15)
+        near_mask = motion.motion_update(
+            gray, near, alpha=0.05, alpha_foreground=0.0, threshold_levels=15
+        )
+        far_mask = motion.motion_update(
+            gray, far, alpha=0.05, alpha_foreground=0.0, threshold_levels=15
+        )
     assert not near_mask.any() and (far_mask == 255).all()
     np.testing.assert_allclose(near, 90.0, atol=0.01)
     np.testing.assert_array_equal(far, 150.0)
@@ -218,8 +222,8 @@ def _bad(**changes: object) -> dict:
         (_bad(alpha=0.0), r"alpha: expected a value in \(0, 1\]"),
         (_bad(alpha=1.5), r"alpha: expected a value in \(0, 1\]"),
         (_bad(alpha_foreground=-0.1), r"alpha_foreground: expected a value in \[0, 1\]"),
-        (_bad(threshold=-1.0), "threshold: expected a finite value >= 0"),
-        (_bad(threshold=float("nan")), "threshold: expected a finite value >= 0"),
+        (_bad(threshold_levels=-1.0), "threshold_levels: expected a finite value >= 0"),
+        (_bad(threshold_levels=float("nan")), "threshold_levels: expected a finite value >= 0"),
         (_bad(out_mask=np.zeros((3, 4), np.int32)), "out_mask: expected dtype uint8"),
         (_bad(out_mask=np.zeros((4, 3), np.uint8)), r"out_mask: expected shape \(3, 4\)"),
     ],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,27 @@ def test_example_configs_are_valid(example: Path) -> None:
     proc = carbonedge("check", str(example), cwd=REPO_ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert ": ok (device " in proc.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_flushes_the_open_interval(tmp_path: Path, sig: int) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "device_id: box-8\n"
+        "sources: [{id: road, type: synthetic, duration_s: 3600}]\n"
+        "detector: {type: motion}\n"
+        "summary: {interval_s: 3600}\n"
+        "output: {sqlite_path: s.sqlite, jsonl_path: s.jsonl}\n"
+    )
+    cmd = [sys.executable, "-m", "carbonedge.runtime.cli", "run", "site.yaml"]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(6.0)  # start-up and some frames; the hour-long interval is still open
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = (tmp_path / "s.jsonl").read_text().splitlines()
+    assert len(lines) == 1, lines
+    summary = json.loads(lines[0])
+    assert summary["frames"] > 0 and summary["interval_start"] == "2026-01-01T08:00:00.000Z"
+    assert f"road: {summary['frames']} frames" in out

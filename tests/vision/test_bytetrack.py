@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_detections
 from pydantic import ValidationError
 
 from carbonedge.runtime.types import Detections
 from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig
-
-
-def make_detections(boxes, conf=0.9, cls=2, source_row=None) -> Detections:
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    n = len(boxes)
-    return Detections(
-        boxes,
-        np.broadcast_to(np.asarray(conf, np.float32), (n,)),
-        np.broadcast_to(np.asarray(cls, np.int32), (n,)),
-        source_row=source_row,
-    )
 
 
 def box_at(x: float, y: float, w: float = 40.0, h: float = 30.0) -> list[float]:
@@ -67,7 +57,7 @@ def test_source_row_and_input_order_preserved() -> None:
         # a low-score junk row in between, rows reversed, detector rows 10..13
         dets = make_detections(
             [moved[2], box_at(900, 900), moved[1], moved[0]],
-            conf=[0.9, 0.05, 0.8, 0.7],
+            confidence=[0.9, 0.05, 0.8, 0.7],
             source_row=[10, 11, 12, 13],
         )
         out = tracker.update(dets)
@@ -109,7 +99,7 @@ def test_low_score_detections_continue_tracks_but_do_not_start_them() -> None:
         tracker.update(make_detections([box_at(100 + 3 * k, 100)]))
     for k in range(5, 10):  # occluded car: score drops below high_score
         out = tracker.update(
-            make_detections([box_at(100 + 3 * k, 100), box_at(700, 700)], conf=0.3)
+            make_detections([box_at(100 + 3 * k, 100), box_at(700, 700)], confidence=0.3)
         )
         np.testing.assert_array_equal(out.tracker_id, [1])
         np.testing.assert_array_equal(out.source_row, [0])
@@ -119,7 +109,7 @@ def test_low_score_detections_continue_tracks_but_do_not_start_them() -> None:
 def test_below_new_track_score_does_not_start_a_track() -> None:
     tracker = make_tracker()
     for _ in range(5):
-        assert len(tracker.update(make_detections([box_at(100, 100)], conf=0.55))) == 0
+        assert len(tracker.update(make_detections([box_at(100, 100)], confidence=0.55))) == 0
     assert tracker.held_track_count == 0
 
 
@@ -129,7 +119,7 @@ def test_class_vote_is_confidence_weighted_over_the_life() -> None:
     confs = [0.95] * 4 + [0.6] * 5 + [0.9] * 2
     voted = []
     for k, (c, s) in enumerate(zip(classes, confs, strict=True)):
-        out = tracker.update(make_detections([box_at(10 + 2 * k, 10)], conf=s, cls=c))
+        out = tracker.update(make_detections([box_at(10 + 2 * k, 10)], confidence=s, class_id=c))
         voted.extend(out.class_id.tolist())
     assert voted[:8] == [2] * 8  # 3.8 for class 2 vs 3.0 for class 7 (seen more often)
     assert voted[-1] == 7  # 3.0 + 1.8 > 3.8
@@ -149,7 +139,7 @@ def test_invalid_boxes_are_ignored() -> None:
     out = tracker.update(make_detections(boxes))
     np.testing.assert_array_equal(out.source_row, [2])
     with pytest.raises(ValueError, match="class_id must be >= 0"):
-        tracker.update(make_detections([box_at(0, 0)], cls=-1))
+        tracker.update(make_detections([box_at(0, 0)], class_id=-1))
 
 
 def test_reset_reports_ids_and_never_reuses_them() -> None:
@@ -187,7 +177,9 @@ def test_state_stays_bounded_under_churn() -> None:
             elif rng.random() > 0.1:  # occasional missed detection
                 boxes.append(box_at(obj[0], obj[1], 50, 40))
                 classes.append(key % 4)
-        out = tracker.update(make_detections(boxes, cls=classes) if boxes else Detections.empty())
+        out = tracker.update(
+            make_detections(boxes, class_id=classes) if boxes else Detections.empty()
+        )
         seen_ids.update(out.tracker_id.tolist())
         removed.extend(tracker.pop_removed())
         max_held = max(max_held, tracker.held_track_count)

@@ -4,43 +4,38 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_detections, make_frame
 from pydantic import ValidationError
 
 from carbonedge.runtime.events import LineCrossed
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.types import Detections
 from carbonedge.vision.counting import LineConfig, LineCounter
 
 CLASSES = ("person", "bicycle", "car", "motorcycle")
-_IMAGE = np.zeros((1, 1, 3), np.uint8)
-
-
-def make_frame(index: int, fps: float = 30.0) -> Frame:
-    return Frame("cam0", index, index / fps, 1_700_000_000.0 + index / fps, _IMAGE, fps)
+FPS = 30.0  # the line counter forgets idle tracks by time: frames carry t_mono_s = index / FPS
 
 
 def make_tracked(ids, anchors_xy, cls=2) -> Detections:
     """Tracked rows whose bottom-centre anchors are ``anchors_xy`` (20 x 30 px boxes)."""
     xy = np.asarray(anchors_xy, np.float32).reshape(-1, 2)
-    n = len(xy)
     boxes = np.column_stack([xy[:, 0] - 10, xy[:, 1] - 30, xy[:, 0] + 10, xy[:, 1]])
-    return Detections(
-        boxes,
-        np.full(n, 0.9, np.float32),
-        np.broadcast_to(np.asarray(cls, np.int32), (n,)),
-        tracker_id=np.asarray(ids, np.int64).reshape(n),
+    return make_detections(
+        boxes, class_id=cls, tracker_id=np.asarray(ids, np.int64).reshape(len(xy))
     )
 
 
 def make_counter(start=(0.0, 100.0), end=(200.0, 100.0), **kw) -> LineCounter:
     config = LineConfig(id="gate", start_px=start, end_px=end, **kw)
-    return LineCounter(config, device_id="box1", source_id="cam0", class_names=CLASSES)
+    return LineCounter(config, device_id="box1", source_id="cam", class_names=CLASSES)
 
 
 def run_path(counter: LineCounter, path_xy, tracker_id: int = 1, cls=2, first_frame: int = 0):
     """Feed one track along ``path_xy``; return every event."""
     events = []
     for k, xy in enumerate(path_xy):
-        events += counter.update(make_tracked([tracker_id], [xy], cls), make_frame(first_frame + k))
+        events += counter.update(
+            make_tracked([tracker_id], [xy], cls), make_frame(index=first_frame + k, fps=FPS)
+        )
     return events
 
 
@@ -72,7 +67,7 @@ def test_direction(start, end, p0, p1, direction: str) -> None:
     ev = events[0]
     assert isinstance(ev, LineCrossed)
     assert (ev.direction, ev.class_name, ev.tracker_id, ev.line_id) == (direction, "car", 1, "gate")
-    assert (ev.device_id, ev.source_id) == ("box1", "cam0")
+    assert (ev.device_id, ev.source_id) == ("box1", "cam")
     other = "out" if direction == "in" else "in"
     assert counter.counts == {direction: {"car": 1}, other: {}}
 
@@ -82,7 +77,7 @@ def test_event_fields_and_frame() -> None:
     events = run_path(counter, [(50, 90), (50, 95), (50, 110)], first_frame=100)
     assert len(events) == 1
     assert events[0].frame_index == 102
-    assert events[0].t_wall_s == pytest.approx(make_frame(102).t_wall_s)
+    assert events[0].t_wall_s == pytest.approx(make_frame(index=102, fps=FPS).t_wall_s)
     assert events[0].id  # stable id is filled in
 
 
@@ -160,9 +155,9 @@ def test_extent_uses_where_the_path_met_the_line(path, counted: bool) -> None:
 
 def test_missing_frames_between_sides_still_count() -> None:
     counter = make_counter()
-    events = counter.update(make_tracked([7], [(50, 80)]), make_frame(0))
-    events += counter.update(Detections.empty(), make_frame(1))
-    events += counter.update(make_tracked([7], [(50, 130)]), make_frame(9))
+    events = counter.update(make_tracked([7], [(50, 80)]), make_frame(index=0, fps=FPS))
+    events += counter.update(Detections.empty(), make_frame(index=1, fps=FPS))
+    events += counter.update(make_tracked([7], [(50, 130)]), make_frame(index=9, fps=FPS))
     assert [(e.tracker_id, e.direction) for e in events] == [(7, "in")]
 
 
@@ -171,8 +166,12 @@ def test_many_tracks_at_once_and_untracked_rows_ignored() -> None:
     ids = [1, 2, -1, 3]
     before = [(20, 90), (60, 110), (100, 90), (300, 90)]
     after = [(20, 110), (60, 90), (100, 110), (300, 110)]
-    events = counter.update(make_tracked(ids, before, cls=[2, 3, 2, 2]), make_frame(0))
-    events += counter.update(make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(1))
+    events = counter.update(
+        make_tracked(ids, before, cls=[2, 3, 2, 2]), make_frame(index=0, fps=FPS)
+    )
+    events += counter.update(
+        make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(index=1, fps=FPS)
+    )
     assert sorted((e.tracker_id, e.direction, e.class_name) for e in events) == [
         (1, "in", "car"),
         (2, "out", "motorcycle"),
@@ -181,19 +180,27 @@ def test_many_tracks_at_once_and_untracked_rows_ignored() -> None:
 
 def test_class_at_the_crossing_and_unknown_class_ids() -> None:
     counter = make_counter()
-    counter.update(make_tracked([1, 2], [(20, 90), (40, 90)], cls=[0, 0]), make_frame(0))
-    events = counter.update(make_tracked([1, 2], [(20, 110), (40, 110)], cls=[1, 9]), make_frame(1))
+    counter.update(
+        make_tracked([1, 2], [(20, 90), (40, 90)], cls=[0, 0]), make_frame(index=0, fps=FPS)
+    )
+    events = counter.update(
+        make_tracked([1, 2], [(20, 110), (40, 110)], cls=[1, 9]), make_frame(index=1, fps=FPS)
+    )
     assert sorted(e.class_name for e in events) == ["bicycle", "class_9"]
 
 
 def test_forget_evicts_state() -> None:
     counter = make_counter()
-    counter.update(make_tracked([1, 2, 3], [(20, 90), (40, 90), (60, 90)]), make_frame(0))
+    counter.update(
+        make_tracked([1, 2, 3], [(20, 90), (40, 90), (60, 90)]), make_frame(index=0, fps=FPS)
+    )
     assert counter.tracked_state_count == 3
     counter.forget([2, 3, 99])
     assert counter.tracked_state_count == 1
     # a forgotten track has no side any more: its next position alone cannot cross
-    events = counter.update(make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(1))
+    events = counter.update(
+        make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(index=1, fps=FPS)
+    )
     assert [e.tracker_id for e in events] == [1]
 
 
@@ -206,11 +213,11 @@ def test_idle_tracks_are_evicted_and_state_stays_bounded() -> None:
     ):  # a new track every frame, each seen for 5 frames, never forgotten
         ids = list(range(max(0, frame_index - 4), frame_index + 1))
         anchors = [(50, 60 + 2 * (frame_index - i)) for i in ids]
-        counter.update(make_tracked(ids, anchors), make_frame(frame_index, fps))
+        counter.update(make_tracked(ids, anchors), make_frame(index=frame_index, fps=fps))
         max_state = max(max_state, counter.tracked_state_count)
     assert max_state <= 2.0 * fps + 10
     assert len(counter._owner) <= 256
-    counter.update(Detections.empty(), make_frame(3000 + 100, fps))
+    counter.update(Detections.empty(), make_frame(index=3000 + 100, fps=fps))
     assert counter.tracked_state_count == 0
 
 
@@ -243,21 +250,17 @@ def test_anchor_choice() -> None:
 def test_with_bytetrack_counts_each_vehicle_once_and_forgets_removed_tracks() -> None:
     from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig
 
-    tracker = ByteTrack(ByteTrackConfig(), fps=30.0)
+    tracker = ByteTrack(ByteTrackConfig(), fps=FPS)
     counter = make_counter(start=(0.0, 200.0), end=(640.0, 200.0))
     events = []
     for k in range(60):  # two cars driving down through the line, one detection missed per car
         boxes = [[100, 100 + 5 * k, 160, 140 + 5 * k], [400, 60 + 5 * k, 470, 110 + 5 * k]]
         keep = [k != 30, k != 20]
-        dets = Detections(
-            np.asarray(boxes, np.float32)[keep],
-            np.full(sum(keep), 0.9, np.float32),
-            np.full(sum(keep), 2, np.int32),
-        )
-        events += counter.update(tracker.update(dets), make_frame(k))
+        dets = make_detections(np.asarray(boxes, np.float32)[keep], class_id=2)
+        events += counter.update(tracker.update(dets), make_frame(index=k, fps=FPS))
         counter.forget(tracker.pop_removed())
     assert sorted((e.tracker_id, e.direction) for e in events) == [(1, "in"), (2, "in")]
     for k in range(60, 60 + tracker.lost_buffer_frames + 1):
-        counter.update(tracker.update(Detections.empty()), make_frame(k))
+        counter.update(tracker.update(Detections.empty()), make_frame(index=k, fps=FPS))
         counter.forget(tracker.pop_removed())
     assert counter.tracked_state_count == 0

@@ -125,6 +125,11 @@ def test_registry_and_config() -> None:
         MotionDetectorConfig(alpha=0.0)
     with pytest.raises(pydantic.ValidationError):
         MotionDetectorConfig(model="x.onnx")  # type: ignore[call-arg]
+    with pytest.raises(pydantic.ValidationError):
+        MotionDetectorConfig(threshold_levels=0.0)
+    with pytest.raises(pydantic.ValidationError):
+        MotionDetectorConfig(threshold=25.0)  # type: ignore[call-arg]  (renamed: unit in the name)
+    assert MotionDetectorConfig(threshold_levels=12.5).threshold_levels == 12.5
 
 
 def _at_line(xyxy: np.ndarray, line_y: float) -> int:
@@ -197,6 +202,7 @@ _HIGHWAY_ARRIVALS = [
 ] + [(f, "right") for f in (265, 790, 855, 890, 1055, 1110, 1405, 1525, 1640, 1655)]
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_highway_clip_has_a_blob_at_the_line_per_hand_counted_vehicle(shared_dir: Path) -> None:
     cap = cv2.VideoCapture(str(shared_dir / "media/traffic/highway_cdnet_320x240.avi"))

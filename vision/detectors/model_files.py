@@ -67,14 +67,15 @@ def sha256_of(path: Path) -> str:
 def locate_model(name_or_path: str | Path) -> Path:
     """Path of an existing model file, or ``ModelError`` saying where we looked and how to fix it.
 
-    A value with a folder part (``models/x.onnx``, ``/opt/x.onnx``) is used as given; a bare file
-    name is looked up in ``$CARBONEDGE_MODEL_DIR`` and then in the user cache.
+    A value with a folder part (``models/x.onnx``, ``./x.onnx``, ``/opt/x.onnx``) is used as given;
+    a bare file name is looked up in ``$CARBONEDGE_MODEL_DIR`` and then in the user cache (never
+    in the current folder, so a stray local copy cannot shadow the configured one).
     """
     given = Path(name_or_path).expanduser()
-    candidates = [given] if given.parent != Path(".") or given.is_absolute() else []
-    if not candidates:
-        candidates = [given] if given.is_file() else []
-        candidates += [d / given.name for d in search_dirs()]
+    if given.parent != Path(".") or given.is_absolute():
+        candidates = [given]
+    else:
+        candidates = [d / given.name for d in search_dirs()]
     for path in candidates:
         if path.is_file():
             _check_known_hash(path)
@@ -83,9 +84,10 @@ def locate_model(name_or_path: str | Path) -> Path:
     hint = f"set {MODEL_DIR_ENV} to the folder that holds it, or give its full path in the config"
     known = KNOWN_MODELS.get(given.name)
     if known:
+        target = user_cache_dir() / known.file_name
         hint += (
-            f"; the official file is {known.url} (sha256 {known.sha256}): download it once into "
-            f"{user_cache_dir()}"
+            f"; to fetch it once: mkdir -p {target.parent} && curl -L -o {target} {known.url} "
+            f"(expected sha256 {known.sha256})"
         )
     raise ModelError(f"model {str(name_or_path)!r} not found (looked in: {looked}); {hint}")
 

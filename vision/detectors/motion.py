@@ -5,9 +5,9 @@ For fixed cameras with no model at hand (the embedded demo, commissioning, a fal
 1. grey image (or, with ``channels: bgr``, each colour channel), Gaussian blur of radius
    ``blur_px`` (sensor noise);
 2. ``motion_update``: foreground where the frame differs from a per-source running background by
-   more than ``threshold`` levels (in any channel); the background follows the scene at ``alpha``
-   per frame, and at the much slower ``alpha_foreground`` under foreground pixels (a passing
-   vehicle does not get learnt into the background; a parked one is absorbed after roughly
+   more than ``threshold_levels`` grey levels (in any channel); the background follows the scene
+   at ``alpha`` per frame, and at the much slower ``alpha_foreground`` under foreground pixels (a
+   passing vehicle does not get learnt into the background; a parked one is absorbed after roughly
    ``1 / alpha_foreground`` frames);
 3. morphological opening (radius ``open_px``, removes speckle) then closing (radius ``dilate_px``,
    merges the fragments of one vehicle: windows, roof and body that differ from the road by
@@ -62,7 +62,9 @@ class MotionDetectorConfig(DetectorConfig):
     type: Literal["motion"] = "motion"
     alpha: float = Field(0.02, gt=0, le=1, description="background learning rate per frame")
     alpha_foreground: float = Field(0.002, ge=0, le=1, description="rate under foreground pixels")
-    threshold: float = Field(25.0, gt=0, le=255, description="grey levels")
+    threshold_levels: float = Field(
+        25.0, gt=0, le=255, description="|frame - background| above this is foreground"
+    )
     channels: Literal["gray", "bgr"] = Field("gray", description="bgr: any colour channel moves")
     blur_px: int = Field(2, ge=0, le=15, description="Gaussian blur radius before subtraction")
     open_px: int = Field(1, ge=0, le=15, description="opening radius that removes speckle")
@@ -115,7 +117,11 @@ class MotionDetector(Detector):
         """Run the kernels once on a dummy frame so that the first real frame is not slower."""
         gray = np.zeros((8, 8), np.uint8)
         mask = motion_update(
-            gray, np.zeros((8, 8), np.float32), alpha=0.5, alpha_foreground=0.5, threshold=1.0
+            gray,
+            np.zeros((8, 8), np.float32),
+            alpha=0.5,
+            alpha_foreground=0.5,
+            threshold_levels=1.0,
         )
         connected_components(mask)
 
@@ -146,7 +152,7 @@ class MotionDetector(Detector):
                 state.background[c],
                 alpha=cfg.alpha,
                 alpha_foreground=cfg.alpha_foreground,
-                threshold=cfg.threshold,
+                threshold_levels=cfg.threshold_levels,
                 out_mask=state.mask[c],
             )
         mask = state.mask[0] if planes.shape[0] == 1 else np.bitwise_or.reduce(state.mask, axis=0)

@@ -44,7 +44,14 @@ def open_session(path: Path, config: SessionConfig):  # -> onnxruntime.Inference
     )
     options.log_severity_level = 3
     available = ort.get_available_providers()
-    providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
+    providers = [p for p in config.providers if p in available]
+    missing = [p for p in config.providers if p not in available]
+    if missing:
+        logger.warning(
+            "%s: execution providers %s are not available here (available: %s); using %s",
+            path.name, missing, available, providers or ["CPUExecutionProvider"],
+        )  # fmt: skip
+    providers = providers or ["CPUExecutionProvider"]
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from carbonedge.kernels import decode_yolo_v8, letterbox_chw
 from carbonedge.kernels.preprocess import LetterboxInfo
@@ -22,6 +23,9 @@ from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, Yol
 
 class UltralyticsConfig(YoloOnnxConfig):
     type: Literal["ultralytics"] = "ultralytics"
+    classes: tuple[str, ...] | None = Field(
+        None, description="class names to keep (default: every class in the model's metadata)"
+    )
 
 
 def parse_names(text: str) -> tuple[str, ...]:
@@ -71,7 +75,7 @@ class UltralyticsDetector(YoloOnnxDetector):
             pad_value=114.0,
             swap_rb=True,
             std=(255.0, 255.0, 255.0),
-            out=self._tensor,
+            out=self._input_buffer(),
         )
 
     def _decode(

@@ -7,8 +7,10 @@ from; each is one small file (``yolox.py``, ``ultralytics.py``) built on ``YoloO
 from __future__ import annotations
 
 import logging
+import threading
 from abc import abstractmethod
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 Decoded = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.int32]]
 
 
+_SidePx = Annotated[int, Field(ge=32, le=4096)]
+
+
 class YoloOnnxConfig(DetectorConfig):
     """Settings common to the ONNX YOLO-family backends."""
 
@@ -44,7 +49,9 @@ class YoloOnnxConfig(DetectorConfig):
         "every other class is suppressed on its own",
     )
     max_detections: int = Field(300, ge=1, le=10000)
-    input_hw: tuple[int, int] | None = Field(None, description="only for models with dynamic input")
+    input_hw: tuple[_SidePx, _SidePx] | None = Field(
+        None, description="(height, width) px, only for models with a dynamic input size"
+    )
     session: onnx_session.SessionConfig = onnx_session.SessionConfig()
 
 
@@ -61,7 +68,7 @@ class YoloOnnxDetector(Detector):
         self.name = f"{config.type}:{self.model_path.name}"  # type: ignore[attr-defined]
         self.class_mask = self._class_mask(config.classes)
         self.group_of_class = self._nms_groups(config.nms_class_groups)
-        self._tensor = np.empty((1, 3, *self.input_hw), np.float32)
+        self._buffers = threading.local()  # one input tensor per calling thread
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -87,7 +94,13 @@ class YoloOnnxDetector(Detector):
                 f"got {image.shape} {image.dtype}"
             )
         tensor, info = self._preprocess(image)
-        raw = self.session.run(None, {self.input_name: tensor})[0]
+        try:
+            raw = self.session.run(None, {self.input_name: tensor})[0]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelError(
+                f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
+                f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
+            ) from None
         xyxy, score, class_id, row = self._decode(raw, info, frame.shape_hw)
         keep = nms(
             xyxy,
@@ -97,6 +110,17 @@ class YoloOnnxDetector(Detector):
             max_det=self.config.max_detections,
         )
         return Detections(xyxy[keep], score[keep], class_id[keep], source_row=row[keep])
+
+    def _input_buffer(self) -> NDArray[np.float32]:
+        """A reused (1, 3, H, W) float32 input tensor owned by the calling thread.
+
+        ``detect`` may be called from several threads at once (onnxruntime sessions allow
+        concurrent ``run``); each thread fills its own buffer.
+        """
+        buffer = getattr(self._buffers, "tensor", None)
+        if buffer is None:
+            buffer = self._buffers.tensor = np.empty((1, 3, *self.input_hw), np.float32)
+        return buffer
 
     def warmup(self) -> None:
         onnx_session.warmup(self.session, self.input_hw)

@@ -54,8 +54,19 @@ class YoloxDetector(YoloOnnxDetector):
     def _output_classes(self) -> int:
         shape = self.session.get_outputs()[0].shape
         h, w = self.input_hw
-        anchors = sum((h // s) * (w // s) for s in self.config.strides)
-        if len(shape) != 3 or shape[1] != anchors or not isinstance(shape[2], int) or shape[2] <= 5:
+        strides = self.config.strides
+        if h % max(strides) or w % max(strides):
+            raise ModelError(
+                f"{self.model_path}: input {h}x{w} is not divisible by the strides {strides}"
+            )
+        anchors = sum((h // s) * (w // s) for s in strides)
+        fixed_anchors = isinstance(shape[1], int) if len(shape) == 3 else False
+        if (
+            len(shape) != 3
+            or (fixed_anchors and shape[1] != anchors)
+            or not isinstance(shape[2], int)
+            or shape[2] <= 5
+        ):
             raise ModelError(
                 f"{self.model_path}: expected a YOLOX output [1, {anchors}, 5 + classes] for a "
                 f"{h}x{w} input, got {shape}; is this a YOLOX model?"
@@ -69,7 +80,7 @@ class YoloxDetector(YoloOnnxDetector):
             mode="letterbox",
             align="top_left",
             pad_value=114.0,
-            out=self._tensor,
+            out=self._input_buffer(),
         )
 
     def _decode(

@@ -15,7 +15,6 @@ queued for :meth:`ByteTrack.pop_removed` so downstream per-track state can be ev
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 
 import numpy as np
@@ -25,8 +24,6 @@ from scipy.optimize import linear_sum_assignment
 
 from carbonedge.kernels import box_iou, kalman_initiate, kalman_predict, kalman_update
 from carbonedge.runtime.types import Detections
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["ByteTrack", "ByteTrackConfig"]
 

@@ -62,7 +62,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             continue
         sys.stdout.write(
             f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {r.crossings} crossings, "
-            f"{r.summary_count} summaries, {r.frame_errors} frame errors\n"
+            f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
+            f"{r.decode_errors} undecodable frames skipped\n"
         )
     return 2 if failed else 0
 
@@ -127,9 +128,16 @@ def configure_process() -> None:
     site-packages, where ``pip uninstall`` leaves it behind as a stray ``carbonedge/kernels`` folder
     that shadows a later editable install of the same package.
     """
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "carbonedge", "numba")
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache_dir = os.path.join(base, "carbonedge", "numba")
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+    except OSError:
+        return  # no writable home (a locked-down service): Numba picks its own fallback
+    if os.access(cache_dir, os.W_OK):
+        os.environ["NUMBA_CACHE_DIR"] = cache_dir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ class SourceResult:
     source_id: str
     frames: int = 0
     frame_errors: int = 0
+    decode_errors: int = 0
     detections: int = 0
     crossings: int = 0
     elapsed_s: float = 0.0
@@ -112,6 +113,7 @@ class SourcePipeline:
                 if last is not None:
                     self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
                 result.line_counts = {c.config.id: c.counts for c in stages.counters}
+                result.decode_errors = src.decode_errors
                 forget = getattr(self.detector, "forget", None)
                 if forget is not None:
                     forget(src.source_id)

@@ -29,10 +29,12 @@ class FrameSource(ABC):
     Attributes:
         source_id: id from the config.
         fps: nominal frames per second (from the container, the camera or the config).
+        decode_errors: frames that could not be decoded and were skipped so far.
     """
 
     source_id: str = "source"
     fps: float = 25.0
+    decode_errors: int = 0  # frames the source could not decode and skipped
 
     @abstractmethod
     def open(self) -> None:

@@ -1,4 +1,4 @@
-"""The ``carbonedge`` command: run, check, demo, doctor. The only place that configures logging.
+"""The ``carbonedge`` command: run, check, demo, doctor, bench. The only place that sets up logging.
 
 Every expected failure (bad config, missing model, unreadable video) ends with one line on stderr,
 ``carbonedge: error: ...``, and exit status 2; no traceback unless ``--debug`` is given.
@@ -16,8 +16,6 @@ from pathlib import Path
 
 from carbonedge.runtime import __version__
 from carbonedge.runtime.errors import CarbonEdgeError
-
-logger = logging.getLogger("carbonedge")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -167,3 +167,22 @@ def test_signal_flushes_the_open_interval(tmp_path: Path, sig: int) -> None:
     summary = json.loads(lines[0])
     assert summary["frames"] > 0 and summary["interval_start"] == "2026-01-01T08:00:00.000Z"
     assert f"road: {summary['frames']} frames" in out
+
+
+def test_unexpected_exception_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carbonedge.runtime import cli, doctor
+
+    def broken() -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(doctor, "main", broken)
+    assert cli.main(["doctor"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "carbonedge: internal error: RuntimeError: boom (rerun with --debug for the traceback, "
+        "and please report it)"
+    ]
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["--debug", "doctor"])

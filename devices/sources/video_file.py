@@ -66,7 +66,8 @@ class VideoFileSource(FrameSource):
     def open(self) -> None:
         path = self.config.path
         if not path.is_file():
-            raise SourceOpenError(f"source {self.source_id!r}: video file {path} does not exist")
+            problem = "is a folder, not a video file" if path.is_dir() else "does not exist"
+            raise SourceOpenError(f"source {self.source_id!r}: video file {path} {problem}")
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise SourceOpenError(

@@ -199,3 +199,8 @@ def test_container_fps_fallback_warns_once(
     assert src.fps == expected and frames[2].t_mono_s == pytest.approx(2 / expected)
     fallback = [r for r in caplog.records if "no valid frame rate" in r.getMessage()]
     assert len(fallback) == (1 if warns else 0)
+
+
+def test_folder_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceOpenError, match="is a folder, not a video file"):
+        VideoFileSource(VideoFileConfig(id="d", path=tmp_path)).open()

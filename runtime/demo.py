@@ -98,7 +98,7 @@ def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
     r = outcome.result
     out.write(
         f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
-        f"{r.detections} detections, {len(r.summaries)} interval summaries\n\n"
+        f"{r.detections} detections, {r.summary_count} interval summaries\n\n"
     )
     counted = outcome.counted()
     if outcome.truth is not None:

@@ -67,8 +67,9 @@ class IntervalSummary:
 
     ``counts`` maps line id -> direction -> class name -> vehicles. ``frames`` is the number of
     frames analysed, ``frame_errors`` the frames that failed (so "no traffic" and "detector down"
-    look different upstream). The id is derived from device, source and both interval bounds: a
-    partial interval flushed at shutdown and the one started after a restart get different ids.
+    look different upstream). ``partial`` marks an interval closed before its aligned end (end of
+    file, shutdown). The id is derived from device, source and both interval bounds: a partial
+    interval flushed at shutdown and the one started after a restart get different ids.
     """
 
     device_id: str
@@ -80,6 +81,7 @@ class IntervalSummary:
     frames: int
     detector: str
     frame_errors: int = 0
+    partial: bool = False
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +112,7 @@ class IntervalSummary:
             "interval_end": utc_iso(self.interval_end_s),
             "frames": self.frames,
             "frame_errors": self.frame_errors,
+            "partial": self.partial,
             "detector": self.detector,
             "counts": self.counts,
         }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
 from carbonedge.runtime.events import IntervalSummary
-from carbonedge.runtime.store import Store
+from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.runtime.types import Frame, Packet
 from carbonedge.vision.counting.line import LineConfig, LineCounter
@@ -47,6 +47,7 @@ class SourceResult:
     )
     summary_count: int = 0
     line_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    unwritten: int = 0  # items still queued for the store when the run ended (store failing)
     error: str | None = None
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
@@ -82,7 +83,8 @@ class SourcePipeline:
         interval_s: float,
         store: Store | None = None,
     ) -> None:
-        self.device_id, self.source, self.detector, self.store = device_id, source, detector, store
+        self.device_id, self.source, self.detector = device_id, source, detector
+        self._writer = QueuedWriter(store) if store is not None else None
         self._tracker_config, self._lines, self._interval_s = tracker, lines, interval_s
         self._local_seq = 0
 
@@ -106,17 +108,23 @@ class SourcePipeline:
                         break
                     if stop is not None and stop.is_set():
                         break
-                    self._handle_frame(frame, stages, result)
                     last = frame
+                    self._handle_frame(frame, stages, result)
             finally:
                 result.elapsed_s = time.perf_counter() - t0
-                if last is not None:
-                    self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
                 result.line_counts = {c.config.id: c.counts for c in stages.counters}
                 result.decode_errors = src.decode_errors
                 forget = getattr(self.detector, "forget", None)
                 if forget is not None:
                     forget(src.source_id)
+                if last is not None:
+                    self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
+                if self._writer is not None and self._writer.pending:
+                    result.unwritten = self._writer.pending
+                    logger.error(
+                        "source %s: %d queued items could not be written to the store",
+                        src.source_id, self._writer.pending,
+                    )  # fmt: skip
         return result
 
     def _build_stages(self, src: FrameSource) -> _Stages:
@@ -150,8 +158,8 @@ class SourcePipeline:
                 ) from exc
             return
         stages.error_streak = 0
-        if self.store is not None:
-            self.store.write_events(packet.events)
+        if self._writer is not None:
+            self._writer.add_events(packet.events)
         self._emit(stages.aggregator.add_frame(frame.t_wall_s, packet.events), result)
         result.crossings += len(packet.events)
         result.detections += len(packet.detections)
@@ -169,17 +177,20 @@ class SourcePipeline:
         return packet
 
     def _emit(self, summary: IntervalSummary | None, result: SourceResult) -> None:
-        if summary is None:
-            return
-        if self.store is not None:
-            summary = self.store.write_summary(summary)
-        result.summaries.append(summary)
-        result.summary_count += 1
-        logger.info(
-            "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors", summary.source_id,
-            summary.seq, summary.to_dict()["interval_start"], summary.total(), summary.frames,
-            summary.frame_errors,
-        )  # fmt: skip
+        """Queue ``summary`` (if any) and write what is queued; a store error keeps it queued."""
+        if self._writer is None:
+            written = [summary] if summary is not None else []
+        else:
+            if summary is not None:
+                self._writer.add_summary(summary)
+            written = self._writer.flush()
+        for s in written:
+            result.summaries.append(s)
+            result.summary_count += 1
+            logger.info(
+                "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors", s.source_id,
+                s.seq, s.to_dict()["interval_start"], s.total(), s.frames, s.frame_errors,
+            )  # fmt: skip
 
 
 def run_site(
@@ -219,3 +230,7 @@ def _run_one(config, source_config, detector, store, max_frames, stop) -> Source
     except CarbonEdgeError as exc:
         logger.error("%s", exc)
         return SourceResult(source_config.id, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
+        logger.error("source %r failed: %s: %s", source_config.id, type(exc).__name__, exc)
+        logger.debug("traceback of source %r", source_config.id, exc_info=True)
+        return SourceResult(source_config.id, error=f"{type(exc).__name__}: {exc}")

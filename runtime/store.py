@@ -8,14 +8,18 @@ survives restarts and has no gaps.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from carbonedge.runtime.errors import StoreError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS summaries (
@@ -60,7 +64,9 @@ class Store:
             self._db = sqlite3.connect(
                 self.sqlite_path, check_same_thread=False, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning("%s: WAL journal not available (got %s)", self.sqlite_path, mode)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
@@ -105,10 +111,10 @@ class Store:
             try:
                 with _Transaction(self.db):
                     row = self.db.execute(
-                        "SELECT seq FROM summaries WHERE id = ?", (summary.id,)
+                        "SELECT seq, body FROM summaries WHERE id = ?", (summary.id,)
                     ).fetchone()
                     if row is not None:
-                        return replace(summary, seq=int(row[0]))
+                        return self._stored_duplicate(summary, int(row[0]), row[1])
                     summary = replace(summary, seq=self._allocate_seq(summary.device_id))
                     body = summary.to_dict()
                     text = _json(body)
@@ -124,14 +130,24 @@ class Store:
             self._append_jsonl(text)
         return summary
 
+    def _stored_duplicate(self, summary: IntervalSummary, seq: int, body: str) -> IntervalSummary:
+        """The summary already stored under ``summary.id`` (the stored counts win)."""
+        stored = json.loads(body)
+        if stored["counts"] != summary.counts:
+            logger.warning(
+                "summary %s (%s) is already stored with other counts; keeping the stored one",
+                summary.id, stored["interval_start"],
+            )  # fmt: skip
+        return replace(summary, seq=seq, counts=stored["counts"], frames=stored["frames"])
+
     def _append_jsonl(self, text: str) -> None:
         if self._jsonl is None:
             return
         try:
             self._jsonl.write(text + "\n")
             self._jsonl.flush()
-        except OSError as exc:
-            raise StoreError(f"{self.jsonl_path}: cannot append ({exc.strerror})") from None
+        except OSError as exc:  # the summary is committed in SQLite; the mirror is best effort
+            logger.error("%s: cannot append a summary line (%s)", self.jsonl_path, exc.strerror)
 
     def write_events(self, events: Iterable[LineCrossed]) -> None:
         """Store events once each (by id), all in one transaction."""
@@ -192,4 +208,59 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is not None:
+            self._db.execute("ROLLBACK")
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+
+class QueuedWriter:
+    """Writes events and summaries to a ``Store`` in order; what fails waits and is retried.
+
+    A store error (database locked beyond the timeout, disk full) must neither lose an accepted
+    crossing or summary nor stop the source: failed items stay queued, in order, and every later
+    ``flush`` retries them first. The queue lives in memory, so a long outage of the store grows it;
+    each failure streak is logged once at ERROR and its end at WARNING.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: deque[list[LineCrossed] | IntervalSummary] = deque()
+        self._failing_since: int | None = None  # queue length when the current streak began
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def add_events(self, events: list[LineCrossed]) -> None:
+        if events:
+            self._queue.append(list(events))
+
+    def add_summary(self, summary: IntervalSummary) -> None:
+        self._queue.append(summary)
+
+    def flush(self) -> list[IntervalSummary]:
+        """Write what is queued, oldest first; return the summaries written (with their seq)."""
+        written: list[IntervalSummary] = []
+        while self._queue:
+            item = self._queue[0]
+            try:
+                if isinstance(item, IntervalSummary):
+                    written.append(self.store.write_summary(item))
+                else:
+                    self.store.write_events(item)
+            except StoreError as exc:
+                if self._failing_since is None:
+                    self._failing_since = len(self._queue)
+                    logger.error("%s; %d items kept in memory and retried", exc, len(self._queue))
+                return written
+            self._queue.popleft()
+        if self._failing_since is not None:
+            logger.warning("store writable again; the queued items were written")
+            self._failing_since = None
+        return written

@@ -78,9 +78,10 @@ class IntervalAggregator:
         """Close the open interval early (end of file, shutdown) at ``end_s``."""
         if self._start_s is None:
             return None
-        return self._close(min(end_s, self._end_s()))
+        aligned_end_s = self._end_s()
+        return self._close(min(end_s, aligned_end_s), partial=end_s < aligned_end_s)
 
-    def _close(self, end_s: float) -> IntervalSummary:
+    def _close(self, end_s: float, *, partial: bool = False) -> IntervalSummary:
         assert self._start_s is not None
         summary = IntervalSummary(
             device_id=self.device_id,
@@ -92,6 +93,7 @@ class IntervalAggregator:
             frames=self._frames,
             detector=self.detector,
             frame_errors=self._frame_errors,
+            partial=partial,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

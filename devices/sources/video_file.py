@@ -62,6 +62,7 @@ class VideoFileSource(FrameSource):
         self._start_mono_s = 0.0
         self.decode_errors = 0
         self._ended = False
+        self._first: NDArray[np.uint8] | None = None
 
     def open(self) -> None:
         path = self.config.path
@@ -78,7 +79,7 @@ class VideoFileSource(FrameSource):
         if not ok or first is None or first.size == 0:
             cap.release()
             raise SourceOpenError(f"source {self.source_id!r}: {path} contains no decodable frames")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._first = first  # returned by the first read(): no seek back (not every file can)
         self.fps = self.config.fps or self._container_fps(cap)
         self._frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         start = self.config.start_wall or datetime.now(timezone.utc)
@@ -96,7 +97,9 @@ class VideoFileSource(FrameSource):
             return None
         if self.config.max_frames is not None and self._index >= self.config.max_frames:
             return None
-        image = self._read_image()
+        image, self._first = (self._first, None) if self._first is not None else (None, None)
+        if image is None:
+            image = self._read_image()
         if image is None:
             return None
         t_media_s = self._index / self.fps
@@ -168,3 +171,4 @@ class VideoFileSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+        self._first = None

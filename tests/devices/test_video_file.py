@@ -204,3 +204,15 @@ def test_container_fps_fallback_warns_once(
 def test_folder_instead_of_file(tmp_path: Path) -> None:
     with pytest.raises(SourceOpenError, match="is a folder, not a video file"):
         VideoFileSource(VideoFileConfig(id="d", path=tmp_path)).open()
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mjpeg"])  # a raw .mjpeg stream cannot seek
+def test_first_frame_is_not_lost_on_unseekable_files(tmp_path: Path, suffix: str) -> None:
+    clip = write_clip(tmp_path / f"c{suffix}", frames=30)
+    expected = plain_opencv_frames(clip)
+    assert len(expected) == 30
+    with VideoFileSource(VideoFileConfig(id="c", path=clip, fps=10.0)) as src:
+        frames = list(src)
+    assert len(frames) == 30
+    for got, want in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(got.image, want)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import make_detections
 
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.errors import DeviceError, StoreError
 from carbonedge.runtime.pipeline import SourcePipeline
+from carbonedge.runtime.store import Store
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.base import Detector
@@ -81,3 +84,55 @@ def test_motion_slice_matches_synthetic_ground_truth() -> None:
     assert sum(truth.values()) >= 15
     for d in ("in", "out"):
         assert abs(counted[d] - truth[d]) <= 1, (counted, truth)
+
+
+class FlakyStore(Store):
+    """A real SQLite store whose first summary write and first event write fail."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_summary, self.fail_events = 1, 1
+
+    def write_summary(self, summary):
+        if self.fail_summary:
+            self.fail_summary -= 1
+            raise StoreError("s.sqlite: database is locked")
+        return super().write_summary(summary)
+
+    def write_events(self, events):
+        if self.fail_events:
+            self.fail_events -= 1
+            raise StoreError("s.sqlite: database is locked")
+        return super().write_events(events)
+
+
+def run_with_store(detector: Detector, store: Store, seconds: float = 12.0):
+    scene = SyntheticScene(SyntheticSceneConfig(id="s", duration_s=seconds, fps=15))
+    line = LineConfig(id="l", start_px=(0, 200), end_px=(640, 200))
+    pipeline = SourcePipeline(
+        device_id="box", source=scene, detector=detector, tracker=ByteTrackConfig(),
+        lines=[line], interval_s=5.0, store=store,
+    )  # fmt: skip
+    return pipeline.run()
+
+
+def test_store_errors_keep_everything_queued_until_it_works(tmp_path: Path) -> None:
+    with FlakyStore(tmp_path / "s.sqlite") as store:
+        result = run_with_store(FlakyDetector(fail_on=set()), store)
+        stored = store.summaries()
+        assert store.event_count() == 1  # the crossing (near frame 45) survived the failed write
+    assert result.unwritten == 0 and result.summary_count == 3
+    assert [s["seq"] for s in stored] == [1, 2, 3]
+    assert [s["frames"] for s in stored] == [75, 75, 30]
+    assert sum(s["counts"]["l"]["in"].get("car", 0) for s in stored) == 1
+
+
+def test_summary_of_a_source_stopped_by_errors_is_well_formed(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(DeviceError):
+            run_with_store(FlakyDetector(fail_on=set(range(26, 1000))), store)
+        stored = store.summaries()
+    assert [(s["frames"], s["frame_errors"]) for s in stored] == [(26, 49), (0, 1)]
+    for s in stored:
+        assert s["interval_end"] > s["interval_start"], s
+    assert stored[-1]["partial"] is True

@@ -119,3 +119,20 @@ def test_yolox_on_double_decker_buses(with_model_dir: Path, shared_dir: Path) ->
     det = YoloxDetector(YoloxConfig())
     out = det.detect(make_frame(image))
     assert "bus" in {det.class_names[c] for c in out.class_id}
+
+
+def test_half_precision_input_is_a_clear_model_error(tmp_path: Path) -> None:
+    model = colour_grid_v8(tmp_path / "half.onnx", fp16_input=True)
+    with pytest.raises(ModelError, match=r"half.onnx: expected a float32 image input.*float16"):
+        UltralyticsDetector(UltralyticsConfig(model=str(model)))
+
+
+def test_relative_model_path_is_used_as_given(
+    v8_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(v8_model.parent)
+    monkeypatch.setenv("CARBONEDGE_MODEL_DIR", "/nonexistent")
+    det = UltralyticsDetector(UltralyticsConfig(model=f"./{v8_model.name}"))
+    assert det.model_path.resolve() == v8_model.resolve()
+    with pytest.raises(ModelError, match="not found"):  # a bare name is never looked up in CWD
+        UltralyticsDetector(UltralyticsConfig(model=v8_model.name))

@@ -71,8 +71,9 @@ def locate_model(name_or_path: str | Path) -> Path:
     a bare file name is looked up in ``$CARBONEDGE_MODEL_DIR`` and then in the user cache (never
     in the current folder, so a stray local copy cannot shadow the configured one).
     """
-    given = Path(name_or_path).expanduser()
-    if given.parent != Path(".") or given.is_absolute():
+    text = str(name_or_path)
+    given = Path(text).expanduser()
+    if "/" in text or os.sep in text or given.is_absolute():
         candidates = [given]
     else:
         candidates = [d / given.name for d in search_dirs()]
@@ -94,7 +95,13 @@ def locate_model(name_or_path: str | Path) -> Path:
 
 def _check_known_hash(path: Path) -> None:
     known = KNOWN_MODELS.get(path.name)
-    if known and sha256_of(path) != known.sha256:
+    if known is None:
+        return
+    try:
+        digest = sha256_of(path)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    if digest != known.sha256:
         logger.warning(
             "model %s does not match the published SHA-256 of %s; using it anyway "
             "(re-export or modified file?)",

@@ -73,6 +73,11 @@ def input_hw(session, path: Path, fallback_hw: tuple[int, int] | None = None) ->
     shape = inputs[0].shape
     if len(shape) != 4 or shape[1] not in (3, "3"):
         raise ModelError(f"{path}: expected an image input of shape [1, 3, H, W], got {shape}")
+    if inputs[0].type != "tensor(float)":
+        raise ModelError(
+            f"{path}: expected a float32 image input, the model wants {inputs[0].type} "
+            "(re-export without half precision)"
+        )
     h, w = shape[2], shape[3]
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         return h, w
@@ -81,7 +86,13 @@ def input_hw(session, path: Path, fallback_hw: tuple[int, int] | None = None) ->
     return fallback_hw
 
 
-def warmup(session, hw: tuple[int, int]) -> None:
+def warmup(session, hw: tuple[int, int], path: Path) -> None:
     """One dummy inference so the first real frame does not pay for allocation and kernel choice."""
     name = session.get_inputs()[0].name
-    session.run(None, {name: np.zeros((1, 3, hw[0], hw[1]), np.float32)})
+    try:
+        session.run(None, {name: np.zeros((1, 3, hw[0], hw[1]), np.float32)})
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(
+            f"{path}: the first (warm-up) inference failed ({type(exc).__name__}: "
+            f"{str(exc).strip()[:200]})"
+        ) from None

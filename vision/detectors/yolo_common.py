@@ -123,7 +123,7 @@ class YoloOnnxDetector(Detector):
         return buffer
 
     def warmup(self) -> None:
-        onnx_session.warmup(self.session, self.input_hw)
+        onnx_session.warmup(self.session, self.input_hw, self.model_path)
 
     def _class_mask(self, keep: tuple[str, ...] | None) -> NDArray[np.bool_]:
         mask = np.zeros(len(self.class_names), np.bool_)

@@ -96,7 +96,8 @@ def _common(
     return geom, float(np.float32(score_threshold)), classes
 
 
-def _yolox_anchors(input_hw: tuple[int, int], strides: tuple[int, ...]) -> int:
+def yolox_anchor_count(input_hw: tuple[int, int], strides: tuple[int, ...]) -> int:
+    """Rows of a YOLOX output for ``input_hw``; ValueError unless every stride divides it."""
     if len(strides) == 0 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in strides):
         raise ValueError(f"strides must be positive integers, got {strides!r}")
     in_h, in_w = input_hw
@@ -146,7 +147,7 @@ def decode_yolox(
             f"raw must have 5 + nc >= 6 columns (YOLOX layout), got shape {data.shape}"
         )
     in_hw = _hw("input_hw", input_hw)
-    expected = _yolox_anchors(in_hw, tuple(strides))
+    expected = yolox_anchor_count(in_hw, tuple(strides))
     if data.shape[0] != expected:
         raise ValueError(
             f"raw has {data.shape[0]} anchors but input_hw {in_hw} with strides "

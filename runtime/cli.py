@@ -61,7 +61,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {r.crossings} crossings, "
             f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
-            f"{r.decode_errors} undecodable frames skipped\n"
+            f"{r.decode_errors} undecodable frames skipped"
+            + (f", {r.unwritten} items NOT written to the store" if r.unwritten else "")
+            + "\n"
         )
     return 2 if failed else 0
 

@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import cv2
-
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-from carbonedge.runtime.errors import SourceOpenError
 from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
 from carbonedge.runtime.store import Store
 from carbonedge.vision.counting.line import LineConfig
@@ -59,24 +56,13 @@ def run_synthetic(out_dir: Path, *, duration_s: float = 60.0, seed: int = 7) -> 
 def run_video(path: Path, out_dir: Path, *, line_y_px: float | None, model: str) -> DemoOutcome:
     source_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "video"
     source = VideoFileSource(VideoFileConfig(id=source_id, path=path))
-    width, height = _frame_size(path)
+    with source:  # the same checks and messages as the run itself; gives the frame size
+        first = source.read()
+    height, width = first.shape_hw if first is not None else (0, 0)
     y = line_y_px if line_y_px is not None else round(height * 0.625)
     line = LineConfig(id="line", start_px=(0.0, float(y)), end_px=(float(width), float(y)))
     detector = YoloxDetector(YoloxConfig(model=model))
     return DemoOutcome(_run(source, detector, line, out_dir, interval_s=60.0), None)
-
-
-def _frame_size(path: Path) -> tuple[int, int]:
-    if not path.is_file():
-        raise SourceOpenError(f"video {path} does not exist")
-    cap = cv2.VideoCapture(str(path))
-    try:
-        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        cap.release()
-    if w <= 0 or h <= 0:
-        raise SourceOpenError(f"{path} is not a readable video (OpenCV/FFmpeg cannot open it)")
-    return w, h
 
 
 def _run(source, detector, line: LineConfig, out_dir: Path, *, interval_s: float) -> SourceResult:

@@ -19,6 +19,12 @@ def stable_id(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
+def _set_id(event: object, kind: str, *key: object) -> None:
+    """Give a frozen event its stable id unless one was passed in."""
+    if not event.id:  # type: ignore[attr-defined]
+        object.__setattr__(event, "id", stable_id(kind, *key))
+
+
 def utc_iso(t_wall_s: float) -> str:
     """Seconds since the epoch -> ISO 8601 UTC with millisecond precision and a 'Z'."""
     dt = datetime.fromtimestamp(t_wall_s, tz=timezone.utc)
@@ -44,18 +50,10 @@ class LineCrossed:
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not self.id:
-            # Tracker ids and frame indices restart with the process; the wall time (ms) keeps
-            # crossings of different runs apart; a repeated upload of one crossing keeps its id.
-            key = (
-                self.device_id,
-                self.source_id,
-                self.line_id,
-                self.tracker_id,
-                self.frame_index,
-                round(self.t_wall_s * 1000),
-            )
-            object.__setattr__(self, "id", stable_id("line_crossed", *key))
+        # Tracker ids and frame indices restart with the process; the wall time (ms) keeps
+        # crossings of different runs apart; a repeated upload of one crossing keeps its id.
+        _set_id(self, "line_crossed", self.device_id, self.source_id, self.line_id,
+                self.tracker_id, self.frame_index, round(self.t_wall_s * 1000))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "line_crossed", **asdict(self), "t_wall": utc_iso(self.t_wall_s)}
@@ -85,14 +83,8 @@ class IntervalSummary:
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not self.id:
-            key = (
-                self.device_id,
-                self.source_id,
-                round(self.interval_start_s * 1000),
-                round(self.interval_end_s * 1000),
-            )
-            object.__setattr__(self, "id", stable_id("interval_summary", *key))
+        _set_id(self, "interval_summary", self.device_id, self.source_id,
+                round(self.interval_start_s * 1000), round(self.interval_end_s * 1000))  # fmt: skip
 
     def total(self, line_id: str | None = None) -> int:
         lines = [line_id] if line_id else list(self.counts)

@@ -63,7 +63,6 @@ SOURCES: Registry[SourceConfig, FrameSource] = Registry("frame source")
 
 #: Class decorator: ``@register_source("video_file", VideoFileConfig)``.
 register_source = SOURCES.register
-source_config_classes = SOURCES.config_classes
 
 
 def create_source(config: SourceConfig) -> FrameSource:

@@ -46,7 +46,6 @@ DETECTORS: Registry[DetectorConfig, Detector] = Registry("detector")
 
 #: Class decorator: ``@register_detector("yolox", YoloxConfig)``.
 register_detector = DETECTORS.register
-detector_config_classes = DETECTORS.config_classes
 
 
 def create_detector(config: DetectorConfig) -> Detector:

@@ -25,7 +25,6 @@ class KnownModel:
     file_name: str
     sha256: str
     url: str
-    description: str
 
 
 KNOWN_MODELS: dict[str, KnownModel] = {
@@ -35,7 +34,6 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             "yolox_nano_416.onnx",
             "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
             "https://github.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/raw/main/model/yolox_nano.onnx",
-            "YOLOX-Nano COCO-80, 416x416 (Megvii, Apache-2.0); the default vehicle model",
         ),
     )
 }

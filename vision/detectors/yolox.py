@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from carbonedge.kernels import decode_yolox, letterbox_chw
+from carbonedge.kernels.decode import yolox_anchor_count
 from carbonedge.kernels.preprocess import LetterboxInfo
 from carbonedge.runtime.errors import ModelError
 from carbonedge.vision.coco import COCO80
@@ -54,12 +55,10 @@ class YoloxDetector(YoloOnnxDetector):
     def _output_classes(self) -> int:
         shape = self.session.get_outputs()[0].shape
         h, w = self.input_hw
-        strides = self.config.strides
-        if h % max(strides) or w % max(strides):
-            raise ModelError(
-                f"{self.model_path}: input {h}x{w} is not divisible by the strides {strides}"
-            )
-        anchors = sum((h // s) * (w // s) for s in strides)
+        try:
+            anchors = yolox_anchor_count(self.input_hw, self.config.strides)
+        except ValueError as exc:
+            raise ModelError(f"{self.model_path}: {exc}") from None
         fixed_anchors = isinstance(shape[1], int) if len(shape) == 3 else False
         if (
             len(shape) != 3

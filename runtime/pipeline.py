@@ -114,9 +114,7 @@ class SourcePipeline:
                 result.elapsed_s = time.perf_counter() - t0
                 result.line_counts = {c.config.id: c.counts for c in stages.counters}
                 result.decode_errors = src.decode_errors
-                forget = getattr(self.detector, "forget", None)
-                if forget is not None:
-                    forget(src.source_id)
+                self.detector.forget(src.source_id)
                 if last is not None:
                     self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
                 if self._writer is not None and self._writer.pending:

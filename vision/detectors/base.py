@@ -38,6 +38,9 @@ class Detector(ABC):
     def warmup(self) -> None:
         """Run once before reporting ready (JIT compile, first inference)."""
 
+    def forget(self, source_id: str) -> None:
+        """Drop any per-source state (a background model, say) once that source has ended."""
+
     def close(self) -> None:
         """Release resources (sessions, threads)."""
 

@@ -16,7 +16,7 @@ from pybind11.setup_helpers import Pybind11Extension
 from setuptools import Extension, setup
 
 HERE = Path(__file__).resolve().parent
-TOP_LEVEL = ("runtime", "kernels", "vision", "devices", "calibration", "benchmarks")
+TOP_LEVEL = ("runtime", "kernels", "vision", "devices", "calibration", "emissions", "benchmarks")
 
 
 def _subpackages() -> tuple[list[str], dict[str, str]]:
@@ -34,6 +34,7 @@ def _subpackages() -> tuple[list[str], dict[str, str]]:
 
 _OPT = ["-O3"] if os.name != "nt" else ["/O2"]
 
+# Add a Cython kernel by adding its module name here (kernels/<name>.pyx).
 cython_extensions = cythonize(
     [
         Extension(

@@ -7,6 +7,7 @@ Every expected failure (bad config, missing model, unreadable video) ends with o
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -16,6 +17,12 @@ from pathlib import Path
 
 from carbonedge.runtime import __version__
 from carbonedge.runtime.errors import CarbonEdgeError
+
+
+# Subcommands that live next to the code they drive. Each module has
+# ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
+# module's heavy imports inside the handler so ``carbonedge --help`` stays fast.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time each kernel against its NumPy/OpenCV reference")
     bench.add_argument("--quick", action="store_true", help="fewer, smaller cases")
     bench.add_argument("--only", default="", help="only benchmark modules whose name contains this")
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return p
 
 
@@ -151,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         "doctor": _cmd_doctor,
         "bench": _cmd_bench,
     }
+    handler = commands.get(args.command) or args.handler
     try:
-        return commands[args.command](args)
+        return handler(args)
     except CarbonEdgeError as exc:
         if args.debug:
             raise

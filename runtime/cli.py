@@ -22,7 +22,7 @@ from carbonedge.runtime.errors import CarbonEdgeError
 # Subcommands that live next to the code they drive. Each module has
 # ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
 # module's heavy imports inside the handler so ``carbonedge --help`` stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("carbonedge.runtime.audit_cli",)
 
 
 def _parser() -> argparse.ArgumentParser:

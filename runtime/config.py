@@ -17,7 +17,11 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from carbonedge.calibration.ground_plane import GroundPlaneConfig
 from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.uplink.config import UplinkConfig
+from carbonedge.vision.analytics.kinematics import SpeedConfig
+from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
@@ -49,8 +53,19 @@ class _SiteBase(BaseModel):
     lines: dict[str, list[LineConfig]] = Field(
         default_factory=dict, description="source id -> counting lines on that source"
     )
+    zones: dict[str, list[ZoneConfig]] = Field(
+        default_factory=dict, description="source id -> zones (queues, entries/exits) on it"
+    )
+    ground_planes: dict[str, GroundPlaneConfig] = Field(
+        default_factory=dict, description="source id -> image-to-road homography (metres)"
+    )
+    speed: SpeedConfig = SpeedConfig()
+    length_classes: bool = Field(
+        True, description="class a one-class detector's boxes by length where metres are known"
+    )
     summary: SummaryConfig = SummaryConfig()
     output: OutputConfig = OutputConfig()
+    uplink: UplinkConfig | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> _SiteBase:
@@ -58,15 +73,18 @@ class _SiteBase(BaseModel):
         duplicates = sorted({s for s in source_ids if source_ids.count(s) > 1})
         if duplicates:
             raise ValueError(f"source ids must be unique, repeated: {', '.join(duplicates)}")
-        for source_id, lines in self.lines.items():
-            if source_id not in source_ids:
-                raise ValueError(
-                    f"lines refers to source {source_id!r}, which is not among sources "
-                    f"({', '.join(source_ids) or 'none'})"
-                )
-            line_ids = [line.id for line in lines]
-            if len(set(line_ids)) != len(line_ids):
-                raise ValueError(f"line ids on source {source_id!r} must be unique")
+        for section in ("lines", "zones", "ground_planes"):
+            for source_id in getattr(self, section):
+                if source_id not in source_ids:
+                    raise ValueError(
+                        f"{section} refers to source {source_id!r}, which is not among sources "
+                        f"({', '.join(source_ids) or 'none'})"
+                    )
+        for section in ("lines", "zones"):
+            for source_id, items in getattr(self, section).items():
+                ids = [item.id for item in items]
+                if len(set(ids)) != len(ids):
+                    raise ValueError(f"{section} ids on source {source_id!r} must be unique")
         return self
 
 

@@ -36,7 +36,9 @@ class LineCrossed:
     """A confirmed track crossed a counting line.
 
     ``direction`` is "in" when the anchor moved from the line's left side to its right side (looking
-    from ``start`` to ``end``), "out" for the opposite.
+    from ``start`` to ``end``), "out" for the opposite. ``class_name`` is the track's voted class
+    when the crossing became final; ``speed_kmh`` its ground speed at the crossing (None without a
+    ground-plane calibration).
     """
 
     device_id: str
@@ -47,6 +49,7 @@ class LineCrossed:
     class_name: str
     frame_index: int
     t_wall_s: float
+    speed_kmh: float | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -66,8 +69,14 @@ class IntervalSummary:
     ``counts`` maps line id -> direction -> class name -> vehicles. ``frames`` is the number of
     frames analysed, ``frame_errors`` the frames that failed (so "no traffic" and "detector down"
     look different upstream). ``partial`` marks an interval closed before its aligned end (end of
-    file, shutdown). The id is derived from device, source and both interval bounds: a partial
-    interval flushed at shutdown and the one started after a restart get different ids.
+    file, shutdown). The optional sections are present only when the source measures them:
+    ``line_speeds`` (line id -> vehicles, mean_kmh, p85_kmh of crossing speeds; needs a ground
+    plane), ``traffic`` (class -> vehicles, observed_s, idle_s and, with a ground plane,
+    distance_km, mean_speed_kmh, moving_speed_kmh), ``zones`` (zone id -> occupancy, queue, dwell
+    and idle statistics), ``movements`` (``counts``: "origin->destination" -> class -> vehicles,
+    ``incomplete``: origin -> vehicles that reached no destination) and ``emissions``. The id is
+    derived from device, source and both interval bounds: a partial interval flushed at shutdown
+    and the one started after a restart get different ids.
     """
 
     device_id: str
@@ -80,6 +89,11 @@ class IntervalSummary:
     detector: str
     frame_errors: int = 0
     partial: bool = False
+    line_speeds: dict[str, dict[str, Any]] | None = None
+    traffic: dict[str, dict[str, Any]] | None = None
+    zones: dict[str, dict[str, Any]] | None = None
+    movements: dict[str, dict[str, Any]] | None = None
+    emissions: dict[str, Any] | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -107,4 +121,12 @@ class IntervalSummary:
             "partial": self.partial,
             "detector": self.detector,
             "counts": self.counts,
+            **{
+                name: value
+                for name in _OPTIONAL_SECTIONS
+                if (value := getattr(self, name)) is not None
+            },
         }
+
+
+_OPTIONAL_SECTIONS = ("line_speeds", "traffic", "zones", "movements", "emissions")

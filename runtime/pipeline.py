@@ -1,4 +1,8 @@
-"""The first end-to-end slice: source -> detector -> ByteTrack -> line counters -> summaries.
+"""One source end to end: source -> detector -> ByteTrack -> scene analytics -> summaries.
+
+The scene analytics (``carbonedge.vision.analytics``) measure speeds, line crossings, zones and
+turning movements on the tracks; with a ground-plane calibration and a detector that only sees
+"vehicle" (the weight-free motion detector), boxes are first classed by length in metres.
 
 One ``SourcePipeline`` per source; ``run_site`` runs every source of a site config in turn with one
 shared detector (the runtime issue adds threads per source and batching). Per frame, a failure is
@@ -15,13 +19,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
 from carbonedge.runtime.events import IntervalSummary
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.runtime.types import Frame, Packet
-from carbonedge.vision.counting.line import LineConfig, LineCounter
+from carbonedge.vision.analytics.kinematics import SpeedConfig
+from carbonedge.vision.analytics.length_classes import LengthClassifier
+from carbonedge.vision.analytics.scene import IntervalSections, SceneAnalytics
+from carbonedge.vision.analytics.zones import ZoneConfig
+from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors import Detector, create_detector
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 
@@ -61,11 +70,13 @@ class SourceResult:
 
 @dataclass
 class _Stages:
-    """Per-run state of one source: its tracker, counters and interval aggregator."""
+    """Per-run state of one source: its tracker, analytics and interval aggregator."""
 
     tracker: ByteTrack
-    counters: list[LineCounter]
+    analytics: SceneAnalytics
     aggregator: IntervalAggregator
+    length_classes: bool  # class boxes by length (needs the frame size: built on first use)
+    length_classifier: LengthClassifier | None = None
     error_streak: int = 0  # frames in a row that failed
 
 
@@ -82,10 +93,23 @@ class SourcePipeline:
         lines: list[LineConfig],
         interval_s: float,
         store: Store | None = None,
+        zones: list[ZoneConfig] | None = None,
+        ground_plane: GroundPlaneConfig | GroundPlane | None = None,
+        speed: SpeedConfig | None = None,
+        length_classes: bool = True,
     ) -> None:
         self.device_id, self.source, self.detector = device_id, source, detector
         self._writer = QueuedWriter(store) if store is not None else None
         self._tracker_config, self._lines, self._interval_s = tracker, lines, interval_s
+        self._zones = list(zones or [])
+        if isinstance(ground_plane, GroundPlaneConfig):
+            ground_plane = GroundPlane.from_config(ground_plane)
+        self._ground_plane = ground_plane
+        self._speed = speed or SpeedConfig()
+        # the weight-free detector sees only "vehicle": with metres, class it by length
+        self._length_classes = (
+            length_classes and ground_plane is not None and len(detector.class_names) == 1
+        )
         self._local_seq = 0
 
     def _next_seq(self) -> int:
@@ -99,7 +123,7 @@ class SourcePipeline:
         """Process the source until it ends, ``max_frames`` or ``stop``; flush the last summary."""
         result = SourceResult(self.source.source_id)
         with self.source as src:
-            stages = self._build_stages(src)
+            stages = self._build_stages(src, result)
             t0 = time.perf_counter()
             last: Frame | None = None
             try:
@@ -112,10 +136,11 @@ class SourcePipeline:
                     self._handle_frame(frame, stages, result)
             finally:
                 result.elapsed_s = time.perf_counter() - t0
-                result.line_counts = {c.config.id: c.counts for c in stages.counters}
+                result.line_counts = {c.config.id: c.counts for c in stages.analytics.counters}
                 result.decode_errors = src.decode_errors
                 self.detector.forget(src.source_id)
                 if last is not None:
+                    self._end_all_tracks(stages, result)
                     self._emit(stages.aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
                 if self._writer is not None and self._writer.pending:
                     result.unwritten = self._writer.pending
@@ -125,23 +150,45 @@ class SourcePipeline:
                     )  # fmt: skip
         return result
 
-    def _build_stages(self, src: FrameSource) -> _Stages:
+    def _build_stages(self, src: FrameSource, result: SourceResult) -> _Stages:
         tracker = ByteTrack(self._tracker_config, fps=src.fps)
         tracker.warmup()
-        counters = [
-            LineCounter(line, device_id=self.device_id, source_id=src.source_id,
-                        class_names=self.detector.class_names)
-            for line in self._lines
-        ]  # fmt: skip
+        class_names = (
+            LengthClassifier.class_names if self._length_classes else self.detector.class_names
+        )
+        analytics = SceneAnalytics(
+            device_id=self.device_id, source_id=src.source_id, class_names=class_names,
+            lines=self._lines, zones=self._zones, ground_plane=self._ground_plane,
+            speed=self._speed,
+        )  # fmt: skip
         aggregator = IntervalAggregator(
             device_id=self.device_id, source_id=src.source_id,
             line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
-            detector=self.detector.name, next_seq=self._next_seq,
+            detector=self.detector.name + ("+length_classes" if self._length_classes else ""),
+            next_seq=self._next_seq, on_close=lambda: self._close_interval(analytics, result),
         )  # fmt: skip
-        return _Stages(tracker, counters, aggregator)
+        return _Stages(tracker, analytics, aggregator, self._length_classes)
+
+    def _close_interval(self, analytics: SceneAnalytics, result: SourceResult) -> IntervalSections:
+        """The aggregator closes an interval: crossings made final now are stored too."""
+        sections = analytics.close_interval()
+        if self._writer is not None:
+            self._writer.add_events(sections.events)
+        result.crossings += len(sections.events)
+        return sections
+
+    def _end_all_tracks(self, stages: _Stages, result: SourceResult) -> None:
+        """End of the source: every live track ends (its crossings and movement count)."""
+        stages.tracker.reset()
+        events = stages.analytics.forget(stages.tracker.pop_removed())
+        if self._writer is not None:
+            self._writer.add_events(events)
+        stages.aggregator.add_crossings(events)
+        result.crossings += len(events)
 
     def _handle_frame(self, frame: Frame, stages: _Stages, result: SourceResult) -> None:
         """One frame: process it, or log, count and skip it when it fails."""
+        self._emit(stages.aggregator.roll(frame.t_wall_s), result)
         try:
             packet = self._process(frame, stages)
         except Exception as exc:  # noqa: BLE001 - per frame: log, count, skip, go on
@@ -165,13 +212,16 @@ class SourcePipeline:
 
     def _process(self, frame: Frame, stages: _Stages) -> Packet:
         detections = self.detector.detect(frame)
+        if stages.length_classes:
+            if stages.length_classifier is None:
+                h, w = frame.image.shape[:2]
+                assert isinstance(self._ground_plane, GroundPlane)
+                stages.length_classifier = LengthClassifier(self._ground_plane, (w, h))
+            detections = stages.length_classifier.classify(detections)
         tracked = stages.tracker.update(detections)
-        removed = stages.tracker.pop_removed()
         packet = Packet(frame, tracked)
-        for counter in stages.counters:
-            packet.events.extend(counter.update(tracked, frame))
-            if removed:
-                counter.forget(removed)
+        packet.events.extend(stages.analytics.update(tracked, frame))
+        packet.events.extend(stages.analytics.forget(stages.tracker.pop_removed()))
         return packet
 
     def _emit(self, summary: IntervalSummary | None, result: SourceResult) -> None:
@@ -222,6 +272,9 @@ def _run_one(config, source_config, detector, store, max_frames, stop) -> Source
         device_id=config.device_id, source=create_source(source_config), detector=detector,
         tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
         interval_s=config.summary.interval_s, store=store,
+        zones=list(config.zones.get(source_config.id, [])),
+        ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
+        length_classes=config.length_classes,
     )  # fmt: skip
     try:
         return pipeline.run(max_frames=max_frames, stop=stop)

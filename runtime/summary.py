@@ -1,4 +1,5 @@
-"""Per-interval summaries of one source: counts by line, direction and class.
+"""Per-interval summaries of one source: counts by line, direction and class, plus the sections
+(speeds, traffic by class, zones, movements) its analytics hand over when an interval closes.
 
 Intervals are aligned to multiples of ``interval_s`` in UTC wall time (08:00:00-08:01:00, ...), so
 summaries from several boxes line up. The first interval after a start, or after a gap in which the
@@ -11,9 +12,12 @@ is closed by ``flush``. Intervals with no frames at all are not reported as zero
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
+
+if TYPE_CHECKING:
+    from carbonedge.vision.analytics.scene import IntervalSections
 
 DIRECTIONS = ("in", "out")
 
@@ -30,12 +34,17 @@ class IntervalAggregator:
         interval_s: float,
         detector: str,
         next_seq: Callable[[], int],
+        on_close: Callable[[], IntervalSections] | None = None,
     ) -> None:
+        """``on_close`` is called as an interval closes, before its summary is built: the
+        crossings it returns (made final at the interval's end) count in that interval, and its
+        sections go into the summary."""
         self.device_id, self.source_id = device_id, source_id
         self.line_ids = tuple(line_ids)
         self.interval_s = float(interval_s)
         self.detector = detector
         self._next_seq = next_seq
+        self._on_close = on_close
         self._start_s: float | None = None
         self._last_end_s: float | None = None
         self._frames = 0
@@ -51,6 +60,19 @@ class IntervalAggregator:
     def _end_s(self) -> float:
         assert self._start_s is not None
         return (math.floor(self._start_s / self.interval_s) + 1) * self.interval_s
+
+    def roll(self, t_wall_s: float) -> IntervalSummary | None:
+        """Close the open interval if ``t_wall_s`` is at or after its end (call before the frame
+        at ``t_wall_s`` is analysed, so its results go to the next interval)."""
+        if self._start_s is not None and t_wall_s >= self._end_s():
+            return self._close(self._end_s())
+        return None
+
+    def add_crossings(self, crossings: Iterable[LineCrossed]) -> None:
+        """Count crossings made final outside a frame (tracks ended at shutdown); they belong to
+        the open interval (there is none only before the first frame, when there are none)."""
+        if self._start_s is not None:
+            self._count(crossings)
 
     def add_frame(
         self, t_wall_s: float, crossings: Iterable[LineCrossed] = (), *, ok: bool = True
@@ -68,11 +90,14 @@ class IntervalAggregator:
             self._frames += 1
         else:
             self._frame_errors += 1
+        self._count(crossings)
+        return closed
+
+    def _count(self, crossings: Iterable[LineCrossed]) -> None:
         for ev in crossings:
             by_class = self._counts.setdefault(ev.line_id, {d: {} for d in DIRECTIONS})
             per_class = by_class[ev.direction]
             per_class[ev.class_name] = per_class.get(ev.class_name, 0) + 1
-        return closed
 
     def flush(self, end_s: float) -> IntervalSummary | None:
         """Close the open interval early (end of file, shutdown) at ``end_s``."""
@@ -83,6 +108,9 @@ class IntervalAggregator:
 
     def _close(self, end_s: float, *, partial: bool = False) -> IntervalSummary:
         assert self._start_s is not None
+        sections = self._on_close() if self._on_close is not None else None
+        if sections is not None:
+            self._count(sections.events)
         summary = IntervalSummary(
             device_id=self.device_id,
             source_id=self.source_id,
@@ -94,6 +122,10 @@ class IntervalAggregator:
             detector=self.detector,
             frame_errors=self._frame_errors,
             partial=partial,
+            line_speeds=sections.line_speeds if sections else None,
+            traffic=sections.traffic if sections else None,
+            zones=sections.zones if sections else None,
+            movements=sections.movements if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

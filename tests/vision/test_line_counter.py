@@ -30,13 +30,13 @@ def make_counter(start=(0.0, 100.0), end=(200.0, 100.0), **kw) -> LineCounter:
 
 
 def run_path(counter: LineCounter, path_xy, tracker_id: int = 1, cls=2, first_frame: int = 0):
-    """Feed one track along ``path_xy``; return every event."""
+    """Feed one track along ``path_xy``; return every event (pending ones made final at the end)."""
     events = []
     for k, xy in enumerate(path_xy):
         events += counter.update(
             make_tracked([tracker_id], [xy], cls), make_frame(index=first_frame + k, fps=FPS)
         )
-    return events
+    return events + counter.flush()
 
 
 def straight(p0, p1, steps: int = 20):
@@ -158,6 +158,7 @@ def test_missing_frames_between_sides_still_count() -> None:
     events = counter.update(make_tracked([7], [(50, 80)]), make_frame(index=0, fps=FPS))
     events += counter.update(Detections.empty(), make_frame(index=1, fps=FPS))
     events += counter.update(make_tracked([7], [(50, 130)]), make_frame(index=9, fps=FPS))
+    events += counter.flush()
     assert [(e.tracker_id, e.direction) for e in events] == [(7, "in")]
 
 
@@ -172,21 +173,52 @@ def test_many_tracks_at_once_and_untracked_rows_ignored() -> None:
     events += counter.update(
         make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(index=1, fps=FPS)
     )
+    events += counter.flush()
     assert sorted((e.tracker_id, e.direction, e.class_name) for e in events) == [
         (1, "in", "car"),
         (2, "out", "motorcycle"),
     ]
 
 
-def test_class_at_the_crossing_and_unknown_class_ids() -> None:
-    counter = make_counter()
+def test_class_is_the_vote_when_the_crossing_becomes_final() -> None:
+    """The class vote stays open for class_vote_s after the crossing (ids 1, 2: the tracker's vote
+    moved on after the crossing); unknown class ids get a name, not an error."""
+    counter = make_counter(class_vote_s=0.5)
     counter.update(
         make_tracked([1, 2], [(20, 90), (40, 90)], cls=[0, 0]), make_frame(index=0, fps=FPS)
     )
     events = counter.update(
-        make_tracked([1, 2], [(20, 110), (40, 110)], cls=[1, 9]), make_frame(index=1, fps=FPS)
+        make_tracked([1, 2], [(20, 110), (40, 110)], cls=[0, 9]), make_frame(index=1, fps=FPS)
     )
+    assert events == [] and counter.pending_count == 2
+    for k in range(2, 2 + int(0.5 * FPS)):
+        events += counter.update(
+            make_tracked([1, 2], [(20, 110 + k), (40, 110 + k)], cls=[1, 9]),
+            make_frame(index=k, fps=FPS),
+        )
     assert sorted(e.class_name for e in events) == ["bicycle", "class_9"]
+    assert {e.frame_index for e in events} == {1}  # the event keeps the crossing's frame
+    assert counter.pending_count == 0 and counter.flush() == []
+
+
+def test_flip_flopping_class_counts_once_with_its_majority() -> None:
+    """A track the detector calls car, truck, car, truck... (the tracker's vote says car)
+    counts once, as a car, whether it ends by removal, interval flush or vote window."""
+    for finish in ("forget", "flush", "window"):
+        counter = make_counter(class_vote_s=1.0)
+        events = []
+        for k in range(40):
+            voted = 3 if 9 <= k < 14 else 2  # the vote says truck at the crossing (k = 11)
+            events += counter.update(
+                make_tracked([5], [(50, 80 + 2 * k)], cls=voted), make_frame(index=k, fps=FPS)
+            )
+        if finish == "forget":
+            events += counter.forget([5])
+        elif finish == "flush":
+            events += counter.flush()
+        else:
+            events += counter.update(Detections.empty(), make_frame(index=80, fps=FPS))
+        assert [(e.class_name, e.direction) for e in events] == [("car", "in")], finish
 
 
 def test_forget_evicts_state() -> None:
@@ -195,12 +227,13 @@ def test_forget_evicts_state() -> None:
         make_tracked([1, 2, 3], [(20, 90), (40, 90), (60, 90)]), make_frame(index=0, fps=FPS)
     )
     assert counter.tracked_state_count == 3
-    counter.forget([2, 3, 99])
+    assert counter.forget([2, 3, 99]) == []
     assert counter.tracked_state_count == 1
     # a forgotten track has no side any more: its next position alone cannot cross
     events = counter.update(
         make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(index=1, fps=FPS)
     )
+    events += counter.flush()
     assert [e.tracker_id for e in events] == [1]
 
 
@@ -216,7 +249,7 @@ def test_idle_tracks_are_evicted_and_state_stays_bounded() -> None:
         counter.update(make_tracked(ids, anchors), make_frame(index=frame_index, fps=fps))
         max_state = max(max_state, counter.tracked_state_count)
     assert max_state <= 2.0 * fps + 10
-    assert len(counter._owner) <= 256
+    assert counter._state.capacity <= 256
     counter.update(Detections.empty(), make_frame(index=3000 + 100, fps=fps))
     assert counter.tracked_state_count == 0
 
@@ -258,7 +291,8 @@ def test_with_bytetrack_counts_each_vehicle_once_and_forgets_removed_tracks() ->
         keep = [k != 30, k != 20]
         dets = make_detections(np.asarray(boxes, np.float32)[keep], class_id=2)
         events += counter.update(tracker.update(dets), make_frame(index=k, fps=FPS))
-        counter.forget(tracker.pop_removed())
+        events += counter.forget(tracker.pop_removed())
+    events += counter.flush()
     assert sorted((e.tracker_id, e.direction) for e in events) == [(1, "in"), (2, "in")]
     for k in range(60, 60 + tracker.lost_buffer_frames + 1):
         counter.update(tracker.update(Detections.empty()), make_frame(index=k, fps=FPS))

@@ -14,9 +14,16 @@ inside that band the last side is kept, so jitter on the line cannot produce a c
 is a change between the two sides; it counts if the point where the anchor path (straight between
 consecutive observations) last met the line projects onto the segment, extended by
 ``end_tolerance_px`` at both ends. Each track counts at most once per line: the first counted
-crossing; later ones (wobbling back and forth, stop-and-go) are ignored.
+crossing; later ones (wobbling back and forth, stop-and-go) are ignored. Only confirmed tracks
+reach the counter (the tracker outputs nothing else), so a flickering false detection never counts.
 
-Per-track state is a few array slots keyed by tracker id; it is evicted by
+Class vote. A track's class can flip (car/truck) while it is watched. A crossing is final, with
+the track's voted class at that moment, when the first of these happens: ``class_vote_s`` passed
+since the crossing, the tracker removed the track (:meth:`LineCounter.forget`), or the interval
+closes (:meth:`LineCounter.flush`). The tracker's vote is confidence-weighted over the whole
+track, so a track counts once, with its majority class over what was seen up to then.
+
+Per-track state lives in a :class:`~carbonedge.vision.track_state.TrackTable`; it is evicted by
 :meth:`LineCounter.forget` (ids the tracker removed) and after ``forget_after_s`` without seeing
 the track.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -33,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carbonedge.runtime.events import LineCrossed
 from carbonedge.runtime.types import Detections, Frame
+from carbonedge.vision.track_state import TrackTable
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,7 @@ class LineConfig(BaseModel):
     hysteresis_px: float = Field(2.0, ge=0.0)
     end_tolerance_px: float = Field(4.0, ge=0.0)
     forget_after_s: float = Field(60.0, gt=0.0)
+    class_vote_s: float = Field(2.0, ge=0.0)
 
     @model_validator(mode="after")
     def _check_length(self) -> LineConfig:
@@ -61,11 +71,22 @@ class LineConfig(BaseModel):
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A crossing whose class is still being voted on."""
+
+    direction: str
+    frame_index: int
+    t_wall_s: float
+    t_mono_s: float
+    speed_kmh: float | None
+
+
 class LineCounter:
     """Counts confirmed tracks crossing one line, per direction and class.
 
     Attributes:
-        counts: direction ("in", "out") -> class name -> crossings since construction.
+        counts: direction ("in", "out") -> class name -> final crossings since construction.
     """
 
     def __init__(
@@ -80,64 +101,27 @@ class LineCounter:
         direction = np.asarray(config.end_px, np.float64) - self._start
         self._length_px = float(np.hypot(*direction))
         self._unit = direction / self._length_px
-        self._slot: dict[int, int] = {}  # tracker id -> slot (row of the arrays below)
-        self._free: list[int] = []  # free slots
-        self._owner = np.zeros(0, np.int64)  # tracker id of each slot, -1 when free
-        self._side = np.zeros(0, np.int8)  # -1 left, +1 right, 0 not yet known
-        self._prev_xy = np.zeros((0, 2), np.float64)  # anchor at the previous observation, px
-        self._prev_dist = np.zeros(0, np.float64)  # its signed distance, px (NaN: none yet)
-        self._cross_px = np.zeros(0, np.float64)  # where the path last met the line, px along it
-        self._seen_s = np.zeros(0, np.float64)  # source clock when last seen
-        self._counted = np.zeros(0, bool)
-        self._grow(16)
-
-    # --- per-track state --------------------------------------------------------------------------
-    def _grow(self, capacity: int) -> None:
-        """Enlarge the slot arrays to ``capacity`` rows; the new rows are free."""
-        old = len(self._owner)
-        pad = capacity - old
-
-        def padded(arr: NDArray, fill: float) -> NDArray:
-            return np.concatenate([arr, np.full((pad, *arr.shape[1:]), fill, arr.dtype)])
-
-        self._owner = padded(self._owner, -1)
-        self._side = padded(self._side, 0)
-        self._prev_xy = padded(self._prev_xy, 0.0)
-        self._prev_dist = padded(self._prev_dist, np.nan)
-        self._cross_px = padded(self._cross_px, np.nan)
-        self._seen_s = padded(self._seen_s, 0.0)
-        self._counted = padded(self._counted, False)
-        self._free.extend(range(capacity - 1, old - 1, -1))
-
-    def _slot_of(self, tracker_id: int) -> int:
-        slot = self._slot.get(tracker_id)
-        if slot is None:
-            if not self._free:
-                self._grow(2 * len(self._owner))
-            slot = self._free.pop()
-            self._slot[tracker_id] = slot
-            self._owner[slot] = tracker_id
-            self._side[slot] = 0
-            self._prev_dist[slot] = np.nan
-            self._cross_px[slot] = np.nan
-            self._counted[slot] = False
-        return slot
-
-    def _release(self, slots: Iterable[int]) -> None:
-        for slot in slots:
-            del self._slot[int(self._owner[slot])]
-            self._owner[slot] = -1
-            self._free.append(int(slot))
+        self._state = TrackTable(
+            {
+                "side": ((), np.int8, 0),  # -1 left, +1 right, 0 not yet known
+                "prev_xy": ((2,), np.float64, 0.0),  # anchor at the previous observation, px
+                "prev_dist": ((), np.float64, np.nan),  # its signed distance, px (NaN: none)
+                "cross_px": ((), np.float64, np.nan),  # where the path last met the line
+                "counted": ((), bool, False),
+                "class_id": ((), np.int32, -1),  # the tracker's voted class, last seen
+            }
+        )
+        self._pending: dict[int, _Pending] = {}  # tracker id -> crossing awaiting its class
 
     @property
     def tracked_state_count(self) -> int:
         """Tracks whose per-track state is held."""
-        return len(self._slot)
+        return len(self._state)
 
-    def forget(self, tracker_ids: Iterable[int]) -> None:
-        """Evict the state of these tracks (for example ``ByteTrack.pop_removed()``)."""
-        slots = [self._slot[i] for i in map(int, tracker_ids) if i in self._slot]
-        self._release(slots)
+    @property
+    def pending_count(self) -> int:
+        """Crossings detected but not final yet (class vote still open)."""
+        return len(self._pending)
 
     # --- counting ---------------------------------------------------------------------------------
     def _signed_distance(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -151,73 +135,113 @@ class LineCounter:
         u = d0 / (d0 - d1)
         return (p0 + u[:, None] * (p1 - p0) - self._start) @ self._unit
 
-    def update(self, tracked: Detections, frame: Frame) -> list[LineCrossed]:
-        """Advance every tracked row by one frame; return this frame's crossings.
+    def update(
+        self, tracked: Detections, frame: Frame, speed_kmh: NDArray[np.float64] | None = None
+    ) -> list[LineCrossed]:
+        """Advance every tracked row by one frame; return the crossings that became final.
 
         Args:
             tracked: tracker output (rows with ``tracker_id`` -1 are ignored); ``class_id`` indexes
                 ``class_names`` (the tracker's voted class).
             frame: the frame these detections belong to (index, wall time for events, source
-                clock ``t_mono_s`` for eviction).
+                clock ``t_mono_s`` for eviction and the class vote window).
+            speed_kmh: optional (N,) speed per row (NaN: unknown), carried into the crossing.
         """
-        self._evict_idle(frame.t_mono_s)
+        done = self._evict_idle(frame.t_mono_s)
         rows = np.flatnonzero(tracked.tracker_id >= 0)
-        if len(rows) == 0:
-            return []
+        if len(rows):
+            self._observe(tracked, rows, frame, speed_kmh)
+        done += self._resolve(
+            [tid for tid, p in self._pending.items()
+             if frame.t_mono_s - p.t_mono_s >= self.config.class_vote_s]
+        )  # fmt: skip
+        return done
+
+    def _observe(
+        self, tracked: Detections, rows: NDArray, frame: Frame, speed_kmh: NDArray | None
+    ) -> None:
+        st = self._state
         ids = tracked.tracker_id[rows]
-        slots = np.fromiter((self._slot_of(i) for i in ids.tolist()), np.int64, len(ids))
+        slots = st.slots_for(ids, frame.t_mono_s)
+        st["class_id"][slots] = tracked.class_id[rows]
         xy = tracked.anchors_xy(self.config.anchor)[rows].astype(np.float64)
         dist = self._signed_distance(xy)
         # where the path since the previous observation met the line (raw sign change)
-        prev_dist = self._prev_dist[slots]
+        prev_dist = st["prev_dist"][slots]
         met = ~np.isnan(prev_dist) & ((prev_dist > 0) != (dist > 0))
         if met.any():
-            self._cross_px[slots[met]] = self._meet_px(
-                self._prev_xy[slots[met]], prev_dist[met], xy[met], dist[met]
+            st["cross_px"][slots[met]] = self._meet_px(
+                st["prev_xy"][slots[met]], prev_dist[met], xy[met], dist[met]
             )
-        self._prev_xy[slots] = xy
-        self._prev_dist[slots] = dist
+        st["prev_xy"][slots] = xy
+        st["prev_dist"][slots] = dist
         # a side change beyond the hysteresis band is a crossing if it met the segment
         has_side = (np.abs(dist) >= self.config.hysteresis_px) & (dist != 0)
         side = np.where(has_side, np.sign(dist), 0).astype(np.int8)
-        prev_side = self._side[slots]
+        prev_side = st["side"][slots]
         changed = has_side & (prev_side != 0) & (side != prev_side)
         tol = self.config.end_tolerance_px
-        along = self._cross_px[slots]
+        along = st["cross_px"][slots]
         crossing = (
-            changed & ~self._counted[slots] & (along >= -tol) & (along <= self._length_px + tol)
+            changed & ~st["counted"][slots] & (along >= -tol) & (along <= self._length_px + tol)
         )
-        self._side[slots[has_side]] = side[has_side]
-        self._seen_s[slots] = frame.t_mono_s
-        self._counted[slots[crossing]] = True
-        return [
-            self._event(int(ids[k]), int(tracked.class_id[rows[k]]), side[k] > 0, frame)
-            for k in np.flatnonzero(crossing)
-        ]
+        st["side"][slots[has_side]] = side[has_side]
+        st["counted"][slots[crossing]] = True
+        for k in np.flatnonzero(crossing).tolist():
+            v = None if speed_kmh is None else float(speed_kmh[rows[k]])
+            self._pending[int(ids[k])] = _Pending(
+                "in" if side[k] > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
+                None if v is None or not np.isfinite(v) else round(v, 1),
+            )  # fmt: skip
 
-    def _event(self, tracker_id: int, class_id: int, to_right: bool, frame: Frame) -> LineCrossed:
-        direction = "in" if to_right else "out"
+    def _resolve(self, tracker_ids: Iterable[int]) -> list[LineCrossed]:
+        """Make these ids' pending crossings final with the track's last voted class."""
+        out = []
+        for tid in tracker_ids:
+            pending = self._pending.pop(tid, None)
+            if pending is None:
+                continue
+            slot = self._state.slot(tid)
+            class_id = -1 if slot is None else int(self._state["class_id"][slot])
+            out.append(self._event(tid, class_id, pending))
+        return out
+
+    def _class_name(self, class_id: int) -> str:
         if 0 <= class_id < len(self.class_names):
-            class_name = self.class_names[class_id]
-        else:
-            class_name = f"class_{class_id}"
-        per_class = self.counts[direction]
+            return self.class_names[class_id]
+        return f"class_{class_id}"
+
+    def _event(self, tracker_id: int, class_id: int, p: _Pending) -> LineCrossed:
+        class_name = self._class_name(class_id)
+        per_class = self.counts[p.direction]
         per_class[class_name] = per_class.get(class_name, 0) + 1
         return LineCrossed(
             device_id=self.device_id,
             source_id=self.source_id,
             line_id=self.config.id,
             tracker_id=tracker_id,
-            direction=direction,
+            direction=p.direction,
             class_name=class_name,
-            frame_index=frame.index,
-            t_wall_s=frame.t_wall_s,
+            frame_index=p.frame_index,
+            t_wall_s=p.t_wall_s,
+            speed_kmh=p.speed_kmh,
         )
 
-    def _evict_idle(self, now_s: float) -> None:
-        idle = np.flatnonzero(
-            (self._owner >= 0) & (now_s - self._seen_s > self.config.forget_after_s)
-        )
-        if len(idle):
-            logger.debug("line %s: evicting %d idle tracks", self.config.id, len(idle))
-            self._release(idle.tolist())
+    # --- end of tracks and intervals --------------------------------------------------------------
+    def forget(self, tracker_ids: Iterable[int]) -> list[LineCrossed]:
+        """The tracker removed these tracks: finalise their crossings and evict their state."""
+        ids = [int(i) for i in tracker_ids]
+        done = self._resolve(ids)
+        self._state.release(ids)
+        return done
+
+    def flush(self) -> list[LineCrossed]:
+        """Finalise every pending crossing now (interval end, shutdown)."""
+        return self._resolve(list(self._pending))
+
+    def _evict_idle(self, now_s: float) -> list[LineCrossed]:
+        idle = self._state.idle_ids(now_s, self.config.forget_after_s)
+        if not idle:
+            return []
+        logger.debug("line %s: evicting %d idle tracks", self.config.id, len(idle))
+        return self.forget(idle)

@@ -1,0 +1,1 @@
+"""Traffic analytics on tracked detections: speeds, zones, movements, per-interval sections."""

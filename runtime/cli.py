@@ -22,7 +22,11 @@ from carbonedge.runtime.errors import CarbonEdgeError
 # Subcommands that live next to the code they drive. Each module has
 # ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
 # module's heavy imports inside the handler so ``carbonedge --help`` stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ("carbonedge.runtime.audit_cli",)
+_COMMAND_MODULES: tuple[str, ...] = (
+    "carbonedge.runtime.audit_cli",
+    "carbonedge.runtime.uplink.cli",
+    "carbonedge.emissions.cli",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +65,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the frame, flush the interval, exit
-    results = run_site(config, max_frames=args.max_frames, stop=stop)
+    from carbonedge.runtime.uplink.forwarder import start_forwarder
+
+    forwarder = start_forwarder(config)  # None without an uplink; sends what is queued meanwhile
+    try:
+        results = run_site(config, max_frames=args.max_frames, stop=stop)
+    finally:
+        if forwarder is not None:  # flush up to uplink.flush_timeout_s; the rest stays queued
+            forwarder.stop()
     failed = 0
     for r in results:
         if r.error is not None:  # already logged when it happened
@@ -151,7 +162,9 @@ def configure_process() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     configure_process()
-    args = _parser().parse_args(argv)
+    from carbonedge.runtime.audit_cli import normalise_argv
+
+    args = _parser().parse_args(normalise_argv(list(sys.argv[1:] if argv is None else argv)))
     _configure_logging(args)
     commands = {
         "run": _cmd_run,

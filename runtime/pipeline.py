@@ -18,11 +18,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
-from carbonedge.runtime.events import IntervalSummary
+from carbonedge.runtime.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.runtime.types import Frame, Packet
@@ -97,9 +98,12 @@ class SourcePipeline:
         ground_plane: GroundPlaneConfig | GroundPlane | None = None,
         speed: SpeedConfig | None = None,
         length_classes: bool = True,
+        on_events: Callable[[list[LineCrossed]], None] | None = None,
     ) -> None:
+        """``on_events`` (optional) sees every batch of final crossings, as the store does."""
         self.device_id, self.source, self.detector = device_id, source, detector
         self._writer = QueuedWriter(store) if store is not None else None
+        self._on_events = on_events
         self._tracker_config, self._lines, self._interval_s = tracker, lines, interval_s
         self._zones = list(zones or [])
         if isinstance(ground_plane, GroundPlaneConfig):
@@ -172,8 +176,7 @@ class SourcePipeline:
     def _close_interval(self, analytics: SceneAnalytics, result: SourceResult) -> IntervalSections:
         """The aggregator closes an interval: crossings made final now are stored too."""
         sections = analytics.close_interval()
-        if self._writer is not None:
-            self._writer.add_events(sections.events)
+        self._keep_events(sections.events)
         result.crossings += len(sections.events)
         return sections
 
@@ -181,8 +184,7 @@ class SourcePipeline:
         """End of the source: every live track ends (its crossings and movement count)."""
         stages.tracker.reset()
         events = stages.analytics.forget(stages.tracker.pop_removed())
-        if self._writer is not None:
-            self._writer.add_events(events)
+        self._keep_events(events)
         stages.aggregator.add_crossings(events)
         result.crossings += len(events)
 
@@ -203,8 +205,7 @@ class SourcePipeline:
                 ) from exc
             return
         stages.error_streak = 0
-        if self._writer is not None:
-            self._writer.add_events(packet.events)
+        self._keep_events(packet.events)
         self._emit(stages.aggregator.add_frame(frame.t_wall_s, packet.events), result)
         result.crossings += len(packet.events)
         result.detections += len(packet.detections)
@@ -223,6 +224,14 @@ class SourcePipeline:
         packet.events.extend(stages.analytics.update(tracked, frame))
         packet.events.extend(stages.analytics.forget(stages.tracker.pop_removed()))
         return packet
+
+    def _keep_events(self, events: list[LineCrossed]) -> None:
+        if not events:
+            return
+        if self._writer is not None:
+            self._writer.add_events(events)
+        if self._on_events is not None:
+            self._on_events(events)
 
     def _emit(self, summary: IntervalSummary | None, result: SourceResult) -> None:
         """Queue ``summary`` (if any) and write what is queued; a store error keeps it queued."""

@@ -67,5 +67,7 @@ setup(
     package_data={
         "carbonedge.runtime": ["py.typed", "examples/*.yaml"],
         "carbonedge.benchmarks": ["*.md"],
+        "carbonedge.runtime.uplink": ["schemas/*.json", "SCHEMA.md"],
+        "carbonedge.emissions": ["data/*.csv", "data/*.md"],
     },
 )

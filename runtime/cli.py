@@ -18,7 +18,6 @@ from pathlib import Path
 from carbonedge.runtime import __version__
 from carbonedge.runtime.errors import CarbonEdgeError
 
-
 # Subcommands that live next to the code they drive. Each module has
 # ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
 # module's heavy imports inside the handler so ``carbonedge --help`` stays fast.

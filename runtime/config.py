@@ -94,23 +94,31 @@ def site_config_model() -> type[_SiteBase]:
     Built once per set of registered plugin types, so a plugin registered later is included.
     """
     # Importing the plugin packages registers every built-in source and detector type.
+    import carbonedge.devices.sensors  # noqa: F401
     import carbonedge.devices.sources  # noqa: F401
     import carbonedge.vision.detectors  # noqa: F401
+    from carbonedge.devices.sensors.base import SENSORS
     from carbonedge.devices.sources.base import SOURCES
     from carbonedge.vision.detectors.base import DETECTORS
 
-    return _site_config_model(SOURCES.config_classes(), DETECTORS.config_classes())
+    return _site_config_model(
+        SOURCES.config_classes(), DETECTORS.config_classes(), SENSORS.config_classes()
+    )
 
 
 @lru_cache(maxsize=8)
-def _site_config_model(source_classes: tuple, detector_classes: tuple) -> type[_SiteBase]:
+def _site_config_model(
+    source_classes: tuple, detector_classes: tuple, sensor_classes: tuple
+) -> type[_SiteBase]:
     source_union = Annotated[Union[source_classes], Field(discriminator="type")]  # type: ignore[valid-type]
     detector_union = Annotated[Union[detector_classes], Field(discriminator="type")]  # type: ignore[valid-type]
+    sensor_union = Annotated[Union[sensor_classes], Field(discriminator="type")]  # type: ignore[valid-type]
     return create_model(
         "SiteConfig",
         __base__=_SiteBase,
         sources=(list[source_union], Field(min_length=1)),  # type: ignore[valid-type]
         detector=(detector_union, ...),
+        sensors=(list[sensor_union], Field(default_factory=list)),  # type: ignore[valid-type]
     )
 
 
@@ -139,10 +147,12 @@ def substitute_env(value: Any, *, where: str = "") -> Any:
 
 def _expected_tags(loc: str) -> str:
     """The registered ``type`` names for the plugin list or field at ``loc``."""
+    from carbonedge.devices.sensors.base import SENSORS
     from carbonedge.devices.sources.base import SOURCES
     from carbonedge.vision.detectors.base import DETECTORS
 
     registry = SOURCES if loc.startswith("sources") else DETECTORS
+    registry = SENSORS if loc.startswith("sensors") else registry
     return ", ".join(repr(n) for n in sorted(registry.names()))
 
 

@@ -42,8 +42,18 @@ from carbonedge.runtime.events import LineCrossed
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
-__all__ = ["AuditReport", "TrafficTruth", "audit_clip", "audit_synthetic", "nwrmse_score"]
+__all__ = [
+    "AuditReport",
+    "TrafficTruth",
+    "audit_clip",
+    "audit_synthetic",
+    "nwrmse_score",
+    "score_events",
+    "synthetic_truth",
+]
 
+#: Ground-truth direction of the synthetic scene -> line direction for a left-to-right line.
+TRUTH_TO_LINE_DIRECTION = {"down": "in", "up": "out"}
 MATCH_WINDOW_S = 1.0  # a counted crossing matches a true one of the same line/direction this close
 
 
@@ -213,7 +223,7 @@ class AuditReport:
         return "\n".join(out)
 
 
-def _score(
+def score_events(
     truth: TrafficTruth,
     events: list[LineCrossed],
     *,
@@ -223,6 +233,7 @@ def _score(
     clip: str,
     detector: str,
 ) -> AuditReport:
+    """Compare final crossings with ``truth``; ``t0_wall_s`` is the wall time of media time 0."""
     duration_s = frames / fps if fps > 0 else 0.0
     counted: dict[tuple[str, str, str], int] = {}
     for ev in events:
@@ -315,14 +326,12 @@ def audit_clip(clip: Path, truth: TrafficTruth) -> AuditReport:
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)  # any fixed time: media time = wall - start
     source = VideoFileSource(VideoFileConfig(id="audit", path=clip, start_wall=start))
     events, result = _run(source, detector, truth, truth.ground_plane)
-    return _score(truth, events, t0_wall_s=start.timestamp(), fps=source.fps,
+    return score_events(truth, events, t0_wall_s=start.timestamp(), fps=source.fps,
                   frames=result.frames, clip=str(clip), detector=detector.name)  # fmt: skip
 
 
 def synthetic_truth(scene, line: LineConfig) -> TrafficTruth:
     """Exact truth of the built-in synthetic scene for its counting line (``line``)."""
-    from carbonedge.runtime.demo import TRUTH_TO_LINE_DIRECTION
-
     gt = scene.ground_truth
     vehicles = {v.vehicle_id: v for v in gt.vehicles}
     length_class = {"bus": "bus_or_truck", "truck": "bus_or_truck"}  # what a length can tell
@@ -349,6 +358,6 @@ def audit_synthetic(duration_s: float = 60.0, seed: int = 7) -> AuditReport:
     truth = synthetic_truth(scene, LineConfig(id="line", start_px=(x1, y1), end_px=(x2, y2)))
     detector = MotionDetector(MotionDetectorConfig())
     events, result = _run(scene, detector, truth, truth.ground_plane)
-    return _score(truth, events, t0_wall_s=EPOCH_S, fps=scene.fps, frames=result.frames,
+    return score_events(truth, events, t0_wall_s=EPOCH_S, fps=scene.fps, frames=result.frames,
                   clip=f"synthetic scene (seed {seed}, {duration_s:g} s)",
                   detector="motion+length_classes")  # fmt: skip

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.vision.analytics.kinematics import SpeedConfig
@@ -62,6 +63,9 @@ class _SiteBase(BaseModel):
     speed: SpeedConfig = SpeedConfig()
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
+    )
+    emissions: EmissionsConfig | None = Field(
+        None, description="estimate traffic emissions per interval (see the README)"
     )
     summary: SummaryConfig = SummaryConfig()
     output: OutputConfig = OutputConfig()

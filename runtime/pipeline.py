@@ -22,10 +22,12 @@ from typing import Callable
 
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
 from carbonedge.devices.sources import FrameSource, create_source
+from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
+from carbonedge.runtime.traffic_emissions import interval_emissions
 from carbonedge.runtime.types import Frame, Packet
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
@@ -99,11 +101,13 @@ class SourcePipeline:
         speed: SpeedConfig | None = None,
         length_classes: bool = True,
         on_events: Callable[[list[LineCrossed]], None] | None = None,
+        emissions: EmissionsConfig | None = None,
     ) -> None:
         """``on_events`` (optional) sees every batch of final crossings, as the store does."""
         self.device_id, self.source, self.detector = device_id, source, detector
         self._writer = QueuedWriter(store) if store is not None else None
         self._on_events = on_events
+        self._emissions = emissions
         self._tracker_config, self._lines, self._interval_s = tracker, lines, interval_s
         self._zones = list(zones or [])
         if isinstance(ground_plane, GroundPlaneConfig):
@@ -169,13 +173,20 @@ class SourcePipeline:
             device_id=self.device_id, source_id=src.source_id,
             line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
             detector=self.detector.name + ("+length_classes" if self._length_classes else ""),
-            next_seq=self._next_seq, on_close=lambda: self._close_interval(analytics, result),
+            next_seq=self._next_seq,
+            on_close=lambda start_s, end_s: self._close_interval(analytics, result, start_s, end_s),
         )  # fmt: skip
         return _Stages(tracker, analytics, aggregator, self._length_classes)
 
-    def _close_interval(self, analytics: SceneAnalytics, result: SourceResult) -> IntervalSections:
-        """The aggregator closes an interval: crossings made final now are stored too."""
+    def _close_interval(
+        self, analytics: SceneAnalytics, result: SourceResult, start_s: float, end_s: float
+    ) -> IntervalSections:
+        """The aggregator closes an interval: crossings made final now are stored too, and the
+        traffic by class becomes the interval's emission estimate when emissions are set up."""
         sections = analytics.close_interval()
+        if self._emissions is not None and sections.traffic:
+            sections.emissions = interval_emissions(sections.traffic, self._emissions,
+                                                    start_s, end_s)  # fmt: skip
         self._keep_events(sections.events)
         result.crossings += len(sections.events)
         return sections
@@ -283,7 +294,7 @@ def _run_one(config, source_config, detector, store, max_frames, stop) -> Source
         interval_s=config.summary.interval_s, store=store,
         zones=list(config.zones.get(source_config.id, [])),
         ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
-        length_classes=config.length_classes,
+        length_classes=config.length_classes, emissions=config.emissions,
     )  # fmt: skip
     try:
         return pipeline.run(max_frames=max_frames, stop=stop)

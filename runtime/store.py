@@ -2,7 +2,9 @@
 
 Writes are idempotent by message id, so reprocessing or a retried write never creates duplicates.
 The per-device sequence number is allocated in the same transaction as the summary's insert: it
-survives restarts and has no gaps.
+survives restarts and has no gaps. Every summary is also queued in the uplink outbox (same file,
+same transaction, see ``carbonedge.runtime.uplink.outbox``), so a summary the store accepted can
+never be missing from the outbox, whatever crashes in between.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Iterable
 
 from carbonedge.runtime.errors import StoreError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.uplink.outbox import OUTBOX_SCHEMA, insert_message
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class Store:
             if str(mode).lower() != "wal":
                 logger.warning("%s: WAL journal not available (got %s)", self.sqlite_path, mode)
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + OUTBOX_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             self.close()
             raise StoreError(f"{self.sqlite_path}: cannot open the on-box store ({exc})") from None
@@ -123,6 +126,8 @@ class Store:
                         (summary.id, summary.device_id, summary.source_id, summary.seq,
                          body["interval_start"], body["interval_end"], text),
                     )  # fmt: skip
+                    insert_message(self.db, kind="interval_summary", device_id=summary.device_id,
+                                   msg_id=summary.id, body=body)  # fmt: skip
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"{self.sqlite_path}: cannot write summary {summary.id} ({exc})"

@@ -34,11 +34,11 @@ class IntervalAggregator:
         interval_s: float,
         detector: str,
         next_seq: Callable[[], int],
-        on_close: Callable[[], IntervalSections] | None = None,
+        on_close: Callable[[float, float], IntervalSections] | None = None,
     ) -> None:
-        """``on_close`` is called as an interval closes, before its summary is built: the
-        crossings it returns (made final at the interval's end) count in that interval, and its
-        sections go into the summary."""
+        """``on_close(start_s, end_s)`` is called as an interval closes, before its summary is
+        built: the crossings it returns (made final at the interval's end) count in that
+        interval, and its sections go into the summary."""
         self.device_id, self.source_id = device_id, source_id
         self.line_ids = tuple(line_ids)
         self.interval_s = float(interval_s)
@@ -108,7 +108,8 @@ class IntervalAggregator:
 
     def _close(self, end_s: float, *, partial: bool = False) -> IntervalSummary:
         assert self._start_s is not None
-        sections = self._on_close() if self._on_close is not None else None
+        on_close = self._on_close
+        sections = on_close(self._start_s, end_s) if on_close is not None else None
         if sections is not None:
             self._count(sections.events)
         summary = IntervalSummary(
@@ -126,6 +127,7 @@ class IntervalAggregator:
             traffic=sections.traffic if sections else None,
             zones=sections.zones if sections else None,
             movements=sections.movements if sections else None,
+            emissions=sections.emissions if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

@@ -54,6 +54,12 @@ def test_truth_errors(tmp_path: Path, data: dict, message: str) -> None:
     assert str(path) in str(info.value)
 
 
+def test_example_truth_files_are_valid() -> None:
+    for path in sorted((REPO / "runtime" / "examples").glob("*-truth.yaml")):
+        truth = load_truth(path)
+        assert sum(truth.totals().values()) > 0
+
+
 def test_truth_totals_by_class() -> None:
     truth = TrafficTruth.model_validate({
         "lines": [LINE], "vehicles": [

@@ -43,6 +43,7 @@ class IntervalSections:
     traffic: dict[str, dict[str, float | int]] | None = None
     zones: dict[str, dict[str, float | int | None]] | None = None
     movements: dict[str, dict] | None = None
+    emissions: dict | None = None  # filled by the pipeline from ``traffic`` when configured
 
 
 class SceneAnalytics:

@@ -1,0 +1,174 @@
+"""CLI commands of the uplink: ``outbox status|recover|forward``, ``verify``, ``ingest``.
+
+Registered from ``runtime/cli.py`` (``_COMMAND_MODULES``); heavy imports stay in the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    outbox = sub.add_parser("outbox", help="inspect, drain or recover the uplink outbox")
+    actions = outbox.add_subparsers(dest="outbox_action", required=True, metavar="ACTION")
+    status = actions.add_parser("status", help="pending messages, bytes, oldest age, dead letters")
+    status.add_argument("sqlite", type=Path, help="the store file (output.sqlite_path)")
+    status.set_defaults(handler=_cmd_status)
+    recover = actions.add_parser(
+        "recover", help="move a corrupt store aside (never deleted) and salvage its readable rows"
+    )
+    recover.add_argument("sqlite", type=Path)
+    recover.set_defaults(handler=_cmd_recover)
+    forward = actions.add_parser("forward", help="run only the forwarder of a site config")
+    forward.add_argument("config", type=Path)
+    forward.add_argument("--until-empty", action="store_true", help="exit once all are acked")
+    forward.add_argument("--timeout-s", type=float, default=None, help="give up after this long")
+    forward.set_defaults(handler=_cmd_forward)
+
+    verify = sub.add_parser("verify", help="verify signed messages (JSON lines) with device keys")
+    verify.add_argument("--keys-dir", type=Path, required=True, help="<device_id>.key files")
+    verify.add_argument("files", type=Path, nargs="*", help="JSON-lines files (default: stdin)")
+    verify.add_argument("--max-bytes", type=int, default=16384)
+    verify.set_defaults(handler=_cmd_verify)
+
+    ingest = sub.add_parser("ingest", help="reference consumer: subscribe, verify, de-duplicate")
+    ingest.add_argument("--host", default="127.0.0.1")
+    ingest.add_argument("--port", type=int, default=1883)
+    ingest.add_argument("--topic", default="carbonedge/+/+/+", help="subscription filter")
+    ingest.add_argument("--keys-dir", type=Path, required=True, help="<device_id>.key files")
+    ingest.add_argument("--sqlite", type=Path, default=None, help="write accepted messages here")
+    ingest.add_argument("--stdout", action="store_true", help="print accepted messages")
+    ingest.add_argument("--client-id", default="carbonedge-ingest")
+    ingest.add_argument("--username", default=None)
+    ingest.add_argument("--password-file", type=Path, default=None)
+    ingest.add_argument("--ca-file", type=Path, default=None)
+    ingest.add_argument("--cert-file", type=Path, default=None)
+    ingest.add_argument("--key-file", type=Path, default=None)
+    ingest.add_argument("--max-bytes", type=int, default=16384)
+    ingest.add_argument("--max-messages", type=int, default=None, help="exit after N accepted")
+    ingest.add_argument("--idle-exit-s", type=float, default=None, help="exit after N s quiet")
+    ingest.set_defaults(handler=_cmd_ingest)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.uplink.outbox import Outbox
+
+    if not args.sqlite.exists():
+        from carbonedge.runtime.errors import StoreError
+
+        raise StoreError(f"{args.sqlite}: no such store file")
+    outbox = Outbox(args.sqlite)
+    try:
+        sys.stdout.write(json.dumps(outbox.stats(), indent=2, sort_keys=True) + "\n")
+    finally:
+        outbox.close()
+    return 0
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.uplink.recover import recover
+
+    report = recover(args.sqlite)
+    sys.stdout.write(f"{args.sqlite}: moved aside to {report['quarantined']} (kept, not deleted)\n")
+    for table, r in report["tables"].items():
+        sys.stdout.write(
+            f"  {table}: {r['salvaged']} rows salvaged, {r['unreadable']} unreadable\n"
+        )
+    for note in report["notes"]:
+        sys.stdout.write(f"  note: {note}\n")
+    return 0
+
+
+def _cmd_forward(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.config import load_site_config
+    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.uplink.forwarder import start_forwarder
+
+    config = load_site_config(args.config)
+    if config.uplink is None:
+        raise ConfigError(f"{args.config}: uplink: missing (nothing to forward to)")
+    stop = _stop_on_signals()
+    forwarder = start_forwarder(config)
+    deadline = None if args.timeout_s is None else time.monotonic() + args.timeout_s
+    try:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if args.until_empty and forwarder.wait_empty(0.2):
+                break
+            stop.wait(0.2)
+    finally:
+        stats = forwarder.stop(flush_timeout_s=0 if stop.is_set() else None)
+    sys.stdout.write(
+        f"outbox: {stats['pending']} pending, {forwarder.acked} acknowledged this run, "
+        f"{stats['dead_letters']} dead letters\n"
+    )
+    return 0 if not args.until_empty or stats["pending"] == 0 else 1
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.uplink.errors import VerificationError
+    from carbonedge.runtime.uplink.verify import SeenLedger, keys_from_dir, verify_message
+
+    keys, ledger, bad = keys_from_dir(args.keys_dir), SeenLedger(), 0
+    streams = [(str(p), p.open("rb")) for p in args.files] or [("<stdin>", sys.stdin.buffer)]
+    for name, stream in streams:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                env = verify_message(line.strip(), keys, max_bytes=args.max_bytes)
+            except VerificationError as exc:
+                bad += 1
+                sys.stdout.write(f"{name}:{n}: REJECTED: {exc}\n")
+                continue
+            verdict = ledger.check(env)
+            sys.stdout.write(
+                f"{name}:{n}: {'ok' if verdict == 'new' else verdict.upper()} {env['device_id']} "
+                f"seq {env['seq']} {env['kind']} {env['msg_id']}\n"
+            )
+            bad += verdict == "replay"
+    return 1 if bad else 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.uplink.ingest import Ingestor, MqttIngest
+    from carbonedge.runtime.uplink.verify import keys_from_dir
+
+    password = None
+    if args.password_file is not None:
+        password = args.password_file.read_text(encoding="utf-8").strip()
+    ingestor = Ingestor(
+        keys_from_dir(args.keys_dir), sqlite_path=args.sqlite,
+        out=sys.stdout if args.stdout or args.sqlite is None else None, max_bytes=args.max_bytes,
+    )  # fmt: skip
+    consumer = MqttIngest(
+        ingestor, host=args.host, port=args.port, topic_filter=args.topic,
+        client_id=args.client_id, username=args.username, password=password,
+        ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
+    ).start()  # fmt: skip
+    stop = _stop_on_signals()
+    try:
+        while not stop.wait(0.1):
+            if args.max_messages is not None and ingestor.counts["new"] >= args.max_messages:
+                break
+            idle_s = time.monotonic() - consumer.last_message_s
+            if args.idle_exit_s is not None and idle_s > args.idle_exit_s:
+                break
+    finally:
+        consumer.stop()
+        counts = dict(ingestor.counts)
+        ingestor.close()
+    sys.stderr.write("ingest: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
+    return 0

@@ -1,0 +1,103 @@
+"""``uplink:`` section of a site config (pydantic v2, unknown keys rejected).
+
+Secrets never sit in the YAML itself: use ``${ENV}`` substitution (done by ``runtime/config.py``) or
+a ``*_file`` path that is read when the forwarder starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_ID = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttTlsConfig(_Strict):
+    """TLS with server verification (hostname checked); a client certificate when the broker
+    requires one (``require_certificate true``)."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate and its key)")
+        return self
+
+
+class MqttSinkConfig(_Strict):
+    """MQTT 5 over TCP or TLS: QoS 1, persistent session, retained last will on ``.../status``."""
+
+    type: Literal["mqtt"] = "mqtt"
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str | None = Field(None, pattern=_ID, description="default: the device id")
+    username: str | None = None
+    password: str | None = Field(None, description="prefer ${ENV} or password_file")
+    password_file: Path | None = None
+    tls: MqttTlsConfig | None = None
+    topic_prefix: str = Field("carbonedge", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 86400, ge=0, le=0xFFFFFFFF)
+    reconnect_min_s: float = Field(1.0, gt=0, le=600)
+    reconnect_max_s: float = Field(120.0, gt=0, le=3600)
+    max_inflight: int = Field(20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> MqttSinkConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+
+class HttpSinkConfig(_Strict):
+    """HTTPS POST of each message; 2xx acks, 408/425/429/5xx retry, other 4xx dead-letter."""
+
+    type: Literal["http"] = "http"
+    url: str = Field(pattern=r"^https?://")
+    ca_file: Path | None = None
+    token: str | None = Field(None, description="bearer token; prefer ${ENV} or token_file")
+    token_file: Path | None = None
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    retry_min_s: float = Field(1.0, gt=0, le=600)
+    retry_max_s: float = Field(120.0, gt=0, le=3600)
+
+
+class SigningConfig(_Strict):
+    """Per-device HMAC-SHA256 key: exactly one of ``key`` (use ${ENV}) or ``key_file``."""
+
+    key: str | None = Field(None, min_length=16)
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SigningConfig:
+        if (self.key is None) == (self.key_file is None):
+            raise ValueError("give exactly one of key (e.g. ${CARBONEDGE_HMAC_KEY}) or key_file")
+        return self
+
+
+SinkConfig = Annotated[Union[MqttSinkConfig, HttpSinkConfig], Field(discriminator="type")]
+
+
+class UplinkConfig(_Strict):
+    """Where messages go and how the on-box outbox (in ``output.sqlite_path``) behaves."""
+
+    site_id: str = Field(pattern=_ID)
+    sink: SinkConfig
+    signing: SigningConfig
+    outbox_max_mb: float = Field(64.0, gt=0, le=100_000)
+    max_message_bytes: int = Field(16384, ge=256, le=256 * 1024 * 1024)
+    drain_rate_msg_s: float = Field(20.0, gt=0, le=100_000)
+    compact_max_interval_s: float = Field(3600.0, gt=0, le=7 * 86400)
+    health_interval_s: float = Field(300.0, ge=0, le=86400, description="0 = no health messages")
+    flush_timeout_s: float = Field(10.0, ge=0, le=3600)

@@ -39,10 +39,28 @@ def interval_emissions(
         if name in EMITTING_CLASSES and t["vehicles"] > 0
     ]
     out = estimate_interval(activities, config, start_s=start_s, end_s=end_s).to_dict()
-    # the summary already has the interval bounds; the legend and exclusions are in the schema
+    # Compact: the summary already has the interval bounds and, in ``traffic``, each class's
+    # vehicles, km and idle time; the legend and the fixed exclusions are in the schema.
     for static in _STATIC_KEYS:
         out.pop(static, None)
-    return out
+    for group in out.get("by_class", {}).values():
+        for repeated in ("vehicles", "km", "idle_s"):
+            group.pop(repeated, None)
+    idle = out.get("idle", {})
+    for static in ("in_total", "nox_pm25_co"):
+        idle.pop(static, None)
+    if not idle.get("vehicle_s"):
+        out.pop("idle", None)  # nobody idled: nothing to attribute
+    return _three_digits(out)
+
+
+def _three_digits(value: Any) -> Any:
+    """Grams to 3 significant digits: the 95 % intervals are tens of per cent wide."""
+    if isinstance(value, dict):
+        return {k: _three_digits(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return [float(f"{v:.3g}") for v in value]
+    return value
 
 
 _STATIC_KEYS = ("start_s", "end_s", "interval", "excluded")

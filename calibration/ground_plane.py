@@ -43,6 +43,8 @@ class GroundPlaneConfig(BaseModel):
                 raise ValueError("image_to_world must be 3 rows of 3 finite numbers")
             if abs(np.linalg.det(h)) < 1e-12:
                 raise ValueError("image_to_world is singular (determinant ~ 0)")
+        else:
+            GroundPlane.from_config(self)  # the points must determine a homography
         return self
 
 

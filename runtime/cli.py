@@ -92,9 +92,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_site_config(args.config)
     lines = sum(len(v) for v in config.lines.values())
+    zones = sum(len(v) for v in config.zones.values())
     sys.stdout.write(
         f"{args.config}: ok (device {config.device_id}, {len(config.sources)} sources, "
-        f"detector {config.detector.type}, {lines} counting lines)\n"
+        f"detector {config.detector.type}, {lines} counting lines, {zones} zones, "
+        f"{len(config.ground_planes)} ground planes"
+        f"{', emissions ' + config.emissions.method if config.emissions else ''})\n"
     )
     return 0
 

@@ -49,6 +49,10 @@ def test_matrix_config_maps_points() -> None:
         ({"image_to_world": [[1, 0, 0], [0, 1, 0], [0, 0, 0]]}, "singular"),
         ({"points": [{"image_px": [0, 0], "world_m": [0, 0]}] * 3}, "at least 4"),
         ({"image_to_world": [[1, 0], [0, 1]]}, "image_to_world"),
+        (
+            {"points": [{"image_px": [i, i], "world_m": [i, 2 * i]} for i in range(4)]},
+            "do not determine a homography",
+        ),
     ],
 )
 def test_config_errors(data: dict, message: str) -> None:

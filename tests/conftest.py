@@ -3,6 +3,9 @@
 Tests that need third-party models or footage from ../shared use the ``shared_dir`` fixture: outside
 CI they skip with a clear reason when the folder is absent; in CI (``CI=true``) a missing ../shared
 is an error, so a real-data test can never pass by skipping.
+
+Keep fixtures and helpers here, not in a ``conftest.py`` of a subfolder: test modules import the
+helpers with ``from conftest import ...``, and a second conftest module would shadow this one.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-_SHARED_FIXTURES = frozenset({"shared_dir", "model_dir", "with_model_dir"})
+_SHARED_FIXTURES = frozenset({"shared_dir", "model_dir", "with_model_dir", "source_tables"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -41,6 +44,19 @@ def shared_dir() -> Path:
             pytest.fail(f"{message}: CI must run with the real data")
         pytest.skip(message)
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def source_tables() -> Path:
+    """../shared/data/emissions (the published emission-factor tables the emissions tests check
+    our transcription against): skip outside CI when absent, fail in CI."""
+    path = SHARED_DIR / "data" / "emissions"
+    if not (path / "eea2019_pc_lcv_mc_all.csv").is_file():
+        message = f"source emission tables not found at {path}"
+        if _in_ci():
+            pytest.fail(f"{message}: CI must run with the real data")
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Everything one source measures on its tracks, and its per-interval sections.
 
 ``SceneAnalytics`` runs, per frame and in this order: kinematics (speed, stopped, distance step),
-the counting lines (crossings carry the speed), zone membership and statistics, turning movements,
+border-cut boxes extended to the vehicle's size (so lines near the image edge work), the counting
+lines (crossings carry the speed), zone membership and statistics, turning movements,
 and the per-class traffic totals the emission estimate needs (vehicles, vehicle-metres travelled,
 observed and idle vehicle-seconds). ``close_interval`` finalises pending line crossings and returns
 the interval's sections; ``forget`` ends tracks the tracker removed.
@@ -20,6 +21,7 @@ from carbonedge.runtime.events import LineCrossed
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 from carbonedge.vision.analytics.movements import MovementCounter
+from carbonedge.vision.analytics.unclip import BorderUnclipper
 from carbonedge.vision.analytics.zones import ZoneConfig, ZoneSet
 from carbonedge.vision.counting.line import LineConfig, LineCounter
 from carbonedge.vision.track_state import TrackTable
@@ -64,6 +66,7 @@ class SceneAnalytics:
         self.class_names = tuple(class_names)
         self.ground_plane = ground_plane
         self.kinematics = Kinematics(speed or SpeedConfig(), ground_plane)
+        self.unclipper = BorderUnclipper()
         self.counters = [
             LineCounter(line, device_id=device_id, source_id=source_id, class_names=class_names)
             for line in lines
@@ -87,7 +90,8 @@ class SceneAnalytics:
     @property
     def tracked_state_count(self) -> int:
         """Largest per-track state table (for memory checks)."""
-        tables = [self.kinematics.tracked_state_count, len(self._traffic)]
+        tables = [self.kinematics.tracked_state_count, self.unclipper.tracked_state_count,
+                  len(self._traffic)]  # fmt: skip
         tables += [c.tracked_state_count for c in self.counters]
         if self.zones is not None:
             tables.append(self.zones.tracked_state_count)
@@ -98,14 +102,15 @@ class SceneAnalytics:
     def update(self, tracked: Detections, frame: Frame) -> list[LineCrossed]:
         """One frame of tracker output; returns the line crossings that became final."""
         kin = self.kinematics.update(tracked, frame)
+        whole = self.unclipper.apply(tracked, frame)
         events: list[LineCrossed] = []
         for counter in self.counters:
-            events += counter.update(tracked, frame, kin.speed_kmh)
+            events += counter.update(whole, frame, kin.speed_kmh)
         if self.zones is not None:
-            inside = self.zones.membership(tracked)
-            self.zones.update(tracked, inside, kin.stopped, kin.step_s, frame.t_mono_s)
+            inside = self.zones.membership(whole)
+            self.zones.update(whole, inside, kin.stopped, kin.step_s, frame.t_mono_s)
             if self.movements is not None:
-                self.movements.update(tracked, inside, frame.t_mono_s)
+                self.movements.update(whole, inside, frame.t_mono_s)
         self._accumulate(tracked, frame, kin.step_m, kin.step_s, kin.stopped)
         self._note_speeds(events)
         return events
@@ -149,6 +154,7 @@ class SceneAnalytics:
         for counter in self.counters:
             events += counter.forget(tracker_ids)
         self.kinematics.forget(tracker_ids)
+        self.unclipper.forget(tracker_ids)
         if self.zones is not None:
             self.zones.forget(tracker_ids)
         if self.movements is not None:

@@ -9,6 +9,7 @@ import time
 from typing import Callable
 
 import pytest
+from device_rigs import rtsp_server  # noqa: F401 - pytest fixture
 
 from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sources.rtsp import RtspConfig, RtspSource

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from device_rigs import pty_pair  # noqa: F401 - pytest fixture
 from pymodbus import FramerType
 from pymodbus.datastore import (
     ModbusDeviceContext,

@@ -8,6 +8,7 @@ from typing import Callable
 
 import pytest
 import serial
+from device_rigs import pty_pair  # noqa: F401 - pytest fixture
 
 from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sensors import create_sensor, mhz19, pms5003, senseair_s8

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.devices.redact import redact
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.uplink.config import UplinkConfig
@@ -179,7 +180,7 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
             "extra_forbidden",
             "union_tag_invalid",
         ) and not isinstance(got, (dict, list)):
-            msg += f" (got {got!r})"
+            msg += f" (got {redact(repr(got))})"  # a camera URL may carry a password
         parts.append(f"{loc}: {msg}")
     more = len(exc.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -89,3 +89,16 @@ def test_missing_file() -> None:
 def test_top_level_must_be_mapping() -> None:
     with pytest.raises(ConfigError, match="expected a mapping"):
         parse_site_config(["a"], origin="x.yaml")
+
+
+def test_errors_never_echo_a_password() -> None:
+    """An invalid value that carries credentials (a camera URL pasted in the wrong key) is shown
+    redacted in the one-line error."""
+    data = {
+        "device_id": "rtsp://admin:hunter2@10.0.0.5/live",
+        "sources": [{"id": "cam", "type": "synthetic"}],
+        "detector": {"type": "motion"},
+    }
+    with pytest.raises(ConfigError, match="device_id") as info:
+        parse_site_config(data, origin="site.yaml")
+    assert "hunter2" not in str(info.value) and "***" in str(info.value)

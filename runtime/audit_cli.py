@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-_TARGET_MODULES: tuple[str, ...] = ()
+_TARGET_MODULES: tuple[str, ...] = ("carbonedge.vision.fire.cli",)
 _TARGETS = ("traffic", "fire")
 # ``carbonedge audit CLIP --truth ...`` means ``carbonedge audit traffic CLIP --truth ...``
 _DEFAULT_TARGET = "traffic"

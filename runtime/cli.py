@@ -25,6 +25,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.audit_cli",
     "carbonedge.runtime.uplink.cli",
     "carbonedge.emissions.cli",
+    "carbonedge.runtime.report",
 )
 
 
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from carbonedge.runtime.config import load_site_config
-    from carbonedge.runtime.pipeline import run_site
+    from carbonedge.runtime.site import run_site
 
     config = load_site_config(args.config)
     stop = threading.Event()
@@ -80,7 +81,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {r.crossings} crossings, "
             f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
-            f"{r.decode_errors} undecodable frames skipped"
+            f"{r.decode_errors} undecodable frames skipped, "
+            f"detector skipped on {r.gated_fraction:.0%} of frames (motion gating)"
             + (f", {r.unwritten} items NOT written to the store" if r.unwritten else "")
             + "\n"
         )

@@ -21,6 +21,9 @@ from carbonedge.calibration.ground_plane import GroundPlaneConfig
 from carbonedge.devices.redact import redact
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.health_server import HealthConfig
+from carbonedge.runtime.motion_gate import GateConfig
+from carbonedge.runtime.site import WatchdogConfig
 from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.zones import ZoneConfig
@@ -65,12 +68,17 @@ class _SiteBase(BaseModel):
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
     )
+    gating: GateConfig = Field(
+        GateConfig(), description="run the detector only when the lines/zones see change"
+    )
+    watchdog: WatchdogConfig = WatchdogConfig()
     emissions: EmissionsConfig | None = Field(
         None, description="estimate traffic emissions per interval (see the README)"
     )
     summary: SummaryConfig = SummaryConfig()
     output: OutputConfig = OutputConfig()
     uplink: UplinkConfig | None = None
+    health: HealthConfig = HealthConfig()
 
     @model_validator(mode="after")
     def _check_references(self) -> _SiteBase:

@@ -4,8 +4,8 @@ The scene analytics (``carbonedge.vision.analytics``) measure speeds, line cross
 turning movements on the tracks; with a ground-plane calibration and a detector that only sees
 "vehicle" (the weight-free motion detector), boxes are first classed by length in metres.
 
-One ``SourcePipeline`` per source; ``run_site`` runs every source of a site config in turn with one
-shared detector (the runtime issue adds threads per source and batching). Per frame, a failure is
+One ``SourcePipeline`` per source (``runtime/site.py`` runs every source of a site config at once,
+each on its own thread, with one shared detector). Per frame, a failure is
 logged, counted (the interval summary reports ``frame_errors``) and skipped; only a systematic
 failure (many frames in a row) stops a source, and one failed source does not stop the others.
 A run keeps totals and the most recent summaries only: its memory does not grow with its length.
@@ -20,21 +20,25 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
-from carbonedge.devices.sources import FrameSource, create_source
+from carbonedge.devices.sources import FrameSource
 from carbonedge.emissions import EmissionsConfig
-from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
+from carbonedge.runtime.errors import DeviceError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.motion_gate import GateConfig, MotionGate
+from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.runtime.traffic_emissions import interval_emissions
-from carbonedge.runtime.types import Frame, Packet
+from carbonedge.runtime.types import Detections, Frame, Packet
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
 from carbonedge.vision.analytics.scene import IntervalSections, SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.counting.line import LineConfig
-from carbonedge.vision.detectors import Detector, create_detector
+from carbonedge.vision.detectors import Detector
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,10 @@ class SourceResult:
     summary_count: int = 0
     line_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     unwritten: int = 0  # items still queued for the store when the run ended (store failing)
+    detector_calls: int = 0
+    gated_frames: int = 0  # frames the motion gate let skip the detector (detections reused)
+    inference_s: float = 0.0  # time spent in the detector
+    last_frame_s: float | None = None  # time.monotonic() when the last frame was handled
     error: str | None = None
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
@@ -70,6 +78,12 @@ class SourceResult:
     def fps(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    @property
+    def gated_fraction(self) -> float:
+        """Share of frames for which the detector did not run."""
+        handled = self.detector_calls + self.gated_frames
+        return self.gated_frames / handled if handled else 0.0
+
 
 @dataclass
 class _Stages:
@@ -79,6 +93,8 @@ class _Stages:
     analytics: SceneAnalytics
     aggregator: IntervalAggregator
     length_classes: bool  # class boxes by length (needs the frame size: built on first use)
+    gate: MotionGate | None = None
+    last_detections: Detections | None = None  # of the last inference (reused on gated frames)
     length_classifier: LengthClassifier | None = None
     error_streak: int = 0  # frames in a row that failed
 
@@ -102,6 +118,7 @@ class SourcePipeline:
         length_classes: bool = True,
         on_events: Callable[[list[LineCrossed]], None] | None = None,
         emissions: EmissionsConfig | None = None,
+        gate: GateConfig | None = None,
     ) -> None:
         """``on_events`` (optional) sees every batch of final crossings, as the store does."""
         self.device_id, self.source, self.detector = device_id, source, detector
@@ -118,7 +135,11 @@ class SourcePipeline:
         self._length_classes = (
             length_classes and ground_plane is not None and len(detector.class_names) == 1
         )
+        self._gate = gate if gate is not None and gate.enabled else None
+        if self._gate is not None and detector.needs_every_frame:
+            self._gate = None  # a detector with per-frame state must see every frame
         self._local_seq = 0
+        self.result = SourceResult(source.source_id)  # updated live while run() runs
 
     def _next_seq(self) -> int:
         """Sequence numbers without a store; with one, the store assigns them when writing."""
@@ -129,19 +150,19 @@ class SourcePipeline:
         self, *, max_frames: int | None = None, stop: threading.Event | None = None
     ) -> SourceResult:
         """Process the source until it ends, ``max_frames`` or ``stop``; flush the last summary."""
-        result = SourceResult(self.source.source_id)
+        result = self.result = SourceResult(self.source.source_id)
+        stop = stop or threading.Event()
         with self.source as src:
             stages = self._build_stages(src, result)
             t0 = time.perf_counter()
             last: Frame | None = None
             try:
-                for frame in src:
+                for frame in frames_of(src, stop):
                     if max_frames is not None and result.frames + result.frame_errors >= max_frames:
-                        break
-                    if stop is not None and stop.is_set():
                         break
                     last = frame
                     self._handle_frame(frame, stages, result)
+                    result.last_frame_s = time.monotonic()
             finally:
                 result.elapsed_s = time.perf_counter() - t0
                 result.line_counts = {c.config.id: c.counts for c in stages.analytics.counters}
@@ -176,7 +197,14 @@ class SourcePipeline:
             next_seq=self._next_seq,
             on_close=lambda start_s, end_s: self._close_interval(analytics, result, start_s, end_s),
         )  # fmt: skip
-        return _Stages(tracker, analytics, aggregator, self._length_classes)
+        gate = None
+        if self._gate is not None:
+            regions = []
+            if self._gate.regions == "lines_and_zones":
+                regions = [np.array([line.start_px, line.end_px]) for line in self._lines]
+                regions += [np.array(zone.polygon_px) for zone in self._zones]
+            gate = MotionGate(self._gate, regions)
+        return _Stages(tracker, analytics, aggregator, self._length_classes, gate)
 
     def _close_interval(
         self, analytics: SceneAnalytics, result: SourceResult, start_s: float, end_s: float
@@ -222,8 +250,25 @@ class SourcePipeline:
         result.detections += len(packet.detections)
         result.frames += 1
 
-    def _process(self, frame: Frame, stages: _Stages) -> Packet:
+    def _detect(self, frame: Frame, stages: _Stages) -> Detections:
+        """The detector's output, or the last inference's when the motion gate saw no change."""
+        result = self.result
+        gate = stages.gate
+        if gate is not None and stages.last_detections is not None:
+            if not gate.should_run(frame.image, frame.t_mono_s):
+                result.gated_frames += 1
+                return stages.last_detections
+        elif gate is not None:
+            gate.should_run(frame.image, frame.t_mono_s)  # learn the first background
+        t0 = time.perf_counter()
         detections = self.detector.detect(frame)
+        result.inference_s += time.perf_counter() - t0
+        result.detector_calls += 1
+        stages.last_detections = detections
+        return detections
+
+    def _process(self, frame: Frame, stages: _Stages) -> Packet:
+        detections = self._detect(frame, stages)
         if stages.length_classes:
             if stages.length_classifier is None:
                 h, w = frame.image.shape[:2]
@@ -259,49 +304,3 @@ class SourcePipeline:
                 "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors", s.source_id,
                 s.seq, s.to_dict()["interval_start"], s.total(), s.frames, s.frame_errors,
             )  # fmt: skip
-
-
-def run_site(
-    config,
-    *,
-    max_frames: int | None = None,
-    stop: threading.Event | None = None,
-    detector: Detector | None = None,
-) -> list[SourceResult]:
-    """Run every source of a validated site config with one shared detector.
-
-    A source that fails (cannot open, too many bad frames) is logged and reported in its
-    ``SourceResult.error``; the other sources still run.
-    """
-    detector = detector or create_detector(config.detector)
-    results = []
-    try:
-        detector.warmup()
-        with Store(config.output.sqlite_path, config.output.jsonl_path) as store:
-            for source_config in config.sources:
-                if stop is not None and stop.is_set():
-                    break
-                results.append(_run_one(config, source_config, detector, store, max_frames, stop))
-    finally:
-        detector.close()
-    return results
-
-
-def _run_one(config, source_config, detector, store, max_frames, stop) -> SourceResult:
-    pipeline = SourcePipeline(
-        device_id=config.device_id, source=create_source(source_config), detector=detector,
-        tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
-        interval_s=config.summary.interval_s, store=store,
-        zones=list(config.zones.get(source_config.id, [])),
-        ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
-        length_classes=config.length_classes, emissions=config.emissions,
-    )  # fmt: skip
-    try:
-        return pipeline.run(max_frames=max_frames, stop=stop)
-    except CarbonEdgeError as exc:
-        logger.error("%s", exc)
-        return SourceResult(source_config.id, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
-        logger.error("source %r failed: %s: %s", source_config.id, type(exc).__name__, exc)
-        logger.debug("traceback of source %r", source_config.id, exc_info=True)
-        return SourceResult(source_config.id, error=f"{type(exc).__name__}: {exc}")

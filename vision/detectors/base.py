@@ -26,10 +26,13 @@ class Detector(ABC):
     Attributes:
         name: short description for logs and summaries (e.g. "yolox:yolox_nano_416.onnx").
         class_names: names indexed by ``Detections.class_id``.
+        needs_every_frame: True for a detector with per-frame state (a background model): the
+            runtime must not skip frames for it (motion gating is off for such a detector).
     """
 
     name: str = "detector"
     class_names: tuple[str, ...] = ()
+    needs_every_frame: bool = False
 
     @abstractmethod
     def detect(self, frame: Frame) -> Detections:

@@ -96,6 +96,7 @@ class MotionDetector(Detector):
 
     name = "motion"
     class_names = ("vehicle",)
+    needs_every_frame = True  # its background learns from every frame (and it is cheap)
 
     def __init__(self, config: MotionDetectorConfig) -> None:
         self.config = config

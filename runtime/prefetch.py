@@ -1,0 +1,75 @@
+"""Decode ahead on a thread: a file's frames are read while the previous frame is analysed.
+
+Live sources (``LiveSource``) already decode on their own thread and keep only the latest frames;
+a file or the synthetic scene is read here, into a bounded queue that blocks when full, so no frame
+is ever dropped and decoding overlaps inference (OpenCV's decoder and ONNX Runtime both release
+the GIL, so the two cores are both busy).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+from carbonedge.devices.sources.base import FrameSource
+from carbonedge.runtime.types import Frame
+
+__all__ = ["frames_of"]
+
+_END = object()
+
+
+def frames_of(source: FrameSource, stop: threading.Event, *, depth: int = 4) -> Iterator[Frame]:
+    """The source's frames in order; decoded on a helper thread unless the source is live."""
+    from carbonedge.devices.sources.live import LiveSource
+
+    if isinstance(source, LiveSource):
+        yield from _until_stopped(source, stop)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = threading.Event()  # the consumer has gone: the reader must not block forever
+
+    def reader() -> None:
+        try:
+            for frame in source:
+                while not done.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if done.is_set():
+                    return
+            item: object = _END
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            item = exc
+        while not done.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=reader, name=f"decode-{source.source_id}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if stop.is_set():
+                return
+            yield item
+    finally:
+        done.set()
+        thread.join(timeout=5.0)
+
+
+def _until_stopped(source: FrameSource, stop: threading.Event) -> Iterator[Frame]:
+    for frame in source:
+        if stop.is_set():
+            return
+        yield frame

@@ -1,0 +1,279 @@
+"""A site: every source of a config running at once, one shared detector, a watchdog.
+
+Each source runs its own ``SourcePipeline`` on its own thread (decoding on a further thread, see
+``prefetch``), so two cameras keep two cores busy: OpenCV decoding, ONNX Runtime inference and the
+compiled kernels release the GIL. The detector is shared: one ONNX Runtime session serves every
+source concurrently (its ``run`` is thread-safe). Batching frames of several sources into one
+call needs a model with a free batch dimension; the shipped models are exported with batch 1, so
+sources are served concurrently instead.
+
+The watchdog (the calling thread) looks at every source once a second:
+
+- a live source (camera) whose pipeline ended, failed, or delivered no frame for
+  ``stall_restart_s`` is restarted (closed and opened again) with a capped backoff; files and the
+  synthetic scene run once;
+- a live source that still delivers frames that no longer change is reported ``frozen`` (the
+  camera is blind: counts of zero mean nothing), in the log and in ``health()``;
+- on ``stop`` (SIGTERM) every source is closed, which unblocks a read waiting on a stalled
+  camera; each pipeline then flushes its open interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from carbonedge.devices.sources import FrameSource, create_source
+from carbonedge.runtime.errors import CarbonEdgeError
+from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
+from carbonedge.runtime.store import Store
+from carbonedge.vision.detectors import Detector, create_detector
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Site", "WatchdogConfig", "run_site"]
+
+
+class WatchdogConfig(BaseModel):
+    """When the watchdog restarts a live source (``watchdog:`` in the site config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stall_restart_s: float = Field(30.0, gt=0.0, description="no frame for this long: restart")
+    restart_backoff_max_s: float = Field(60.0, gt=0.0)
+    check_every_s: float = Field(1.0, gt=0.0)
+
+
+def _is_live(source: FrameSource) -> bool:
+    from carbonedge.devices.sources.live import LiveSource
+
+    return isinstance(source, LiveSource)
+
+
+@dataclass
+class _Runner:
+    """One source's thread: builds the pipeline, runs it, restarts it when it is live."""
+
+    source_id: str
+    pipeline: SourcePipeline | None = None
+    thread: threading.Thread | None = None
+    results: list[SourceResult] = field(default_factory=list)  # one per (re)start
+    restarts: int = 0
+    started_s: float = 0.0
+    live: bool = False
+    frozen: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Site:
+    """Runs a validated site config; ``health()`` may be called from any thread."""
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        detector: Detector | None = None,
+        max_frames: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.detector = detector or create_detector(config.detector)
+        self.max_frames = max_frames
+        self.stop = stop or threading.Event()
+        self.watchdog: WatchdogConfig = getattr(config, "watchdog", None) or WatchdogConfig()
+        self._runners = {s.id: _Runner(s.id) for s in config.sources}
+        self.started_s = time.monotonic()
+
+    # --- running ----------------------------------------------------------------------------------
+    def run(self) -> list[SourceResult]:
+        """Run until every finite source ended, or ``stop``; one merged result per source."""
+        try:
+            self.detector.warmup()
+            with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
+                for source_config in self.config.sources:
+                    runner = self._runners[source_config.id]
+                    runner.thread = threading.Thread(
+                        target=self._run_source, args=(runner, source_config, store),
+                        name=f"source-{source_config.id}", daemon=True,
+                    )  # fmt: skip
+                    runner.thread.start()
+                self._watch()
+        finally:
+            self.detector.close()
+        return [self._merged(r) for r in self._runners.values()]
+
+    def _run_source(self, runner: _Runner, source_config: Any, store: Store) -> None:
+        backoff_s = 1.0
+        while not self.stop.is_set():
+            result = self._run_once(runner, source_config, store)
+            if not runner.live or self.stop.is_set():
+                return
+            if self.max_frames is not None and result.frames >= self.max_frames:
+                return
+            runner.restarts += 1
+            logger.warning(
+                "source %s ended (%s); restarting in %.0f s",
+                runner.source_id, result.error or "stream ended", backoff_s,
+            )  # fmt: skip
+            if self.stop.wait(backoff_s):
+                return
+            backoff_s = min(backoff_s * 2.0, self.watchdog.restart_backoff_max_s)
+
+    def _run_once(self, runner: _Runner, source_config: Any, store: Store) -> SourceResult:
+        config = self.config
+        try:
+            source = create_source(source_config)
+            pipeline = SourcePipeline(
+                device_id=config.device_id, source=source, detector=self.detector,
+                tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
+                interval_s=config.summary.interval_s, store=store,
+                zones=list(config.zones.get(source_config.id, [])),
+                ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
+                length_classes=config.length_classes, emissions=config.emissions,
+                gate=config.gating,
+            )  # fmt: skip
+        except CarbonEdgeError as exc:
+            logger.error("%s", exc)
+            result = SourceResult(source_config.id, error=str(exc))
+            runner.results.append(result)
+            return result
+        with runner.lock:
+            runner.pipeline, runner.live = pipeline, _is_live(source)
+            runner.started_s = time.monotonic()
+        try:
+            result = pipeline.run(max_frames=self.max_frames, stop=self.stop)
+        except CarbonEdgeError as exc:
+            logger.error("%s", exc)
+            result = pipeline.result
+            result.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
+            logger.error("source %r failed: %s: %s", source_config.id, type(exc).__name__, exc)
+            logger.debug("traceback of source %r", source_config.id, exc_info=True)
+            result = pipeline.result
+            result.error = f"{type(exc).__name__}: {exc}"
+        runner.results.append(result)
+        return result
+
+    def _watch(self) -> None:
+        """The watchdog loop: stalls, frozen streams, stop."""
+        runners = list(self._runners.values())
+        while any(r.thread is not None and r.thread.is_alive() for r in runners):
+            if self.stop.wait(self.watchdog.check_every_s):
+                for r in runners:  # unblock reads waiting on a stalled camera
+                    self._close_source(r)
+                for r in runners:
+                    if r.thread is not None:
+                        r.thread.join()
+                return
+            now = time.monotonic()
+            for r in runners:
+                self._check(r, now)
+
+    def _check(self, runner: _Runner, now_s: float) -> None:
+        pipeline = runner.pipeline
+        if pipeline is None or not runner.live:
+            return
+        last = pipeline.result.last_frame_s or runner.started_s
+        if now_s - last > self.watchdog.stall_restart_s:
+            logger.warning("source %s: no frame for %.0f s; restarting it",
+                           runner.source_id, now_s - last)  # fmt: skip
+            self._close_source(runner)  # its read returns None, the runner starts it again
+            runner.started_s = now_s
+        frozen = getattr(pipeline.source, "state", None)
+        is_frozen = getattr(frozen, "value", frozen) == "frozen"
+        if is_frozen != runner.frozen:
+            runner.frozen = is_frozen
+            if is_frozen:
+                logger.error("source %s is frozen: frames arrive but no longer change (camera "
+                             "blind?); its counts mean nothing until it recovers",
+                             runner.source_id)  # fmt: skip
+            else:
+                logger.warning("source %s: frames change again (no longer frozen)",
+                               runner.source_id)  # fmt: skip
+
+    @staticmethod
+    def _close_source(runner: _Runner) -> None:
+        pipeline = runner.pipeline
+        if pipeline is not None and runner.live:
+            try:
+                pipeline.source.close()
+            except Exception as exc:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing source %s: %s", runner.source_id, exc)
+
+    # --- reporting --------------------------------------------------------------------------------
+    @staticmethod
+    def _merged(runner: _Runner) -> SourceResult:
+        """One result per source over all its (re)starts: totals added, last error kept."""
+        if not runner.results:
+            return SourceResult(runner.source_id, error="never started")
+        if len(runner.results) == 1:
+            return runner.results[0]
+        out = SourceResult(runner.source_id)
+        for r in runner.results:
+            for name in _SUMMED:
+                setattr(out, name, getattr(out, name) + getattr(r, name))
+            out.elapsed_s += r.elapsed_s
+            out.inference_s += r.inference_s
+            out.summaries.extend(r.summaries)
+            out.line_counts = r.line_counts  # per run; the store has the full history
+        out.error = runner.results[-1].error
+        return out
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"|"degraded", "sources": {id: {...}}}`` for ``/healthz``."""
+        now = time.monotonic()
+        sources: dict[str, Any] = {}
+        ok = True
+        for r in self._runners.values():
+            p = r.pipeline
+            res = p.result if p is not None else None
+            state = "starting"
+            if p is not None:
+                src_state = getattr(p.source, "state", None)
+                state = str(getattr(src_state, "value", src_state) or "running")
+            if r.thread is not None and not r.thread.is_alive():
+                state = "failed" if r.results and r.results[-1].error else "ended"
+            last = res.last_frame_s if res is not None else None
+            entry = {
+                "state": state,
+                "live": r.live,
+                "frames": res.frames if res else 0,
+                "last_frame_age_s": None if last is None else round(now - last, 1),
+                "restarts": r.restarts,
+                "detector_calls": res.detector_calls if res else 0,
+                "gated_frames": res.gated_frames if res else 0,
+                "frame_errors": res.frame_errors if res else 0,
+            }
+            if state in ("frozen", "stalled", "failed", "connecting") and r.live:
+                ok = False
+            if state == "failed":
+                ok = False
+            sources[r.source_id] = entry
+        return {
+            "status": "ok" if ok else "degraded",
+            "uptime_s": round(now - self.started_s, 1),
+            "sources": sources,
+        }
+
+    def runners(self) -> dict[str, _Runner]:
+        return self._runners
+
+
+_SUMMED = ("frames", "frame_errors", "decode_errors", "detections", "crossings", "summary_count",
+           "unwritten", "detector_calls", "gated_frames")  # fmt: skip
+
+
+def run_site(
+    config: Any,
+    *,
+    max_frames: int | None = None,
+    stop: threading.Event | None = None,
+    detector: Detector | None = None,
+) -> list[SourceResult]:
+    """Run every source of a validated site config at once (see ``Site``)."""
+    return Site(config, detector=detector, max_frames=max_frames, stop=stop).run()

@@ -1,0 +1,152 @@
+"""A site: sources at once on their own threads, motion gating, signals, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rigs import in_ci
+
+from carbonedge.runtime.config import parse_site_config
+from carbonedge.runtime.site import Site
+
+CLIP = "media/traffic/highway_cdnet_320x240.avi"
+YOLOX = {"type": "yolox", "model": "yolox_nano_416.onnx",
+         "classes": ["car", "bus", "truck", "motorcycle"], "score_threshold": 0.3,
+         "session": {"intra_op_threads": 1}}  # fmt: skip
+LINE = [{"id": "y150", "start_px": [0, 150], "end_px": [320, 150]}]
+
+
+def site(tmp_path: Path, sources: list[dict], **extra) -> object:
+    data = {
+        "device_id": "box",
+        "sources": sources,
+        "detector": extra.pop("detector", {"type": "motion"}),
+        "output": {"sqlite_path": str(tmp_path / "s.sqlite"), "jsonl_path": None},
+        **extra,
+    }
+    return parse_site_config(data, origin="test")
+
+
+def test_a_failed_source_does_not_stop_the_others(tmp_path: Path) -> None:
+    config = site(tmp_path, [
+        {"id": "gone", "type": "video_file", "path": str(tmp_path / "missing.avi")},
+        {"id": "road", "type": "synthetic", "duration_s": 10},
+    ])  # fmt: skip
+    results = {r.source_id: r for r in Site(config).run()}
+    assert "missing.avi" in results["gone"].error
+    assert results["road"].error is None and results["road"].frames == 150
+
+
+def test_sigterm_loses_no_finished_interval(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "device_id: box-9\n"
+        "sources: [{id: road, type: synthetic, duration_s: 3600}]\n"
+        "detector: {type: motion}\n"
+        "summary: {interval_s: 5}\n"
+        "output: {sqlite_path: s.sqlite, jsonl_path: s.jsonl}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carbonedge.runtime.cli", "run", "site.yaml"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(8.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    rows = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3, "expected several finished intervals before the signal"
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    for a, b in zip(rows, rows[1:], strict=False):
+        assert a["interval_end"] == b["interval_start"]  # no interval lost in between
+        assert a["partial"] is False
+    assert rows[-1]["partial"] is True  # the open interval, flushed by the signal
+
+
+def _still_then_traffic_clip(shared_dir: Path, path: Path, still_frames: int) -> int:
+    """Still road (the clip's median background, sensor noise), then frames 200-460 of the
+    highway clip (4 vehicles cross y=150: frames 265, 285, 365, 428), then still road again.
+    Returns the number of frames written."""
+    cap = cv2.VideoCapture(str(shared_dir / CLIP))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    background = np.median(np.stack(frames[::25]), axis=0).astype(np.float32)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 60.0, (320, 240))
+    n = 0
+
+    def still(count: int) -> None:
+        nonlocal n
+        for _ in range(count):
+            noisy = background + rng.normal(0.0, 1.5, background.shape).astype(np.float32)
+            writer.write(np.clip(noisy, 0, 255).astype(np.uint8))
+            n += 1
+
+    still(still_frames)
+    for frame in frames[200:461]:
+        writer.write(frame)
+        n += 1
+    still(still_frames)
+    writer.release()
+    return n
+
+
+@pytest.mark.slow
+def test_motion_gating_cuts_detector_calls_tenfold_and_misses_nobody(
+    shared_dir: Path, with_model_dir: Path, tmp_path: Path
+) -> None:
+    clip = tmp_path / "still.avi"
+    total = _still_then_traffic_clip(shared_dir, clip, still_frames=2400)
+    config = site(tmp_path, [{"id": "cam", "type": "video_file", "path": str(clip)}],
+                  detector=YOLOX, lines={"cam": LINE})  # fmt: skip
+    (result,) = Site(config).run()
+    assert result.error is None and result.frames == total
+    assert result.line_counts["y150"]["in"] and sum(result.line_counts["y150"]["in"].values()) == 4
+    assert sum(result.line_counts["y150"]["out"].values()) == 0
+    assert result.detector_calls * 10 <= total, (result.detector_calls, total)
+
+
+@pytest.mark.slow
+def test_two_cameras_at_once_both_counted_and_both_cores_busy(
+    shared_dir: Path, with_model_dir: Path, tmp_path: Path
+) -> None:
+    clip = str(shared_dir / CLIP)
+    config = site(
+        tmp_path,
+        [{"id": "a", "type": "video_file", "path": clip},
+         {"id": "b", "type": "video_file", "path": clip}],
+        detector=YOLOX, lines={"a": LINE, "b": LINE},
+        gating={"enabled": False},  # every frame through the model: the worst case for CPU
+    )  # fmt: skip
+    busy_before = os.getloadavg()[0]
+    cpu0, wall0 = os.times(), time.monotonic()
+    results = Site(config).run()
+    cpu1, wall1 = os.times(), time.monotonic()
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    for r in results:
+        counted = sum(sum(d.values()) for d in r.line_counts["y150"].values())
+        assert r.error is None and abs(counted - 27) <= 1, (r.source_id, counted)
+    # the two cameras ran side by side, not one after the other
+    a, b = results
+    assert abs(a.elapsed_s - b.elapsed_s) < 0.25 * max(a.elapsed_s, b.elapsed_s)
+    assert max(a.elapsed_s, b.elapsed_s) < 0.8 * (a.elapsed_s + b.elapsed_s)
+    # more than one core's worth of CPU time per second of wall time: both cores worked. On a
+    # shared development machine other processes take the cores; CI runs alone and always checks.
+    cores_used = cpu_s / (wall1 - wall0)
+    if not in_ci() and busy_before > 1.5:
+        pytest.skip(
+            f"machine busy (load {busy_before:.1f}): cores used {cores_used:.2f} not judged"
+        )
+    assert cores_used > 1.3, cores_used

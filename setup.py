@@ -44,7 +44,7 @@ cython_extensions = cythonize(
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=_OPT,
         )
-        for name in ("_letterbox", "_motion")
+        for name in ("_letterbox", "_motion", "_fire")
     ],
     language_level=3,
 )

@@ -66,6 +66,7 @@ def kernel_status() -> dict[str, dict[str, str]]:
 # and re-exports the public functions.
 from carbonedge.kernels.boxes import *  # noqa: E402,F401,F403
 from carbonedge.kernels.decode import *  # noqa: E402,F401,F403
+from carbonedge.kernels.fire import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
 from carbonedge.kernels.motion import *  # noqa: E402,F401,F403
 from carbonedge.kernels.preprocess import *  # noqa: E402,F401,F403

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from carbonedge.kernels._ref_boxes import *  # noqa: F401,F403
 from carbonedge.kernels._ref_decode import *  # noqa: F401,F403
+from carbonedge.kernels._ref_fire import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
 from carbonedge.kernels._ref_motion import *  # noqa: F401,F403
 from carbonedge.kernels._ref_preprocess import *  # noqa: F401,F403

@@ -1,0 +1,140 @@
+"""``FireMonitor``: frames in, ``FireAlarm`` events out, one state per camera.
+
+The runtime drives it frame by frame (``update(frame)``); candidates come from the weight-free
+pixel detector or from a learned Ultralytics-layout ONNX model, and pass the same scene-aware
+confirmation. Per-camera state is dropped by ``forget(source_id)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from carbonedge.runtime.types import Detections, Frame
+from carbonedge.vision.fire.config import FireMonitorConfig, ModelDetectorConfig
+from carbonedge.vision.fire.confirm import Candidate, Confirmer, Decision
+from carbonedge.vision.fire.events import AlarmStatus, FireAlarm, FireBox
+from carbonedge.vision.fire.evidence import write_evidence
+from carbonedge.vision.fire.pixels import PixelFireDetector
+from carbonedge.vision.fire.scene import Scene
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Camera:
+    scene: Scene
+    confirmer: Confirmer
+    started_t_wall_s: float = 0.0
+    update_seq: int = 0
+    last_boxes: tuple[FireBox, ...] = ()
+    last_confidence: float = 0.0
+
+
+class FireMonitor:
+    """Fire/smoke alarms of every camera of one box.
+
+    Args:
+        config: the monitor's settings.
+        device_id: the box's id (goes into every event and its stable id).
+    """
+
+    def __init__(self, config: FireMonitorConfig, device_id: str) -> None:
+        self.config = config
+        self.device_id = device_id
+        self._cameras: dict[str, _Camera] = {}
+        det = config.detector
+        if isinstance(det, ModelDetectorConfig):
+            from carbonedge.vision.detectors.ultralytics import UltralyticsDetector
+
+            self.detector = UltralyticsDetector(det)
+            names = self.detector.class_names
+            self._class_map = {
+                i: ("smoke" if n in det.smoke_classes else "fire")
+                for i, n in enumerate(names)
+                if n in det.smoke_classes or n in det.fire_classes
+            }
+        else:
+            self.detector = PixelFireDetector(det)
+            self._class_map = {0: "smoke", 1: "fire"}
+        self.detector_name = self.detector.name
+
+    def warmup(self) -> None:
+        if hasattr(self.detector, "warmup"):
+            self.detector.warmup()
+
+    def forget(self, source_id: str) -> None:
+        self._cameras.pop(source_id, None)
+        self.detector.forget(source_id)
+
+    def candidates(self, detections: Detections) -> list[Candidate]:
+        """Detections of the fire/smoke classes as candidates."""
+        out = []
+        columns = (detections.xyxy, detections.confidence, detections.class_id)
+        for xyxy, conf, cls in zip(*columns, strict=True):
+            name = self._class_map.get(int(cls))
+            if name is not None:
+                out.append(Candidate(tuple(float(v) for v in xyxy), name, float(conf)))
+        return out
+
+    def update(self, frame: Frame) -> list[FireAlarm]:
+        """Process one frame; the alarm events it caused (usually none)."""
+        cam = self._cameras.get(frame.source_id)
+        if cam is None or cam.scene.shape_hw != frame.shape_hw:
+            cam = _Camera(
+                Scene.build(frame.image, self.config.scene), Confirmer(self.config.confirm)
+            )
+            self._cameras[frame.source_id] = cam
+        return self.confirm(frame, self.detector.detect(frame))
+
+    def confirm(self, frame: Frame, detections: Detections) -> list[FireAlarm]:
+        """Confirmation and events for detections of ``frame`` from any source (tests, models)."""
+        cam = self._cameras.get(frame.source_id)
+        if cam is None or cam.scene.shape_hw != frame.shape_hw:
+            cam = _Camera(
+                Scene.build(frame.image, self.config.scene), Confirmer(self.config.confirm)
+            )
+            self._cameras[frame.source_id] = cam
+        decision = cam.confirmer.step(self.candidates(detections), cam.scene, frame.t_mono_s)
+        if decision.action == "none":
+            return []
+        return [self._event(cam, frame, decision)]
+
+    def _event(self, cam: _Camera, frame: Frame, decision: Decision) -> FireAlarm:
+        status: AlarmStatus = decision.action  # type: ignore[assignment]
+        if status == "start":
+            cam.started_t_wall_s = frame.t_wall_s
+            cam.update_seq = 0
+        else:
+            cam.update_seq += 1
+        if decision.tracks:
+            cam.last_boxes = tuple(
+                FireBox(t.last_box, t.class_name, t.confidence * t.vote() / len(t.hits))
+                for t in decision.tracks
+            )
+            cam.last_confidence = max(b.confidence for b in cam.last_boxes)
+        boxes = cam.last_boxes if status != "end" else ()
+        full = crop = None
+        bearing = None
+        if cam.last_boxes:
+            main = max(
+                cam.last_boxes, key=lambda b: (b.xyxy[2] - b.xyxy[0]) * (b.xyxy[3] - b.xyxy[1])
+            )
+            bearing = cam.scene.bearing_deg((main.xyxy[0] + main.xyxy[2]) / 2)
+        if status != "end":
+            stem = f"fire_{frame.source_id}_{int(frame.t_wall_s)}_{status}{cam.update_seq}"
+            full, crop = write_evidence(frame.image, boxes, stem, self.config.evidence)
+        alarm = FireAlarm(
+            device_id=self.device_id, source_id=frame.source_id, status=status,
+            update_seq=cam.update_seq, started_t_wall_s=cam.started_t_wall_s,
+            t_wall_s=frame.t_wall_s, frame_index=frame.index,
+            classes=tuple(sorted({b.class_name for b in cam.last_boxes})),
+            confidence=cam.last_confidence, boxes=boxes, image_hw=frame.shape_hw,
+            bearing_deg=bearing, evidence_full_path=full, evidence_crop_path=crop,
+            detector=self.detector_name,
+        )  # fmt: skip
+        logger.info(
+            "fire alarm %s %s on %s frame %d: %s", status, alarm.alarm_id[:8], frame.source_id,
+            frame.index, ", ".join(b.class_name for b in boxes) or "-",
+        )  # fmt: skip
+        return alarm

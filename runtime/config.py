@@ -28,6 +28,7 @@ from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -72,6 +73,9 @@ class _SiteBase(BaseModel):
         GateConfig(), description="run the detector only when the lines/zones see change"
     )
     watchdog: WatchdogConfig = WatchdogConfig()
+    fire: dict[str, FireMonitorConfig] = Field(
+        default_factory=dict, description="source id -> fire/smoke monitor on that camera"
+    )
     emissions: EmissionsConfig | None = Field(
         None, description="estimate traffic emissions per interval (see the README)"
     )
@@ -86,7 +90,7 @@ class _SiteBase(BaseModel):
         duplicates = sorted({s for s in source_ids if source_ids.count(s) > 1})
         if duplicates:
             raise ValueError(f"source ids must be unique, repeated: {', '.join(duplicates)}")
-        for section in ("lines", "zones", "ground_planes"):
+        for section in ("lines", "zones", "ground_planes", "fire"):
             for source_id in getattr(self, section):
                 if source_id not in source_ids:
                     raise ValueError(

@@ -74,7 +74,8 @@ class IntervalSummary:
     plane), ``traffic`` (class -> vehicles, observed_s, idle_s and, with a ground plane,
     distance_km, mean_speed_kmh, moving_speed_kmh), ``zones`` (zone id -> occupancy, queue, dwell
     and idle statistics), ``movements`` (``counts``: "origin->destination" -> class -> vehicles,
-    ``incomplete``: origin -> vehicles that reached no destination) and ``emissions``. The id is
+    ``incomplete``: origin -> vehicles that reached no destination), ``emissions`` and ``fire``
+    (alarm state and events of a fire/smoke camera). The id is
     derived from device, source and both interval bounds: a partial interval flushed at shutdown
     and the one started after a restart get different ids.
     """
@@ -94,6 +95,7 @@ class IntervalSummary:
     zones: dict[str, dict[str, Any]] | None = None
     movements: dict[str, dict[str, Any]] | None = None
     emissions: dict[str, Any] | None = None
+    fire: dict[str, Any] | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -129,4 +131,4 @@ class IntervalSummary:
         }
 
 
-_OPTIONAL_SECTIONS = ("line_speeds", "traffic", "zones", "movements", "emissions")
+_OPTIONAL_SECTIONS = ("line_speeds", "traffic", "zones", "movements", "emissions", "fire")

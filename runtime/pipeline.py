@@ -27,6 +27,7 @@ from carbonedge.devices.sources import FrameSource
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import DeviceError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.fire_stage import FireStage
 from carbonedge.runtime.motion_gate import GateConfig, MotionGate
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
@@ -39,6 +40,7 @@ from carbonedge.vision.analytics.scene import IntervalSections, SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors import Detector
+from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ class _Stages:
     aggregator: IntervalAggregator
     length_classes: bool  # class boxes by length (needs the frame size: built on first use)
     gate: MotionGate | None = None
+    fire: FireStage | None = None
     last_detections: Detections | None = None  # of the last inference (reused on gated frames)
     length_classifier: LengthClassifier | None = None
     error_streak: int = 0  # frames in a row that failed
@@ -119,8 +122,13 @@ class SourcePipeline:
         on_events: Callable[[list[LineCrossed]], None] | None = None,
         emissions: EmissionsConfig | None = None,
         gate: GateConfig | None = None,
+        fire: FireMonitorConfig | None = None,
     ) -> None:
-        """``on_events`` (optional) sees every batch of final crossings, as the store does."""
+        """``on_events`` (optional) sees every batch of final crossings, as the store does.
+
+        ``fire`` runs the fire/smoke monitor on this source too. A source with a fire monitor and
+        neither lines nor zones (a forest tower camera) skips vehicle detection altogether.
+        """
         self.device_id, self.source, self.detector = device_id, source, detector
         self._writer = QueuedWriter(store) if store is not None else None
         self._on_events = on_events
@@ -138,6 +146,8 @@ class SourcePipeline:
         self._gate = gate if gate is not None and gate.enabled else None
         if self._gate is not None and detector.needs_every_frame:
             self._gate = None  # a detector with per-frame state must see every frame
+        self._fire = fire
+        self._traffic = fire is None or bool(lines) or bool(zones)
         self._local_seq = 0
         self.result = SourceResult(source.source_id)  # updated live while run() runs
 
@@ -182,6 +192,9 @@ class SourcePipeline:
     def _build_stages(self, src: FrameSource, result: SourceResult) -> _Stages:
         tracker = ByteTrack(self._tracker_config, fps=src.fps)
         tracker.warmup()
+        fire = FireStage(self._fire, self.device_id) if self._fire is not None else None
+        if fire is not None:
+            fire.warmup()
         class_names = (
             LengthClassifier.class_names if self._length_classes else self.detector.class_names
         )
@@ -195,7 +208,9 @@ class SourcePipeline:
             line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
             detector=self.detector.name + ("+length_classes" if self._length_classes else ""),
             next_seq=self._next_seq,
-            on_close=lambda start_s, end_s: self._close_interval(analytics, result, start_s, end_s),
+            on_close=lambda start_s, end_s: self._close_interval(
+                analytics, fire, result, start_s, end_s
+            ),
         )  # fmt: skip
         gate = None
         if self._gate is not None:
@@ -204,14 +219,23 @@ class SourcePipeline:
                 regions = [np.array([line.start_px, line.end_px]) for line in self._lines]
                 regions += [np.array(zone.polygon_px) for zone in self._zones]
             gate = MotionGate(self._gate, regions)
-        return _Stages(tracker, analytics, aggregator, self._length_classes, gate)
+        return _Stages(tracker, analytics, aggregator, self._length_classes, gate, fire)
 
     def _close_interval(
-        self, analytics: SceneAnalytics, result: SourceResult, start_s: float, end_s: float
+        self,
+        analytics: SceneAnalytics,
+        fire: FireStage | None,
+        result: SourceResult,
+        start_s: float,
+        end_s: float,
     ) -> IntervalSections:
         """The aggregator closes an interval: crossings made final now are stored too, and the
         traffic by class becomes the interval's emission estimate when emissions are set up."""
         sections = analytics.close_interval()
+        if not self._traffic:  # a fire-only camera: no traffic sections
+            sections = IntervalSections(events=sections.events)
+        if fire is not None:
+            sections.fire = fire.close_interval()
         if self._emissions is not None and sections.traffic:
             sections.emissions = interval_emissions(sections.traffic, self._emissions,
                                                     start_s, end_s)  # fmt: skip
@@ -268,6 +292,12 @@ class SourcePipeline:
         return detections
 
     def _process(self, frame: Frame, stages: _Stages) -> Packet:
+        if stages.fire is not None:
+            alarms = stages.fire.update(frame)
+            if alarms and self._writer is not None:
+                self._writer.add_events(alarms)  # stored and queued for the uplink at once
+        if not self._traffic:
+            return Packet(frame, Detections.empty())
         detections = self._detect(frame, stages)
         if stages.length_classes:
             if stages.length_classifier is None:

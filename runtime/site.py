@@ -9,9 +9,10 @@ sources are served concurrently instead.
 
 The watchdog (the calling thread) looks at every source once a second:
 
-- a live source (camera) whose pipeline ended, failed, or delivered no frame for
-  ``stall_restart_s`` is restarted (closed and opened again) with a capped backoff; files and the
-  synthetic scene run once;
+- a live source (camera) whose pipeline failed, or that delivered no frame for
+  ``stall_restart_s``, is restarted (closed and opened again) with a capped backoff (the sources
+  themselves also reconnect on their own); files, the synthetic scene and an image folder that
+  reached its last image run once;
 - a live source that still delivers frames that no longer change is reported ``frozen`` (the
   camera is blind: counts of zero mean nothing), in the log and in ``health()``;
 - on ``stop`` (SIGTERM) every source is closed, which unblocks a read waiting on a stalled
@@ -67,6 +68,7 @@ class _Runner:
     started_s: float = 0.0
     live: bool = False
     frozen: bool = False
+    restart_requested: bool = False  # the watchdog closed it: start it again
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -113,6 +115,9 @@ class Site:
             result = self._run_once(runner, source_config, store)
             if not runner.live or self.stop.is_set():
                 return
+            if result.error is None and not runner.restart_requested:
+                return  # a finite live source (an image folder) reached its end
+            runner.restart_requested = False
             if self.max_frames is not None and result.frames >= self.max_frames:
                 return
             runner.restarts += 1
@@ -135,7 +140,7 @@ class Site:
                 zones=list(config.zones.get(source_config.id, [])),
                 ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
                 length_classes=config.length_classes, emissions=config.emissions,
-                gate=config.gating,
+                gate=config.gating, fire=config.fire.get(source_config.id),
             )  # fmt: skip
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
@@ -182,6 +187,7 @@ class Site:
         if now_s - last > self.watchdog.stall_restart_s:
             logger.warning("source %s: no frame for %.0f s; restarting it",
                            runner.source_id, now_s - last)  # fmt: skip
+            runner.restart_requested = True
             self._close_source(runner)  # its read returns None, the runner starts it again
             runner.started_s = now_s
         frozen = getattr(pipeline.source, "state", None)

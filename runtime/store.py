@@ -154,14 +154,20 @@ class Store:
         except OSError as exc:  # the summary is committed in SQLite; the mirror is best effort
             logger.error("%s: cannot append a summary line (%s)", self.jsonl_path, exc.strerror)
 
-    def write_events(self, events: Iterable[LineCrossed]) -> None:
-        """Store events once each (by id), all in one transaction."""
-        rows = []
+    def write_events(self, events: Iterable[LineCrossed | Any]) -> None:
+        """Store events once each (by id), all in one transaction.
+
+        Events whose kind is sent upstream (``UPLINKED_EVENT_KINDS``: fire/smoke alarms) are
+        queued in the outbox in the same transaction, so none can be stored and not sent.
+        """
+        rows, uplinked = [], []
         for ev in events:
             body = ev.to_dict()
             rows.append(
                 (ev.id, body["kind"], ev.device_id, ev.source_id, body["t_wall"], _json(body))
             )
+            if body["kind"] in UPLINKED_EVENT_KINDS:
+                uplinked.append(body)
         if not rows:
             return
         with self._lock:
@@ -170,6 +176,9 @@ class Store:
                     self.db.executemany(
                         "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)", rows
                     )
+                    for body in uplinked:
+                        insert_message(self.db, kind=body["kind"], device_id=body["device_id"],
+                                       msg_id=body["id"], body=body)  # fmt: skip
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.sqlite_path}: cannot write events ({exc})") from None
 
@@ -222,6 +231,10 @@ class _Transaction:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+
+#: Event kinds that also go upstream (through the outbox); line crossings stay on the box.
+UPLINKED_EVENT_KINDS = frozenset({"fire_alarm"})
 
 
 class QueuedWriter:

@@ -128,6 +128,7 @@ class IntervalAggregator:
             zones=sections.zones if sections else None,
             movements=sections.movements if sections else None,
             emissions=sections.emissions if sections else None,
+            fire=sections.fire if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

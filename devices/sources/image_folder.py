@@ -7,16 +7,20 @@ however long the box runs. A file younger than ``settle_s`` may still be being w
 for the next poll. An unreadable image is logged, counted in ``decode_errors`` and skipped.
 Nothing is dropped: the decode thread waits for the consumer.
 
-Times: ``t_wall_s`` is the file's modification time (when the camera wrote it); ``t_mono_s``
-follows the same spacing on the monotonic clock, starting when the first image is read, and
-never goes backwards.
+Times: ``t_wall_s`` is the file's modification time (when the camera wrote it), or with
+``time_from: name`` the date and time in the file name (``2020_06_11T19_56_01``,
+``20200611-195601``, ...; UTC plus ``name_utc_offset_h``), which survives copying the files;
+``t_mono_s`` follows the same spacing on the monotonic clock, starting when the first image is
+read, and never goes backwards.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +43,27 @@ class ImageFolderConfig(LiveSourceConfig):
     poll_interval_s: float = Field(1.0, gt=0, le=3600)
     settle_s: float = Field(0.5, ge=0, le=60, description="skip files younger than this")
     stall_after_s: float = Field(120.0, gt=0, le=86400)
+    time_from: Literal["mtime", "name"] = Field(
+        "mtime", description="capture time from the file's mtime or from a stamp in its name"
+    )
+    name_utc_offset_h: float = Field(
+        0.0, ge=-14, le=14, description="the name's stamp is UTC plus this many hours"
+    )
+
+
+_NAME_STAMP = re.compile(r"(\d{4})[-_]?(\d{2})[-_]?(\d{2})[T_ -]?(\d{2})[-_:]?(\d{2})[-_:]?(\d{2})")
+
+
+def name_time_s(name: str, utc_offset_h: float = 0.0) -> float | None:
+    """Seconds since the epoch of the last date-time stamp in a file name (None if none)."""
+    found = _NAME_STAMP.findall(name)
+    if not found:
+        return None
+    try:
+        stamp = datetime(*map(int, found[-1]), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return stamp.timestamp() - utc_offset_h * 3600.0
 
 
 @register_source("image_folder", ImageFolderConfig)
@@ -78,7 +103,15 @@ class ImageFolderSource(LiveSource):
                 logger.warning("source %s: %s is not a readable image; skipped", self.source_id,
                                entry.path)  # fmt: skip
                 continue
-            return self._stamp(image, entry.stat().st_mtime)
+            when_s = entry.stat().st_mtime
+            if self.config.time_from == "name":
+                named_s = name_time_s(entry.name, self.config.name_utc_offset_h)
+                if named_s is None:
+                    logger.warning("%s: no date-time in the name %r; using its mtime",
+                                   self.describe(), entry.name)  # fmt: skip
+                else:
+                    when_s = named_s
+            return self._stamp(image, when_s)
         return None
 
     def _next_entry(self, folder: Path) -> os.DirEntry | None:

@@ -194,7 +194,22 @@ def _merge_emissions(a: Section, b: Section, _ba: Body, _bb: Body) -> dict[str, 
     return out
 
 
+def _merge_fire(a: Section, b: Section, _ba: Body, _bb: Body) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    confidences = [c for c in (a["max_confidence"], b["max_confidence"]) if c is not None]
+    return {
+        "alarm_active": b["alarm_active"],
+        "alarm_during_interval": a["alarm_during_interval"] or b["alarm_during_interval"],
+        "alarms_started": a["alarms_started"] + b["alarms_started"],
+        "alarm_events": a["alarm_events"] + b["alarm_events"],
+        "classes": sorted(set(a["classes"]) | set(b["classes"])),
+        "max_confidence": max(confidences) if confidences else None,
+    }
+
+
 SECTION_MERGERS: dict[str, Callable[[Section, Section, Body, Body], Any]] = {
+    "fire": _merge_fire,
     "line_speeds": _merge_line_speeds,
     "traffic": _merge_traffic,
     "zones": _merge_zones,

@@ -99,10 +99,15 @@ def test_replays_are_detected_by_device_and_seq() -> None:
 
 
 def _alarm() -> dict:
-    return {"kind": "fire_alarm", "schema_version": 1, "id": "a1", "device_id": DEVICE,
-            "source_id": "cam", "t_wall": "2026-01-01T08:00:01.000Z", "alarm": "smoke",
-            "state": "raised", "confidence": 0.91, "frames_confirmed": 12,
-            "boxes_xyxy_px": [[10, 20, 110, 220]]}  # fmt: skip
+    """A real alarm event from the fire monitor's event class: the schema is its contract."""
+    from carbonedge.vision.fire.events import FireAlarm, FireBox
+
+    return FireAlarm(
+        device_id=DEVICE, source_id="cam", status="start", update_seq=0,
+        started_t_wall_s=1_767_254_401.0, t_wall_s=1_767_254_401.0, frame_index=12,
+        classes=("smoke",), confidence=0.91, boxes=(FireBox((10, 20, 110, 220), "smoke", 0.91),),
+        image_hw=(480, 640), bearing_deg=None, detector="pixels",
+    ).to_dict()  # fmt: skip
 
 
 def _calibration() -> dict:
@@ -115,7 +120,7 @@ def _calibration() -> dict:
     ("kind", "body", "error"),
     [
         ("fire_alarm", _alarm(), None),
-        ("fire_alarm", _alarm() | {"alarm": "flood"}, "alarm: 'flood' is not one of"),
+        ("fire_alarm", _alarm() | {"classes": ["flood"]}, "'flood' is not one of"),
         ("fire_alarm", _alarm() | {"confidence": 1.5}, "confidence"),
         ("calibration_change", _calibration(), None),
         ("calibration_change", _calibration() | {"target": "x"}, "target"),

@@ -25,9 +25,15 @@ def fill(db: Path, n: int, **kw) -> list:
 
 
 def alarm(i: int) -> dict:
-    return {"kind": "fire_alarm", "schema_version": 1, "id": f"alarm-{i}", "device_id": DEVICE,
-            "source_id": "cam", "t_wall": "2026-01-01T08:00:01.000Z", "alarm": "fire",
-            "state": "raised", "confidence": 0.9}  # fmt: skip
+    from carbonedge.vision.fire.events import FireAlarm
+
+    body = FireAlarm(
+        device_id=DEVICE, source_id="cam", status="start", update_seq=0,
+        started_t_wall_s=1_767_254_401.0 + i, t_wall_s=1_767_254_401.0 + i, frame_index=i,
+        classes=("fire",), confidence=0.9, boxes=(), image_hw=(480, 640), bearing_deg=None,
+        detector="pixels",
+    ).to_dict()  # fmt: skip
+    return body | {"id": f"alarm-{i}"}
 
 
 def test_every_stored_summary_is_queued_once_with_a_gap_free_uplink_seq(tmp_path: Path) -> None:

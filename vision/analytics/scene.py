@@ -46,6 +46,7 @@ class IntervalSections:
     zones: dict[str, dict[str, float | int | None]] | None = None
     movements: dict[str, dict] | None = None
     emissions: dict | None = None  # filled by the pipeline from ``traffic`` when configured
+    fire: dict | None = None  # filled by the pipeline's fire stage on fire cameras
 
 
 class SceneAnalytics:

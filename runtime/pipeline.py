@@ -28,6 +28,7 @@ from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import DeviceError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.fire_stage import FireStage
+from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.motion_gate import GateConfig, MotionGate
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
@@ -123,6 +124,7 @@ class SourcePipeline:
         emissions: EmissionsConfig | None = None,
         gate: GateConfig | None = None,
         fire: FireMonitorConfig | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``on_events`` (optional) sees every batch of final crossings, as the store does.
 
@@ -147,6 +149,7 @@ class SourcePipeline:
         if self._gate is not None and detector.needs_every_frame:
             self._gate = None  # a detector with per-frame state must see every frame
         self._fire = fire
+        self._metrics = metrics
         self._traffic = fire is None or bool(lines) or bool(zones)
         self._local_seq = 0
         self.result = SourceResult(source.source_id)  # updated live while run() runs
@@ -203,6 +206,7 @@ class SourcePipeline:
             lines=self._lines, zones=self._zones, ground_plane=self._ground_plane,
             speed=self._speed,
         )  # fmt: skip
+        result.line_counts = {c.config.id: c.counts for c in analytics.counters}  # live
         aggregator = IntervalAggregator(
             device_id=self.device_id, source_id=src.source_id,
             line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
@@ -286,7 +290,10 @@ class SourcePipeline:
             gate.should_run(frame.image, frame.t_mono_s)  # learn the first background
         t0 = time.perf_counter()
         detections = self.detector.detect(frame)
-        result.inference_s += time.perf_counter() - t0
+        dt_s = time.perf_counter() - t0
+        result.inference_s += dt_s
+        if self._metrics is not None:
+            self._metrics.observe("carbonedge_inference_seconds", dt_s, source=frame.source_id)
         result.detector_calls += 1
         stages.last_detections = detections
         return detections

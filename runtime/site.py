@@ -30,8 +30,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.devices.sources import FrameSource, create_source
-from carbonedge.runtime.errors import CarbonEdgeError
+from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
+from carbonedge.runtime.health_server import HealthServer
+from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
+from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
 from carbonedge.vision.detectors import Detector, create_detector
 
@@ -90,10 +93,14 @@ class Site:
         self.watchdog: WatchdogConfig = getattr(config, "watchdog", None) or WatchdogConfig()
         self._runners = {s.id: _Runner(s.id) for s in config.sources}
         self.started_s = time.monotonic()
+        self.metrics = Metrics()
+        SiteMetrics(self, self.metrics)
+        self.server: HealthServer | None = None
 
     # --- running ----------------------------------------------------------------------------------
     def run(self) -> list[SourceResult]:
         """Run until every finite source ended, or ``stop``; one merged result per source."""
+        self._start_server()
         try:
             self.detector.warmup()
             with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
@@ -107,7 +114,22 @@ class Site:
                 self._watch()
         finally:
             self.detector.close()
+            if self.server is not None:
+                self.server.stop()
         return [self._merged(r) for r in self._runners.values()]
+
+    def _start_server(self) -> None:
+        """``/healthz`` and ``/metrics``; a port in use is logged, and the site runs without."""
+        health_config = getattr(self.config, "health", None)
+        if health_config is None:
+            return
+        server = HealthServer.from_config(health_config, self.metrics, self.health)
+        if server is None:
+            return
+        try:
+            self.server = server.start()
+        except ConfigError as exc:
+            logger.error("%s; running without the health/metrics endpoint", exc)
 
     def _run_source(self, runner: _Runner, source_config: Any, store: Store) -> None:
         backoff_s = 1.0
@@ -141,6 +163,7 @@ class Site:
                 ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
                 length_classes=config.length_classes, emissions=config.emissions,
                 gate=config.gating, fire=config.fire.get(source_config.id),
+                metrics=self.metrics,
             )  # fmt: skip
         except CarbonEdgeError as exc:
             logger.error("%s", exc)

@@ -58,7 +58,10 @@ def test_sigterm_loses_no_finished_interval(tmp_path: Path) -> None:
         [sys.executable, "-m", "carbonedge.runtime.cli", "run", "site.yaml"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(8.0)
+    jsonl, deadline = tmp_path / "s.jsonl", time.monotonic() + 90
+    while not jsonl.exists() or len(jsonl.read_text().splitlines()) < 3:  # finished intervals
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -150,3 +153,37 @@ def test_two_cameras_at_once_both_counted_and_both_cores_busy(
             f"machine busy (load {busy_before:.1f}): cores used {cores_used:.2f} not judged"
         )
     assert cores_used > 1.3, cores_used
+
+
+def test_metrics_and_health_are_scraped_over_http_while_running(tmp_path: Path) -> None:
+    import threading
+    import urllib.request
+
+    config = site(
+        tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 600}],
+        lines={"road": [{"id": "main", "start_px": [0, 216], "end_px": [640, 216]}]},
+        health={"port": 0},
+    )  # fmt: skip
+    running = Site(config)
+    thread = threading.Thread(target=running.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while running.server is None or running.health()["sources"]["road"]["frames"] < 200:
+            assert time.monotonic() < deadline, "the site did not get going"
+            time.sleep(0.1)
+        url = running.server.url
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+        health = json.loads(urllib.request.urlopen(f"{url}/healthz", timeout=5).read())
+    finally:
+        running.stop.set()
+        thread.join(timeout=30)
+    frames = [float(x.split()[-1]) for x in text.splitlines()
+              if x.startswith('carbonedge_frames_total{source="road"}')]  # fmt: skip
+    assert frames and frames[0] >= 200
+    assert 'carbonedge_crossings_total{line="main",source="road"}' in text or (
+        'carbonedge_crossings_total{source="road",line="main"}' in text
+    )
+    assert "process_resident_memory_bytes" in text
+    assert health["status"] == "ok" and health["sources"]["road"]["frames"] >= 200
+    assert not thread.is_alive()

@@ -1,0 +1,85 @@
+"""The site's figures as Prometheus metrics, read when ``/metrics`` is scraped.
+
+Counters are derived from each source's running totals (all its restarts added up) and
+advanced by the difference since the last scrape, so the pipeline threads pay nothing per frame
+except the inference-time histogram, which the pipeline observes itself. Live sources add their
+device health: state, dropped frames, reconnects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from carbonedge.runtime.metrics import SOURCE_STATES, Metrics
+
+if TYPE_CHECKING:
+    from carbonedge.runtime.site import Site
+
+__all__ = ["SiteMetrics"]
+
+# SourceResult attribute -> counter
+_COUNTERS = {
+    "frames": "carbonedge_frames_total",
+    "gated_frames": "carbonedge_frames_skipped_total",
+    "detector_calls": "carbonedge_detector_calls_total",
+    "frame_errors": "carbonedge_frame_errors_total",
+    "summary_count": "carbonedge_summaries_total",
+}
+# device health counter -> metric
+_HEALTH_COUNTERS = {
+    "dropped_frames": "carbonedge_frames_dropped_total",
+    "reconnects": "carbonedge_source_reconnects_total",
+}
+
+
+class SiteMetrics:
+    """Registers a scrape-time collector on ``metrics`` for ``site``."""
+
+    def __init__(self, site: Site, metrics: Metrics) -> None:
+        self.site = site
+        self._exported: dict[tuple[str, ...], float] = {}
+        self._fps_mark: dict[str, tuple[float, int]] = {}
+        metrics.on_scrape(self.collect)
+
+    def _advance(self, metrics: Metrics, name: str, total: float, **labels: str) -> None:
+        key = (name, *sorted(labels.items()))  # type: ignore[arg-type]
+        delta = total - self._exported.get(key, 0.0)
+        if delta > 0:
+            metrics.inc(name, delta, **labels)
+            self._exported[key] = total
+
+    def collect(self, metrics: Metrics) -> None:
+        import time
+
+        now = time.monotonic()
+        for source_id, runner in self.site.runners().items():
+            results = list(runner.results)
+            pipeline = runner.pipeline
+            if pipeline is not None and pipeline.result not in results:
+                results.append(pipeline.result)
+            for attr, name in _COUNTERS.items():
+                self._advance(metrics, name, sum(getattr(r, attr) for r in results),
+                              source=source_id)  # fmt: skip
+            lines: dict[str, int] = {}
+            for r in results:
+                for line_id, per_dir in r.line_counts.items():
+                    n = sum(sum(d.values()) for d in per_dir.values())
+                    lines[line_id] = lines.get(line_id, 0) + n
+            for line_id, n in lines.items():
+                self._advance(metrics, "carbonedge_crossings_total", n, source=source_id,
+                              line=line_id)  # fmt: skip
+            frames = sum(r.frames for r in results)
+            then_s, then_frames = self._fps_mark.get(source_id, (runner.started_s, 0))
+            if now > then_s:
+                metrics.set("carbonedge_source_fps", (frames - then_frames) / (now - then_s),
+                            source=source_id)  # fmt: skip
+            self._fps_mark[source_id] = (now, frames)
+            health = getattr(pipeline.source, "health", None) if pipeline is not None else None
+            if health is not None:
+                snap = health.snapshot()
+                if snap["state"] in SOURCE_STATES:
+                    metrics.set_state("carbonedge_source_state", snap["state"], SOURCE_STATES,
+                                      source=source_id)  # fmt: skip
+                for key, name in _HEALTH_COUNTERS.items():
+                    if key in snap["counters"]:
+                        self._advance(metrics, name, snap["counters"][key], source=source_id)

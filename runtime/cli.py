@@ -59,18 +59,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from carbonedge.runtime.config import load_site_config
-    from carbonedge.runtime.site import run_site
+    from carbonedge.runtime.progress import Progress
+    from carbonedge.runtime.site import Site
+    from carbonedge.runtime.uplink.forwarder import start_forwarder
 
     config = load_site_config(args.config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the frame, flush the interval, exit
-    from carbonedge.runtime.uplink.forwarder import start_forwarder
-
+    site = Site(config, max_frames=args.max_frames, stop=stop)
     forwarder = start_forwarder(config)  # None without an uplink; sends what is queued meanwhile
+    if forwarder is not None:
+        site.metrics.on_scrape(
+            lambda m: m.set("carbonedge_uplink_backlog_messages", forwarder.backlog())
+        )
+    progress = Progress(site).start()  # only when stderr is a terminal
     try:
-        results = run_site(config, max_frames=args.max_frames, stop=stop)
+        results = site.run()
     finally:
+        progress.stop()
         if forwarder is not None:  # flush up to uplink.flush_timeout_s; the rest stays queued
             forwarder.stop()
     failed = 0

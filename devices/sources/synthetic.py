@@ -289,6 +289,10 @@ class SyntheticScene(FrameSource):
             self.ground_truth.n_frames,
         )
 
+    @property
+    def frame_count(self) -> int:
+        return self.ground_truth.n_frames
+
     def open(self) -> None:
         """Rewind to the first frame (nothing to open)."""
         self._index = 0

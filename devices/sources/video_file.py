@@ -167,6 +167,11 @@ class VideoFileSource(FrameSource):
         )
         return None
 
+    @property
+    def frame_count(self) -> int:
+        """Frames the container announces (0 when unknown); for progress display only."""
+        return self._frame_count
+
     def close(self) -> None:
         if self._cap is not None:
             self._cap.release()

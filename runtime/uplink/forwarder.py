@@ -110,6 +110,10 @@ class Forwarder:
             time.sleep(0.05)
         return self._pending_count() == 0
 
+    def backlog(self) -> int:
+        """Messages in the outbox not acknowledged yet (for the metrics endpoint)."""
+        return self._pending_count()
+
     def _pending_count(self) -> int:
         db = sqlite3.connect(self.outbox.path, timeout=30)
         try:

@@ -187,3 +187,26 @@ def test_metrics_and_health_are_scraped_over_http_while_running(tmp_path: Path) 
     assert "process_resident_memory_bytes" in text
     assert health["status"] == "ok" and health["sources"]["road"]["frames"] >= 200
     assert not thread.is_alive()
+
+
+def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
+    import io
+
+    from carbonedge.runtime.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    config = site(tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 20}])
+    running = Site(config)
+    tty, pipe = Tty(), io.StringIO()
+    shown = Progress(running, tty, every_s=0.05).start()
+    hidden = Progress(running, pipe, every_s=0.05).start()
+    running.run()
+    last = shown.line()
+    shown.stop()
+    hidden.stop()
+    assert "road [####################] 300/300 100%" in last
+    assert "300/300" in tty.getvalue() or "road" in tty.getvalue()
+    assert pipe.getvalue() == ""

@@ -75,7 +75,8 @@ class IntervalSummary:
     distance_km, mean_speed_kmh, moving_speed_kmh), ``zones`` (zone id -> occupancy, queue, dwell
     and idle statistics), ``movements`` (``counts``: "origin->destination" -> class -> vehicles,
     ``incomplete``: origin -> vehicles that reached no destination), ``emissions`` and ``fire``
-    (alarm state and events of a fire/smoke camera). The id is
+    (alarm state and events of a fire/smoke camera); a sensor's summary (``source_id`` is the
+    sensor id, ``frames`` its readings) has ``sensor`` (mean/min/max per value). The id is
     derived from device, source and both interval bounds: a partial interval flushed at shutdown
     and the one started after a restart get different ids.
     """
@@ -96,6 +97,7 @@ class IntervalSummary:
     movements: dict[str, dict[str, Any]] | None = None
     emissions: dict[str, Any] | None = None
     fire: dict[str, Any] | None = None
+    sensor: dict[str, Any] | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -131,4 +133,6 @@ class IntervalSummary:
         }
 
 
-_OPTIONAL_SECTIONS = ("line_speeds", "traffic", "zones", "movements", "emissions", "fire")
+_OPTIONAL_SECTIONS = (
+    "line_speeds", "traffic", "zones", "movements", "emissions", "fire", "sensor",
+)  # fmt: skip

@@ -34,6 +34,7 @@ from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
 from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
+from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
 from carbonedge.vision.detectors import Detector, create_detector
@@ -93,6 +94,7 @@ class Site:
         self.watchdog: WatchdogConfig = getattr(config, "watchdog", None) or WatchdogConfig()
         self._runners = {s.id: _Runner(s.id) for s in config.sources}
         self.started_s = time.monotonic()
+        self.sensors: list[SensorStage] = []
         self.metrics = Metrics()
         SiteMetrics(self, self.metrics)
         self.server: HealthServer | None = None
@@ -111,12 +113,31 @@ class Site:
                         name=f"source-{source_config.id}", daemon=True,
                     )  # fmt: skip
                     runner.thread.start()
-                self._watch()
+                sensors_stop = threading.Event()
+                sensor_threads = self._start_sensors(store, sensors_stop)
+                try:
+                    self._watch()
+                finally:  # the cameras are done (or stop): the sensors flush and end too
+                    sensors_stop.set()
+                    for thread in sensor_threads:
+                        thread.join()
         finally:
             self.detector.close()
             if self.server is not None:
                 self.server.stop()
         return [self._merged(r) for r in self._runners.values()]
+
+    def _start_sensors(self, store: Store, stop: threading.Event) -> list[threading.Thread]:
+        threads = []
+        for sensor_config in getattr(self.config, "sensors", []):
+            stage = SensorStage(sensor_config, device_id=self.config.device_id,
+                                interval_s=self.config.summary.interval_s, store=store)  # fmt: skip
+            self.sensors.append(stage)
+            thread = threading.Thread(target=stage.run, args=(stop,), daemon=True,
+                                      name=f"sensor-stage-{sensor_config.id}")  # fmt: skip
+            thread.start()
+            threads.append(thread)
+        return threads
 
     def _start_server(self) -> None:
         """``/healthz`` and ``/metrics``; a port in use is logged, and the site runs without."""
@@ -283,10 +304,20 @@ class Site:
             if state == "failed":
                 ok = False
             sources[r.source_id] = entry
+        sensors = {}
+        for stage in self.sensors:
+            snap = stage.sensor.health.snapshot()
+            sensors[stage.config.id] = {
+                "state": snap["state"],
+                "last_seen_age_s": snap["last_seen_age_s"],
+                "counters": snap["counters"],
+            }
+            ok = ok and snap["state"] not in ("stalled", "failed")
         return {
             "status": "ok" if ok else "degraded",
             "uptime_s": round(now - self.started_s, 1),
             "sources": sources,
+            "sensors": sensors,
         }
 
     def runners(self) -> dict[str, _Runner]:

@@ -129,6 +129,7 @@ class IntervalAggregator:
             movements=sections.movements if sections else None,
             emissions=sections.emissions if sections else None,
             fire=sections.fire if sections else None,
+            sensor=sections.sensor if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

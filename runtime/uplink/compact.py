@@ -208,8 +208,24 @@ def _merge_fire(a: Section, b: Section, _ba: Body, _bb: Body) -> dict[str, Any] 
     }
 
 
+def _merge_sensor(a: Section, b: Section, _ba: Body, _bb: Body) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    na, nb = a["readings"], b["readings"]
+
+    def merge(x: dict, y: dict) -> dict:
+        return {"mean": _weighted(x["mean"], na, y["mean"], nb), "min": min(x["min"], y["min"]),
+                "max": max(x["max"], y["max"])}  # fmt: skip
+
+    errors = {k: a["errors"].get(k, 0) + b["errors"].get(k, 0)
+              for k in set(a["errors"]) | set(b["errors"])}  # fmt: skip
+    return {"type": a["type"], "readings": na + nb, "state": b["state"], "errors": errors,
+            "values": _per_key(a["values"], b["values"], merge)}  # fmt: skip
+
+
 SECTION_MERGERS: dict[str, Callable[[Section, Section, Body, Body], Any]] = {
     "fire": _merge_fire,
+    "sensor": _merge_sensor,
     "line_speeds": _merge_line_speeds,
     "traffic": _merge_traffic,
     "zones": _merge_zones,

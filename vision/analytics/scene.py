@@ -47,6 +47,7 @@ class IntervalSections:
     movements: dict[str, dict] | None = None
     emissions: dict | None = None  # filled by the pipeline from ``traffic`` when configured
     fire: dict | None = None  # filled by the pipeline's fire stage on fire cameras
+    sensor: dict | None = None  # a sensor's interval aggregates (runtime/sensor_stage.py)
 
 
 class SceneAnalytics:

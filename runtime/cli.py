@@ -70,6 +70,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     site = Site(config, max_frames=args.max_frames, stop=stop)
     forwarder = start_forwarder(config)  # None without an uplink; sends what is queued meanwhile
     if forwarder is not None:
+        forwarder.health_provider = site.health  # device health messages carry the devices
         site.metrics.on_scrape(
             lambda m: m.set("carbonedge_uplink_backlog_messages", forwarder.backlog())
         )

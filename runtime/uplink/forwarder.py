@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from carbonedge.runtime import __version__
 from carbonedge.runtime.errors import CarbonEdgeError
@@ -75,6 +75,8 @@ class Forwarder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_s = time.monotonic()
+        #: callable returning the site's health (``Site.health``); set by ``carbonedge run``
+        self.health_provider: Callable[[], dict[str, Any]] | None = None
         self._next_bound_s = self._next_health_s = 0.0
         self.submitted = self.acked = self.dead_lettered = 0
 
@@ -236,6 +238,14 @@ class Forwarder:
                 "reconnects": int(getattr(self.sink, "reconnects", 0)),
             },
         }  # fmt: skip
+        if self.health_provider is not None:  # the site's cameras and sensors
+            try:
+                site = self.health_provider()
+                body["status"] = site["status"]
+                body["sources"] = site["sources"]
+                body["sensors"] = site.get("sensors", {})
+            except Exception as exc:  # noqa: BLE001 - the outbox part is still worth sending
+                logger.warning("device health: the site's part failed (%s)", exc)
         if hasattr(os, "getloadavg"):
             body["load_avg_1m"] = round(os.getloadavg()[0], 2)
         try:

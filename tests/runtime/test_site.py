@@ -210,3 +210,23 @@ def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
     assert "road [####################] 300/300 100%" in last
     assert "300/300" in tty.getvalue() or "road" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_site_health_fits_the_device_health_message(tmp_path: Path) -> None:
+    """The uplink's device_health message carries Site.health(): the schema is the contract."""
+    from carbonedge.runtime.uplink.schema import validate_body
+
+    config = site(tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 5}],
+                  health={"port": 0})  # fmt: skip
+    running = Site(config)
+    running.run()
+    health = running.health()
+    body = {
+        "kind": "device_health", "schema_version": 1, "id": "h1", "device_id": "box",
+        "t_wall": "2026-01-01T08:00:00.000Z", "uptime_s": 1.0,
+        "outbox": {"pending": 0, "pending_bytes": 0, "oldest_age_s": 0.0, "dead_letters": 0,
+                   "compacted": 0, "reconnects": 0},
+        "status": health["status"], "sources": health["sources"], "sensors": health["sensors"],
+    }  # fmt: skip
+    validate_body("device_health", body)
+    assert health["sources"]["road"]["state"] == "ended" and health["status"] == "ok"

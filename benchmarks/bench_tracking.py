@@ -13,6 +13,12 @@ A row times the whole sequence with a fresh tracker and counter per run, alterna
 peer, best of ``repeats`` runs each; ``ours ms`` and ``reference ms`` are per frame. The case text
 carries the crossings each side counted and the scene's true count: two counters that disagree
 would make the timing meaningless, so disagreements are visible in the table.
+
+Each case also has a row against our own NumPy/scipy references (``ReferenceByteTrack`` +
+``ReferenceLineCounter``, the implementation before the per-frame steps became Numba kernels;
+same counts by construction), and each compiled kernel (``bytetrack_step``, ``line_observe``,
+``linear_sum_assignment``) has a row against its reference alone. The peer rows are skipped,
+with a warning, when the peer packages are not installed.
 """
 
 from __future__ import annotations
@@ -25,10 +31,14 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.benchmarks._harness import Row
+from carbonedge.benchmarks._harness import Row, compare
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
+from carbonedge.kernels import linear_sum_assignment
+from carbonedge.kernels import reference as ref
 from carbonedge.runtime.types import Detections, Frame
+from carbonedge.vision.counting._line_ref import ReferenceLineCounter
 from carbonedge.vision.counting.line import LineConfig, LineCounter
+from carbonedge.vision.tracking._bytetrack_ref import ReferenceByteTrack
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -131,16 +141,21 @@ def make_sequence(
 
 
 # --- the two pipelines: each returns a callable that runs the whole sequence -------------------
-def ours_runner(seq: DetectionSequence) -> Callable[[], tuple[int, int]]:
-    """ByteTrack + LineCounter over ``seq``; the callable returns (in, out) crossings."""
+def ours_runner(
+    seq: DetectionSequence,
+    tracker_cls: Callable[..., ByteTrack] = ByteTrack,
+    counter_cls: Callable[..., LineCounter] = LineCounter,
+) -> Callable[[], tuple[int, int]]:
+    """ByteTrack + LineCounter over ``seq`` (or the given classes with their API, such as the
+    NumPy references); the callable returns (in, out) crossings."""
     dets = [Detections(xyxy, conf, cls) for xyxy, conf, cls in seq.frames]
     image = np.zeros((1, 1, 3), np.uint8)
     frames = [Frame("s", i, i / _FPS, i / _FPS, image, fps=_FPS) for i in range(len(dets))]
     line = LineConfig(id="l", start_px=seq.line_px[0], end_px=seq.line_px[1])
 
     def run() -> tuple[int, int]:
-        tracker = ByteTrack(ByteTrackConfig(), _FPS)
-        counter = LineCounter(line, device_id="d", source_id="s", class_names=CLASS_NAMES)
+        tracker = tracker_cls(ByteTrackConfig(), _FPS)
+        counter = counter_cls(line, device_id="d", source_id="s", class_names=CLASS_NAMES)
         for det, frame in zip(dets, frames, strict=True):
             counter.update(tracker.update(det), frame)
             removed = tracker.pop_removed()
@@ -152,27 +167,40 @@ def ours_runner(seq: DetectionSequence) -> Callable[[], tuple[int, int]]:
     return run
 
 
+def peer_tracker(fps: float):  # -> trackers.ByteTrackTracker
+    """The peer's tracker with our default thresholds and a 1 s lost buffer at ``fps``."""
+    from trackers import ByteTrackTracker
+
+    return ByteTrackTracker(
+        lost_track_buffer=30,  # in 30 fps frames (trackers scales it by fps / 30): 1 s, like ours
+        frame_rate=fps,
+        track_activation_threshold=0.6,  # ours: new_track_score
+        minimum_consecutive_frames=2,  # ours: min_hits
+        high_conf_det_threshold=0.5,  # ours: high_score
+    )
+
+
+def peer_line_zone(line_px: tuple[tuple[float, float], tuple[float, float]]):  # -> sv.LineZone
+    """The peer's line on our ``line_px``, bottom-centre anchor; its in/out are ours."""
+    import supervision as sv
+
+    # LineZone calls a crossing towards the left of start->end "in"; reversing the segment makes
+    # its "in" ours (crossing to the right of our start->end, i.e. moving down the image)
+    start, end = sv.Point(*line_px[1]), sv.Point(*line_px[0])
+    return sv.LineZone(start=start, end=end, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+
+
 def peer_runner(seq: DetectionSequence) -> Callable[[], tuple[int, int]]:
     """trackers.ByteTrackTracker + sv.LineZone over ``seq``; returns (in, out) in our sense."""
     import supervision as sv
-    from trackers import ByteTrackTracker
 
     dets = [
         sv.Detections(xyxy=xyxy, confidence=conf, class_id=cls) for xyxy, conf, cls in seq.frames
     ]
-    # LineZone calls a crossing towards the left of start->end "in"; reversing the segment makes
-    # its "in" ours (crossing to the right of our start->end, i.e. moving down the image)
-    start, end = sv.Point(*seq.line_px[1]), sv.Point(*seq.line_px[0])
 
     def run() -> tuple[int, int]:
-        tracker = ByteTrackTracker(
-            lost_track_buffer=30,  # in 30 fps frames: 1 s, like ours
-            frame_rate=_FPS,
-            track_activation_threshold=0.6,  # ours: new_track_score
-            minimum_consecutive_frames=2,  # ours: min_hits
-            high_conf_det_threshold=0.5,  # ours: high_score
-        )
-        zone = sv.LineZone(start=start, end=end, triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+        tracker = peer_tracker(_FPS)
+        zone = peer_line_zone(seq.line_px)
         for det in dets:
             zone.trigger(tracker.update(det))
         return zone.in_count, zone.out_count
@@ -224,23 +252,100 @@ def _row(seq: DetectionSequence, repeats: int) -> Row:
     )
 
 
-def run(quick: bool) -> list[Row]:
-    """Rows at 36 and 120 vehicles/min and four 240 vehicles/min scenes side by side
-    (quick: 20 s scenes, 3 runs each; full: 120 s, 5 runs)."""
+def _reference_row(seq: DetectionSequence, repeats: int) -> Row:
+    """The compiled pipeline vs the NumPy/scipy references of both kernels (same counts)."""
+    ours = ours_runner(seq)
+    reference = ours_runner(seq, ReferenceByteTrack, ReferenceLineCounter)
+    ours_in, ours_out = ours()
+    ref_in, ref_out = reference()
+    case = (
+        f"{seq.name}, {seq.mean_boxes:.0f} boxes/frame; "
+        f"in/out ours {ours_in}/{ours_out} reference {ref_in}/{ref_out}"
+    )
+    return time_sequences(
+        "bytetrack+line", case, ours, reference, len(seq.frames),
+        reference_name="numpy/scipy ByteTrack + LineCounter", repeats=repeats,
+    )  # fmt: skip
+
+
+def _kernel_rows(seq: DetectionSequence, repeats: int) -> list[Row]:
+    """Each compiled kernel alone vs its reference: the tracker step, the line step (on the
+    tracker's output) and the assignment on a tracks x detections cost matrix."""
+    dets = [Detections(xyxy, conf, cls) for xyxy, conf, cls in seq.frames]
+
+    def tracking(cls: Callable[..., ByteTrack]) -> Callable[[], list[Detections]]:
+        def go() -> list[Detections]:
+            tracker = cls(ByteTrackConfig(), _FPS)
+            return [tracker.update(d) for d in dets]
+
+        return go
+
+    tracked = tracking(ByteTrack)()
+    image = np.zeros((1, 1, 3), np.uint8)
+    frames = [Frame("s", i, i / _FPS, i / _FPS, image, fps=_FPS) for i in range(len(dets))]
+    line = LineConfig(id="l", start_px=seq.line_px[0], end_px=seq.line_px[1])
+
+    def counting(cls: Callable[..., LineCounter]) -> Callable[[], None]:
+        def go() -> None:
+            counter = cls(line, device_id="d", source_id="s", class_names=CLASS_NAMES)
+            for out, frame in zip(tracked, frames, strict=True):
+                counter.update(out, frame)
+
+        return go
+
+    case = f"{seq.name}, {seq.mean_boxes:.0f} boxes/frame, ms per frame"
+    rows = [
+        time_sequences(
+            "bytetrack_step", case, tracking(ByteTrack), tracking(ReferenceByteTrack),
+            len(dets), reference_name="numpy/scipy ByteTrack", repeats=repeats,
+        ),
+        time_sequences(
+            "line_observe", case, counting(LineCounter), counting(ReferenceLineCounter),
+            len(dets), reference_name="numpy LineCounter", repeats=repeats,
+        ),
+    ]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for n_tracks, n_dets in ((8, 6), (60, 50)):
+        iou = rng.random((n_tracks, n_dets)) * (rng.random((n_tracks, n_dets)) < 0.1)
+        cost = np.minimum(1.0 - iou, 0.8001)  # the tracker's clipped 1 - IoU
+        rows.append(
+            compare(
+                "linear_sum_assignment", f"{n_tracks} tracks x {n_dets} detections",
+                lambda c=cost: linear_sum_assignment(c),
+                lambda c=cost: ref.linear_sum_assignment(c), reference_name="scipy",
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _peers_installed() -> bool:
     try:
         import supervision  # noqa: F401
         import trackers  # noqa: F401
     except ImportError as exc:
         logger.warning(
-            "bench_tracking skipped: the peer packages are missing (%s); "
+            "bench_tracking: peer rows skipped, the peer packages are missing (%s); "
             "install them with: pip install 'carbonedge[peers]'",
             exc,
         )
-        return []
+        return False
+    return True
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows at 36 and 120 vehicles/min and four 240 vehicles/min scenes side by side, against
+    the peer and against our NumPy references, then each kernel alone
+    (quick: 20 s scenes, 3 runs each; full: 120 s, 5 runs)."""
     duration_s, repeats = (20.0, 3) if quick else (120.0, 5)
     cases = [
         make_sequence(36, duration_s),
         make_sequence(120, duration_s),
         make_sequence(240, duration_s, tiles=4, lanes=3),
     ]
-    return [_row(seq, repeats) for seq in cases]
+    peers = _peers_installed()
+    rows = []
+    for seq in cases:
+        if peers:
+            rows.append(_row(seq, repeats))
+        rows.append(_reference_row(seq, repeats))
+    return rows + _kernel_rows(cases[1], repeats)

@@ -65,6 +65,8 @@ def kernel_status() -> dict[str, dict[str, str]]:
 # Each kernel family lives in its own wrapper module; importing them here registers the kernels
 # and re-exports the public functions.
 from carbonedge.kernels.boxes import *  # noqa: E402,F401,F403
+from carbonedge.kernels.bytetrack import *  # noqa: E402,F401,F403
+from carbonedge.kernels.counting import *  # noqa: E402,F401,F403
 from carbonedge.kernels.decode import *  # noqa: E402,F401,F403
 from carbonedge.kernels.fire import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403

@@ -7,6 +7,7 @@ fixed and seeded random inputs, and benchmarks report speed as a ratio against t
 from __future__ import annotations
 
 from carbonedge.kernels._ref_boxes import *  # noqa: F401,F403
+from carbonedge.kernels._ref_bytetrack import *  # noqa: F401,F403
 from carbonedge.kernels._ref_decode import *  # noqa: F401,F403
 from carbonedge.kernels._ref_fire import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403

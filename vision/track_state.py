@@ -9,6 +9,7 @@ number of live tracks however long the box runs, and per-frame work is whole-col
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +40,7 @@ class TrackTable:
         }
         self._slot: dict[int, int] = {}
         self._free: list[int] = []
+        self._min_seen_s = math.inf  # <= seen_s of every held track (idle_ids skips scans)
         self._grow(capacity)
 
     def __getitem__(self, name: str) -> NDArray:
@@ -73,19 +75,29 @@ class TrackTable:
     def slots_for(self, tracker_ids: NDArray[np.int64], now_s: float) -> NDArray[np.int64]:
         """Slots of these tracker ids (new rows filled with defaults); marks them seen at now_s."""
         ids = tracker_ids.tolist()
-        out = np.empty(len(ids), np.int64)
-        for k, tid in enumerate(ids):
-            slot = self._slot.get(tid)
-            if slot is None:
-                if not self._free:
-                    self._grow(2 * self.capacity)
-                slot = self._free.pop()
-                self._reset(slot)
-                self._slot[tid] = slot
-                self._cols["owner"][slot] = tid
-            out[k] = slot
+        get = self._slot.get
+        found = [get(tid) for tid in ids]  # one dict lookup per id: the whole cost when all known
+        if None in found:  # new ids take free slots in order (a repeated new id gets one)
+            for k, slot in enumerate(found):
+                if slot is None:
+                    found[k] = self._slot_or_new(ids[k])
+        out = np.array(found, np.int64)
         self._cols["seen_s"][out] = now_s
+        if now_s < self._min_seen_s:
+            self._min_seen_s = now_s
         return out
+
+    def _slot_or_new(self, tracker_id: int) -> int:
+        """The slot of ``tracker_id``, taking a free one (filled with defaults) if it has none."""
+        slot = self._slot.get(tracker_id)
+        if slot is None:
+            if not self._free:
+                self._grow(2 * self.capacity)
+            slot = self._free.pop()
+            self._reset(slot)
+            self._slot[tracker_id] = slot
+            self._cols["owner"][slot] = tracker_id
+        return slot
 
     def release(self, tracker_ids: Iterable[int]) -> list[int]:
         """Free the slots of these ids (unknown ids are ignored); returns the freed slots."""
@@ -99,9 +111,17 @@ class TrackTable:
         return freed
 
     def idle_ids(self, now_s: float, forget_after_s: float) -> list[int]:
-        """Tracker ids not seen for more than ``forget_after_s``."""
-        owner = self._cols["owner"]
-        idle = (owner >= 0) & (now_s - self._cols["seen_s"] > forget_after_s)
+        """Tracker ids not seen for more than ``forget_after_s``.
+
+        Scans the table only when the oldest ``seen_s`` (a lower bound kept by ``slots_for``)
+        could be idle, so the usual frame costs one comparison.
+        """
+        if now_s - self._min_seen_s <= forget_after_s:
+            return []
+        owner, seen = self._cols["owner"], self._cols["seen_s"]
+        live = owner >= 0
+        idle = live & (now_s - seen > forget_after_s)
+        self._min_seen_s = float(seen[live].min()) if live.any() else math.inf
         return owner[idle].tolist()
 
     def live_slots(self) -> NDArray[np.int64]:

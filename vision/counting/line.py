@@ -25,7 +25,9 @@ track, so a track counts once, with its majority class over what was seen up to 
 
 Per-track state lives in a :class:`~carbonedge.vision.track_state.TrackTable`; it is evicted by
 :meth:`LineCounter.forget` (ids the tracker removed) and after ``forget_after_s`` without seeing
-the track.
+the track. The per-frame observation is one compiled call (``carbonedge.kernels._line_nb``,
+Numba); :class:`~carbonedge.vision.counting._line_ref.ReferenceLineCounter` is its NumPy
+reference.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carbonedge.kernels import ANCHOR_CODES, line_observe_kernel
 from carbonedge.runtime.events import LineCrossed
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
@@ -48,6 +51,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LineConfig", "LineCounter"]
 
 _DIRECTIONS = ("in", "out")
+_NO_SLOTS = np.zeros(0, np.int64)
 
 
 class LineConfig(BaseModel):
@@ -112,6 +116,29 @@ class LineCounter:
             }
         )
         self._pending: dict[int, _Pending] = {}  # tracker id -> crossing awaiting its class
+        self._kernel = line_observe_kernel()
+        self._anchor_code = ANCHOR_CODES[config.anchor]
+        self._geometry = np.array(
+            [*self._start, *self._unit, self._length_px, config.hysteresis_px,
+             config.end_tolerance_px],
+            np.float64,
+        )  # fmt: skip
+        self._crossings = np.empty((16, 2), np.int64)  # (row, side) written by the kernel
+        self._observe_rows(np.zeros((0, 4), np.float32), np.zeros(0, np.int32), _NO_SLOTS)
+
+    def _observe_rows(self, xyxy: NDArray, class_id: NDArray, slots: NDArray[np.int64]) -> int:
+        """Run the compiled step on rows with these slots; returns the crossings written.
+
+        The constructor calls it with no rows, so Numba compiles (or loads its cache) before the
+        first frame rather than on the first tracked one.
+        """
+        if len(self._crossings) < len(slots):
+            self._crossings = np.empty((2 * len(slots), 2), np.int64)
+        st = self._state
+        return self._kernel(
+            xyxy, class_id, slots, self._anchor_code, self._geometry, st["side"], st["prev_xy"],
+            st["prev_dist"], st["cross_px"], st["counted"], st["class_id"], self._crossings,
+        )  # fmt: skip
 
     @property
     def tracked_state_count(self) -> int:
@@ -124,17 +151,6 @@ class LineCounter:
         return len(self._pending)
 
     # --- counting ---------------------------------------------------------------------------------
-    def _signed_distance(self, xy: NDArray[np.float64]) -> NDArray[np.float64]:
-        """(K, 2) points -> (K,) signed distance to the line in px, > 0 on the right side."""
-        rel = xy - self._start
-        return self._unit[0] * rel[:, 1] - self._unit[1] * rel[:, 0]
-
-    def _meet_px(self, p0: NDArray, d0: NDArray, p1: NDArray, d1: NDArray) -> NDArray:
-        """(K,) position along the line, px from start, where the paths p0 -> p1 (signed distances
-        d0, d1 on different sides) meet it."""
-        u = d0 / (d0 - d1)
-        return (p0 + u[:, None] * (p1 - p0) - self._start) @ self._unit
-
     def update(
         self, tracked: Detections, frame: Frame, speed_kmh: NDArray[np.float64] | None = None
     ) -> list[LineCrossed]:
@@ -142,55 +158,41 @@ class LineCounter:
 
         Args:
             tracked: tracker output (rows with ``tracker_id`` -1 are ignored); ``class_id`` indexes
-                ``class_names`` (the tracker's voted class).
+                ``class_names`` (the tracker's voted class). A frame's tracker ids are distinct.
             frame: the frame these detections belong to (index, wall time for events, source
                 clock ``t_mono_s`` for eviction and the class vote window).
             speed_kmh: optional (N,) speed per row (NaN: unknown), carried into the crossing.
         """
         done = self._evict_idle(frame.t_mono_s)
-        rows = np.flatnonzero(tracked.tracker_id >= 0)
-        if len(rows):
-            self._observe(tracked, rows, frame, speed_kmh)
-        done += self._resolve(
-            [tid for tid, p in self._pending.items()
-             if frame.t_mono_s - p.t_mono_s >= self.config.class_vote_s]
-        )  # fmt: skip
+        if len(tracked):
+            rows = np.flatnonzero(tracked.tracker_id >= 0)
+            if len(rows):
+                self._observe(tracked, rows, frame, speed_kmh)
+        if self._pending:
+            done += self._resolve(
+                [tid for tid, p in self._pending.items()
+                 if frame.t_mono_s - p.t_mono_s >= self.config.class_vote_s]
+            )  # fmt: skip
         return done
 
     def _observe(
         self, tracked: Detections, rows: NDArray, frame: Frame, speed_kmh: NDArray | None
     ) -> None:
+        """Sides, path meeting points and crossings of ``rows`` (one compiled call)."""
         st = self._state
-        ids = tracked.tracker_id[rows]
-        slots = st.slots_for(ids, frame.t_mono_s)
-        st["class_id"][slots] = tracked.class_id[rows]
-        xy = tracked.anchors_xy(self.config.anchor)[rows].astype(np.float64)
-        dist = self._signed_distance(xy)
-        # where the path since the previous observation met the line (raw sign change)
-        prev_dist = st["prev_dist"][slots]
-        met = ~np.isnan(prev_dist) & ((prev_dist > 0) != (dist > 0))
-        if met.any():
-            st["cross_px"][slots[met]] = self._meet_px(
-                st["prev_xy"][slots[met]], prev_dist[met], xy[met], dist[met]
+        if len(rows) == len(tracked):  # the usual case: the tracker outputs tracked rows only
+            ids, xyxy, class_id = tracked.tracker_id, tracked.xyxy, tracked.class_id
+        else:
+            ids, xyxy, class_id = (
+                tracked.tracker_id[rows],
+                tracked.xyxy[rows],
+                tracked.class_id[rows],
             )
-        st["prev_xy"][slots] = xy
-        st["prev_dist"][slots] = dist
-        # a side change beyond the hysteresis band is a crossing if it met the segment
-        has_side = (np.abs(dist) >= self.config.hysteresis_px) & (dist != 0)
-        side = np.where(has_side, np.sign(dist), 0).astype(np.int8)
-        prev_side = st["side"][slots]
-        changed = has_side & (prev_side != 0) & (side != prev_side)
-        tol = self.config.end_tolerance_px
-        along = st["cross_px"][slots]
-        crossing = (
-            changed & ~st["counted"][slots] & (along >= -tol) & (along <= self._length_px + tol)
-        )
-        st["side"][slots[has_side]] = side[has_side]
-        st["counted"][slots[crossing]] = True
-        for k in np.flatnonzero(crossing).tolist():
+        n = self._observe_rows(xyxy, class_id, st.slots_for(ids, frame.t_mono_s))
+        for k, side in self._crossings[:n].tolist():
             v = None if speed_kmh is None else float(speed_kmh[rows[k]])
             self._pending[int(ids[k])] = _Pending(
-                "in" if side[k] > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
+                "in" if side > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
                 None if v is None or not np.isfinite(v) else round(v, 1),
             )  # fmt: skip
 

@@ -1,0 +1,215 @@
+"""Diagnostics for the end-to-end benchmark (``bench_e2e``): where our non-model time goes, and how
+many camera streams one box keeps up with.
+
+    python -m carbonedge.benchmarks.e2e_diagnose --stages       # wall time per pipeline stage
+    python -m carbonedge.benchmarks.e2e_diagnose --profile      # cProfile, top functions
+    python -m carbonedge.benchmarks.e2e_diagnose --multistream  # streams at 10 FPS sustained
+
+Same model, clip and session settings as ``bench_e2e``; nothing here is run by the benchmark suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from carbonedge.benchmarks.bench_e2e import CallTimer, OursE2E, shared_paths
+
+
+def profile_ours(max_frames: int, top: int) -> str:
+    """cProfile of one pass of our pipeline: the functions with the most own time (``tottime``).
+
+    cProfile adds a fixed cost to every Python call, so Python-heavy stages look heavier than they
+    are; the ranking, not the absolute time, is the point. ``session.run`` (the model) is listed
+    too, as the yardstick.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    paths = shared_paths()
+    if paths is None:
+        return "no model/clip: nothing profiled"
+    ours = OursE2E(*paths)
+    ours.run(30)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    result = ours.run(max_frames)
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    ms = result.per_frame_ms
+    head = (
+        f"{result.frames} frames under cProfile: {ms(result.total_s):.2f} ms/frame, model "
+        f"{ms(result.model_s):.2f}, non-model {ms(result.non_model_s):.2f}, source reads "
+        f"{ms(result.read_s):.2f}\n"
+    )
+    return head + text.getvalue()
+
+
+def _stage_hooks() -> list[tuple[str, object, str]]:
+    """(label, owner, attribute) of the per-frame stages of our pipeline, for ``stage_times``."""
+    from carbonedge.runtime.summary import IntervalAggregator
+    from carbonedge.vision.analytics.kinematics import Kinematics
+    from carbonedge.vision.analytics.scene import SceneAnalytics
+    from carbonedge.vision.analytics.unclip import BorderUnclipper
+    from carbonedge.vision.counting.line import LineCounter
+    from carbonedge.vision.detectors import yolo_common
+    from carbonedge.vision.detectors.yolox import YoloxDetector
+    from carbonedge.vision.tracking.bytetrack import ByteTrack
+
+    return [
+        ("detector.detect (all of it)", YoloxDetector, "detect"),
+        ("  preprocess (letterbox_chw)", YoloxDetector, "_preprocess"),
+        ("  decode (decode_yolox)", YoloxDetector, "_decode"),
+        ("  nms", yolo_common, "nms"),
+        ("ByteTrack.update", ByteTrack, "update"),
+        ("SceneAnalytics.update (all of it)", SceneAnalytics, "update"),
+        ("  Kinematics.update (speeds)", Kinematics, "update"),
+        ("  BorderUnclipper.apply", BorderUnclipper, "apply"),
+        ("  LineCounter.update", LineCounter, "update"),
+        ("SceneAnalytics.forget", SceneAnalytics, "forget"),
+        ("IntervalAggregator.add_frame", IntervalAggregator, "add_frame"),
+    ]
+
+
+def stage_times(max_frames: int) -> str:
+    """Wall time per frame of each stage of one pass of ours (wrapped calls, no profiler);
+    "everything else" is the rest of the main thread's time: the frame hand-off from the decode
+    thread, the pipeline's own bookkeeping, Python call overhead."""
+    paths = shared_paths()
+    if paths is None:
+        return "no model/clip: nothing measured"
+    ours = OursE2E(*paths)
+    ours.run(30)
+    hooks = _stage_hooks()
+    timers = [CallTimer() for _ in hooks]
+    saved = [getattr(owner, attr) for _, owner, attr in hooks]
+    for timer, (_, owner, attr), original in zip(timers, hooks, saved, strict=True):
+        setattr(owner, attr, timer.wrap(original))
+    try:
+        result = ours.run(max_frames)
+    finally:
+        for (_, owner, attr), original in zip(hooks, saved, strict=True):
+            setattr(owner, attr, original)
+    ms = result.per_frame_ms
+    lines = [
+        f"{result.frames} frames: total {ms(result.total_s):.2f} ms/frame ({result.fps:.1f} FPS), "
+        f"model (session.run) {ms(result.model_s):.2f}, non-model {ms(result.non_model_s):.2f}; "
+        f"source reads {ms(result.read_s):.2f} (on the decode thread when it overlaps)",
+        f"{'stage (wall time in the call)':<40} {'ms/frame':>9}",
+    ]
+    labels = [label for label, _, _ in hooks]
+    lines += [f"{label:<40} {ms(t.seconds):>9.3f}" for label, t in zip(labels, timers, strict=True)]
+    detect_rest_s = timers[0].seconds - result.model_s - sum(t.seconds for t in timers[1:4])
+    top_level_s = sum(t.seconds for label, t in zip(labels, timers, strict=True) if label[0] != " ")
+    lines += [
+        f"{'  rest of detect (Detections, checks)':<40} {ms(detect_rest_s):>9.3f}",
+        f"{'everything else on the main thread':<40} {ms(result.total_s - top_level_s):>9.3f}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- several streams at a fixed frame rate ------------------------------------------------------
+def streams_trial(ours: OursE2E, streams: int, fps: float, duration_s: float) -> list[float]:
+    """``streams`` copies of the clip, each paced to ``fps`` (``realtime``), each through its own
+    ``SourcePipeline`` on its own thread with the one shared detector; each stream's lag in
+    seconds: how much longer its run took than its frames last as video."""
+    import threading
+    import time
+
+    from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
+
+    lags_s: list[float] = [float("inf")] * streams
+    frames = round(fps * duration_s)
+
+    def one(k: int) -> None:
+        pipeline = ours.pipeline()
+        pipeline.source = VideoFileSource(
+            VideoFileConfig(id=f"s{k}", path=ours.clip, fps=fps, realtime=True)
+        )
+        t0 = time.perf_counter()
+        result = pipeline.run(max_frames=frames)
+        lags_s[k] = time.perf_counter() - t0 - (result.frames - 1) / fps
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(streams)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return lags_s
+
+
+def sustained_streams(
+    *, fps: float = 10.0, duration_s: float = 20.0, max_lag_s: float = 1.0, max_streams: int = 32
+) -> list[str]:
+    """How many streams at ``fps`` the box keeps up with: a trial passes when no stream ended more
+    than ``max_lag_s`` behind its video time after ``duration_s`` (a stream that cannot keep up
+    falls behind steadily: 5 % short of ``fps`` is 1 s over 20 s); doubling, then bisection.
+    One line per trial. (Each stream replays the 60 fps clip as a 10 fps camera.)"""
+    paths = shared_paths()
+    if paths is None:
+        return ["no model/clip: nothing measured"]
+    ours = OursE2E(*paths)
+    ours.run(30)
+    lines: list[str] = []
+
+    def passes(k: int) -> bool:
+        ours.model_timer.seconds = 0.0
+        lags_s = streams_trial(ours, k, fps, duration_s)
+        ok = max(lags_s) <= max_lag_s
+        in_flight = ours.model_timer.seconds / (duration_s + max(lags_s))  # calls overlap
+        lines.append(
+            f"{k:>3} streams at {fps:g} FPS for {duration_s:g} s: lag {min(lags_s):.2f}-"
+            f"{max(lags_s):.2f} s, session.run calls in flight {in_flight:.1f} on average, "
+            f"load avg "
+            f"{os.getloadavg()[0]:.1f}: {'kept up' if ok else 'fell behind'}"
+        )
+        return ok
+
+    good, bad = 0, None
+    k = 1
+    while k <= max_streams and passes(k):
+        good, k = k, k * 2
+    bad = min(k, max_streams + 1)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if passes(mid) else (good, mid)
+    lines.append(f"sustained: {good} streams of 320x240 at {fps:g} FPS")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from carbonedge.runtime.cli import configure_process
+
+    parser = argparse.ArgumentParser(prog="python -m carbonedge.benchmarks.e2e_diagnose")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--stages", action="store_true", help="time each stage of one pass of ours")
+    what.add_argument("--profile", action="store_true", help="cProfile one pass of ours")
+    what.add_argument(
+        "--multistream", action="store_true", help="how many 10 FPS streams this box sustains"
+    )
+    parser.add_argument(
+        "--frames", type=int, default=1_000_000, help="frames (--stages, --profile)"
+    )
+    parser.add_argument("--top", type=int, default=30, help="functions listed by --profile")
+    args = parser.parse_args(argv)
+    configure_process()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    if args.profile:
+        sys.stdout.write(profile_ours(args.frames, args.top))
+    elif args.stages:
+        sys.stdout.write(stage_times(args.frames))
+    else:
+        for line in sustained_streams():
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -70,5 +70,6 @@ from carbonedge.kernels.counting import *  # noqa: E402,F401,F403
 from carbonedge.kernels.decode import *  # noqa: E402,F401,F403
 from carbonedge.kernels.fire import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
+from carbonedge.kernels.kinematics import *  # noqa: E402,F401,F403
 from carbonedge.kernels.motion import *  # noqa: E402,F401,F403
 from carbonedge.kernels.preprocess import *  # noqa: E402,F401,F403

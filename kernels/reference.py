@@ -11,5 +11,6 @@ from carbonedge.kernels._ref_bytetrack import *  # noqa: F401,F403
 from carbonedge.kernels._ref_decode import *  # noqa: F401,F403
 from carbonedge.kernels._ref_fire import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
+from carbonedge.kernels._ref_kinematics import *  # noqa: F401,F403
 from carbonedge.kernels._ref_motion import *  # noqa: F401,F403
 from carbonedge.kernels._ref_preprocess import *  # noqa: F401,F403

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.ground_plane import GroundPlane
+from carbonedge.kernels import track_speed_fit
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
 
@@ -146,20 +147,9 @@ class Kinematics:
     def _fit_speed(self, slots: NDArray[np.int64], now_s: float) -> NDArray[np.float64]:
         """Least-squares speed over the window, with one round of outlier rejection."""
         cfg, st = self.config, self._state
-        t = st["t"][slots]  # (K, R)
-        xy = st["xy"][slots]  # (K, R, 2)
-        w = (np.isfinite(t) & (now_s - t <= cfg.window_s + 1e-9)).astype(np.float64)
-        t = np.nan_to_num(t - now_s)
-        xy = np.nan_to_num(xy)
-        v, resid = _weighted_fit(t, xy, w)
-        # drop samples far off the fitted line, refit
-        med = _masked_median(resid, w > 0)
-        limit = np.maximum(3.0 * med, cfg.outlier_floor_m if self.ground_plane else 2.0)
-        w = w * (resid <= limit[:, None])
-        v, _ = _weighted_fit(t, xy, w)
-        speed = np.hypot(v[:, 0], v[:, 1])
-        speed[w.sum(axis=1) < cfg.min_samples] = np.nan
-        return speed
+        floor = cfg.outlier_floor_m if self.ground_plane is not None else 2.0  # metres or px
+        return track_speed_fit(st["t"][slots], st["xy"][slots], now_s, window_s=cfg.window_s,
+                               min_samples=cfg.min_samples, outlier_floor=floor)  # fmt: skip
 
     def _smooth(
         self, slots: NDArray[np.int64], raw: NDArray[np.float64], step_s: NDArray[np.float64]
@@ -172,27 +162,3 @@ class Kinematics:
         new = np.where(np.isnan(raw), prev, new)
         self._state["speed"][slots] = new
         return new
-
-
-def _weighted_fit(
-    t: NDArray[np.float64], xy: NDArray[np.float64], w: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per row: slope of xy over t with weights w -> (K, 2) velocity, (K, R) residual distance."""
-    sw = np.maximum(w.sum(axis=1), 1e-12)
-    t_mean = (w * t).sum(axis=1) / sw
-    xy_mean = (w[:, :, None] * xy).sum(axis=1) / sw[:, None]
-    dt = t - t_mean[:, None]
-    var = (w * dt * dt).sum(axis=1)
-    cov = (w[:, :, None] * dt[:, :, None] * (xy - xy_mean[:, None, :])).sum(axis=1)
-    v = np.where(var[:, None] > 1e-12, cov / np.maximum(var, 1e-12)[:, None], np.nan)
-    fitted = xy_mean[:, None, :] + dt[:, :, None] * np.nan_to_num(v)[:, None, :]
-    resid = np.hypot(*(xy - fitted).transpose(2, 0, 1))
-    return v, resid
-
-
-def _masked_median(values: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """Lower median of each row over ``mask`` (0 for an empty row)."""
-    n = mask.sum(axis=1)
-    ordered = np.sort(np.where(mask, values, np.inf), axis=1)
-    med = ordered[np.arange(len(values)), np.maximum(n - 1, 0) // 2]
-    return np.where(n > 0, med, 0.0)

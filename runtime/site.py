@@ -14,7 +14,8 @@ The watchdog (the calling thread) looks at every source once a second:
   themselves also reconnect on their own); files, the synthetic scene and an image folder that
   reached its last image run once;
 - a live source that still delivers frames that no longer change is reported ``frozen`` (the
-  camera is blind: counts of zero mean nothing), in the log and in ``health()``;
+  camera is blind: counts of zero mean nothing), in the log and in ``health()``, and reconnected
+  after ``frozen_restart_s`` (a stream stuck on one picture often recovers on a new connection);
 - on ``stop`` (SIGTERM) every source is closed, which unblocks a read waiting on a stalled
   camera; each pipeline then flushes its open interval.
 """
@@ -50,6 +51,9 @@ class WatchdogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stall_restart_s: float = Field(30.0, gt=0.0, description="no frame for this long: restart")
+    frozen_restart_s: float | None = Field(
+        60.0, gt=0.0, description="frozen this long: reconnect (None: only report it)"
+    )
     restart_backoff_max_s: float = Field(60.0, gt=0.0)
     check_every_s: float = Field(1.0, gt=0.0)
 
@@ -72,6 +76,7 @@ class _Runner:
     started_s: float = 0.0
     live: bool = False
     frozen: bool = False
+    frozen_since_s: float = 0.0
     restart_requested: bool = False  # the watchdog closed it: start it again
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -238,6 +243,7 @@ class Site:
         is_frozen = getattr(frozen, "value", frozen) == "frozen"
         if is_frozen != runner.frozen:
             runner.frozen = is_frozen
+            runner.frozen_since_s = now_s
             if is_frozen:
                 logger.error("source %s is frozen: frames arrive but no longer change (camera "
                              "blind?); its counts mean nothing until it recovers",
@@ -245,6 +251,14 @@ class Site:
             else:
                 logger.warning("source %s: frames change again (no longer frozen)",
                                runner.source_id)  # fmt: skip
+        limit_s = self.watchdog.frozen_restart_s
+        if is_frozen and limit_s is not None and now_s - runner.frozen_since_s > limit_s:
+            # a stream stuck on one picture often comes back on a fresh connection
+            logger.warning("source %s frozen for %.0f s; reconnecting it",
+                           runner.source_id, now_s - runner.frozen_since_s)  # fmt: skip
+            runner.restart_requested = True
+            runner.frozen_since_s = now_s
+            self._close_source(runner)
 
     @staticmethod
     def _close_source(runner: _Runner) -> None:

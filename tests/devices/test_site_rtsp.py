@@ -50,3 +50,28 @@ def test_frozen_camera_is_reported_by_the_site_within_30_s(rtsp_server, tmp_path
     assert report["sources"]["cam"]["state"] == "frozen", report
     assert report["sources"]["cam"]["frames"] > 0  # frames still arrive: frozen, not stalled
     assert not thread.is_alive()
+
+
+@pytest.mark.slow
+def test_frozen_camera_is_reconnected_after_frozen_restart_s(rtsp_server, tmp_path: Path) -> None:
+    config = parse_site_config({
+        "device_id": "box",
+        "sources": [{"id": "cam", "type": "rtsp", "url": rtsp_server.url("freeze"),
+                     "first_frame_timeout_s": 10.0, "read_timeout_s": 2.0}],
+        "detector": {"type": "motion"},
+        "watchdog": {"frozen_restart_s": 2.0},
+        "health": {"enabled": False},
+        "output": {"sqlite_path": str(tmp_path / "s.sqlite"), "jsonl_path": None},
+    }, origin="test")  # fmt: skip
+    running = Site(config)
+    thread = threading.Thread(target=running.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 45.0
+        while running.runners()["cam"].restarts < 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        running.stop.set()
+        thread.join(timeout=30)
+    assert running.runners()["cam"].restarts >= 1
+    assert not thread.is_alive()

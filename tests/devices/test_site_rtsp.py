@@ -48,7 +48,9 @@ def test_frozen_camera_is_reported_by_the_site_within_30_s(rtsp_server, tmp_path
     print(f"\nsite reported the camera frozen {frozen_after_s:.1f} s after start")
     assert report is not None and report["status"] == "degraded"
     assert report["sources"]["cam"]["state"] == "frozen", report
-    assert report["sources"]["cam"]["frames"] > 0  # frames still arrive: frozen, not stalled
+    # frames still arrive (frozen, not stalled); the pipeline may not have analysed one yet: a
+    # fresh checkout compiles the Numba tracker (~15 s) before its first frame
+    assert running.runners()["cam"].pipeline.source.health.counter("frames") > 0
     assert not thread.is_alive()
 
 

@@ -11,7 +11,7 @@ import pytest
 from carbonedge.kernels import kernel_status
 
 
-@pytest.mark.slow  # runs the whole quick benchmark suite (~15 s)
+@pytest.mark.slow  # runs the whole quick benchmark suite (~40 s)
 def test_quick_benchmarks_cover_every_kernel() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "carbonedge.runtime.cli", "bench", "--quick"],

@@ -14,7 +14,8 @@ Distance travelled is the integral of the smoothed speed over the time the track
 speed is below ``idle_speed_kmh`` (without a ground plane: below ``idle_heights_per_s`` box
 heights per second, a scale-free pixel criterion).
 
-All per-frame work is whole-column NumPy over the tracks of the frame.
+The fit runs in one compiled call for all tracks of the frame (``kernels.track_speed_fit``, NumPy
+reference in ``kernels.reference``); the rest is whole-column NumPy.
 """
 
 from __future__ import annotations

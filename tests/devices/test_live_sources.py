@@ -50,11 +50,17 @@ def test_image_folder_in_name_order_skips_unreadable(tmp_path: Path, caplog) -> 
 
 
 def test_image_folder_watch_sees_new_files_and_never_drops(tmp_path: Path) -> None:
-    config = ImageFolderConfig(id="f", path=tmp_path, watch=True, poll_interval_s=0.05,
+    folder, staging = tmp_path / "in", tmp_path / "staging"
+    folder.mkdir()
+    staging.mkdir()
+    config = ImageFolderConfig(id="f", path=folder, watch=True, poll_interval_s=0.05,
                                settle_s=0, queue_frames=2, first_frame_timeout_s=0)  # fmt: skip
     with create_source(config) as source:
         for i in range(6):  # more than the queue holds: the producer waits, nothing is dropped
-            cv2.imwrite(str(tmp_path / f"{i:02d}.png"), noise(i))
+            # written elsewhere and moved in, as an uploading camera does: with settle_s=0 a
+            # half-written PNG could be read (an unreadable image, counted and skipped)
+            cv2.imwrite(str(staging / f"{i:02d}.png"), noise(i))
+            os.replace(staging / f"{i:02d}.png", folder / f"{i:02d}.png")
         time.sleep(0.5)
         frames = [source.read() for _ in range(6)]
     assert [f.index for f in frames] == list(range(6))

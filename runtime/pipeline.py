@@ -32,12 +32,12 @@ from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.motion_gate import GateConfig, MotionGate
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
-from carbonedge.runtime.summary import IntervalAggregator
+from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
 from carbonedge.runtime.traffic_emissions import interval_emissions
 from carbonedge.runtime.types import Detections, Frame, Packet
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
-from carbonedge.vision.analytics.scene import IntervalSections, SceneAnalytics
+from carbonedge.vision.analytics.scene import SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors import Detector

@@ -20,8 +20,7 @@ from carbonedge.devices.sensors import create_sensor
 from carbonedge.devices.sensors.base import SensorConfig, SensorReading
 from carbonedge.runtime.events import IntervalSummary
 from carbonedge.runtime.store import QueuedWriter, Store
-from carbonedge.runtime.summary import IntervalAggregator
-from carbonedge.vision.analytics.scene import IntervalSections
+from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
 
 logger = logging.getLogger(__name__)
 

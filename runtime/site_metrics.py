@@ -8,6 +8,7 @@ device health: state, dropped frames, reconnects.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from carbonedge.runtime.metrics import SOURCE_STATES, Metrics
@@ -49,8 +50,6 @@ class SiteMetrics:
             self._exported[key] = total
 
     def collect(self, metrics: Metrics) -> None:
-        import time
-
         now = time.monotonic()
         for source_id, runner in self.site.runners().items():
             results = list(runner.results)

@@ -11,13 +11,13 @@ the interval's sections; ``forget`` ends tracks the tracker removed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.runtime.events import LineCrossed
+from carbonedge.runtime.summary import IntervalSections
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 from carbonedge.vision.analytics.movements import MovementCounter
@@ -34,20 +34,6 @@ FORGET_AFTER_S = 60.0
 def percentile_85(values: Sequence[float]) -> float:
     """The 85th-percentile speed, the traffic engineer's design speed (linear interpolation)."""
     return float(np.percentile(np.asarray(values, np.float64), 85))
-
-
-@dataclass
-class IntervalSections:
-    """What ``close_interval`` returns: final crossings and the summary's analytics sections."""
-
-    events: list[LineCrossed]
-    line_speeds: dict[str, dict[str, float | int]] | None = None
-    traffic: dict[str, dict[str, float | int]] | None = None
-    zones: dict[str, dict[str, float | int | None]] | None = None
-    movements: dict[str, dict] | None = None
-    emissions: dict | None = None  # filled by the pipeline from ``traffic`` when configured
-    fire: dict | None = None  # filled by the pipeline's fire stage on fire cameras
-    sensor: dict | None = None  # a sensor's interval aggregates (runtime/sensor_stage.py)
 
 
 class SceneAnalytics:

@@ -26,6 +26,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.uplink.cli",
     "carbonedge.emissions.cli",
     "carbonedge.runtime.report",
+    "carbonedge.calibration.cli",
+    "carbonedge.runtime.uplink.hj212.cli",
 )
 
 

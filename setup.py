@@ -44,7 +44,7 @@ cython_extensions = cythonize(
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=_OPT,
         )
-        for name in ("_letterbox", "_motion", "_fire")
+        for name in ("_letterbox", "_motion", "_fire", "_camera_moved", "_hj212")
     ],
     language_level=3,
 )
@@ -69,5 +69,6 @@ setup(
         "carbonedge.benchmarks": ["*.md"],
         "carbonedge.runtime.uplink": ["schemas/*.json", "SCHEMA.md"],
         "carbonedge.emissions": ["data/*.csv", "data/*.md"],
+        "carbonedge.calibration.web": ["static/*.html", "static/*.js", "static/*.css"],
     },
 )

@@ -68,6 +68,7 @@ class PassTimes:
     model_s: float  # inside session.run
     read_s: float  # inside the source's read (decode + frame wrapping)
     count: int  # crossings of the line, both directions
+    reads_off_main: bool = False  # every source read ran on another thread (the prefetch thread)
 
     @property
     def fps(self) -> float:
@@ -82,19 +83,23 @@ class PassTimes:
 
 
 class CallTimer:
-    """Accumulates the wall time spent in the callables it wraps."""
+    """Accumulates the time spent in the callables it wraps: wall time by default, or the calling
+    thread's CPU time with ``clock=time.thread_time`` (blind to a busy neighbour's preemption)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.seconds = 0.0
+        self.clock = clock
 
     def wrap(self, fn: Callable) -> Callable:
+        clock = self.clock
+
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - t0
+                self.seconds += clock() - t0
 
         return timed
 
@@ -131,11 +136,11 @@ class OursE2E:
 
     name = "carbonedge"
 
-    def __init__(self, model: Path, clip: Path) -> None:
+    def __init__(self, model: Path, clip: Path, name: str = "carbonedge") -> None:
         from carbonedge.vision.detectors.onnx_session import SessionConfig
         from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 
-        self.clip = clip
+        self.clip, self.name = clip, name
         self.detector = YoloxDetector(
             YoloxConfig(
                 model=str(model),
@@ -164,17 +169,39 @@ class OursE2E:
             tracker=ByteTrackConfig(lost_buffer_s=1.0), lines=[line], interval_s=10.0,
         )  # fmt: skip
 
-    def run(self, max_frames: int) -> PassTimes:
+    def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:
+        """One pass; ``on_first_frame`` is called once the first frame has been handled."""
+        import threading
+
         read_timer = CallTimer()
         pipeline = self.pipeline(read_timer)
+        read_threads: set[str] = set()
+        read = pipeline.source.read
+
+        def noted_read(*args, **kwargs):
+            read_threads.add(threading.current_thread().name)
+            return read(*args, **kwargs)
+
+        pipeline.source.read = noted_read  # type: ignore[method-assign]
+        if on_first_frame is not None:
+            handle = pipeline._handle_frame
+            pending = [on_first_frame]
+
+            def handle_first(*args, **kwargs):
+                handle(*args, **kwargs)
+                if pending and pipeline.result.frames >= 1:
+                    pending.pop()()
+
+            pipeline._handle_frame = handle_first  # type: ignore[method-assign]
         self.model_timer.seconds = 0.0
         t0 = time.perf_counter()
         result = pipeline.run(max_frames=max_frames)
         total_s = time.perf_counter() - t0
         per_dir = result.counts()["y150"]
         count = sum(n for d in per_dir.values() for n in d.values())
+        off_main = bool(read_threads) and threading.main_thread().name not in read_threads
         return PassTimes(
-            result.frames, total_s, self.model_timer.seconds, read_timer.seconds, count
+            result.frames, total_s, self.model_timer.seconds, read_timer.seconds, count, off_main
         )
 
 
@@ -203,7 +230,8 @@ class PeerE2E:
         self.model_timer = CallTimer()
         self.session.run = self.model_timer.wrap(self.session.run)
 
-    def run(self, max_frames: int) -> PassTimes:
+    def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:
+        """One pass; ``on_first_frame`` is called once the first frame is counted."""
         import cv2
         import supervision as sv
 
@@ -229,6 +257,8 @@ class PeerE2E:
             detections = sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id)
             zone.trigger(tracker.update(detections))
             frames += 1
+            if frames == 1 and on_first_frame is not None:
+                on_first_frame()
         cap.release()
         total_s = time.perf_counter() - t0
         count = zone.in_count + zone.out_count if zone is not None else 0
@@ -238,24 +268,39 @@ class PeerE2E:
         self, output: NDArray[np.float32], ratio: float
     ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
         """YOLOX demo decode + best vehicle class + class-agnostic ``cv2.dnn.NMSBoxes``."""
-        import cv2
+        return peer_postprocess(
+            output, ratio, self.grids, self.expanded_strides, self.vehicle_ids, SCORE_THRESHOLD
+        )
 
-        output = output.copy()  # (A, 85); the demo decodes in place
-        output[:, :2] = (output[:, :2] + self.grids) * self.expanded_strides
-        output[:, 2:4] = np.exp(output[:, 2:4]) * self.expanded_strides
-        scores = output[:, 4:5] * output[:, 5:][:, self.vehicle_ids]
-        best = scores.argmax(axis=1)
-        confidence = scores[np.arange(len(scores)), best]
-        keep = confidence > SCORE_THRESHOLD
-        cxcywh, confidence, best = output[keep, :4], confidence[keep], best[keep]
-        xyxy = np.empty_like(cxcywh)
-        xyxy[:, :2] = cxcywh[:, :2] - cxcywh[:, 2:] / 2
-        xyxy[:, 2:] = cxcywh[:, :2] + cxcywh[:, 2:] / 2
-        xyxy /= ratio
-        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        indices = cv2.dnn.NMSBoxes(xywh, confidence, SCORE_THRESHOLD, NMS_IOU)
-        indices = np.asarray(indices, np.int64).reshape(-1)
-        return xyxy[indices], confidence[indices], self.vehicle_ids[best[indices]]
+
+def peer_postprocess(
+    output: NDArray[np.float32],
+    ratio: float,
+    grids: NDArray[np.float32],
+    expanded_strides: NDArray[np.float32],
+    vehicle_ids: NDArray[np.int64],
+    score_threshold: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
+    """The peer's postprocess of one (A, 85) output: the YOLOX demo decode in NumPy, score = obj *
+    best vehicle-class score, one class-agnostic ``cv2.dnn.NMSBoxes``; xyxy in image px."""
+    import cv2
+
+    output = output.copy()  # (A, 85); the demo decodes in place
+    output[:, :2] = (output[:, :2] + grids) * expanded_strides
+    output[:, 2:4] = np.exp(output[:, 2:4]) * expanded_strides
+    scores = output[:, 4:5] * output[:, 5:][:, vehicle_ids]
+    best = scores.argmax(axis=1)
+    confidence = scores[np.arange(len(scores)), best]
+    keep = confidence > score_threshold
+    cxcywh, confidence, best = output[keep, :4], confidence[keep], best[keep]
+    xyxy = np.empty_like(cxcywh)
+    xyxy[:, :2] = cxcywh[:, :2] - cxcywh[:, 2:] / 2
+    xyxy[:, 2:] = cxcywh[:, :2] + cxcywh[:, 2:] / 2
+    xyxy /= ratio
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    indices = cv2.dnn.NMSBoxes(xywh, confidence, score_threshold, NMS_IOU)
+    indices = np.asarray(indices, np.int64).reshape(-1)
+    return xyxy[indices], confidence[indices], vehicle_ids[best[indices]]
 
 
 def yolox_grids(input_hw: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

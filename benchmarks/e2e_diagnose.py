@@ -55,15 +55,13 @@ def _stage_hooks() -> list[tuple[str, object, str]]:
     from carbonedge.vision.analytics.scene import SceneAnalytics
     from carbonedge.vision.analytics.unclip import BorderUnclipper
     from carbonedge.vision.counting.line import LineCounter
-    from carbonedge.vision.detectors import yolo_common
     from carbonedge.vision.detectors.yolox import YoloxDetector
     from carbonedge.vision.tracking.bytetrack import ByteTrack
 
     return [
         ("detector.detect (all of it)", YoloxDetector, "detect"),
         ("  preprocess (letterbox_chw)", YoloxDetector, "_preprocess"),
-        ("  decode (decode_yolox)", YoloxDetector, "_decode"),
-        ("  nms", yolo_common, "nms"),
+        ("  decode + NMS (decode_nms_yolox)", YoloxDetector, "_decode_nms"),
         ("ByteTrack.update", ByteTrack, "update"),
         ("SceneAnalytics.update (all of it)", SceneAnalytics, "update"),
         ("  Kinematics.update (speeds)", Kinematics, "update"),
@@ -74,17 +72,20 @@ def _stage_hooks() -> list[tuple[str, object, str]]:
     ]
 
 
-def stage_times(max_frames: int) -> str:
+def stage_times(max_frames: int, *, cpu: bool = False) -> str:
     """Wall time per frame of each stage of one pass of ours (wrapped calls, no profiler);
     "everything else" is the rest of the main thread's time: the frame hand-off from the decode
-    thread, the pipeline's own bookkeeping, Python call overhead."""
+    thread, the pipeline's own bookkeeping, Python call overhead. ``cpu``: the stages' main-thread
+    CPU time instead (steadier while neighbours load the box; the first line stays wall time)."""
+    import time
+
     paths = shared_paths()
     if paths is None:
         return "no model/clip: nothing measured"
     ours = OursE2E(*paths)
     ours.run(30)
     hooks = _stage_hooks()
-    timers = [CallTimer() for _ in hooks]
+    timers = [CallTimer(time.thread_time if cpu else time.perf_counter) for _ in hooks]
     saved = [getattr(owner, attr) for _, owner, attr in hooks]
     for timer, (_, owner, attr), original in zip(timers, hooks, saved, strict=True):
         setattr(owner, attr, timer.wrap(original))
@@ -94,15 +95,22 @@ def stage_times(max_frames: int) -> str:
         for (_, owner, attr), original in zip(hooks, saved, strict=True):
             setattr(owner, attr, original)
     ms = result.per_frame_ms
+    kind = "main-thread CPU time" if cpu else "wall time"
     lines = [
         f"{result.frames} frames: total {ms(result.total_s):.2f} ms/frame ({result.fps:.1f} FPS), "
         f"model (session.run) {ms(result.model_s):.2f}, non-model {ms(result.non_model_s):.2f}; "
         f"source reads {ms(result.read_s):.2f} (on the decode thread when it overlaps)",
-        f"{'stage (wall time in the call)':<40} {'ms/frame':>9}",
+        f"{'stage (' + kind + ' in the call)':<40} {'ms/frame':>9}",
     ]
     labels = [label for label, _, _ in hooks]
     lines += [f"{label:<40} {ms(t.seconds):>9.3f}" for label, t in zip(labels, timers, strict=True)]
-    detect_rest_s = timers[0].seconds - result.model_s - sum(t.seconds for t in timers[1:4])
+    if cpu:  # session.run's own time is wall time: only the listed stages add up
+        staged_s = sum(t.seconds for t in timers[1:3]) + sum(
+            t.seconds for label, t in zip(labels[3:], timers[3:], strict=True) if label[0] != " "
+        )
+        lines.append(f"{'sum of the stages but the model':<40} {ms(staged_s):>9.3f}")
+        return "\n".join(lines) + "\n"
+    detect_rest_s = timers[0].seconds - result.model_s - sum(t.seconds for t in timers[1:3])
     top_level_s = sum(t.seconds for label, t in zip(labels, timers, strict=True) if label[0] != " ")
     lines += [
         f"{'  rest of detect (Detections, checks)':<40} {ms(detect_rest_s):>9.3f}",
@@ -142,17 +150,24 @@ def streams_trial(ours: OursE2E, streams: int, fps: float, duration_s: float) ->
 
 
 def sustained_streams(
-    *, fps: float = 10.0, duration_s: float = 20.0, max_lag_s: float = 1.0, max_streams: int = 32
-) -> list[str]:
+    *,
+    fps: float = 10.0,
+    duration_s: float = 20.0,
+    max_lag_s: float = 1.0,
+    max_streams: int = 32,
+    ours: OursE2E | None = None,
+) -> tuple[int, list[str]]:
     """How many streams at ``fps`` the box keeps up with: a trial passes when no stream ended more
     than ``max_lag_s`` behind its video time after ``duration_s`` (a stream that cannot keep up
     falls behind steadily: 5 % short of ``fps`` is 1 s over 20 s); doubling, then bisection.
-    One line per trial. (Each stream replays the 60 fps clip as a 10 fps camera.)"""
-    paths = shared_paths()
-    if paths is None:
-        return ["no model/clip: nothing measured"]
-    ours = OursE2E(*paths)
-    ours.run(30)
+    Returns the sustained count (0: none measured) and one line per trial. (Each stream replays
+    the 60 fps clip as a 10 fps camera.)"""
+    if ours is None:
+        paths = shared_paths()
+        if paths is None:
+            return 0, ["no model/clip: nothing measured"]
+        ours = OursE2E(*paths)
+        ours.run(30)
     lines: list[str] = []
 
     def passes(k: int) -> bool:
@@ -177,7 +192,7 @@ def sustained_streams(
         mid = (good + bad) // 2
         good, bad = (mid, bad) if passes(mid) else (good, mid)
     lines.append(f"sustained: {good} streams of 320x240 at {fps:g} FPS")
-    return lines
+    return good, lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,17 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         "--frames", type=int, default=1_000_000, help="frames (--stages, --profile)"
     )
     parser.add_argument("--top", type=int, default=30, help="functions listed by --profile")
+    parser.add_argument(
+        "--cpu", action="store_true", help="--stages: main-thread CPU time instead of wall time"
+    )
     args = parser.parse_args(argv)
     configure_process()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if args.profile:
         sys.stdout.write(profile_ours(args.frames, args.top))
     elif args.stages:
-        sys.stdout.write(stage_times(args.frames))
+        sys.stdout.write(stage_times(args.frames, cpu=args.cpu))
     else:
-        for line in sustained_streams():
+        for line in sustained_streams()[1]:
             sys.stdout.write(line + "\n")
-            sys.stdout.flush()
     return 0
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "carbonedge.calibration.fit_cli",
+    "carbonedge.calibration.sensor_cli",
+    "carbonedge.calibration.web.server",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

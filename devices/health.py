@@ -10,6 +10,7 @@ States:
   streaming   frames or readings arrive and look healthy
   stalled     connected, but nothing arrived for ``stall_after_s``
   frozen      frames keep arriving but no longer change, or are black/uniform (camera blind)
+  calibrating readings arrive during a zero/span (test gas on the sensor: data flagged C)
   failed      given up for good (configuration or a permanent error); the device stops alone
   closed      stopped by the caller
 """
@@ -30,6 +31,7 @@ class DeviceState(str, enum.Enum):
     STREAMING = "streaming"
     STALLED = "stalled"
     FROZEN = "frozen"
+    CALIBRATING = "calibrating"
     FAILED = "failed"
     CLOSED = "closed"
 
@@ -96,7 +98,7 @@ class DeviceHealth:
         """The current state; ``streaming``/``frozen`` read as ``stalled`` after a silence."""
         with self._lock:
             state, last = self._state, self._last_seen_mono_s
-            live = state in (DeviceState.STREAMING, DeviceState.FROZEN)
+            live = state in (DeviceState.STREAMING, DeviceState.FROZEN, DeviceState.CALIBRATING)
             stalled = live and last is not None and time.monotonic() - last > self.stall_after_s
             report = stalled and not self._reported_stall
             if report:

@@ -66,9 +66,11 @@ def kernel_status() -> dict[str, dict[str, str]]:
 # and re-exports the public functions.
 from carbonedge.kernels.boxes import *  # noqa: E402,F401,F403
 from carbonedge.kernels.bytetrack import *  # noqa: E402,F401,F403
+from carbonedge.kernels.camera_moved import *  # noqa: E402,F401,F403
 from carbonedge.kernels.counting import *  # noqa: E402,F401,F403
 from carbonedge.kernels.decode import *  # noqa: E402,F401,F403
 from carbonedge.kernels.fire import *  # noqa: E402,F401,F403
+from carbonedge.kernels.hj212 import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kinematics import *  # noqa: E402,F401,F403
 from carbonedge.kernels.motion import *  # noqa: E402,F401,F403

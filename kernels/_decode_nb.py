@@ -168,3 +168,120 @@ def decode_yolo_v8_nb(raw, geom, score_threshold, classes):
             rows[k] = a
             k += 1
     return xyxy[:k].copy(), score[:k].copy(), cls[:k].copy(), rows[:k].copy()
+
+
+# --- fused YOLOX decode + score + grouped NMS -----------------------------------------------------
+@njit(cache=True, nogil=True)
+def _cell(a, input_h, input_w, strides):
+    """(gx, gy, stride) of anchor index ``a`` (strides in output order, row-major grids)."""
+    for si in range(strides.shape[0]):
+        s = strides[si]
+        gw = input_w // s
+        cells = (input_h // s) * gw
+        if a < cells:
+            return a % gw, a // gw, s
+        a -= cells
+    return 0, 0, strides[0]  # unreachable for a validated anchor index
+
+
+@njit(cache=True, nogil=True)
+def _box_iou32(b, i, j):
+    """IoU of rows i and j of (K, 4) float32 ``b``, same float32 operations as ``boxes.hpp``."""
+    zero = np.float32(0.0)
+    ai = max(b[i, 2] - b[i, 0], zero) * max(b[i, 3] - b[i, 1], zero)
+    aj = max(b[j, 2] - b[j, 0], zero) * max(b[j, 3] - b[j, 1], zero)
+    iw = max(min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0]), zero)
+    ih = max(min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1]), zero)
+    inter = iw * ih
+    union = (ai + aj) - inter
+    return inter / union if union > zero else zero
+
+
+@njit(cache=True, nogil=True)
+def _greedy_nms(xyxy, score, group, iou_threshold, max_det):
+    """Kept candidate indices by descending score (ties: lower index; NaN never kept)."""
+    k = score.shape[0]
+    order = np.argsort(-score, kind="mergesort")  # stable: ties keep candidate (anchor) order
+    keep = np.empty(min(k, max_det), np.int64)
+    n_keep = 0
+    thr = np.float32(iou_threshold)
+    for oi in range(k):
+        if n_keep >= max_det:
+            break
+        i = order[oi]
+        if math.isnan(score[i]):
+            continue
+        suppressed = False
+        for q in range(n_keep):
+            j = keep[q]
+            if group[j] == group[i] and _box_iou32(xyxy, i, j) > thr:
+                suppressed = True
+                break
+        if not suppressed:
+            keep[n_keep] = i
+            n_keep += 1
+    return keep[:n_keep]
+
+
+@njit(cache=True, nogil=True)
+def decode_nms_yolox_nb(
+    raw, input_h, input_w, strides, geom, score_threshold, classes, class_bound,
+    group_of_class, iou_threshold, max_det,
+):  # fmt: skip
+    """Decode, score and grouped NMS in one pass; ``class_bound`` < 0 means compute it exactly.
+
+    Step 1 reads only the objectness column: an anchor whose ``obj * class_bound`` is below the
+    threshold cannot pass (exact for obj >= 0 and every allowed class score <= class_bound), so
+    its 80 class scores are never touched. Step 2 scores the survivors, Step 3 suppresses.
+    """
+    n = raw.shape[0]
+    bound = np.float32(class_bound) if class_bound >= 0 else _class_bound(raw, 5, classes)
+    # Step 1: candidates from the objectness column alone.
+    cand = np.empty(n, np.int64)
+    k = 0
+    for a in range(n):
+        obj = raw[a, 4]
+        if obj >= 0 and obj * bound < score_threshold:
+            continue
+        cand[k] = a
+        k += 1
+    # Step 2: best allowed class, score and box of each candidate.
+    xyxy = np.empty((k, 4), np.float32)
+    score = np.empty(k, np.float32)
+    cls = np.empty(k, np.int32)
+    rows = np.empty(k, np.int32)
+    m = 0
+    for ci in range(k):
+        a = cand[ci]
+        r = raw[a]
+        best = _max_score(r, 5, classes)
+        sc = r[4] * best
+        if sc >= score_threshold:
+            gx, gy, s = _cell(a, input_h, input_w, strides)
+            cx = (r[0] + gx) * s
+            cy = (r[1] + gy) * s
+            w = math.exp(r[2]) * s
+            h = math.exp(r[3]) * s
+            _emit(m, cx, cy, w, h, geom, xyxy)
+            score[m] = sc
+            cls[m] = _argmax_class(r, 5, classes, best)
+            rows[m] = a
+            m += 1
+    # Step 3: greedy NMS within the groups of the classes.
+    group = np.empty(m, np.int32)
+    for i in range(m):
+        group[i] = group_of_class[cls[i]]
+    keep = _greedy_nms(xyxy[:m], score[:m], group, iou_threshold, max_det)
+    nk = keep.shape[0]
+    out_xyxy = np.empty((nk, 4), np.float32)
+    out_score = np.empty(nk, np.float32)
+    out_cls = np.empty(nk, np.int32)
+    out_rows = np.empty(nk, np.int32)
+    for q in range(nk):
+        i = keep[q]
+        for c in range(4):
+            out_xyxy[q, c] = xyxy[i, c]
+        out_score[q] = score[i]
+        out_cls[q] = cls[i]
+        out_rows[q] = rows[i]
+    return out_xyxy, out_score, out_cls, out_rows

@@ -33,35 +33,37 @@ cdef void _coeffs(int src_n, int dst_n, int* i0, int* i1, float* frac) noexcept 
         frac[d] = f
 
 
-cdef float _U8[256]  # uint8 -> float table: a load is cheaper than a scalar int->float convert
-for _i in range(256):
-    _U8[_i] = <float>_i
-
-
-cdef void _hrow(const unsigned char* src, int new_w, const int* x0, const int* x1,
-                const float* ax, const int* src_c, float* dst) noexcept nogil:
+cdef void _hrow(const unsigned char* src, int src_w, int new_w, const int* x0,
+                const float* ax, const int* src_c, float* fsrc, float* dst) noexcept nogil:
     """Horizontal interpolation of one source row into a planar (3, new_w) float row.
 
-    ``x0``/``x1`` are byte offsets (3 * column) of the left and right source pixels.
+    The row is first widened to float in one contiguous (vectorised) pass into ``fsrc`` (3 *
+    src_w + 3 floats; the last pixel is repeated once, so the right neighbour of a column is
+    always 3 floats further, with weight 0 at the edge). ``x0`` holds element offsets (3 *
+    column) of the left source pixels.
     """
     cdef int x
-    cdef const unsigned char* p0
-    cdef const unsigned char* p1
+    cdef const float* p
     cdef int c0 = src_c[0], c2 = src_c[2]
+    cdef int n = 3 * src_w
     cdef float a, v
     cdef float* d0 = dst
     cdef float* d1 = dst + new_w
     cdef float* d2 = dst + 2 * new_w
+    for x in range(n):
+        fsrc[x] = <float>src[x]
+    fsrc[n] = fsrc[n - 3]
+    fsrc[n + 1] = fsrc[n - 2]
+    fsrc[n + 2] = fsrc[n - 1]
     for x in range(new_w):
-        p0 = src + x0[x]
-        p1 = src + x1[x]
+        p = fsrc + x0[x]
         a = ax[x]
-        v = _U8[p0[c0]]
-        d0[x] = v + (_U8[p1[c0]] - v) * a
-        v = _U8[p0[1]]
-        d1[x] = v + (_U8[p1[1]] - v) * a
-        v = _U8[p0[c2]]
-        d2[x] = v + (_U8[p1[c2]] - v) * a
+        v = p[c0]
+        d0[x] = v + (p[3 + c0] - v) * a
+        v = p[1]
+        d1[x] = v + (p[4] - v) * a
+        v = p[c2]
+        d2[x] = v + (p[3 + c2] - v) * a
 
 
 cdef void _fill(float* row, int n, float value) noexcept nogil:
@@ -74,7 +76,7 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
                int new_w, int new_h, int off_x, int off_y, const int* src_c,
                const float* mul, const float* add, const float* pad,
                int* x0, int* x1, float* ax, int* y0, int* y1, float* ay,
-               float* buf_a, float* buf_b) noexcept nogil:
+               float* buf_a, float* buf_b, float* fsrc, bint fill_pad) noexcept nogil:
     cdef int y, x, c, sy, key0 = -1, key1 = -1, ktmp
     cdef long row_stride = 3 * <long>src_w
     cdef long plane = <long>out_h * out_w
@@ -87,12 +89,13 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
     cdef float b, m, k
     _coeffs(src_w, new_w, x0, x1, ax)
     _coeffs(src_h, new_h, y0, y1, ay)
-    for x in range(new_w):  # columns -> byte offsets within a row
+    for x in range(new_w):  # columns -> element offsets within a row
         x0[x] = 3 * x0[x]
-        x1[x] = 3 * x1[x]
     for y in range(out_h):
         sy = y - off_y
         if sy < 0 or sy >= new_h:
+            if not fill_pad:
+                continue
             for c in range(3):
                 _fill(out + c * plane + <long>y * out_w, out_w, pad[c])
             continue
@@ -101,17 +104,18 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
             tmp = r0; r0 = r1; r1 = tmp
             ktmp = key0; key0 = key1; key1 = ktmp
         if key0 != y0[sy]:
-            _hrow(img + y0[sy] * row_stride, new_w, x0, x1, ax, src_c, r0)
+            _hrow(img + y0[sy] * row_stride, src_w, new_w, x0, ax, src_c, fsrc, r0)
             key0 = y0[sy]
         if key1 != y1[sy]:
-            _hrow(img + y1[sy] * row_stride, new_w, x0, x1, ax, src_c, r1)
+            _hrow(img + y1[sy] * row_stride, src_w, new_w, x0, ax, src_c, fsrc, r1)
             key1 = y1[sy]
         # Step 2: vertical blend, normalise, write the three planes (padding left and right).
         b = ay[sy]
         for c in range(3):
             orow = out + c * plane + <long>y * out_w
-            _fill(orow, off_x, pad[c])
-            _fill(orow + off_x + new_w, out_w - off_x - new_w, pad[c])
+            if fill_pad:
+                _fill(orow, off_x, pad[c])
+                _fill(orow + off_x + new_w, out_w - off_x - new_w, pad[c])
             orow = orow + off_x
             s0 = r0 + c * new_w
             s1 = r1 + c * new_w
@@ -123,8 +127,11 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
 
 def letterbox_into(const unsigned char[:, :, ::1] image, float[:, :, ::1] out,
                    int new_w, int new_h, int off_x, int off_y, bint swap_rb,
-                   double pad_value, tuple mean, tuple std):
-    """Fill ``out`` (3, h, w) float32 from ``image`` (H, W, 3) uint8; geometry is pre-validated."""
+                   double pad_value, tuple mean, tuple std, bint fill_pad=True):
+    """Fill ``out`` (3, h, w) float32 from ``image`` (H, W, 3) uint8; geometry is pre-validated.
+
+    ``fill_pad=False`` leaves the padding as it is (it already holds the same padding).
+    """
     cdef int src_h = image.shape[0], src_w = image.shape[1]
     cdef int out_h = out.shape[1], out_w = out.shape[2]
     cdef int src_c[3]
@@ -138,7 +145,7 @@ def letterbox_into(const unsigned char[:, :, ::1] image, float[:, :, ::1] out,
         add[c] = <float>(-<double>mean[c] / <double>std[c])
         pad[c] = <float>((pad_value - <double>mean[c]) / <double>std[c])
     cdef int* ints = <int*>malloc(sizeof(int) * 2 * (new_w + new_h))
-    cdef float* floats = <float*>malloc(sizeof(float) * (new_w + new_h + 6 * new_w))
+    cdef float* floats = <float*>malloc(sizeof(float) * (new_w + new_h + 6 * new_w + 3 * src_w + 3))
     if ints == NULL or floats == NULL:
         free(ints)
         free(floats)
@@ -148,7 +155,8 @@ def letterbox_into(const unsigned char[:, :, ::1] image, float[:, :, ::1] out,
             _run(&image[0, 0, 0], src_h, src_w, &out[0, 0, 0], out_h, out_w,
                  new_w, new_h, off_x, off_y, src_c, mul, add, pad,
                  ints, ints + new_w, floats, ints + 2 * new_w, ints + 2 * new_w + new_h,
-                 floats + new_w, floats + new_w + new_h, floats + 4 * new_w + new_h)
+                 floats + new_w, floats + new_w + new_h, floats + 4 * new_w + new_h,
+                 floats + 7 * new_w + new_h, fill_pad)
     finally:
         free(ints)
         free(floats)

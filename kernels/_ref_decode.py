@@ -1,4 +1,4 @@
-"""NumPy references of ``decode_yolox`` and ``decode_yolo_v8`` (same signatures, no validation).
+"""NumPy references of the YOLO decoders and of the fused YOLOX decode + NMS (no validation).
 
 Vectorised over all anchors: best allowed class by ``argmax`` over masked scores, threshold
 (in float32), box maths in float32, map back through the letterbox and clip to the image.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from carbonedge.kernels._ref_boxes import nms
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["decode_yolox", "decode_yolo_v8"]
+__all__ = ["decode_nms_yolox", "decode_yolox", "decode_yolo_v8"]
 
 DecodeResult = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.int32]]
 
@@ -86,3 +87,27 @@ def decode_yolo_v8(
     best, score = _best(o[:, 4:], class_mask)
     keep = score >= np.float32(score_threshold)
     return _finish(o[:, :4], score, best, keep, letterbox, image_hw)
+
+
+def decode_nms_yolox(
+    raw: NDArray[np.float32],
+    input_hw: tuple[int, int],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    iou_threshold: float,
+    group_of_class: NDArray[np.int32] | None = None,
+    class_mask: NDArray[np.bool_] | None = None,
+    strides: tuple[int, ...] = (8, 16, 32),
+    max_det: int = 300,
+    class_score_bound: float | None = 1.0,
+) -> DecodeResult:
+    """NumPy reference: decode every anchor, then grouped NMS (``class_score_bound`` unused)."""
+    xyxy, score, cls, rows = decode_yolox(
+        raw, input_hw, letterbox, image_hw, score_threshold=score_threshold,
+        class_mask=class_mask, strides=strides,
+    )  # fmt: skip
+    groups = None if group_of_class is None else np.asarray(group_of_class)[cls]
+    keep = nms(xyxy, score, iou_threshold, group_id=groups, max_det=max_det)
+    return xyxy[keep], score[keep], cls[keep], rows[keep]

@@ -19,9 +19,10 @@ from numpy.typing import NDArray
 from carbonedge.kernels import _register, _require
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["decode_yolox", "decode_yolo_v8"]
+__all__ = ["decode_nms_yolox", "decode_yolox", "decode_yolo_v8"]
 
 _register("decode_yolox", "numba", "_decode_nb")
+_register("decode_nms_yolox", "numba", "_decode_nb")
 _register("decode_yolo_v8", "numba", "_decode_nb")
 
 DecodeResult = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.int32]]
@@ -108,6 +109,25 @@ def yolox_anchor_count(input_hw: tuple[int, int], strides: tuple[int, ...]) -> i
     return sum((in_h // s) * (in_w // s) for s in strides)
 
 
+def _yolox_data(
+    raw: NDArray, input_hw: tuple[int, int], strides: tuple[int, ...]
+) -> tuple[NDArray[np.float32], tuple[int, int]]:
+    """Validated (A, 5+nc) float32 YOLOX output and input size."""
+    data = _raw_2d(raw)
+    if data.shape[1] < 6:
+        raise ValueError(
+            f"raw must have 5 + nc >= 6 columns (YOLOX layout), got shape {data.shape}"
+        )
+    in_hw = _hw("input_hw", input_hw)
+    expected = yolox_anchor_count(in_hw, tuple(strides))
+    if data.shape[0] != expected:
+        raise ValueError(
+            f"raw has {data.shape[0]} anchors but input_hw {in_hw} with strides "
+            f"{tuple(strides)} gives {expected}"
+        )
+    return data, in_hw
+
+
 def decode_yolox(
     raw: NDArray[np.float32],
     input_hw: tuple[int, int],
@@ -141,18 +161,7 @@ def decode_yolox(
         ValueError: wrong dtype/shape, anchor count not matching ``input_hw``/``strides``, bad
             sizes, threshold or mask.
     """
-    data = _raw_2d(raw)
-    if data.shape[1] < 6:
-        raise ValueError(
-            f"raw must have 5 + nc >= 6 columns (YOLOX layout), got shape {data.shape}"
-        )
-    in_hw = _hw("input_hw", input_hw)
-    expected = yolox_anchor_count(in_hw, tuple(strides))
-    if data.shape[0] != expected:
-        raise ValueError(
-            f"raw has {data.shape[0]} anchors but input_hw {in_hw} with strides "
-            f"{tuple(strides)} gives {expected}"
-        )
+    data, in_hw = _yolox_data(raw, input_hw, strides)
     nc = data.shape[1] - 5
     geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
     if classes.size == 0:
@@ -193,3 +202,82 @@ def decode_yolo_v8(
     if classes.size == 0:
         return _empty()
     return _require("_decode_nb").decode_yolo_v8_nb(data, geom, thr, classes)
+
+
+def _nms_args(
+    nc: int, iou_threshold: float, group_of_class: NDArray | None, max_det: int, bound: float | None
+) -> tuple[NDArray[np.int32], float, int, float]:
+    """Validated NMS settings: (nc,) int32 groups, float32-rounded IoU, max_det, class bound."""
+    if not isinstance(iou_threshold, numbers.Real) or not 0.0 <= float(iou_threshold) <= 1.0:
+        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+        raise ValueError(f"max_det must be a positive integer, got {max_det!r}")
+    if group_of_class is None:
+        groups = np.zeros(nc, np.int32)
+    else:
+        g = np.asarray(group_of_class)
+        if g.dtype.kind not in "iu" or g.shape != (nc,):
+            raise ValueError(
+                f"group_of_class must be an integer array of shape ({nc},), got {g.dtype} {g.shape}"
+            )
+        if g.size and (g.min() < np.iinfo(np.int32).min or g.max() > np.iinfo(np.int32).max):
+            raise ValueError("group_of_class values must fit in int32")
+        groups = np.ascontiguousarray(g, dtype=np.int32)
+    if bound is None:
+        bound = -1.0  # the backend computes the exact bound from the data
+    elif not isinstance(bound, numbers.Real) or not 0.0 <= float(bound) < math.inf:
+        raise ValueError(f"class_score_bound must be a finite number >= 0 or None, got {bound!r}")
+    return groups, float(np.float32(iou_threshold)), int(max_det), float(bound)
+
+
+def decode_nms_yolox(
+    raw: NDArray[np.float32],
+    input_hw: tuple[int, int],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    iou_threshold: float,
+    group_of_class: NDArray[np.int32] | None = None,
+    class_mask: NDArray[np.bool_] | None = None,
+    strides: tuple[int, ...] = (8, 16, 32),
+    max_det: int = 300,
+    class_score_bound: float | None = 1.0,
+) -> DecodeResult:
+    """YOLOX decode, score and grouped greedy NMS in one compiled pass: the detector's output.
+
+    Same result as :func:`decode_yolox` followed by :func:`carbonedge.kernels.nms` with
+    ``group_id = group_of_class[class_id]``, without the intermediate arrays: only anchors whose
+    objectness can reach the threshold (``obj * class_score_bound >= score_threshold``) have
+    their class scores read. YOLOX exports apply the sigmoid, so class scores are <= 1 (the
+    default bound); ``class_score_bound=None`` computes the exact bound from ``raw`` (one more
+    pass over it) for outputs without a sigmoid.
+
+    Args:
+        raw, input_hw, letterbox, image_hw, score_threshold, class_mask, strides: as
+            :func:`decode_yolox`.
+        iou_threshold: in [0, 1]; a candidate is dropped when its IoU with a kept box of the
+            same group is greater.
+        group_of_class: (nc,) integer NMS group of each class; None: one group (class-agnostic).
+        max_det: positive maximum number of kept boxes.
+        class_score_bound: upper bound of every allowed class score, or None (computed).
+
+    Returns:
+        ``(xyxy, score, class_id, row)`` of the kept boxes by descending score (ties: lower
+        anchor first): (K, 4) float32 image px, (K,) float32, (K,) int32, (K,) int32 anchor.
+
+    Raises:
+        ValueError: as :func:`decode_yolox`, plus bad IoU threshold, groups, max_det or bound.
+    """
+    data, in_hw = _yolox_data(raw, input_hw, strides)
+    nc = data.shape[1] - 5
+    geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
+    groups, iou, max_det, bound = _nms_args(
+        nc, iou_threshold, group_of_class, max_det, class_score_bound
+    )
+    if classes.size == 0:
+        return _empty()
+    steps = np.asarray(strides, dtype=np.int64)
+    return _require("_decode_nb").decode_nms_yolox_nb(
+        data, in_hw[0], in_hw[1], steps, geom, thr, classes, bound, groups, iou, max_det
+    )

@@ -144,6 +144,7 @@ def letterbox_chw(
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
     std: tuple[float, float, float] = (1.0, 1.0, 1.0),
     out: NDArray[np.float32] | None = None,
+    pad_ready: bool = False,
 ) -> tuple[NDArray[np.float32], LetterboxInfo]:
     """Resize, pad, swap, normalise and transpose a BGR image into a detector input tensor.
 
@@ -156,6 +157,8 @@ def letterbox_chw(
         swap_rb: True gives RGB output channel order.
         mean, std: per output channel; value = (pixel_after_resize - mean[c]) / std[c].
         out: optional (1, 3, h, w) float32 C-contiguous buffer to fill and return.
+        pad_ready: ``out`` already holds this call's padding (the previous call into it had the
+            same image size and settings), so only the image area is written; needs ``out``.
 
     Returns:
         ``(tensor, info)``: (1, 3, h, w) float32 C-contiguous tensor and the geometry that maps
@@ -166,6 +169,8 @@ def letterbox_chw(
     """
     image, out_hw = _check_args(image, out_hw, mode, align, mean, std)
     tensor = _check_out(out, out_hw)
+    if pad_ready and out is None:
+        raise ValueError("pad_ready=True needs the out buffer that holds the padding")
     src_h, src_w = image.shape[:2]
     new_w, new_h, off_x, off_y = letterbox_geometry((src_h, src_w), out_hw, mode, align)
     _require("_letterbox").letterbox_into(
@@ -179,6 +184,7 @@ def letterbox_chw(
         float(pad_value),
         tuple(float(m) for m in mean),
         tuple(float(s) for s in std),
+        not pad_ready,
     )
     info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
     return tensor, info

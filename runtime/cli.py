@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.report",
     "carbonedge.calibration.cli",
     "carbonedge.runtime.uplink.hj212.cli",
+    "carbonedge.runtime.quantize_cli",
 )
 
 
@@ -64,6 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from carbonedge.runtime.progress import Progress
     from carbonedge.runtime.site import Site
     from carbonedge.runtime.uplink.forwarder import start_forwarder
+    from carbonedge.runtime.uplink.hj212.link import start_link
 
     config = load_site_config(args.config)
     stop = threading.Event()
@@ -76,6 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         site.metrics.on_scrape(
             lambda m: m.set("carbonedge_uplink_backlog_messages", forwarder.backlog())
         )
+    hj212_link = start_link(config, site.health)  # None without an hj212 section
     progress = Progress(site).start()  # only when stderr is a terminal
     try:
         results = site.run()
@@ -83,6 +86,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress.stop()
         if forwarder is not None:  # flush up to uplink.flush_timeout_s; the rest stays queued
             forwarder.stop()
+        if hj212_link is not None:  # packets not answered yet stay queued in the store
+            hj212_link.stop()
     failed = 0
     for r in results:
         if r.error is not None:  # already logged when it happened

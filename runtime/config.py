@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.calibration.record import CalibrationConfig
 from carbonedge.devices.redact import redact
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import ConfigError
@@ -25,8 +26,10 @@ from carbonedge.runtime.health_server import HealthConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.site import WatchdogConfig
 from carbonedge.runtime.uplink.config import UplinkConfig
+from carbonedge.runtime.uplink.hj212.config import Hj212Config
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.zones import ZoneConfig
+from carbonedge.vision.camera_moved import CameraMovedConfig
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
@@ -76,13 +79,23 @@ class _SiteBase(BaseModel):
     fire: dict[str, FireMonitorConfig] = Field(
         default_factory=dict, description="source id -> fire/smoke monitor on that camera"
     )
+    camera_moved: dict[str, CameraMovedConfig] = Field(
+        default_factory=dict, description="source id -> check that the view still matches its "
+        "calibration snapshot (or reference_image)",
+    )  # fmt: skip
     emissions: EmissionsConfig | None = Field(
         None, description="estimate traffic emissions per interval (see the README)"
     )
     summary: SummaryConfig = SummaryConfig()
     output: OutputConfig = OutputConfig()
     uplink: UplinkConfig | None = None
+    hj212: Hj212Config | None = Field(None, description="HJ 212 link to a China platform")
     health: HealthConfig = HealthConfig()
+    calibration: CalibrationConfig | None = Field(
+        None,
+        description="signed calibration records; a source's current one overrides its "
+        "lines, zones and ground plane",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> _SiteBase:
@@ -90,7 +103,12 @@ class _SiteBase(BaseModel):
         duplicates = sorted({s for s in source_ids if source_ids.count(s) > 1})
         if duplicates:
             raise ValueError(f"source ids must be unique, repeated: {', '.join(duplicates)}")
-        for section in ("lines", "zones", "ground_planes", "fire"):
+        ids = source_ids + [s.id for s in getattr(self, "sensors", [])]  # summaries, calibration
+        duplicates = sorted({s for s in ids if ids.count(s) > 1} - set(duplicates))
+        if duplicates:
+            raise ValueError(f"sensor ids must differ from each other and from source ids, "
+                             f"repeated: {', '.join(duplicates)}")  # fmt: skip
+        for section in ("lines", "zones", "ground_planes", "fire", "camera_moved"):
             for source_id in getattr(self, section):
                 if source_id not in source_ids:
                     raise ValueError(

@@ -63,6 +63,36 @@ class LineCrossed:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraMoved:
+    """A camera's view left its calibration snapshot (``status`` "moved": counts on its lines
+    are not trusted) or came back to it ("restored"). ``shift_px`` (dx, dy) at the image centre
+    and ``displacement_px`` (largest over the image, None when the frame size changed) are full
+    resolution pixels; ``rotation_deg`` is counter-clockwise as seen; ``score`` (0..1) the edge
+    agreement at the estimated motion; ``verdict`` the last check's; ``reference`` names the
+    reference view (a calibration record's snapshot or an image file)."""
+
+    device_id: str
+    source_id: str
+    status: str
+    frame_index: int
+    t_wall_s: float
+    shift_px: tuple[float, float]
+    rotation_deg: float
+    displacement_px: float | None
+    score: float
+    verdict: str
+    reference: str
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _set_id(self, "camera_moved", self.device_id, self.source_id, self.status,
+                round(self.t_wall_s * 1000))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "camera_moved", **asdict(self), "t_wall": utc_iso(self.t_wall_s)}
+
+
+@dataclass(frozen=True, slots=True)
 class IntervalSummary:
     """Counts of one source over one interval [start, end).
 
@@ -76,7 +106,10 @@ class IntervalSummary:
     and idle statistics), ``movements`` (``counts``: "origin->destination" -> class -> vehicles,
     ``incomplete``: origin -> vehicles that reached no destination), ``emissions`` and ``fire``
     (alarm state and events of a fire/smoke camera); a sensor's summary (``source_id`` is the
-    sensor id, ``frames`` its readings) has ``sensor`` (mean/min/max per value). The id is
+    sensor id, ``frames`` its readings) has ``sensor`` (mean/min/max per value);
+    ``calibration_id`` names the calibration record in force (``source@vN``);
+    ``calibration_valid`` (sources with a camera-moved check) is false when the view had moved
+    away from its calibration snapshot at some time in the interval. The id is
     derived from device, source and both interval bounds: a partial interval flushed at shutdown
     and the one started after a restart get different ids.
     """
@@ -98,6 +131,8 @@ class IntervalSummary:
     emissions: dict[str, Any] | None = None
     fire: dict[str, Any] | None = None
     sensor: dict[str, Any] | None = None
+    calibration_id: str | None = None
+    calibration_valid: bool | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -134,5 +169,6 @@ class IntervalSummary:
 
 
 _OPTIONAL_SECTIONS = (
-    "line_speeds", "traffic", "zones", "movements", "emissions", "fire", "sensor",
+    "line_speeds", "traffic", "zones", "movements", "emissions", "fire", "sensor", "calibration_id",
+    "calibration_valid",
 )  # fmt: skip

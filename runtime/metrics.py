@@ -42,7 +42,7 @@ DEFAULT_BUCKETS_S: tuple[float, ...] = (
 
 # States of a source or sensor, as in ``carbonedge.devices.health.DeviceState``.
 SOURCE_STATES: tuple[str, ...] = (
-    "connecting", "streaming", "stalled", "frozen", "failed", "closed",
+    "connecting", "streaming", "stalled", "frozen", "calibrating", "failed", "closed",
 )  # fmt: skip
 
 # name, kind, help, label names (units are in the names: seconds, bytes, celsius).

@@ -39,6 +39,7 @@ from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
 from carbonedge.vision.analytics.scene import SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
+from carbonedge.vision.camera_moved import CameraMovedStage
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors import Detector
 from carbonedge.vision.fire import FireMonitorConfig
@@ -125,8 +126,14 @@ class SourcePipeline:
         gate: GateConfig | None = None,
         fire: FireMonitorConfig | None = None,
         metrics: Metrics | None = None,
+        calibration_id: str | None = None,
+        camera_moved: CameraMovedStage | None = None,
     ) -> None:
         """``on_events`` (optional) sees every batch of final crossings, as the store does.
+
+        ``calibration_id`` (the calibration record in force) goes into every interval summary.
+        ``camera_moved`` compares the view with its calibration snapshot: its events are stored
+        and each summary says whether the calibration held (``calibration_valid``).
 
         ``fire`` runs the fire/smoke monitor on this source too. A source with a fire monitor and
         neither lines nor zones (a forest tower camera) skips vehicle detection altogether.
@@ -152,6 +159,8 @@ class SourcePipeline:
         self._metrics = metrics
         self._traffic = fire is None or bool(lines) or bool(zones)
         self._local_seq = 0
+        self.calibration_id = calibration_id
+        self.camera_moved = camera_moved
         self.result = SourceResult(source.source_id)  # updated live while run() runs
 
     def _next_seq(self) -> int:
@@ -211,11 +220,14 @@ class SourcePipeline:
             device_id=self.device_id, source_id=src.source_id,
             line_ids=[line.id for line in self._lines], interval_s=self._interval_s,
             detector=self.detector.name + ("+length_classes" if self._length_classes else ""),
-            next_seq=self._next_seq,
+            next_seq=self._next_seq, calibration_id=self.calibration_id,
             on_close=lambda start_s, end_s: self._close_interval(
                 analytics, fire, result, start_s, end_s
             ),
         )  # fmt: skip
+        areas = [np.array([line.start_px, line.end_px]) for line in self._lines]
+        areas += [np.array(zone.polygon_px) for zone in self._zones]
+        self.detector.use_regions(src.source_id, areas)  # for a detector with roi: auto
         gate = None
         if self._gate is not None:
             regions = []
@@ -240,6 +252,8 @@ class SourcePipeline:
             sections = IntervalSections(events=sections.events)
         if fire is not None:
             sections.fire = fire.close_interval()
+        if self.camera_moved is not None:
+            sections.calibration_valid = self.camera_moved.close_interval()
         if self._emissions is not None and sections.traffic:
             sections.emissions = interval_emissions(sections.traffic, self._emissions,
                                                     start_s, end_s)  # fmt: skip
@@ -299,6 +313,10 @@ class SourcePipeline:
         return detections
 
     def _process(self, frame: Frame, stages: _Stages) -> Packet:
+        if self.camera_moved is not None:
+            moved = self.camera_moved.update(frame)
+            if moved and self._writer is not None:
+                self._writer.add_events(moved)
         if stages.fire is not None:
             alarms = stages.fire.update(frame)
             if alarms and self._writer is not None:

@@ -8,14 +8,23 @@ readings, plus the device's state and error counters. The summaries take the sam
 cameras' (store, sequence numbers, outbox, compaction), so an outage loses nothing. Intervals
 without a single reading are reported with ``readings: 0`` only when the sensor is known to be
 failing (the health says so), never as zero concentrations.
+
+A sensor calibration (``correction``: ``carbonedge.calibration.sensor.SensorCorrection``) is
+applied by the driver before aggregation; the section then carries ``correction`` (record id and
+gain/offset per corrected value, so raw = (value - offset) / gain). While the ``zero_span_marker``
+file says a zero/span runs, the driver reads ``calibrating`` and so does the section's ``state``
+for every interval that had a reading in that state.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
+from carbonedge.calibration.sensor import SensorCorrection, zero_span_in_progress
 from carbonedge.devices.sensors import create_sensor
 from carbonedge.devices.sensors.base import SensorConfig, SensorReading
 from carbonedge.runtime.events import IntervalSummary
@@ -32,6 +41,7 @@ class _Values:
 
     def __init__(self) -> None:
         self.readings = 0
+        self.calibrating = False
         self.sums: dict[str, float] = {}
         self.mins: dict[str, float] = {}
         self.maxs: dict[str, float] = {}
@@ -49,10 +59,19 @@ class SensorStage:
     """One sensor: driver, per-interval aggregation, summaries to the store."""
 
     def __init__(
-        self, config: SensorConfig, *, device_id: str, interval_s: float, store: Store | None
+        self,
+        config: SensorConfig,
+        *,
+        device_id: str,
+        interval_s: float,
+        store: Store | None,
+        correction: SensorCorrection | None = None,
+        zero_span_marker: Path | None = None,
     ) -> None:
         self.config = config
         self.sensor = create_sensor(config, device_id)
+        self.sensor.set_correction(correction)
+        self._marker, self._marker_checked_s = zero_span_marker, -1.0
         self._writer = QueuedWriter(store) if store is not None else None
         self._values = _Values()
         self._seq = 0
@@ -60,6 +79,7 @@ class SensorStage:
         self._aggregator = IntervalAggregator(
             device_id=device_id, source_id=config.id, line_ids=(), interval_s=interval_s,
             detector=f"sensor:{config.type}", next_seq=self._next_seq, on_close=self._close,
+            calibration_id=correction.record_id if correction is not None else None,
         )  # fmt: skip
 
     def _next_seq(self) -> int:
@@ -72,7 +92,7 @@ class SensorStage:
         section: dict[str, Any] = {
             "type": self.config.type,
             "readings": v.readings,
-            "state": snap["state"],
+            "state": "calibrating" if v.calibrating else snap["state"],
             "errors": {k: n for k, n in snap["counters"].items() if k != "readings" and n},
             "values": {
                 name: {
@@ -83,18 +103,32 @@ class SensorStage:
                 for name in sorted(v.sums)
             },
         }
+        if self.sensor.correction is not None:
+            section["correction"] = self.sensor.correction.summary()
         return IntervalSections(events=[], sensor=section)
+
+    def _check_marker(self) -> None:
+        """Follow the zero/span marker file (once a second at most)."""
+        now = time.monotonic()
+        if self._marker is None or now - self._marker_checked_s < 1.0:
+            return
+        self._marker_checked_s = now
+        detail = zero_span_in_progress(self._marker)
+        if (detail is not None) != self.sensor.calibrating:
+            self.sensor.set_calibrating(detail is not None, detail or "")
 
     def run(self, stop: threading.Event) -> None:
         """Read until ``stop``; flush the open interval."""
         last_t: float | None = None
         with self.sensor:
             while not stop.is_set():
+                self._check_marker()
                 reading = self.sensor.read(timeout_s=0.5)
                 if reading is None:
                     continue
                 self._emit(self._aggregator.roll(reading.t_wall_s))
                 self._values.add(reading)
+                self._values.calibrating |= self.sensor.calibrating
                 self._emit(self._aggregator.add_frame(reading.t_wall_s))
                 last_t = reading.t_wall_s
         if last_t is not None:

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbonedge.calibration.active import effective_geometry, load_current, report_changes
+from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
 from carbonedge.runtime.health_server import HealthServer
@@ -38,6 +40,7 @@ from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
+from carbonedge.vision.camera_moved import camera_moved_stages
 from carbonedge.vision.detectors import Detector, create_detector
 
 logger = logging.getLogger(__name__)
@@ -103,6 +106,9 @@ class Site:
         self.metrics = Metrics()
         SiteMetrics(self, self.metrics)
         self.server: HealthServer | None = None
+        # signed calibration records: a bad key fails here, a tampered file is logged and skipped
+        self.calibrations = load_current(config)
+        self.camera_checks = camera_moved_stages(config, self.calibrations)  # view vs snapshot
 
     # --- running ----------------------------------------------------------------------------------
     def run(self) -> list[SourceResult]:
@@ -111,6 +117,7 @@ class Site:
         try:
             self.detector.warmup()
             with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
+                report_changes(store.db, self.config.device_id, self.calibrations)
                 for source_config in self.config.sources:
                     runner = self._runners[source_config.id]
                     runner.thread = threading.Thread(
@@ -134,9 +141,15 @@ class Site:
 
     def _start_sensors(self, store: Store, stop: threading.Event) -> list[threading.Thread]:
         threads = []
+        calibration = getattr(self.config, "calibration", None)
         for sensor_config in getattr(self.config, "sensors", []):
+            marker = (zero_span_marker(calibration.records_dir, sensor_config.id)
+                      if calibration is not None else None)  # fmt: skip
             stage = SensorStage(sensor_config, device_id=self.config.device_id,
-                                interval_s=self.config.summary.interval_s, store=store)  # fmt: skip
+                                interval_s=self.config.summary.interval_s, store=store,
+                                correction=SensorCorrection.of_record(
+                                    self.calibrations.get(sensor_config.id)),
+                                zero_span_marker=marker)  # fmt: skip
             self.sensors.append(stage)
             thread = threading.Thread(target=stage.run, args=(stop,), daemon=True,
                                       name=f"sensor-stage-{sensor_config.id}")  # fmt: skip
@@ -179,17 +192,23 @@ class Site:
 
     def _run_once(self, runner: _Runner, source_config: Any, store: Store) -> SourceResult:
         config = self.config
+        record = self.calibrations.get(source_config.id)
+        lines, zones, ground_plane = effective_geometry(
+            record, list(config.lines.get(source_config.id, [])),
+            list(config.zones.get(source_config.id, [])),
+            config.ground_planes.get(source_config.id),
+        )  # fmt: skip
         try:
             source = create_source(source_config)
             pipeline = SourcePipeline(
                 device_id=config.device_id, source=source, detector=self.detector,
-                tracker=config.tracker, lines=list(config.lines.get(source_config.id, [])),
-                interval_s=config.summary.interval_s, store=store,
-                zones=list(config.zones.get(source_config.id, [])),
-                ground_plane=config.ground_planes.get(source_config.id), speed=config.speed,
+                tracker=config.tracker, lines=lines,
+                interval_s=config.summary.interval_s, store=store, zones=zones,
+                ground_plane=ground_plane, speed=config.speed,
                 length_classes=config.length_classes, emissions=config.emissions,
                 gate=config.gating, fire=config.fire.get(source_config.id),
-                metrics=self.metrics,
+                metrics=self.metrics, calibration_id=record.record_id if record else None,
+                camera_moved=self.camera_checks.get(source_config.id),
             )  # fmt: skip
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
@@ -317,6 +336,13 @@ class Site:
                 ok = False
             if state == "failed":
                 ok = False
+            check = self.camera_checks.get(r.source_id)
+            if check is not None:  # the view left its calibration snapshot: counts untrusted
+                entry["camera_moved"] = check.snapshot()
+                if not check.calibration_valid:
+                    ok = False
+                    if state in ("running", "streaming"):
+                        entry["state"] = "calibration_invalid"
             sources[r.source_id] = entry
         sensors = {}
         for stage in self.sensors:

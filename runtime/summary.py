@@ -33,6 +33,7 @@ class IntervalSections:
     emissions: dict[str, Any] | None = None  # the pipeline, from ``traffic``, when configured
     fire: dict[str, Any] | None = None  # a fire camera's alarm state (runtime/fire_stage.py)
     sensor: dict[str, Any] | None = None  # a sensor's aggregates (runtime/sensor_stage.py)
+    calibration_valid: bool | None = None  # camera-moved check: false when the view moved
 
 
 class IntervalAggregator:
@@ -48,16 +49,19 @@ class IntervalAggregator:
         detector: str,
         next_seq: Callable[[], int],
         on_close: Callable[[float, float], IntervalSections] | None = None,
+        calibration_id: str | None = None,
     ) -> None:
         """``on_close(start_s, end_s)`` is called as an interval closes, before its summary is
         built: the crossings it returns (made final at the interval's end) count in that
-        interval, and its sections go into the summary."""
+        interval, and its sections go into the summary. ``calibration_id`` goes into every
+        summary."""
         self.device_id, self.source_id = device_id, source_id
         self.line_ids = tuple(line_ids)
         self.interval_s = float(interval_s)
         self.detector = detector
         self._next_seq = next_seq
         self._on_close = on_close
+        self.calibration_id = calibration_id
         self._start_s: float | None = None
         self._last_end_s: float | None = None
         self._frames = 0
@@ -143,6 +147,8 @@ class IntervalAggregator:
             emissions=sections.emissions if sections else None,
             fire=sections.fire if sections else None,
             sensor=sections.sensor if sections else None,
+            calibration_id=self.calibration_id,
+            calibration_valid=sections.calibration_valid if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

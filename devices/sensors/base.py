@@ -4,7 +4,9 @@ A sensor driver runs on its own thread (``Sensor.open`` starts it), turns device
 ``SensorReading`` events with units in their value names, and hands them over through a bounded
 queue (the newest ``queue_readings`` are kept; drops are counted). Malformed frames are counted
 and skipped; a silent or broken device is reconnected with capped exponential backoff; its
-``health`` (``DeviceHealth``) says connecting / streaming / stalled / failed / closed.
+``health`` (``DeviceHealth``) says connecting / streaming / stalled / failed / closed, or
+calibrating while a zero/span runs (``set_calibrating``). A calibration (``set_correction``,
+``carbonedge.calibration.sensor``) corrects each reading's values before it is handed over.
 A new sensor is one new file: a config class with a ``type`` literal and a ``Sensor`` subclass
 decorated with ``@register_sensor``.
 """
@@ -19,6 +21,7 @@ from typing import Any, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carbonedge.calibration.sensor import SensorCorrection
 from carbonedge.devices.health import DeviceHealth, DeviceState
 from carbonedge.devices.worker import HandoffQueue
 from carbonedge.runtime.events import stable_id, utc_iso
@@ -81,6 +84,8 @@ class Sensor(ABC):
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._correction: SensorCorrection | None = None
+        self._calibrating = False
 
     @abstractmethod
     def _run(self) -> None:
@@ -90,6 +95,27 @@ class Sensor(ABC):
     @property
     def state(self) -> DeviceState:
         return self.health.state
+
+    @property
+    def correction(self) -> SensorCorrection | None:
+        return self._correction
+
+    def set_correction(self, correction: SensorCorrection | None) -> None:
+        """Correct every later reading with ``correction`` (None: raw values)."""
+        self._correction = correction
+
+    @property
+    def calibrating(self) -> bool:
+        return self._calibrating
+
+    def set_calibrating(self, on: bool, detail: str = "") -> None:
+        """A zero/span is (no longer) in progress: readings keep arriving, state ``calibrating``."""
+        self._calibrating = on
+        state = self.health.state
+        if on and state == DeviceState.STREAMING:
+            self.health.set_state(DeviceState.CALIBRATING, detail)
+        elif not on and state == DeviceState.CALIBRATING:
+            self.health.set_state(DeviceState.STREAMING)
 
     def open(self) -> None:
         """Start the driver thread (returns at once; the device may connect later)."""
@@ -123,6 +149,8 @@ class Sensor(ABC):
             yield reading
 
     def _deliver(self, values: Mapping[str, float], t_mono_s: float, t_wall_s: float) -> None:
+        if self._correction is not None:
+            values = self._correction.apply(values)
         reading = SensorReading(self.device_id, self.sensor_id, t_wall_s, t_mono_s, values)
         self.health.seen(t_mono_s, t_wall_s)
         self.health.count("readings")
@@ -130,8 +158,9 @@ class Sensor(ABC):
         self._queue.put(reading)
         if self._queue.dropped > dropped:
             self.health.count("dropped_readings")
-        if self.health.state != DeviceState.STREAMING:
-            self.health.set_state(DeviceState.STREAMING)
+        live = DeviceState.CALIBRATING if self._calibrating else DeviceState.STREAMING
+        if self.health.state != live:
+            self.health.set_state(live)
 
     def _run_guarded(self) -> None:
         try:

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 _BASE_KEYS = frozenset({
     "kind", "schema_version", "id", "device_id", "source_id", "seq", "interval_start",
     "interval_end", "frames", "frame_errors", "partial", "detector", "counts", "compacted",
+    "calibration_id",
 })  # fmt: skip
 
 Section = dict[str, Any] | None
@@ -60,6 +61,8 @@ def can_merge(a: dict[str, Any], b: dict[str, Any], max_interval_s: float) -> bo
         return False
     if a["interval_end"] != b["interval_start"]:
         return False
+    if a.get("calibration_id") != b.get("calibration_id"):
+        return False  # counts on different lines/homographies are not one interval
     if (_t(b["interval_end"]) - _t(a["interval_start"])).total_seconds() > max_interval_s:
         return False
     extra = (set(a) | set(b)) - _BASE_KEYS
@@ -219,8 +222,13 @@ def _merge_sensor(a: Section, b: Section, _ba: Body, _bb: Body) -> dict[str, Any
 
     errors = {k: a["errors"].get(k, 0) + b["errors"].get(k, 0)
               for k in set(a["errors"]) | set(b["errors"])}  # fmt: skip
-    return {"type": a["type"], "readings": na + nb, "state": b["state"], "errors": errors,
-            "values": _per_key(a["values"], b["values"], merge)}  # fmt: skip
+    calibrating = "calibrating" in (a["state"], b["state"])  # data C stays C when merged
+    merged = {"type": a["type"], "readings": na + nb,
+              "state": "calibrating" if calibrating else b["state"], "errors": errors,
+              "values": _per_key(a["values"], b["values"], merge)}  # fmt: skip
+    if a.get("correction") == b.get("correction") and a.get("correction") is not None:
+        merged["correction"] = a["correction"]  # different corrections: raw is not recoverable
+    return merged
 
 
 SECTION_MERGERS: dict[str, Callable[[Section, Section, Body, Body], Any]] = {

@@ -1,4 +1,4 @@
-"""Parity and validation tests of ``decode_yolox`` / ``decode_yolo_v8`` against NumPy references."""
+"""Parity and validation tests of the YOLO decoders (and the fused YOLOX decode + NMS)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from carbonedge.kernels import LetterboxInfo, decode_yolo_v8, decode_yolox
+from carbonedge.kernels import LetterboxInfo, decode_nms_yolox, decode_yolo_v8, decode_yolox, nms
 from carbonedge.kernels import reference as ref
 
 IDENTITY = LetterboxInfo(1.0, 1.0, 0.0, 0.0)
@@ -138,6 +138,89 @@ def test_yolox_empty_results(kwargs: dict) -> None:
     )
 
 
+# --- fused YOLOX decode + NMS ------------------------------------------------------------------
+
+
+def _decode_then_nms(raw, input_hw, info, image_hw, *, iou_threshold, group_of_class, max_det,
+                     **kwargs) -> tuple:  # fmt: skip
+    """The unfused path of the detector: compiled decode, then compiled grouped NMS."""
+    xyxy, score, cls, row = decode_yolox(raw, input_hw, info, image_hw, **kwargs)
+    groups = None if group_of_class is None else group_of_class[cls]
+    keep = nms(xyxy, score, iou_threshold, group_id=groups, max_det=max_det)
+    return xyxy[keep], score[keep], cls[keep], row[keep]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(
+    ("input_hw", "nc", "strides"),
+    [((416, 416), 80, (8, 16, 32)), ((64, 96), 3, (8, 16, 32)), ((48, 80), 11, (8, 16))],
+)
+@pytest.mark.parametrize("max_det", [300, 3])
+def test_decode_nms_matches_reference_and_the_unfused_path(
+    seed: int, input_hw: tuple, nc: int, strides: tuple, max_det: int
+) -> None:
+    raw = make_yolox_raw(input_hw, nc, seed, strides)
+    raw[:, 2:4] += 1.5  # big boxes: plenty of overlap for NMS to suppress
+    rng = np.random.default_rng(seed)
+    mask = rng.random(nc) < 0.6 if seed % 2 else None
+    if mask is not None:
+        mask[0] = True
+    groups = [None, rng.integers(0, 3, nc).astype(np.int32), np.arange(nc, dtype=np.int64)][seed]
+    info = LetterboxInfo(0.65, 0.6, 3.0, 26.0)
+    for threshold, iou in ((0.05, 0.45), (0.3, 0.7), (0.3, 0.0)):
+        kwargs = dict(score_threshold=threshold, class_mask=mask, strides=strides,
+                      iou_threshold=iou, group_of_class=groups, max_det=max_det)  # fmt: skip
+        ours = decode_nms_yolox(raw[None], input_hw, info, (400, 500), **kwargs)
+        unfused = _decode_then_nms(raw, input_hw, info, (400, 500), **kwargs)
+        for got, want in zip(ours, unfused, strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert 0 < len(ours[3]) <= max_det
+        assert_same(ours, ref.decode_nms_yolox(raw, input_hw, info, (400, 500), **kwargs))
+        assert np.all(np.diff(ours[1]) <= 0)  # by descending score
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_decode_nms_exact_bound_outside_sigmoid_range(seed: int) -> None:
+    """Class scores above 1 need ``class_score_bound=None`` (the bound computed from the data)."""
+    rng = np.random.default_rng(seed)
+    raw = make_yolox_raw((64, 64), 6, seed)
+    raw[:, 4] = rng.uniform(-1.0, 1.0, len(raw))
+    raw[:, 5:] = rng.uniform(-1.0, 2.0, (len(raw), 6))
+    for threshold in (-0.5, 0.5, 1.5):
+        kwargs = dict(score_threshold=threshold, iou_threshold=0.5, class_score_bound=None)
+        ours = decode_nms_yolox(raw, (64, 64), IDENTITY, (64, 64), **kwargs)
+        assert len(ours[3]) > 0
+        assert_same(ours, ref.decode_nms_yolox(raw, (64, 64), IDENTITY, (64, 64), **kwargs))
+    # with the default bound (1.0) anchors whose obj alone is below the threshold are skipped
+    raw[:, 4] = 0.4
+    raw[:, 5:] = 0.0
+    raw[7, 5] = 2.0  # 0.4 * 2.0 passes 0.5, but obj * bound = 0.4 does not
+    kept = decode_nms_yolox(raw, (64, 64), IDENTITY, (64, 64), score_threshold=0.5,
+                            iou_threshold=0.5)  # fmt: skip
+    assert kept[3].tolist() == []
+    exact = decode_nms_yolox(raw, (64, 64), IDENTITY, (64, 64), score_threshold=0.5,
+                             iou_threshold=0.5, class_score_bound=None)  # fmt: skip
+    assert exact[3].tolist() == [7]
+
+
+def test_decode_nms_fixed_groups() -> None:
+    """Two overlapping boxes: one suppressed in one group, both kept in different groups."""
+    raw = np.zeros((21, 7), np.float32)  # input 32x32: 16 + 4 + 1 anchors, 2 classes
+    raw[5] = [0.5, 0.5, math.log(2.0), math.log(2.0), 0.9, 0.9, 0.0]  # class 0, cell (1, 1)
+    raw[6] = [0.0, 0.5, math.log(2.0), math.log(2.0), 0.8, 0.0, 0.9]  # class 1, shifted 4 px
+    raw[20] = [0.0, 0.0, 0.0, 0.0, 0.5, 0.9, 0.1]  # stride 32, far away, class 0
+    common = dict(score_threshold=0.3, iou_threshold=0.45)
+    one = decode_nms_yolox(raw, (32, 32), IDENTITY, (32, 32), **common)
+    assert one[3].tolist() == [5, 20] and one[2].tolist() == [0, 0]
+    apart = decode_nms_yolox(raw, (32, 32), IDENTITY, (32, 32), **common,
+                             group_of_class=np.array([0, 1]))  # fmt: skip
+    assert apart[3].tolist() == [5, 6, 20] and apart[2].tolist() == [0, 1, 0]
+    np.testing.assert_allclose(apart[1], [0.81, 0.72, 0.45], rtol=1e-6)
+    np.testing.assert_allclose(apart[0][0], [4, 4, 20, 20], atol=1e-5)
+    top = decode_nms_yolox(raw, (32, 32), IDENTITY, (32, 32), **common, max_det=1)
+    assert top[3].tolist() == [5]
+
+
 # --- YOLOv8 ------------------------------------------------------------------------------------
 
 
@@ -188,6 +271,12 @@ def _yolox(raw=RAW_X, input_hw=(32, 32), letterbox=IDENTITY, image_hw=(32, 32), 
     return decode_yolox(raw, input_hw, letterbox, image_hw, **kw)
 
 
+def _fused(raw=RAW_X, input_hw=(32, 32), letterbox=IDENTITY, image_hw=(32, 32), **kw):
+    kw.setdefault("score_threshold", 0.5)
+    kw.setdefault("iou_threshold", 0.5)
+    return decode_nms_yolox(raw, input_hw, letterbox, image_hw, **kw)
+
+
 def _v8(raw=RAW_V8, letterbox=IDENTITY, image_hw=(32, 32), **kw):
     kw.setdefault("score_threshold", 0.5)
     return decode_yolo_v8(raw, letterbox, image_hw, **kw)
@@ -220,6 +309,20 @@ def _v8(raw=RAW_V8, letterbox=IDENTITY, image_hw=(32, 32), **kw):
             r"class_mask must be a bool array of shape \(2,\), got bool \(3,\)",
         ),
         (lambda: _yolox(class_mask=np.ones(2, np.int8)), r"class_mask must be a bool array"),
+        (lambda: _fused(raw=RAW_X[:20]), r"raw has 20 anchors but input_hw \(32, 32\)"),
+        (lambda: _fused(iou_threshold=1.5), r"iou_threshold must be a number in \[0, 1\]"),
+        (lambda: _fused(iou_threshold="x"), r"iou_threshold must be a number in \[0, 1\]"),
+        (lambda: _fused(max_det=0), "max_det must be a positive integer, got 0"),
+        (lambda: _fused(max_det=True), "max_det must be a positive integer"),
+        (
+            lambda: _fused(group_of_class=np.zeros(3, np.int32)),
+            r"group_of_class must be an integer array of shape \(2,\), got int32 \(3,\)",
+        ),
+        (lambda: _fused(group_of_class=np.zeros(2)), "group_of_class must be an integer array"),
+        (lambda: _fused(group_of_class=np.array([0, 2**40])), "group_of_class values must fit"),
+        (lambda: _fused(class_score_bound=-1.0), "class_score_bound must be a finite number >= 0"),
+        (lambda: _fused(class_score_bound=math.inf), "class_score_bound must be a finite number"),
+        (lambda: _fused(score_threshold=math.nan), "score_threshold must be a finite number"),
         (lambda: _v8(raw=RAW_V8[:4]), r"raw must have 4 \+ nc >= 5 rows"),
         (lambda: _v8(raw="x"), "raw must be a floating-point array, got str"),
         (

@@ -119,6 +119,25 @@ def test_out_buffer_is_reused_and_overwritten() -> None:
     assert not np.allclose(buf, expected)
 
 
+@pytest.mark.parametrize(("image_hw", "align"), [((240, 320), "top_left"), ((90, 30), "center")])
+def test_pad_ready_writes_only_the_image_area(image_hw: tuple, align: str) -> None:
+    """The detector's buffer keeps its padding between frames of one size: only the image area
+    is rewritten, and it matches the reference."""
+    buf = np.empty((1, 3, 64, 64), np.float32)
+    _, info = letterbox_chw(make_image(*image_hw, seed=3), (64, 64), align=align, out=buf)
+    x0, y0 = int(info.pad_x_px), int(info.pad_y_px)
+    x1, y1 = x0 + round(image_hw[1] * info.scale_x), y0 + round(image_hw[0] * info.scale_y)
+    pad = np.ones(buf.shape, bool)
+    pad[..., y0:y1, x0:x1] = False
+    assert pad.any() and np.all(buf[pad] == 114.0)
+    buf[pad] = -7.0  # a sentinel the kernel must leave alone
+    image = make_image(*image_hw, seed=4)
+    letterbox_chw(image, (64, 64), align=align, out=buf, pad_ready=True)
+    expected, _ = ref.letterbox_chw(image, (64, 64), align=align)
+    assert np.all(buf[pad] == -7.0)
+    np.testing.assert_allclose(buf[~pad], expected[~pad], rtol=1e-3, atol=1e-3)
+
+
 def test_non_contiguous_image_view() -> None:
     big = make_image(120, 200, seed=5)
     view = big[10:90:2, 20:180]
@@ -147,6 +166,7 @@ GOOD = np.zeros((8, 8, 3), np.uint8)
         (GOOD, {"out": np.zeros((1, 3, 8, 8), np.float64)}, "out must be a float32 array of shape"),
         (GOOD, {"out": np.zeros((1, 3, 8, 9), np.float32)}, "out must be a float32 array of shape"),
         (GOOD, {"out": np.zeros((1, 3, 8, 16), np.float32)[..., ::2]}, "out must be C-contiguous"),
+        (GOOD, {"pad_ready": True}, "pad_ready=True needs the out buffer"),
     ],
 )
 def test_validation_errors(image: np.ndarray, kwargs: dict, message: str) -> None:

@@ -13,7 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.health_server import HealthConfig, HealthServer
-from carbonedge.runtime.metrics import STANDARD_METRICS, Metrics, cpu_temperatures_c
+from carbonedge.runtime.metrics import (
+    SOURCE_STATES,
+    STANDARD_METRICS,
+    Metrics,
+    cpu_temperatures_c,
+)
 
 
 def parse(text: str) -> dict[str, object]:
@@ -67,7 +72,7 @@ def test_standard_set_renders_with_help_type_and_parses_back() -> None:
     assert samples(text, "carbonedge_uplink_backlog_messages") == {(): 17.0}
     states = samples(text, "carbonedge_source_state")
     assert states[(("source", "north"), ("state", "frozen"))] == 1.0
-    assert sum(states.values()) == 1.0 and len(states) == 6
+    assert sum(states.values()) == 1.0 and len(states) == len(SOURCE_STATES)
     buckets = samples(text, "carbonedge_inference_seconds_bucket")
     by_le = {dict(k)["le"]: v for k, v in buckets.items()}
     assert by_le["0.005"] == 1 and by_le["0.025"] == 3 and by_le["2.5"] == 3 and by_le["1.0"] == 3

@@ -44,6 +44,10 @@ class Detector(ABC):
     def forget(self, source_id: str) -> None:
         """Drop any per-source state (a background model, say) once that source has ended."""
 
+    def use_regions(self, source_id: str, regions_px: list) -> None:
+        """The areas of ``source_id`` that the analytics use (counting lines, zones; each a
+        (K, 2) x, y px array), given before its first frame; a detector may look only there."""
+
     def close(self) -> None:
         """Release resources (sessions, threads)."""
 

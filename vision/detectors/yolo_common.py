@@ -10,18 +10,18 @@ import logging
 import threading
 from abc import abstractmethod
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from carbonedge.kernels import nms
 from carbonedge.kernels.preprocess import LetterboxInfo
 from carbonedge.runtime.errors import ModelError
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.coco import VEHICLE_CLASSES
-from carbonedge.vision.detectors import onnx_session
+from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import Detector, DetectorConfig
 from carbonedge.vision.detectors.model_files import locate_model
 
@@ -50,9 +50,33 @@ class YoloOnnxConfig(DetectorConfig):
     )
     max_detections: int = Field(300, ge=1, le=10000)
     input_hw: tuple[_SidePx, _SidePx] | None = Field(
-        None, description="(height, width) px, only for models with a dynamic input size"
+        None,
+        description="(height, width) px of the model input, multiples of 32: needed for a model "
+        "with a dynamic input size; for a fixed-size model another size runs a rewritten copy "
+        "(made once, cached: vision/detectors/model_variants.py)",
     )
+    roi: Literal["auto"] | tuple[int, int, int, int] | None = Field(
+        None,
+        description="detect only inside this region: 'auto' (the source's lines and zones plus "
+        "roi_margin_px) or [x0, y0, x1, y1] full-frame px; None: the whole frame",
+    )
+    roi_margin_px: float = Field(48.0, ge=0, le=4096, description="margin around lines/zones")
     session: onnx_session.SessionConfig = onnx_session.SessionConfig()
+
+    @field_validator("input_hw")
+    @classmethod
+    def _input_hw_multiple_of_32(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and (value[0] % 32 or value[1] % 32):
+            raise ValueError(
+                f"input_hw (height, width) must be multiples of 32 px (the largest stride), "
+                f"got {list(value)}; e.g. {[max(32, round(v / 32) * 32) for v in value]}"
+            )
+        return value
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_box(cls, value):
+        return value if value is None or value == "auto" else roi.check_roi_box(value)
 
 
 class YoloOnnxDetector(Detector):
@@ -64,6 +88,11 @@ class YoloOnnxDetector(Detector):
         self.session = onnx_session.open_session(self.model_path, config.session)
         self.input_name = self.session.get_inputs()[0].name
         self.input_hw = onnx_session.input_hw(self.session, self.model_path, config.input_hw)
+        self.session_path = self.model_path  # the file the session runs (a resized variant?)
+        if config.input_hw is not None and self.input_hw != tuple(config.input_hw):
+            self._resize_model(tuple(config.input_hw))
+        self._regions: dict[str, list[NDArray]] = {}  # source id -> lines/zones px (roi auto)
+        self._roi_boxes: dict[tuple[str, tuple[int, int]], roi.RoiBox | None] = {}
         self.class_names = self._read_class_names()
         self.name = f"{config.type}:{self.model_path.name}"  # type: ignore[attr-defined]
         self.class_mask = self._class_mask(config.classes)
@@ -93,6 +122,9 @@ class YoloOnnxDetector(Detector):
                 f"frame {frame.source_id}#{frame.index}: expected (H, W, 3) uint8 BGR, "
                 f"got {image.shape} {image.dtype}"
             )
+        box = self._roi_box(frame) if self.config.roi is not None else None
+        if box is not None:
+            image = roi.crop(image, box)
         tensor, info = self._preprocess(image)
         try:
             raw = self.session.run(None, {self.input_name: tensor})[0]
@@ -101,7 +133,16 @@ class YoloOnnxDetector(Detector):
                 f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
                 f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
             ) from None
-        xyxy, score, class_id, row = self._decode(raw, info, frame.shape_hw)
+        xyxy, score, class_id, row = self._decode_nms(raw, info, image.shape[:2])
+        if box is not None:
+            roi.to_frame_xyxy(xyxy, box)
+        return Detections(xyxy, score, class_id, source_row=row)
+
+    def _decode_nms(
+        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> Decoded:
+        """Decoded boxes after grouped NMS; a backend with a fused kernel overrides this."""
+        xyxy, score, class_id, row = self._decode(raw, info, image_hw)
         keep = nms(
             xyxy,
             score,
@@ -109,7 +150,53 @@ class YoloOnnxDetector(Detector):
             group_id=self.group_of_class[class_id],
             max_det=self.config.max_detections,
         )
-        return Detections(xyxy[keep], score[keep], class_id[keep], source_row=row[keep])
+        return xyxy[keep], score[keep], class_id[keep], row[keep]
+
+    # -- input size and region of interest ------------------------------------------------------
+    def _resize_model(self, input_hw: tuple[int, int]) -> None:
+        """Swap the session for one on the model rewritten to ``input_hw`` (cached)."""
+        from carbonedge.vision.detectors.model_variants import resized_model
+
+        strides = tuple(getattr(self.config, "strides", (8, 16, 32)))
+        self.session_path = resized_model(self.model_path, input_hw, strides)
+        self.session = onnx_session.open_session(self.session_path, self.config.session)
+        self.input_hw = onnx_session.input_hw(self.session, self.session_path)
+        logger.info("%s runs at %dx%d: %s", self.model_path.name, *input_hw, self.session_path)
+
+    def use_regions(self, source_id: str, regions_px: list[NDArray]) -> None:
+        """The counting lines and zones of ``source_id`` (each (K, 2) x, y px): ``roi: auto``
+        detects only around them."""
+        self.forget(source_id)
+        self._regions[source_id] = [np.asarray(r, np.float64).reshape(-1, 2) for r in regions_px]
+
+    def forget(self, source_id: str) -> None:
+        self._regions.pop(source_id, None)
+        for key in [k for k in self._roi_boxes if k[0] == source_id]:
+            del self._roi_boxes[key]
+
+    def _roi_box(self, frame: Frame) -> roi.RoiBox | None:
+        """The crop for ``frame`` (cached per source and frame size); None: the whole frame."""
+        key = (frame.source_id, frame.shape_hw)
+        if key in self._roi_boxes:
+            return self._roi_boxes[key]
+        where = f"frame {frame.source_id}#{frame.index}"
+        try:
+            if self.config.roi == "auto":
+                regions = self._regions.get(frame.source_id, [])
+                if not regions:
+                    logger.warning("%s: roi auto, but no lines or zones: whole frame", where)
+                box = roi.auto_roi(regions, frame.shape_hw, self.config.roi_margin_px)
+            else:
+                box = roi.clip_roi(self.config.roi, frame.shape_hw)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if box is not None:
+            box = roi.fit_aspect(box, frame.shape_hw, self.input_hw)
+            if box == (0, 0, frame.shape_hw[1], frame.shape_hw[0]):
+                box = None
+        self._roi_boxes[key] = box
+        logger.info("%s: detecting inside %s", where, box or "the whole frame")
+        return box
 
     def _input_buffer(self) -> NDArray[np.float32]:
         """A reused (1, 3, H, W) float32 input tensor owned by the calling thread.

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import decode_yolox, letterbox_chw
+from carbonedge.kernels import decode_nms_yolox, decode_yolox, letterbox_chw
 from carbonedge.kernels.decode import yolox_anchor_count
 from carbonedge.kernels.preprocess import LetterboxInfo
 from carbonedge.runtime.errors import ModelError
@@ -73,14 +73,21 @@ class YoloxDetector(YoloOnnxDetector):
         return shape[2] - 5
 
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
-        return letterbox_chw(
+        buffer = self._input_buffer()
+        # the padding depends only on the image size: written once per size into this buffer
+        padded = getattr(self._buffers, "padded", None)  # (buffer, image hw) padded last
+        pad_ready = padded is not None and padded[0] is buffer and padded[1] == image.shape[:2]
+        result = letterbox_chw(
             image,
             self.input_hw,
             mode="letterbox",
             align="top_left",
             pad_value=114.0,
-            out=self._input_buffer(),
+            out=buffer,
+            pad_ready=pad_ready,
         )
+        self._buffers.padded = (buffer, image.shape[:2])
+        return result
 
     def _decode(
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
@@ -93,4 +100,21 @@ class YoloxDetector(YoloOnnxDetector):
             score_threshold=self.config.score_threshold,
             class_mask=self.class_mask,
             strides=self.config.strides,
+        )
+
+    def _decode_nms(
+        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> Decoded:
+        """Decode, score and grouped NMS in one compiled pass (class scores are sigmoid, <= 1)."""
+        return decode_nms_yolox(
+            raw,
+            self.input_hw,
+            info,
+            image_hw,
+            score_threshold=self.config.score_threshold,
+            iou_threshold=self.config.nms_iou,
+            group_of_class=self.group_of_class,
+            class_mask=self.class_mask,
+            strides=self.config.strides,
+            max_det=self.config.max_detections,
         )

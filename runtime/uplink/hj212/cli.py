@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 
-_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "carbonedge.runtime.uplink.hj212.check",
+    "carbonedge.runtime.uplink.hj212.platform",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

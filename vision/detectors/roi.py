@@ -1,0 +1,106 @@
+"""Region of interest: run the detector only on the part of the frame that the analytics use.
+
+A counting line or zone covers a band of the image; vehicles elsewhere are never counted. Cropping
+to that band (plus a margin, so a vehicle is seen whole for a few frames before and after it
+crosses) and letterboxing the crop into a smaller model input cuts the model time roughly in
+proportion to the input area. Boxes come back in crop pixels and are shifted by the crop's corner,
+so the rest of the pipeline only ever sees full-frame pixels.
+
+Config (on the YOLO-family detectors): ``roi: auto`` (bounding box of the source's lines and
+zones, grown by ``roi_margin_px``) or ``roi: [x0, y0, x1, y1]`` in full-frame px.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+RoiBox = tuple[int, int, int, int]  # x0, y0, x1, y1 px, x1/y1 exclusive
+
+
+def check_roi_box(box: Sequence[float]) -> RoiBox:
+    """``box`` as four ints with 0 <= x0 < x1 and 0 <= y0 < y1, or ``ValueError`` saying why."""
+    if len(box) != 4:
+        raise ValueError(f"roi must be 'auto' or [x0, y0, x1, y1] px, got {list(box)}")
+    if any(float(v) != int(v) for v in box):
+        raise ValueError(f"roi corners must be whole pixels, got {list(box)}")
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x0 < 0 or y0 < 0:
+        raise ValueError(f"roi [x0, y0, x1, y1] must not start left of or above the frame: {box}")
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"roi [x0, y0, x1, y1] needs x1 > x0 and y1 > y0, got {list(box)}")
+    return x0, y0, x1, y1
+
+
+def auto_roi(
+    regions_px: Sequence[NDArray], frame_hw: tuple[int, int], margin_px: float
+) -> RoiBox | None:
+    """Bounding box of every point of ``regions_px`` (each (K, 2) x, y px), grown by
+    ``margin_px`` on each side and clipped to the frame; None when there are no regions (the
+    whole frame matters) or the box covers the whole frame anyway."""
+    points = [np.asarray(r, np.float64).reshape(-1, 2) for r in regions_px if np.size(r)]
+    if not points:
+        return None
+    xy = np.concatenate(points)
+    h, w = frame_hw
+    x0 = max(0, math.floor(xy[:, 0].min() - margin_px))
+    y0 = max(0, math.floor(xy[:, 1].min() - margin_px))
+    x1 = min(w, math.ceil(xy[:, 0].max() + margin_px))
+    y1 = min(h, math.ceil(xy[:, 1].max() + margin_px))
+    if x1 <= x0 or y1 <= y0:  # regions entirely outside the frame: a calibration mistake
+        raise ValueError(
+            f"the lines/zones lie outside the {w}x{h} frame (bounding box "
+            f"{xy.min(axis=0).tolist()}-{xy.max(axis=0).tolist()} px)"
+        )
+    return (x0, y0, x1, y1)
+
+
+def clip_roi(box: RoiBox, frame_hw: tuple[int, int]) -> RoiBox:
+    """``box`` clipped to the frame; ``ValueError`` when nothing of it is inside."""
+    h, w = frame_hw
+    x0, y0, x1, y1 = box
+    clipped = (min(x0, w), min(y0, h), min(x1, w), min(y1, h))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise ValueError(f"roi {list(box)} lies outside the {w}x{h} frame")
+    return clipped
+
+
+def fit_aspect(box: RoiBox, frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> RoiBox:
+    """``box`` grown (never shrunk) about its centre towards the model input's aspect ratio, as
+    far as the frame allows: the letterbox then fills the input with picture, not padding."""
+    h, w = frame_hw
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    target = input_hw[1] / input_hw[0]  # width / height
+    if bw / bh < target:  # too narrow: widen
+        x0, x1 = _grow(x0, x1, min(w, math.ceil(bh * target)), w)
+    elif bw / bh > target:  # too flat: heighten
+        y0, y1 = _grow(y0, y1, min(h, math.ceil(bw / target)), h)
+    return (x0, y0, x1, y1)
+
+
+def _grow(lo: int, hi: int, size: int, limit: int) -> tuple[int, int]:
+    """[lo, hi) grown to ``size`` about its centre, shifted back inside [0, limit)."""
+    extra = size - (hi - lo)
+    lo -= extra // 2
+    hi += extra - extra // 2
+    if lo < 0:
+        hi, lo = hi - lo, 0
+    if hi > limit:
+        lo, hi = max(0, lo - (hi - limit)), limit
+    return lo, hi
+
+
+def crop(image: NDArray[np.uint8], box: RoiBox) -> NDArray[np.uint8]:
+    """The (y1-y0, x1-x0, 3) view of ``image`` inside ``box`` (no copy)."""
+    x0, y0, x1, y1 = box
+    return image[y0:y1, x0:x1]
+
+
+def to_frame_xyxy(xyxy_crop: NDArray[np.float32], box: RoiBox) -> NDArray[np.float32]:
+    """(N, 4) float32 boxes in crop px shifted, in place, to full-frame px; returns them."""
+    xyxy_crop += np.array([box[0], box[1], box[0], box[1]], np.float32)
+    return xyxy_crop

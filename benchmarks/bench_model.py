@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 LINE_Y_PX = 150.0
 THREADS = 2
 CALIBRATION_FRAMES = 32
-ROI_MARGIN_PX = 64.0
+ROI_MARGIN_PX = (0.0, 88.0, 0.0, 40.0)  # left, top, right, bottom: bodies lie above the line
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ VARIANTS = (
     Variant("FP32 416 (reference)", None),
     Variant("FP32 256x320", (256, 320)),
     Variant("FP32 192x256", (192, 256)),
-    Variant("FP32 roi auto 128x320", (128, 320), "auto"),
+    Variant("FP32 roi auto 128x320 (rows 62-190)", (128, 320), "auto"),
     Variant("INT8 416", None, int8=True),
     Variant("INT8 256x320", (256, 320), int8=True),
-    Variant("INT8 roi auto 128x320", (128, 320), "auto", int8=True),
+    Variant("INT8 roi auto 128x320 (rows 62-190)", (128, 320), "auto", int8=True),
 )
 
 

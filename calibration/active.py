@@ -2,7 +2,9 @@
 
 At start the site loads each source's current record (``load_current``); a record's non-empty
 ``lines`` / ``zones`` and its ``ground_plane`` replace the site config's for that source
-(``effective_geometry``), and its id goes into every interval summary. When a source's current
+(``effective_geometry``), as its non-empty ``exclusion_masks_px`` replace the config's
+``exclusion_masks`` (``effective_masks``, with its sky mask and azimuth for the fire monitor), and
+its id goes into every interval summary. When a source's current
 record differs from the one the box last reported (remembered in the store's SQLite file, table
 ``calibration_reported``), a ``calibration_change`` message is queued in the outbox in the same
 transaction (``report_changes``), so it is sent exactly once per change, also across restarts.
@@ -15,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from carbonedge.calibration.masks import SourceMasks
 from carbonedge.calibration.record import CalibrationRecord, RecordStore, utc_now_iso
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.events import stable_id
@@ -23,7 +26,13 @@ from carbonedge.runtime.uplink.outbox import Transaction, insert_message
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["effective_geometry", "load_current", "record_store_for", "report_changes"]
+__all__ = [
+    "effective_geometry",
+    "effective_masks",
+    "load_current",
+    "record_store_for",
+    "report_changes",
+]
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS calibration_reported (
@@ -81,6 +90,12 @@ def effective_geometry(
         list(record.zones) or zones,
         record.ground_plane if record.ground_plane is not None else ground_plane,
     )
+
+
+def effective_masks(record: CalibrationRecord | None, exclusion_masks_px: list) -> SourceMasks:
+    """A source's masks: the record's exclusion masks where it has them, else config's; its sky
+    mask, azimuth and intrinsics (bearings) from the record."""
+    return SourceMasks.of_record(record, exclusion_masks_px)
 
 
 def report_changes(

@@ -10,6 +10,24 @@ from libc.math cimport sqrt
 from libc.stdlib cimport calloc, free
 
 
+cdef extern from *:
+    """
+    /* row[k] += sum over x < n_px of rx[x] * lx[x + k] + ry[x] * ly[x + k], k < n: the inner
+       loop runs over the shifts k (contiguous, no reduction); restrict lets it vectorise. */
+    static void cm_row_dots(const float *__restrict rx, const float *__restrict ry,
+                            const float *__restrict lx, const float *__restrict ly,
+                            Py_ssize_t n_px, int n, float *__restrict row) {
+        for (Py_ssize_t x = 0; x < n_px; ++x) {
+            const float a = rx[x], b = ry[x];
+            const float *__restrict px = lx + x, *__restrict py = ly + x;
+            for (int k = 0; k < n; ++k) row[k] += a * px[k] + b * py[k];
+        }
+    }
+    """
+    void cm_row_dots(const float* rx, const float* ry, const float* lx, const float* ly,
+                     Py_ssize_t n_px, int n, float* row) noexcept nogil
+
+
 def tile_shift_scores(const float[:, ::1] ref_gx, const float[:, ::1] ref_gy,
                       const float[:, ::1] live_gx, const float[:, ::1] live_gy,
                       const int[:, ::1] tiles_xyxy, int max_shift_px, float[:, :, ::1] out):
@@ -17,19 +35,14 @@ def tile_shift_scores(const float[:, ::1] ref_gx, const float[:, ::1] ref_gy,
     the live gradients at the same pixels shifted by ``(dx, dy)``; 0 when either has no energy.
 
     Step 1: an integral image of the live gradient energy (every shifted window's energy in O(1)).
-    Step 2: per tile and shift, the dot products row by row in eight float lanes (an element-wise
-    inner loop the compiler vectorises without reordering a reduction); tile sums in double.
+    Step 2: per tile, per vertical shift and row, the dot products of all horizontal shifts at
+    once: the innermost loop runs over the shifts (contiguous live pixels, no reduction), so the
+    compiler vectorises it; row sums in float, tile sums in double.
     """
     cdef Py_ssize_t h = live_gx.shape[0], w = live_gx.shape[1], n_tiles = tiles_xyxy.shape[0]
     cdef int r = max_shift_px, n = 2 * max_shift_px + 1, dx, dy, k
     cdef Py_ssize_t t, y, x, x0, x1, y0, y1, stride = w + 1
     cdef double ref_e, live_e, den, run
-    cdef float lane[8]
-    cdef int j
-    cdef const float* rx
-    cdef const float* ry
-    cdef const float* lx
-    cdef const float* ly
     cdef double* integ = <double*>calloc((h + 1) * (w + 1), sizeof(double))
     cdef float* row = <float*>calloc(n, sizeof(float))
     cdef double* acc = <double*>calloc(n * n, sizeof(double))
@@ -54,27 +67,16 @@ def tile_shift_scores(const float[:, ::1] ref_gx, const float[:, ::1] ref_gy,
                     for x in range(x0, x1):
                         ref_e += ref_gx[y, x] * ref_gx[y, x] + ref_gy[y, x] * ref_gy[y, x]
                 # Step 2: dot products for every shift
+                for k in range(n * n):
+                    acc[k] = 0.0
                 for dy in range(-r, r + 1):
-                    for dx in range(-r, r + 1):
-                        run = 0.0
-                        for y in range(y0, y1):
-                            rx = &ref_gx[y, 0]
-                            ry = &ref_gy[y, 0]
-                            lx = &live_gx[y + dy, 0] + dx  # lx[x] = live_gx[y + dy, x + dx]
-                            ly = &live_gy[y + dy, 0] + dx
-                            for j in range(8):
-                                lane[j] = 0.0
-                            x = x0
-                            while x + 8 <= x1:  # eight lanes: an element-wise loop, vectorised
-                                for j in range(8):
-                                    lane[j] += rx[x + j] * lx[x + j] + ry[x + j] * ly[x + j]
-                                x += 8
-                            while x < x1:
-                                lane[0] += rx[x] * lx[x] + ry[x] * ly[x]
-                                x += 1
-                            run += ((lane[0] + lane[1]) + (lane[2] + lane[3])
-                                    + (lane[4] + lane[5]) + (lane[6] + lane[7]))
-                        acc[(dy + r) * n + dx + r] = run
+                    for y in range(y0, y1):
+                        for k in range(n):
+                            row[k] = 0.0
+                        cm_row_dots(&ref_gx[y, x0], &ref_gy[y, x0], &live_gx[y + dy, x0 - r],
+                                    &live_gy[y + dy, x0 - r], x1 - x0, n, row)
+                        for k in range(n):
+                            acc[(dy + r) * n + k] += row[k]
                 for dy in range(-r, r + 1):
                     for dx in range(-r, r + 1):
                         live_e = (integ[(y1 + dy) * stride + x1 + dx]

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from carbonedge.kernels import _register, _require
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["decode_nms_yolox", "decode_yolox", "decode_yolo_v8"]
+__all__ = ["YoloxDecodeNms", "decode_nms_yolox", "decode_yolox", "decode_yolo_v8"]
 
 _register("decode_yolox", "numba", "_decode_nb")
 _register("decode_nms_yolox", "numba", "_decode_nb")
@@ -59,31 +59,14 @@ def _hw(name: str, value: tuple[int, int]) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def _common(
-    nc: int,
-    letterbox: LetterboxInfo,
-    image_hw: tuple[int, int],
-    score_threshold: float,
-    class_mask: NDArray[np.bool_] | None,
-) -> tuple[NDArray[np.float64], float, NDArray[np.int64]]:
-    """Geometry vector, float32-rounded threshold and the sorted allowed class ids."""
+def _geometry(letterbox: LetterboxInfo, image_hw: tuple[int, int]) -> NDArray[np.float64]:
+    """[scale_x, scale_y, pad_x, pad_y, image_w, image_h] float64, validated."""
     if not isinstance(letterbox, LetterboxInfo):
         raise ValueError(f"letterbox must be a LetterboxInfo, got {type(letterbox).__name__}")
     if not (letterbox.scale_x > 0 and letterbox.scale_y > 0):
         raise ValueError(f"letterbox scales must be positive, got {letterbox}")
     img_h, img_w = _hw("image_hw", image_hw)
-    if not isinstance(score_threshold, numbers.Real) or not math.isfinite(score_threshold):
-        raise ValueError(f"score_threshold must be a finite number, got {score_threshold!r}")
-    if class_mask is None:
-        classes = np.arange(nc, dtype=np.int64)
-    else:
-        mask = np.asarray(class_mask)
-        if mask.dtype != np.bool_ or mask.shape != (nc,):
-            raise ValueError(
-                f"class_mask must be a bool array of shape ({nc},), got {mask.dtype} {mask.shape}"
-            )
-        classes = np.flatnonzero(mask).astype(np.int64)
-    geom = np.array(
+    return np.array(
         [
             letterbox.scale_x,
             letterbox.scale_y,
@@ -94,7 +77,34 @@ def _common(
         ],
         dtype=np.float64,
     )
-    return geom, float(np.float32(score_threshold)), classes
+
+
+def _threshold_classes(
+    nc: int, score_threshold: float, class_mask: NDArray[np.bool_] | None
+) -> tuple[float, NDArray[np.int64]]:
+    """Float32-rounded threshold and the sorted allowed class ids."""
+    if not isinstance(score_threshold, numbers.Real) or not math.isfinite(score_threshold):
+        raise ValueError(f"score_threshold must be a finite number, got {score_threshold!r}")
+    if class_mask is None:
+        return float(np.float32(score_threshold)), np.arange(nc, dtype=np.int64)
+    mask = np.asarray(class_mask)
+    if mask.dtype != np.bool_ or mask.shape != (nc,):
+        raise ValueError(
+            f"class_mask must be a bool array of shape ({nc},), got {mask.dtype} {mask.shape}"
+        )
+    return float(np.float32(score_threshold)), np.flatnonzero(mask).astype(np.int64)
+
+
+def _common(
+    nc: int,
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    score_threshold: float,
+    class_mask: NDArray[np.bool_] | None,
+) -> tuple[NDArray[np.float64], float, NDArray[np.int64]]:
+    """Geometry vector, float32-rounded threshold and the sorted allowed class ids."""
+    geom = _geometry(letterbox, image_hw)
+    return (geom, *_threshold_classes(nc, score_threshold, class_mask))
 
 
 def yolox_anchor_count(input_hw: tuple[int, int], strides: tuple[int, ...]) -> int:
@@ -230,6 +240,80 @@ def _nms_args(
     return groups, float(np.float32(iou_threshold)), int(max_det), float(bound)
 
 
+class YoloxDecodeNms:
+    """:func:`decode_nms_yolox` with its settings validated once: a detector builds one per model
+    and calls it on every output (only ``raw``, ``letterbox`` and ``image_hw`` are checked then).
+
+    Args:
+        input_hw: network input size (h, w) px; divisible by every stride.
+        nc: number of classes in the output (``raw`` has 5 + nc columns).
+        score_threshold, iou_threshold, group_of_class, class_mask, strides, max_det,
+            class_score_bound: as :func:`decode_nms_yolox`.
+    """
+
+    def __init__(
+        self,
+        input_hw: tuple[int, int],
+        nc: int,
+        *,
+        score_threshold: float,
+        iou_threshold: float,
+        group_of_class: NDArray[np.integer] | None = None,
+        class_mask: NDArray[np.bool_] | None = None,
+        strides: tuple[int, ...] = (8, 16, 32),
+        max_det: int = 300,
+        class_score_bound: float | None = 1.0,
+    ) -> None:
+        if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
+            raise ValueError(f"nc must be a positive integer, got {nc!r}")
+        self.input_hw = _hw("input_hw", input_hw)
+        self.anchors = yolox_anchor_count(self.input_hw, tuple(strides))
+        self.strides_t = tuple(int(v) for v in strides)
+        self._strides = np.asarray(strides, dtype=np.int64)
+        self._shape = (self.anchors, 5 + int(nc))
+        self._thr, self._classes = _threshold_classes(int(nc), score_threshold, class_mask)
+        self._groups, self._iou, self._max_det, self._bound = _nms_args(
+            int(nc), iou_threshold, group_of_class, max_det, class_score_bound
+        )
+
+    def _data(self, raw: NDArray) -> NDArray[np.float32]:
+        """(A, 5+nc) float32 C-contiguous view of ``raw``; a copy only when it must be."""
+        if (
+            type(raw) is np.ndarray
+            and raw.dtype == np.float32
+            and raw.shape[-2:] == self._shape
+            and (raw.ndim == 2 or (raw.ndim == 3 and raw.shape[0] == 1))
+            and raw.flags.c_contiguous
+            and raw.flags.writeable
+        ):
+            return raw.reshape(self._shape)  # the common case: onnxruntime's output as it is
+        data = _raw_2d(raw)
+        if data.shape[1] != self._shape[1]:
+            raise ValueError(
+                f"raw must have 5 + nc = {self._shape[1]} columns (YOLOX layout), got shape "
+                f"{data.shape}"
+            )
+        if data.shape[0] != self.anchors:
+            raise ValueError(
+                f"raw has {data.shape[0]} anchors but input_hw {self.input_hw} with strides "
+                f"{self.strides_t} gives {self.anchors}"
+            )
+        return data
+
+    def __call__(
+        self, raw: NDArray[np.float32], letterbox: LetterboxInfo, image_hw: tuple[int, int]
+    ) -> DecodeResult:
+        """``(xyxy, score, class_id, row)`` of the kept boxes, as :func:`decode_nms_yolox`."""
+        data = self._data(raw)
+        geom = _geometry(letterbox, image_hw)
+        if self._classes.size == 0:
+            return _empty()
+        return _require("_decode_nb").decode_nms_yolox_nb(
+            data, self.input_hw[0], self.input_hw[1], self._strides, geom, self._thr,
+            self._classes, self._bound, self._groups, self._iou, self._max_det,
+        )  # fmt: skip
+
+
 def decode_nms_yolox(
     raw: NDArray[np.float32],
     input_hw: tuple[int, int],
@@ -251,7 +335,7 @@ def decode_nms_yolox(
     objectness can reach the threshold (``obj * class_score_bound >= score_threshold``) have
     their class scores read. YOLOX exports apply the sigmoid, so class scores are <= 1 (the
     default bound); ``class_score_bound=None`` computes the exact bound from ``raw`` (one more
-    pass over it) for outputs without a sigmoid.
+    pass over it) for outputs without a sigmoid. Per-frame callers: :class:`YoloxDecodeNms`.
 
     Args:
         raw, input_hw, letterbox, image_hw, score_threshold, class_mask, strides: as
@@ -270,14 +354,10 @@ def decode_nms_yolox(
         ValueError: as :func:`decode_yolox`, plus bad IoU threshold, groups, max_det or bound.
     """
     data, in_hw = _yolox_data(raw, input_hw, strides)
-    nc = data.shape[1] - 5
-    geom, thr, classes = _common(nc, letterbox, image_hw, score_threshold, class_mask)
-    groups, iou, max_det, bound = _nms_args(
-        nc, iou_threshold, group_of_class, max_det, class_score_bound
-    )
-    if classes.size == 0:
-        return _empty()
-    steps = np.asarray(strides, dtype=np.int64)
-    return _require("_decode_nb").decode_nms_yolox_nb(
-        data, in_hw[0], in_hw[1], steps, geom, thr, classes, bound, groups, iou, max_det
-    )
+    _geometry(letterbox, image_hw)  # the same order of checks as decode_yolox
+    plan = YoloxDecodeNms(
+        in_hw, data.shape[1] - 5, score_threshold=score_threshold, iou_threshold=iou_threshold,
+        group_of_class=group_of_class, class_mask=class_mask, strides=strides, max_det=max_det,
+        class_score_bound=class_score_bound,
+    )  # fmt: skip
+    return plan(data, letterbox, image_hw)

@@ -52,9 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration-s", type=float, default=60.0, help="synthetic scene length")
     demo.add_argument("--out", type=Path, default=Path("carbonedge-out"), help="output folder")
     sub.add_parser("doctor", help="show compiled kernels, onnxruntime and the models found")
-    bench = sub.add_parser("bench", help="time each kernel against its NumPy/OpenCV reference")
+    bench = sub.add_parser(
+        "bench", help="headline vs the peer pipeline, then each kernel vs its reference"
+    )
     bench.add_argument("--quick", action="store_true", help="fewer, smaller cases")
     bench.add_argument("--only", default="", help="only benchmark modules whose name contains this")
+    bench.add_argument("--no-headline", action="store_true", help="kernel tables only")
+    bench.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     for module_name in _COMMAND_MODULES:
         importlib.import_module(module_name).register(sub)
     return p
@@ -139,7 +143,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from carbonedge.benchmarks.__main__ import main as bench_main
 
-    return bench_main(["--quick"] * args.quick + ["--only", args.only])
+    argv = ["--quick"] * args.quick + ["--no-headline"] * args.no_headline + ["--only", args.only]
+    return bench_main(argv + (["--json", str(args.json)] if args.json is not None else []))
 
 
 class _TerseFormatter(logging.Formatter):

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.calibration.masks import MaskPolygon
 from carbonedge.calibration.record import CalibrationConfig
 from carbonedge.devices.redact import redact
 from carbonedge.emissions import EmissionsConfig
@@ -68,6 +69,10 @@ class _SiteBase(BaseModel):
     ground_planes: dict[str, GroundPlaneConfig] = Field(
         default_factory=dict, description="source id -> image-to-road homography (metres)"
     )
+    exclusion_masks: dict[str, list[MaskPolygon]] = Field(
+        default_factory=dict, description="source id -> polygons (px) whose detections are "
+        "dropped before tracking (parked cars, billboards); fire cameras ignore them too",
+    )  # fmt: skip
     speed: SpeedConfig = SpeedConfig()
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
@@ -108,7 +113,8 @@ class _SiteBase(BaseModel):
         if duplicates:
             raise ValueError(f"sensor ids must differ from each other and from source ids, "
                              f"repeated: {', '.join(duplicates)}")  # fmt: skip
-        for section in ("lines", "zones", "ground_planes", "fire", "camera_moved"):
+        for section in ("lines", "zones", "ground_planes", "exclusion_masks", "fire",
+                        "camera_moved"):  # fmt: skip
             for source_id in getattr(self, section):
                 if source_id not in source_ids:
                     raise ValueError(

@@ -9,11 +9,13 @@ summary).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from carbonedge.runtime.types import Frame
 from carbonedge.vision.fire import FireMonitor, FireMonitorConfig
 from carbonedge.vision.fire.events import FireAlarm
+from carbonedge.vision.fire.scene import SceneCalibration
 
 __all__ = ["FireStage"]
 
@@ -21,8 +23,13 @@ __all__ = ["FireStage"]
 class FireStage:
     """One camera's fire/smoke monitor and its per-interval statistics."""
 
-    def __init__(self, config: FireMonitorConfig, device_id: str) -> None:
-        self.monitor = FireMonitor(config, device_id)
+    def __init__(
+        self,
+        config: FireMonitorConfig,
+        device_id: str,
+        scene_calibration: Mapping[str, SceneCalibration] | None = None,
+    ) -> None:
+        self.monitor = FireMonitor(config, device_id, scene_calibration)
         self._active = False
         self._new_interval()
 

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
+from carbonedge.calibration.masks import ExclusionFilter, SourceMasks, counting_anchor
 from carbonedge.devices.sources import FrameSource
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import DeviceError
@@ -102,6 +103,7 @@ class _Stages:
     last_detections: Detections | None = None  # of the last inference (reused on gated frames)
     length_classifier: LengthClassifier | None = None
     error_streak: int = 0  # frames in a row that failed
+    exclusion: ExclusionFilter | None = None  # drops detections anchored in exclusion masks
 
 
 class SourcePipeline:
@@ -128,6 +130,7 @@ class SourcePipeline:
         metrics: Metrics | None = None,
         calibration_id: str | None = None,
         camera_moved: CameraMovedStage | None = None,
+        masks: SourceMasks | None = None,
     ) -> None:
         """``on_events`` (optional) sees every batch of final crossings, as the store does.
 
@@ -137,6 +140,9 @@ class SourcePipeline:
 
         ``fire`` runs the fire/smoke monitor on this source too. A source with a fire monitor and
         neither lines nor zones (a forest tower camera) skips vehicle detection altogether.
+
+        ``masks`` (``SourceMasks.of_record``): detections anchored in its exclusion masks are
+        dropped before tracking; the fire monitor takes its sky, exclusions and azimuth.
         """
         self.device_id, self.source, self.detector = device_id, source, detector
         self._writer = QueuedWriter(store) if store is not None else None
@@ -161,6 +167,7 @@ class SourcePipeline:
         self._local_seq = 0
         self.calibration_id = calibration_id
         self.camera_moved = camera_moved
+        self._masks = masks if masks is not None and not masks.empty else None
         self.result = SourceResult(source.source_id)  # updated live while run() runs
 
     def _next_seq(self) -> int:
@@ -204,7 +211,9 @@ class SourcePipeline:
     def _build_stages(self, src: FrameSource, result: SourceResult) -> _Stages:
         tracker = ByteTrack(self._tracker_config, fps=src.fps)
         tracker.warmup()
-        fire = FireStage(self._fire, self.device_id) if self._fire is not None else None
+        scene_calibration = {src.source_id: self._masks} if self._masks is not None else None
+        fire = (FireStage(self._fire, self.device_id, scene_calibration)
+                if self._fire is not None else None)  # fmt: skip
         if fire is not None:
             fire.warmup()
         class_names = (
@@ -235,7 +244,11 @@ class SourcePipeline:
                 regions = [np.array([line.start_px, line.end_px]) for line in self._lines]
                 regions += [np.array(zone.polygon_px) for zone in self._zones]
             gate = MotionGate(self._gate, regions)
-        return _Stages(tracker, analytics, aggregator, self._length_classes, gate, fire)
+        stages = _Stages(tracker, analytics, aggregator, self._length_classes, gate, fire)
+        if self._masks is not None and self._masks.exclusion_px:
+            anchor = counting_anchor(self._lines, self._zones)
+            stages.exclusion = ExclusionFilter(self._masks, anchor)
+        return stages
 
     def _close_interval(
         self,
@@ -324,6 +337,8 @@ class SourcePipeline:
         if not self._traffic:
             return Packet(frame, Detections.empty())
         detections = self._detect(frame, stages)
+        if stages.exclusion is not None:
+            detections = stages.exclusion.keep(detections, frame.shape_hw)
         if stages.length_classes:
             if stages.length_classifier is None:
                 h, w = frame.image.shape[:2]

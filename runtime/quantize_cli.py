@@ -159,7 +159,7 @@ def _matched(args: argparse.Namespace, fp32, int8, n_frames: int = 40):
     from carbonedge.runtime.types import Frame
 
     total_frames = args.check_frames or 1_000_000
-    frames = read_frames(args.check, min(n_frames * 10, total_frames), step=10)[:n_frames]
+    frames = read_frames(args.check, min(n_frames, -(-total_frames // 10)), step=10)
     matched = total = 0
     ious: list[float] = []
     for i, image in enumerate(frames):

@@ -30,7 +30,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.calibration.active import effective_geometry, load_current, report_changes
+from carbonedge.calibration.active import (
+    effective_geometry,
+    effective_masks,
+    load_current,
+    report_changes,
+)
 from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
@@ -198,6 +203,8 @@ class Site:
             list(config.zones.get(source_config.id, [])),
             config.ground_planes.get(source_config.id),
         )  # fmt: skip
+        yaml_masks = getattr(config, "exclusion_masks", {}).get(source_config.id, [])
+        masks = effective_masks(record, yaml_masks)  # the record's win, as lines/zones do
         try:
             source = create_source(source_config)
             pipeline = SourcePipeline(
@@ -208,7 +215,7 @@ class Site:
                 length_classes=config.length_classes, emissions=config.emissions,
                 gate=config.gating, fire=config.fire.get(source_config.id),
                 metrics=self.metrics, calibration_id=record.record_id if record else None,
-                camera_moved=self.camera_checks.get(source_config.id),
+                camera_moved=self.camera_checks.get(source_config.id), masks=masks,
             )  # fmt: skip
         except CarbonEdgeError as exc:
             logger.error("%s", exc)

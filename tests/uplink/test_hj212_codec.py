@@ -156,6 +156,8 @@ ERROR_CASES = [
     ("Flag version", frame(seg(flag="Flag=13")), r"version bits V5..V0=000011 are not"),
     ("D without PNUM", frame(seg(flag="Flag=7")), r"Flag=7 has D=1 but PNUM=None"),
     ("PNUM without D", frame(seg(flag="Flag=5", head="PNUM=2;PNO=1;")), r"D=0 but PNUM=2, PNO=1"),
+    ("PNUM without Flag", frame("ST=32;CN=2011;PW=123456;MN=1;PNUM=2;PNO=1;CP=&&a-Flag=N&&"),
+     r"PNUM/PNO need a Flag with the D bit \(byte 35\)"),
     ("PNO > PNUM", frame(seg(flag="Flag=7", head="PNUM=2;PNO=3;")), r"PNO=3 PNUM=2: expected"),
     ("PNUM zero", frame(seg(flag="Flag=7", head="PNUM=0;PNO=1;")), r"PNUM='0': expected an int"),
     ("CP no =", frame(seg(cp="RtdInterval")), r"CP field 'RtdInterval' has no '=' \(byte 91\)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import time
 from collections import Counter
 
+import yaml
+from conftest import REPO_ROOT
 from hj212_rig import (  # noqa: F401 - the platform fixture
     MN,
     PW,
@@ -202,13 +205,15 @@ def test_platform_sets_time_timeout_and_interval(platform, tmp_path):
         answers = _exchange(platform, CN.GET_TIME, [], mn=MN, pw="654321")
         assert [(p.cn, p.cp.get("QnRtn")) for p in answers] == [("9011", "3")]  # PW error
         answers = _exchange(platform, CN.FIELD_INFO, [], mn=MN)
-        assert [(p.cn, p.cp.get("QnRtn")) for p in answers] == [("9011", "8")]  # not served
+        assert [(p.cn, p.cp.get("QnRtn")) for p in answers] == [("9011", "2")]  # not served
+        answers = _exchange(platform, "4321", [], mn=MN)
+        assert [(p.cn, p.cp.get("QnRtn")) for p in answers] == [("9011", "8")]  # no such CN
         good = platform.reply(answers[0], CN.GET_TIME)
         bad_crc = good[:-6] + (b"0000" if good[-6:-2] != b"0000" else b"FFFF") + b"\r\n"
         platform.send_raw(b"noise##12x" + bad_crc)  # garbage, then a packet with a wrong CRC
         assert wait_until(lambda: link.counters["bad_packets"] >= 2), link.counters
         answers = _exchange(platform, CN.GET_RTD_INTERVAL, [], mn=MN)  # the link goes on
-        assert answers[-1].cp.get("ExeRtn") == "1" and link.counters["requests"] == 10
+        assert answers[-1].cp.get("ExeRtn") == "1" and link.counters["requests"] == 11
     finally:
         link.stop()
     again = Hj212Link(hj_config(platform.port), sqlite_path=db)  # the settings were kept
@@ -254,8 +259,35 @@ def test_listen_command_logs_validates_and_answers(tmp_path):
         stop_process(proc)
     out = proc.stdout.read()
     assert f"listening on 127.0.0.1:{port}" in out and "ok  CN=2051" in out and "BAD" in out
+    total, invalid = map(int, re.search(r"(\d+) packets, (\d+) invalid", out).groups())
+    assert total - invalid == 1 and invalid >= 1
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     good = [r for r in lines if r["ok"]]
     assert len(good) == 1 and good[0]["cn"] == "2051" and good[0]["raw"].startswith("##")
     assert any(not r["ok"] and r["error"] for r in lines)
     assert PW in good[0]["raw"]
+
+
+def test_carbonedge_run_sends_closed_minutes_to_the_platform(platform, tmp_path):
+    """The ``hj212:`` section in a site config: ``carbonedge run`` starts the link."""
+    site = yaml.safe_load((REPO_ROOT / "runtime/examples/synthetic.yaml").read_text())
+    site["sources"] = [{"id": "road", "type": "synthetic", "duration_s": 70, "fps": 3, "seed": 7}]
+    site["summary"] = {"interval_s": 30}
+    site["health"] = {"port": 0}
+    site["output"] = {"sqlite_path": str(tmp_path / "site.sqlite"), "jsonl_path": None}
+    site["hj212"] = {"host": "127.0.0.1", "port": platform.port, "mn": MN, "pw": PW,
+                     "close_grace_s": 1, "poll_s": 0.1, "realtime": False}  # fmt: skip
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump(site))
+    run = subprocess.run([sys.executable, "-m", "carbonedge.runtime.cli", "run", str(config)],
+                         capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    minutes = platform.packets(CN.MINUTE)
+    # 08:00-08:01 UTC closed when the 30 s summaries reached 08:01; 08:01 was still open at exit
+    assert [p.cp.get("DataTime") for p in minutes] == ["20260101160000"]
+    factors = minutes[0].cp.factors
+    assert int(factors["ce1000"]["Cou"]) > 0 and float(factors["ce2001"]["Cou"]) > 0
+    assert platform.errors() == []
+    with sqlite3.connect(tmp_path / "site.sqlite") as db:  # the open minute waits in the store
+        assert db.execute("SELECT COUNT(*) FROM hj212_queue").fetchone()[0] == 0
+        assert db.execute("SELECT value FROM hj212_state WHERE name = 'summary_rowid'").fetchone()

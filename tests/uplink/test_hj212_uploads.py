@@ -150,6 +150,7 @@ def test_realtime_cp_uses_live_state():
     [
         ({"mn": "XYZ"}, "mn"),
         ({"pw": "1234"}, "pw"),
+        ({"pw": "12;456"}, "pw must not contain"),
         ({"timezone": "Mars/Olympus"}, "unknown timezone"),
         ({"reconnect_min_s": 5.0, "reconnect_max_s": 1.0}, "reconnect_max_s"),
         ({"minute_interval_s": 90}, "whole minutes"),
@@ -254,4 +255,19 @@ def test_replayed_data_closes_periods_as_its_sources_move_on(tmp_path):
     write(db, [sensor_summary(T0 + 120)])  # a later restart replays on: nothing repeats
     producer.poll(now + 20)
     assert _queued(q)[-1] == (CN.MINUTE, "20260101160200") and len(_queued(q)) == 5
+    q.close()
+
+
+def test_a_period_without_coded_values_sends_nothing(tmp_path):
+    from carbonedge.runtime.events import IntervalSummary
+
+    db = tmp_path / "carbonedge.sqlite"
+    fire = IntervalSummary(device_id="box-17", source_id="tower", seq=0, interval_start_s=T0,
+                           interval_end_s=T0 + 60, counts={}, frames=900, detector="fire",
+                           fire={"alarm": False})  # fmt: skip
+    odd = sensor_summary(T0, source_id="x", sensor_type="modbus", values={"flux_au": (1, 0, 2)})
+    write(db, [fire, odd])
+    q, producer = _producer(db, hj_config(9212, hourly=False, daily=False))
+    producer.poll(T0 + 120)
+    assert _queued(q) == [] and q.is_done(CN.MINUTE, "20260101160000")
     q.close()

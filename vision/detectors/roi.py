@@ -7,7 +7,9 @@ proportion to the input area. Boxes come back in crop pixels and are shifted by 
 so the rest of the pipeline only ever sees full-frame pixels.
 
 Config (on the YOLO-family detectors): ``roi: auto`` (bounding box of the source's lines and
-zones, grown by ``roi_margin_px``) or ``roi: [x0, y0, x1, y1]`` in full-frame px.
+zones, grown by ``roi_margin_px``: one value or [left, top, right, bottom]) or
+``roi: [x0, y0, x1, y1]`` in full-frame px. The box then grows towards the model input's aspect
+ratio (``fit_aspect``) so the letterbox fills the input with picture rather than padding.
 """
 
 from __future__ import annotations
@@ -36,20 +38,28 @@ def check_roi_box(box: Sequence[float]) -> RoiBox:
 
 
 def auto_roi(
-    regions_px: Sequence[NDArray], frame_hw: tuple[int, int], margin_px: float
+    regions_px: Sequence[NDArray],
+    frame_hw: tuple[int, int],
+    margin_px: float | Sequence[float],
 ) -> RoiBox | None:
     """Bounding box of every point of ``regions_px`` (each (K, 2) x, y px), grown by
-    ``margin_px`` on each side and clipped to the frame; None when there are no regions (the
-    whole frame matters) or the box covers the whole frame anyway."""
+    ``margin_px`` (one value, or left, top, right, bottom) and clipped to the frame; None when
+    there are no regions (the whole frame matters).
+
+    With the counters' default ``bottom_center`` anchor a vehicle's body lies above the point
+    that crosses the line, so a larger top margin keeps it whole in the crop."""
+    left, top, right, bottom = (
+        (margin_px,) * 4 if isinstance(margin_px, (int, float)) else tuple(margin_px)
+    )
     points = [np.asarray(r, np.float64).reshape(-1, 2) for r in regions_px if np.size(r)]
     if not points:
         return None
     xy = np.concatenate(points)
     h, w = frame_hw
-    x0 = max(0, math.floor(xy[:, 0].min() - margin_px))
-    y0 = max(0, math.floor(xy[:, 1].min() - margin_px))
-    x1 = min(w, math.ceil(xy[:, 0].max() + margin_px))
-    y1 = min(h, math.ceil(xy[:, 1].max() + margin_px))
+    x0 = max(0, math.floor(xy[:, 0].min() - left))
+    y0 = max(0, math.floor(xy[:, 1].min() - top))
+    x1 = min(w, math.ceil(xy[:, 0].max() + right))
+    y1 = min(h, math.ceil(xy[:, 1].max() + bottom))
     if x1 <= x0 or y1 <= y0:  # regions entirely outside the frame: a calibration mistake
         raise ValueError(
             f"the lines/zones lie outside the {w}x{h} frame (bounding box "

@@ -31,6 +31,7 @@ Decoded = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDA
 
 
 _SidePx = Annotated[int, Field(ge=32, le=4096)]
+_MarginPx = Annotated[float, Field(ge=0, le=4096)]
 
 
 class YoloOnnxConfig(DetectorConfig):
@@ -60,7 +61,9 @@ class YoloOnnxConfig(DetectorConfig):
         description="detect only inside this region: 'auto' (the source's lines and zones plus "
         "roi_margin_px) or [x0, y0, x1, y1] full-frame px; None: the whole frame",
     )
-    roi_margin_px: float = Field(48.0, ge=0, le=4096, description="margin around lines/zones")
+    roi_margin_px: (
+        Annotated[float, Field(ge=0, le=4096)] | tuple[_MarginPx, _MarginPx, _MarginPx, _MarginPx]
+    ) = Field(48.0, description="margin around lines/zones: px, or [left, top, right, bottom]")
     session: onnx_session.SessionConfig = onnx_session.SessionConfig()
 
     @field_validator("input_hw")

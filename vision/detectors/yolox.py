@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import decode_nms_yolox, decode_yolox, letterbox_chw
+from carbonedge.kernels import YoloxDecodeNms, decode_yolox, letterbox_chw
 from carbonedge.kernels.decode import yolox_anchor_count
 from carbonedge.kernels.preprocess import LetterboxInfo
 from carbonedge.runtime.errors import ModelError
@@ -106,15 +106,16 @@ class YoloxDetector(YoloOnnxDetector):
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
     ) -> Decoded:
         """Decode, score and grouped NMS in one compiled pass (class scores are sigmoid, <= 1)."""
-        return decode_nms_yolox(
-            raw,
-            self.input_hw,
-            info,
-            image_hw,
-            score_threshold=self.config.score_threshold,
-            iou_threshold=self.config.nms_iou,
-            group_of_class=self.group_of_class,
-            class_mask=self.class_mask,
-            strides=self.config.strides,
-            max_det=self.config.max_detections,
-        )
+        decoder = getattr(self, "_decoder", None)
+        if decoder is None:  # settings validated once, on the first frame
+            decoder = self._decoder = YoloxDecodeNms(
+                self.input_hw,
+                len(self.class_names),
+                score_threshold=self.config.score_threshold,
+                iou_threshold=self.config.nms_iou,
+                group_of_class=self.group_of_class,
+                class_mask=self.class_mask,
+                strides=self.config.strides,
+                max_det=self.config.max_detections,
+            )
+        return decoder(raw, info, image_hw)

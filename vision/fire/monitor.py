@@ -8,6 +8,7 @@ confirmation. Per-camera state is dropped by ``forget(source_id)``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from carbonedge.runtime.types import Detections, Frame
@@ -16,7 +17,7 @@ from carbonedge.vision.fire.confirm import Candidate, Confirmer, Decision
 from carbonedge.vision.fire.events import AlarmStatus, FireAlarm, FireBox
 from carbonedge.vision.fire.evidence import write_evidence
 from carbonedge.vision.fire.pixels import PixelFireDetector
-from carbonedge.vision.fire.scene import Scene
+from carbonedge.vision.fire.scene import Scene, SceneCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +38,20 @@ class FireMonitor:
     Args:
         config: the monitor's settings.
         device_id: the box's id (goes into every event and its stable id).
+        scene_calibration: source id -> its calibration record's sky/exclusion masks and
+            azimuth (``calibration.masks.SourceMasks``), for the cameras that have one.
     """
 
-    def __init__(self, config: FireMonitorConfig, device_id: str) -> None:
+    def __init__(
+        self,
+        config: FireMonitorConfig,
+        device_id: str,
+        scene_calibration: Mapping[str, SceneCalibration] | None = None,
+    ) -> None:
         self.config = config
         self.device_id = device_id
         self._cameras: dict[str, _Camera] = {}
+        self._scene_calibration = dict(scene_calibration or {})
         det = config.detector
         if isinstance(det, ModelDetectorConfig):
             from carbonedge.vision.detectors.ultralytics import UltralyticsDetector
@@ -79,22 +88,22 @@ class FireMonitor:
 
     def update(self, frame: Frame) -> list[FireAlarm]:
         """Process one frame; the alarm events it caused (usually none)."""
+        self._camera(frame)
+        return self.confirm(frame, self.detector.detect(frame))
+
+    def _camera(self, frame: Frame) -> _Camera:
+        """The camera's state; its scene is built on its first frame and on a new frame size."""
         cam = self._cameras.get(frame.source_id)
         if cam is None or cam.scene.shape_hw != frame.shape_hw:
-            cam = _Camera(
-                Scene.build(frame.image, self.config.scene), Confirmer(self.config.confirm)
-            )
+            calibration = self._scene_calibration.get(frame.source_id)
+            scene = Scene.build(frame.image, self.config.scene, calibration)
+            cam = _Camera(scene, Confirmer(self.config.confirm))
             self._cameras[frame.source_id] = cam
-        return self.confirm(frame, self.detector.detect(frame))
+        return cam
 
     def confirm(self, frame: Frame, detections: Detections) -> list[FireAlarm]:
         """Confirmation and events for detections of ``frame`` from any source (tests, models)."""
-        cam = self._cameras.get(frame.source_id)
-        if cam is None or cam.scene.shape_hw != frame.shape_hw:
-            cam = _Camera(
-                Scene.build(frame.image, self.config.scene), Confirmer(self.config.confirm)
-            )
-            self._cameras[frame.source_id] = cam
+        cam = self._camera(frame)
         decision = cam.confirmer.step(self.candidates(detections), cam.scene, frame.t_mono_s)
         if decision.action == "none":
             return []
@@ -120,7 +129,9 @@ class FireMonitor:
             main = max(
                 cam.last_boxes, key=lambda b: (b.xyxy[2] - b.xyxy[0]) * (b.xyxy[3] - b.xyxy[1])
             )
-            bearing = cam.scene.bearing_deg((main.xyxy[0] + main.xyxy[2]) / 2)
+            bearing = cam.scene.bearing_deg(
+                (main.xyxy[0] + main.xyxy[2]) / 2, (main.xyxy[1] + main.xyxy[3]) / 2
+            )
         if status != "end":
             stem = f"fire_{frame.source_id}_{int(frame.t_wall_s)}_{status}{cam.update_seq}"
             full, crop = write_evidence(frame.image, boxes, stem, self.config.evidence)

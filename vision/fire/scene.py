@@ -4,8 +4,9 @@ Smoke of a forest fire rises from the terrain; clouds, contrails and sun glare l
 horizon row of every image column is estimated automatically from the first frame (sky is smooth,
 bright or bluish and touches the top of the image; dark fisheye corners and burned-in text strips
 above it are skipped), or taken from the technician's sky mask when calibration provides one.
-A candidate may start a smoke alarm only when its bottom edge is at most ``horizon_margin_frac`` of
-the frame height above the horizon of its columns.
+A camera's calibration record (``SceneCalibration``) may bring the sky and exclusion polygons and
+a per-column azimuth. A candidate may start a smoke alarm only when its bottom edge is at most
+``horizon_margin_frac`` of the frame height above the horizon of its columns.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -74,6 +76,17 @@ def estimate_horizon(bgr: NDArray[np.uint8]) -> NDArray[np.int32]:
     return median_filter(horizon, size=k, mode="nearest").astype(np.int32)
 
 
+class SceneCalibration(Protocol):
+    """A camera's calibration record as the scene uses it (``calibration.masks.SourceMasks``):
+    masks at a frame size (None: not calibrated) and the bearing of a pixel."""
+
+    def sky(self, shape_hw: tuple[int, int]) -> NDArray[np.bool_] | None: ...
+
+    def exclusion(self, shape_hw: tuple[int, int]) -> NDArray[np.bool_] | None: ...
+
+    def bearing_deg(self, x_px: float, y_px: float, shape_hw: tuple[int, int]) -> float | None: ...
+
+
 @dataclass
 class Scene:
     """Per-camera scene masks at one frame size.
@@ -83,12 +96,14 @@ class Scene:
         horizon_row: (W,) int32 first terrain row per column.
         excluded: (H, W) bool, True where candidates are ignored (technician masks, border).
         sky: (H, W) bool, True above the horizon.
+        calibration: the camera's calibration record (bearings), or None.
     """
 
     shape_hw: tuple[int, int]
     horizon_row: NDArray[np.int32]
     excluded: NDArray[np.bool_]
     config: SceneConfig
+    calibration: SceneCalibration | None = None
 
     @property
     def sky(self) -> NDArray[np.bool_]:
@@ -96,11 +111,20 @@ class Scene:
         return rows < self.horizon_row[None, :]
 
     @classmethod
-    def build(cls, bgr: NDArray[np.uint8], config: SceneConfig) -> Scene:
-        """Scene of a camera from one (H, W, 3) frame and the config's masks."""
+    def build(
+        cls,
+        bgr: NDArray[np.uint8],
+        config: SceneConfig,
+        calibration: SceneCalibration | None = None,
+    ) -> Scene:
+        """Scene of a camera from one (H, W, 3) frame, the config's masks and the camera's
+        calibration record: its sky polygon replaces ``sky_mask_path`` and the automatic horizon,
+        its exclusion polygons add to ``exclusion_mask_paths``, its azimuth gives bearings."""
         h, w = bgr.shape[:2]
-        if config.sky_mask_path:
+        sky = calibration.sky((h, w)) if calibration is not None else None
+        if sky is None and config.sky_mask_path:
             sky = load_mask(config.sky_mask_path, (h, w))
+        if sky is not None:
             # horizon = first non-sky row from the top in each column
             horizon = np.where((~sky).any(axis=0), np.argmax(~sky, axis=0), h).astype(np.int32)
         elif config.auto_sky:
@@ -110,11 +134,14 @@ class Scene:
         excluded = np.zeros((h, w), np.bool_)
         for path in config.exclusion_mask_paths:
             excluded |= load_mask(path, (h, w))
+        recorded = calibration.exclusion((h, w)) if calibration is not None else None
+        if recorded is not None:
+            excluded |= recorded
         b = max(6, int(round(config.border_frac * min(h, w))))  # shake and warp edges
         if b > 0:
             excluded[:b] = excluded[-b:] = True
             excluded[:, :b] = excluded[:, -b:] = True
-        return cls((h, w), horizon, excluded, config)
+        return cls((h, w), horizon, excluded, config, calibration)
 
     def origin_on_terrain(self, xyxy: NDArray[np.float32] | tuple[float, ...]) -> bool:
         """Whether the box's bottom edge is at most the margin above the horizon of its columns."""
@@ -133,8 +160,14 @@ class Scene:
             return 1.0
         return float(self.excluded[y1:y2, x1:x2].mean())
 
-    def bearing_deg(self, x_px: float) -> float | None:
-        """Bearing of column ``x_px`` (linear in x across ``hfov_deg``) when calibrated."""
+    def bearing_deg(self, x_px: float, y_px: float | None = None) -> float | None:
+        """Bearing of pixel (x, y): from the calibration record's azimuth when it has one, else
+        linear in x across ``hfov_deg`` when configured, else None."""
+        if self.calibration is not None:
+            y = self.shape_hw[0] / 2 if y_px is None else y_px
+            bearing = self.calibration.bearing_deg(x_px, y, self.shape_hw)
+            if bearing is not None:
+                return bearing
         c = self.config
         if c.azimuth_center_deg is None or c.hfov_deg is None:
             return None

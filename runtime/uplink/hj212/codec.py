@@ -4,8 +4,8 @@ A packet (HJ 212-2017 §6.3, Table 2) is ``##`` + 4-digit data-segment length + 
 4 hex CRC (Appendix A, over the data segment) + ``\\r\\n``. The data segment is
 ``QN=..;ST=..;CN=..;PW=..;MN=..;Flag=..;[PNUM=..;PNO=..;]CP=&&..&&`` (Table 3). Lengths count
 bytes of the UTF-8 encoding (the standard says ASCII, Chinese text as UTF-8).
-See ``HJ212.md`` for the grammar and the edition notes; ``stream.py`` holds the TCP framing and
-the reassembly of split packets.
+See ``HJ212.md`` for the grammar and the edition notes; ``stream.py`` holds the TCP framing,
+``split_packets`` and the reassembly (re-exported here).
 """
 
 from __future__ import annotations
@@ -315,7 +315,9 @@ def decode_packet(raw: bytes) -> Hj212Packet:
     pnum, pno = header.get("PNUM"), header.get("PNO")
     problem = _check_flag(flag, pnum, pno)  # type: ignore[arg-type]
     if problem:
-        raise Hj212Error(problem, _byte_offset(text, text.find("Flag=")))
+        head = text[:cp_at]
+        at = head.find("Flag=") if "Flag=" in head else max(head.find("PNUM="), 0)
+        raise Hj212Error(problem, _byte_offset(text, at))
     return Hj212Packet(
         qn=header.get("QN"),  # type: ignore[arg-type]
         st=header["ST"],  # type: ignore[arg-type]

@@ -111,6 +111,8 @@ class Hj212Config(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Hj212Config:
+        if set(self.pw) & set(";,=&"):
+            raise ValueError("pw must not contain ';', ',', '=' or '&' (they delimit fields)")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
         if 86400 % self.minute_interval_s or self.minute_interval_s % 60:

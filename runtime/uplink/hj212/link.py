@@ -317,7 +317,7 @@ class Hj212Link:
         self.queue.enqueue(packets, prio=PRIO_ANSWER, state=self._qn_state())
 
     def _check_request(self, p: Hj212Packet) -> int:
-        """Table 7 QnRtn: 1 ready, 3 PW, 4 MN, 6 Flag, 7 QN, 8 CN error."""
+        """Table 7 QnRtn: 1 ready, 2 refused, 3 PW, 4 MN, 6 Flag, 7 QN, 8 CN error."""
         if p.pw != self.config.pw:
             return 3
         if p.mn.upper() != self.config.mn.upper():
@@ -326,7 +326,9 @@ class Hj212Link:
             return 7
         if p.version != self.config.version:
             return 6
-        return 1 if p.cn in _REQUESTS or p.cn == CN.STOP_REALTIME else 8
+        if p.cn in _REQUESTS or p.cn == CN.STOP_REALTIME:
+            return 1
+        return 2 if p.cn in _TABLE9 else 8  # a command we do not serve: refused; else CN error
 
     def _reply_packets(self, p: Hj212Packet, cn: str, items: list) -> list[NewPacket]:
         return self.packer.packets(cn, (items, {}), ack=False, qn=p.qn or self.packer.clock.next(),
@@ -430,6 +432,11 @@ class Hj212Link:
                     data_time(begin_s, tz), data_time(end_s, tz), len(packets))  # fmt: skip
         return None, (1 if packets else 100), packets
 
+
+#: Table 9 commands a platform may send that the box refuses (QnRtn=2) rather than not knowing
+_TABLE9 = frozenset(
+    {"1013", "1064", "1072", "2021", "2022", "2041", "2081"} | {str(c) for c in range(3011, 3022)}
+)
 
 _REQUESTS: dict[str, Callable[..., tuple[list | None, int, list[NewPacket]]]] = {
     CN.SET_TIMEOUT_RETRY: Hj212Link._req_set_timeout,

@@ -87,12 +87,17 @@ class Hj212Platform:
         log_path: Path | None = None,
         set_time_on_connect: bool = False,
         on_packet: Callable[[Received], None] | None = None,
+        keep: int = 100_000,
     ) -> None:
+        """``keep``: how many of the latest packets ``received`` holds (a bench platform may
+        run for weeks; ``counts`` has the totals)."""
         self.host, self.port = host, port
         self.ack, self.ack_delay_s = ack, ack_delay_s
         self.log_path, self.set_time_on_connect = log_path, set_time_on_connect
         self.on_packet = on_packet
         self.received: list[Received] = []
+        self.keep = keep
+        self.counts = {"ok": 0, "invalid": 0}
         self.connections = 0
         self._cond = threading.Condition()
         self._conns: list[_Conn] = []
@@ -212,6 +217,9 @@ class Hj212Platform:
     def _record(self, r: Received) -> None:
         with self._cond:
             self.received.append(r)
+            self.counts["ok" if r.error is None else "invalid"] += 1
+            if len(self.received) > self.keep:
+                del self.received[: len(self.received) - self.keep]
             self._cond.notify_all()
             if self._log is not None:
                 self._log.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
@@ -321,7 +329,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     try:
         platform = Hj212Platform(args.host, args.port, ack=args.ack, ack_delay_s=args.delay_s,
                                  log_path=args.log, set_time_on_connect=args.set_time,
-                                 on_packet=show).start()  # fmt: skip
+                                 on_packet=show, keep=1000).start()  # fmt: skip
     except OSError as exc:
         from carbonedge.runtime.errors import CarbonEdgeError
 
@@ -330,6 +338,6 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     stop.wait()
     platform.stop()
-    bad = len(platform.errors())
-    sys.stdout.write(f"{len(platform.received)} packets, {bad} invalid\n")
+    counts = platform.counts
+    sys.stdout.write(f"{counts['ok'] + counts['invalid']} packets, {counts['invalid']} invalid\n")
     return 0

@@ -316,6 +316,8 @@ class Producer:
         if summaries is None:
             summaries = self.summaries_between(start_s, end_s)
         parts = aggregate_cp(summaries, self.config, start_s, maintenance=self.maintenance())
+        if not parts[1]:
+            return []  # nothing with a code (a fire camera alone): no packet
         dt = data_time(start_s, self.config.timezone)
         return self.packer.packets(cn, parts, ack=ack, data_time=dt)
 
@@ -323,9 +325,11 @@ class Producer:
         dt = data_time(start_s, self.config.timezone)
         if self.queue.is_done(cn, dt):
             return
-        if not self.summaries_between(start_s, end_s):
+        summaries = self.summaries_between(start_s, end_s)
+        if not summaries:
             return
-        packets = self.period_packets(cn, start_s, end_s, ack=self.config.ack)
+        packets = self.period_packets(cn, start_s, end_s, ack=self.config.ack,
+                                      summaries=summaries)  # fmt: skip
         if self.queue.enqueue(packets, done=(cn, dt),
                               state={"last_qn_ms": str(self.packer.clock.last_ms)}):  # fmt: skip
             logger.info("hj212: queued %s DataTime=%s (%d packets)", cn, dt, len(packets))

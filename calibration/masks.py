@@ -58,13 +58,7 @@ def rasterize(
     sx, sy = (1.0, 1.0) if drawn_size_px is None else (w / drawn_size_px[0], h / drawn_size_px[1])
     scaled = []
     for i, polygon in enumerate(polygons):
-        pts = np.asarray(polygon, np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
-            raise CalibrationInputError(
-                f"{what}[{i}]: a polygon needs at least 3 [x, y] vertices (got shape {pts.shape})"
-            )
-        if not np.isfinite(pts).all():
-            raise CalibrationInputError(f"{what}[{i}]: vertices must be finite numbers")
+        pts = _check_polygon(polygon, f"{what}[{i}]")
         # pixel (c, r) covers [c, c+1): its centre is (c + 0.5, r + 0.5); fillPoly fills by centres
         # at integer coordinates, hence the half-pixel shift
         fixed = np.round((pts * (sx, sy) - 0.5) * (1 << _SHIFT)).astype(np.int32)
@@ -72,6 +66,21 @@ def rasterize(
     if scaled:
         cv2.fillPoly(out, scaled, 1, lineType=cv2.LINE_8, shift=_SHIFT)
     return out.astype(np.bool_)
+
+
+def _check_polygon(polygon: Polygon, what: str) -> NDArray[np.float64]:
+    """(V, 2) float64 vertices; ``CalibrationInputError`` naming ``what`` unless a polygon."""
+    try:
+        pts = np.asarray(polygon, np.float64)
+    except (TypeError, ValueError):
+        raise CalibrationInputError(f"{what}: not a list of [x, y] vertices") from None
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+        raise CalibrationInputError(
+            f"{what}: a polygon needs at least 3 [x, y] vertices (got shape {pts.shape})"
+        )
+    if not np.isfinite(pts).all():
+        raise CalibrationInputError(f"{what}: vertices must be finite numbers")
+    return pts
 
 
 def lookup(mask: NDArray[np.bool_], points_xy: NDArray) -> NDArray[np.bool_]:
@@ -113,6 +122,12 @@ class SourceMasks:
     intrinsics: Intrinsics | None = None
     image_size_px: tuple[int, int] | None = None
     origin: str = "site config"
+
+    def __post_init__(self) -> None:  # a bad polygon fails when the source starts, not per frame
+        for i, polygon in enumerate(self.exclusion_px):
+            _check_polygon(polygon, f"{self.origin}: exclusion_masks_px[{i}]")
+        if self.sky_px is not None:
+            _check_polygon(self.sky_px, f"{self.origin}: sky_mask_px")
 
     @classmethod
     def of_record(cls, record: Any, exclusion_masks_px: Sequence[Polygon] = ()) -> SourceMasks:

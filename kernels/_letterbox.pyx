@@ -72,13 +72,13 @@ cdef void _fill(float* row, int n, float value) noexcept nogil:
         row[i] = value
 
 
-cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int out_h, int out_w,
+cdef void _run(const unsigned char* img, long row_stride, int src_h, int src_w, float* out,
+               int out_h, int out_w,
                int new_w, int new_h, int off_x, int off_y, const int* src_c,
                const float* mul, const float* add, const float* pad,
                int* x0, int* x1, float* ax, int* y0, int* y1, float* ay,
                float* buf_a, float* buf_b, float* fsrc, bint fill_pad) noexcept nogil:
     cdef int y, x, c, sy, key0 = -1, key1 = -1, ktmp
-    cdef long row_stride = 3 * <long>src_w
     cdef long plane = <long>out_h * out_w
     cdef float* r0 = buf_a
     cdef float* r1 = buf_b
@@ -125,14 +125,19 @@ cdef void _run(const unsigned char* img, int src_h, int src_w, float* out, int o
                 orow[x] = (s0[x] + (s1[x] - s0[x]) * b) * m + k
 
 
-def letterbox_into(const unsigned char[:, :, ::1] image, float[:, :, ::1] out,
+def letterbox_into(const unsigned char[:, :, :] image, float[:, :, ::1] out,
                    int new_w, int new_h, int off_x, int off_y, bint swap_rb,
                    double pad_value, tuple mean, tuple std, bint fill_pad=True):
     """Fill ``out`` (3, h, w) float32 from ``image`` (H, W, 3) uint8; geometry is pre-validated.
 
+    Rows of ``image`` may be strided (a crop of a larger frame); pixels within a row must be
+    packed (strides (any, 3, 1)).
+
     ``fill_pad=False`` leaves the padding as it is (it already holds the same padding).
     """
     cdef int src_h = image.shape[0], src_w = image.shape[1]
+    if image.strides[1] != 3 or image.strides[2] != 1 or image.strides[0] < 3 * src_w:
+        raise ValueError(f"image rows must hold packed BGR pixels, got strides {image.strides}")
     cdef int out_h = out.shape[1], out_w = out.shape[2]
     cdef int src_c[3]
     cdef float mul[3]
@@ -152,7 +157,7 @@ def letterbox_into(const unsigned char[:, :, ::1] image, float[:, :, ::1] out,
         raise MemoryError()
     try:
         with nogil:
-            _run(&image[0, 0, 0], src_h, src_w, &out[0, 0, 0], out_h, out_w,
+            _run(&image[0, 0, 0], image.strides[0], src_h, src_w, &out[0, 0, 0], out_h, out_w,
                  new_w, new_h, off_x, off_y, src_c, mul, add, pad,
                  ints, ints + new_w, floats, ints + 2 * new_w, ints + 2 * new_w + new_h,
                  floats + new_w, floats + new_w + new_h, floats + 4 * new_w + new_h,

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
 
-__all__ = ["LetterboxInfo", "letterbox_chw"]
+__all__ = ["Letterbox", "LetterboxInfo", "letterbox_chw"]
 
 Mode = Literal["letterbox", "stretch"]
 Align = Literal["top_left", "center"]
@@ -87,14 +87,7 @@ def letterbox_geometry(
     return new_w, new_h, 0, 0
 
 
-def _check_args(
-    image: NDArray,
-    out_hw: tuple[int, int],
-    mode: str,
-    align: str,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
-) -> tuple[NDArray[np.uint8], tuple[int, int]]:
+def _check_image(image: NDArray) -> NDArray[np.uint8]:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         dtype = getattr(image, "dtype", type(image).__name__)
         raise ValueError(f"image must be a uint8 array, got {dtype}")
@@ -102,6 +95,18 @@ def _check_args(
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image must not be empty, got shape {image.shape}")
+    if image.strides[1:] == (3, 1) and image.strides[0] >= 3 * image.shape[1]:
+        return image  # C-contiguous, or a crop of a larger frame: rows strided, pixels packed
+    return np.ascontiguousarray(image)
+
+
+def _check_settings(
+    out_hw: tuple[int, int],
+    mode: str,
+    align: str,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+) -> tuple[int, int]:
     try:
         ok = len(out_hw) == 2 and all(int(v) == v and v >= 1 for v in out_hw)
     except (TypeError, ValueError):
@@ -116,7 +121,7 @@ def _check_args(
         raise ValueError(f"mean and std must have 3 values each, got {len(mean)} and {len(std)}")
     if not all(math.isfinite(s) and s != 0.0 for s in std):
         raise ValueError(f"std values must be finite and non-zero, got {tuple(std)}")
-    return np.ascontiguousarray(image), (int(out_hw[0]), int(out_hw[1]))
+    return int(out_hw[0]), int(out_hw[1])
 
 
 def _check_out(out: NDArray | None, out_hw: tuple[int, int]) -> NDArray[np.float32]:
@@ -131,6 +136,67 @@ def _check_out(out: NDArray | None, out_hw: tuple[int, int]) -> NDArray[np.float
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError("out must be C-contiguous and writeable")
     return out
+
+
+class Letterbox:
+    """:func:`letterbox_chw` with its settings validated once: a detector builds one and calls it
+    on every frame (only the image and ``out`` are checked then; the geometry of each image size
+    is kept, at most ``MAX_SIZES`` of them).
+
+    Args: ``out_hw``, ``mode``, ``align``, ``pad_value``, ``swap_rb``, ``mean``, ``std`` as
+    :func:`letterbox_chw`.
+    """
+
+    MAX_SIZES = 16
+
+    def __init__(
+        self,
+        out_hw: tuple[int, int],
+        *,
+        mode: Mode = "letterbox",
+        align: Align = "top_left",
+        pad_value: float = 114.0,
+        swap_rb: bool = False,
+        mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        std: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    ) -> None:
+        self.out_hw = _check_settings(out_hw, mode, align, mean, std)
+        self.mode, self.align = mode, align
+        self._args = (
+            bool(swap_rb),
+            float(pad_value),
+            tuple(float(m) for m in mean),
+            tuple(float(v) for v in std),
+        )
+        self._sizes: dict[tuple[int, int], tuple[tuple[int, int, int, int], LetterboxInfo]] = {}
+
+    def _geometry(self, src_hw: tuple[int, int]) -> tuple[tuple[int, int, int, int], LetterboxInfo]:
+        known = self._sizes.get(src_hw)
+        if known is None:
+            geom = letterbox_geometry(src_hw, self.out_hw, self.mode, self.align)
+            info = LetterboxInfo(
+                geom[0] / src_hw[1], geom[1] / src_hw[0], float(geom[2]), float(geom[3])
+            )
+            if len(self._sizes) >= self.MAX_SIZES:
+                self._sizes.clear()
+            known = self._sizes[src_hw] = (geom, info)
+        return known
+
+    def __call__(
+        self,
+        image: NDArray[np.uint8],
+        *,
+        out: NDArray[np.float32] | None = None,
+        pad_ready: bool = False,
+    ) -> tuple[NDArray[np.float32], LetterboxInfo]:
+        """``(tensor, info)`` as :func:`letterbox_chw` with this object's settings."""
+        image = _check_image(image)
+        tensor = _check_out(out, self.out_hw)
+        if pad_ready and out is None:
+            raise ValueError("pad_ready=True needs the out buffer that holds the padding")
+        geom, info = self._geometry((image.shape[0], image.shape[1]))
+        _require("_letterbox").letterbox_into(image, tensor[0], *geom, *self._args, not pad_ready)
+        return tensor, info
 
 
 def letterbox_chw(
@@ -167,24 +233,8 @@ def letterbox_chw(
     Raises:
         ValueError: wrong image dtype/shape, bad sizes, mode, align, mean/std or ``out`` buffer.
     """
-    image, out_hw = _check_args(image, out_hw, mode, align, mean, std)
-    tensor = _check_out(out, out_hw)
-    if pad_ready and out is None:
-        raise ValueError("pad_ready=True needs the out buffer that holds the padding")
-    src_h, src_w = image.shape[:2]
-    new_w, new_h, off_x, off_y = letterbox_geometry((src_h, src_w), out_hw, mode, align)
-    _require("_letterbox").letterbox_into(
-        image,
-        tensor[0],
-        new_w,
-        new_h,
-        off_x,
-        off_y,
-        bool(swap_rb),
-        float(pad_value),
-        tuple(float(m) for m in mean),
-        tuple(float(s) for s in std),
-        not pad_ready,
+    image = _check_image(image)
+    plan = Letterbox(
+        out_hw, mode=mode, align=align, pad_value=pad_value, swap_rb=swap_rb, mean=mean, std=std
     )
-    info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
-    return tensor, info
+    return plan(image, out=out, pad_ready=pad_ready)

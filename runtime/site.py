@@ -204,8 +204,8 @@ class Site:
             config.ground_planes.get(source_config.id),
         )  # fmt: skip
         yaml_masks = getattr(config, "exclusion_masks", {}).get(source_config.id, [])
-        masks = effective_masks(record, yaml_masks)  # the record's win, as lines/zones do
         try:
+            masks = effective_masks(record, yaml_masks)  # the record's win, as lines/zones do
             source = create_source(source_config)
             pipeline = SourcePipeline(
                 device_id=config.device_id, source=source, detector=self.detector,

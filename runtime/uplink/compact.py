@@ -239,6 +239,8 @@ SECTION_MERGERS: dict[str, Callable[[Section, Section, Body, Body], Any]] = {
     "zones": _merge_zones,
     "movements": _merge_movements,
     "emissions": _merge_emissions,
+    # camera-moved check: the merged interval is valid only if both were (absent counts as valid)
+    "calibration_valid": lambda a, b, _ba, _bb: a is not False and b is not False,
 }
 
 

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from carbonedge.kernels import LetterboxInfo, decode_nms_yolox, decode_yolo_v8, decode_yolox, nms
+from carbonedge.kernels import (
+    LetterboxInfo,
+    YoloxDecodeNms,
+    decode_nms_yolox,
+    decode_yolo_v8,
+    decode_yolox,
+    nms,
+)
 from carbonedge.kernels import reference as ref
 
 IDENTITY = LetterboxInfo(1.0, 1.0, 0.0, 0.0)
@@ -219,6 +226,38 @@ def test_decode_nms_fixed_groups() -> None:
     np.testing.assert_allclose(apart[0][0], [4, 4, 20, 20], atol=1e-5)
     top = decode_nms_yolox(raw, (32, 32), IDENTITY, (32, 32), **common, max_det=1)
     assert top[3].tolist() == [5]
+
+
+def test_prepared_decoder_matches_the_function_on_every_input_form() -> None:
+    raw = make_yolox_raw((64, 96), 5, 11)
+    groups = np.array([0, 0, 1, 1, 2])
+    kw = dict(score_threshold=0.1, iou_threshold=0.5, group_of_class=groups)
+    plan = YoloxDecodeNms((64, 96), 5, **kw)
+    info = LetterboxInfo(0.5, 0.5, 0.0, 6.0)
+    expected = decode_nms_yolox(raw, (64, 96), info, (120, 192), **kw)
+    readonly = raw.copy()
+    readonly.flags.writeable = False
+    for form in (raw, raw[None], raw.astype(np.float64), readonly, np.asfortranarray(raw)):
+        for got, want in zip(plan(form, info, (120, 192)), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert len(expected[3]) > 0
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: p(np.zeros((21, 8), np.float32), IDENTITY, (32, 32)), "5 \\+ nc = 7 columns"),
+        (lambda p: p(np.zeros((20, 7), np.float32), IDENTITY, (32, 32)), "raw has 20 anchors"),
+        (lambda p: p(np.zeros((2, 21, 7), np.float32), IDENTITY, (32, 32)), "leading batch of 1"),
+        (lambda p: p(RAW_X, (1, 1, 0, 0), (32, 32)), "letterbox must be a LetterboxInfo"),
+        (lambda p: p(RAW_X, IDENTITY, (32, -1)), "image_hw must be two positive integers"),
+        (lambda p: YoloxDecodeNms((32, 32), 0, score_threshold=0.5, iou_threshold=0.5), "nc must"),
+    ],
+)
+def test_prepared_decoder_validation(call, message: str) -> None:
+    plan = YoloxDecodeNms((32, 32), 2, score_threshold=0.5, iou_threshold=0.5)
+    with pytest.raises(ValueError, match=message):
+        call(plan)
 
 
 # --- YOLOv8 ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from carbonedge.kernels import LetterboxInfo, letterbox_chw
+from carbonedge.kernels import Letterbox, LetterboxInfo, letterbox_chw
 from carbonedge.kernels import reference as ref
 
 PRESETS = {
@@ -136,6 +136,21 @@ def test_pad_ready_writes_only_the_image_area(image_hw: tuple, align: str) -> No
     expected, _ = ref.letterbox_chw(image, (64, 64), align=align)
     assert np.all(buf[pad] == -7.0)
     np.testing.assert_allclose(buf[~pad], expected[~pad], rtol=1e-3, atol=1e-3)
+
+
+def test_prepared_letterbox_matches_the_function_and_caps_its_sizes() -> None:
+    plan = Letterbox((64, 96), **PRESETS["ultralytics"])
+    for k in range(Letterbox.MAX_SIZES + 3):  # more image sizes than it keeps
+        image = make_image(20 + k, 50 + 3 * k, seed=k)
+        ours, info = plan(image)
+        expected, expected_info = letterbox_chw(image, (64, 96), **PRESETS["ultralytics"])
+        assert info == expected_info
+        np.testing.assert_array_equal(ours, expected)
+        assert len(plan._sizes) <= Letterbox.MAX_SIZES
+    with pytest.raises(ValueError, match="image must be a uint8 array"):
+        plan(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="mode must be 'letterbox' or 'stretch'"):
+        Letterbox((8, 8), mode="fit")  # type: ignore[arg-type]
 
 
 def test_non_contiguous_image_view() -> None:

@@ -58,6 +58,17 @@ def healthz(port: int) -> tuple[int, dict]:
         return 0, {}  # not listening yet
 
 
+def health_message(report: dict) -> dict:
+    """A ``device_health`` body carrying the site's health, as the uplink sends it."""
+    return {
+        "kind": "device_health", "schema_version": 1, "id": "h1", "device_id": "box-3",
+        "t_wall": "2026-01-01T08:00:00.000Z", "uptime_s": 1.0,
+        "outbox": {"pending": 0, "pending_bytes": 0, "oldest_age_s": 0.0, "dead_letters": 0,
+                   "compacted": 0, "reconnects": 0},
+        "status": report["status"], "sources": report["sources"], "sensors": report["sensors"],
+    }  # fmt: skip
+
+
 def stored(tmp_path: Path, table: str) -> list[dict]:
     with sqlite3.connect(tmp_path / "out.sqlite") as db:
         return [json.loads(row[0]) for row in db.execute(f"SELECT body FROM {table}")]
@@ -101,6 +112,7 @@ def test_moved_camera_raises_health_event_and_summary_mark(tmp_path: Path) -> No
     assert moved["state"] == "moved" and moved["calibration_valid"] is False
     assert moved["reference"] == "road@v1 snapshot"
     assert moved["last"]["shift_px"] == pytest.approx([-4.0, 0.0], abs=0.3)
+    validate_body("device_health", health_message(report))  # the uplink carries it upstream
     events = [e for e in stored(tmp_path, "events") if e["kind"] == "camera_moved"]
     assert [e["status"] for e in events] == ["moved"]
     assert events[0]["source_id"] == "road" and events[0]["frame_index"] == 2 * 15  # 3rd check
@@ -131,6 +143,7 @@ def test_unshifted_camera_stays_valid(tmp_path: Path) -> None:
     assert health["status"] == "ok"
     entry = health["sources"]["road"]["camera_moved"]
     assert entry["state"] == "ok" and entry["checks"] == 30 and entry["reference"] == str(reference)
+    validate_body("device_health", health_message(health))
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import YoloxDecodeNms, decode_yolox, letterbox_chw
+from carbonedge.kernels import YoloxDecodeNms, decode_yolox
 from carbonedge.kernels.decode import yolox_anchor_count
-from carbonedge.kernels.preprocess import LetterboxInfo
+from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.errors import ModelError
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors.base import register_detector
@@ -73,19 +73,16 @@ class YoloxDetector(YoloOnnxDetector):
         return shape[2] - 5
 
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
+        letterbox = getattr(self, "_letterbox", None)
+        if letterbox is None:  # settings validated once, on the first frame
+            letterbox = self._letterbox = Letterbox(
+                self.input_hw, mode="letterbox", align="top_left", pad_value=114.0
+            )
         buffer = self._input_buffer()
         # the padding depends only on the image size: written once per size into this buffer
         padded = getattr(self._buffers, "padded", None)  # (buffer, image hw) padded last
         pad_ready = padded is not None and padded[0] is buffer and padded[1] == image.shape[:2]
-        result = letterbox_chw(
-            image,
-            self.input_hw,
-            mode="letterbox",
-            align="top_left",
-            pad_value=114.0,
-            out=buffer,
-            pad_ready=pad_ready,
-        )
+        result = letterbox(image, out=buffer, pad_ready=pad_ready)
         self._buffers.padded = (buffer, image.shape[:2])
         return result
 

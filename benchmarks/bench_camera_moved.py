@@ -33,7 +33,15 @@ def _tiles(h: int, w: int, r: int) -> NDArray[np.int32]:
     )  # fmt: skip
 
 
-def opencv_scores(ref_gx, ref_gy, live_gx, live_gy, tiles_xyxy, *, max_shift_px: int):  # noqa: ANN001,ANN201
+def opencv_scores(
+    ref_gx: NDArray[np.float32],
+    ref_gy: NDArray[np.float32],
+    live_gx: NDArray[np.float32],
+    live_gy: NDArray[np.float32],
+    tiles_xyxy: NDArray[np.int32],
+    *,
+    max_shift_px: int,
+) -> NDArray[np.float32]:
     """The same scores with ``cv2.matchTemplate`` (TM_CCORR_NORMED, two channels), per tile."""
     r = max_shift_px
     template_all, live_all = cv2.merge([ref_gx, ref_gy]), cv2.merge([live_gx, live_gy])
@@ -57,17 +65,20 @@ def _scene(h: int, w: int) -> list[NDArray[np.float32]]:
     return out
 
 
+def _bench(name: str) -> list[Row]:
+    h, w, r = _CASES[name]
+    arrays, tiles = _scene(h, w), _tiles(h, w, r)
+    ours = lambda: camera_moved.tile_shift_scores(*arrays, tiles, max_shift_px=r)  # noqa: E731
+    return [
+        compare("tile_shift_scores", name, ours,
+                lambda: ref.tile_shift_scores(*arrays, tiles, max_shift_px=r),
+                reference_name="numpy"),
+        compare("tile_shift_scores", name, ours,
+                lambda: opencv_scores(*arrays, tiles, max_shift_px=r),
+                reference_name="cv2.matchTemplate per tile"),
+    ]  # fmt: skip
+
+
 def run(quick: bool) -> list[Row]:
-    rows = []
     names = list(_CASES)[:2] if quick else list(_CASES)
-    for name in names:
-        h, w, r = _CASES[name]
-        arrays, tiles = _scene(h, w), _tiles(h, w, r)
-        ours = lambda a=arrays, t=tiles, r=r: camera_moved.tile_shift_scores(*a, t, max_shift_px=r)  # noqa: E731
-        rows.append(compare("tile_shift_scores", name, ours,
-                            lambda: ref.tile_shift_scores(*arrays, tiles, max_shift_px=r),
-                            reference_name="numpy"))  # fmt: skip
-        rows.append(compare("tile_shift_scores", name, ours,
-                            lambda: opencv_scores(*arrays, tiles, max_shift_px=r),
-                            reference_name="cv2.matchTemplate per tile"))  # fmt: skip
-    return rows
+    return [row for name in names for row in _bench(name)]

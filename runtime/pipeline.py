@@ -40,7 +40,7 @@ from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
 from carbonedge.vision.analytics.scene import SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
-from carbonedge.vision.camera_moved import CameraMovedStage
+from carbonedge.vision.camera_moved_stage import CameraMovedStage
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors import Detector
 from carbonedge.vision.fire import FireMonitorConfig

@@ -45,7 +45,7 @@ from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
-from carbonedge.vision.camera_moved import camera_moved_stages
+from carbonedge.vision.camera_moved_stage import camera_moved_stages
 from carbonedge.vision.detectors import Detector, create_detector
 
 logger = logging.getLogger(__name__)

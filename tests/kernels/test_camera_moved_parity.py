@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -92,3 +93,16 @@ def test_bad_input_names_the_argument(change: dict, message: str) -> None:
     r = args.pop("max_shift_px")
     with pytest.raises(ValueError, match=message):
         camera_moved.tile_shift_scores(*args.values(), max_shift_px=r)
+
+
+def test_same_scores_as_opencv_match_template() -> None:
+    """A second oracle: OpenCV's normalised cross-correlation of the two-channel gradients."""
+    arrays = gradients((90, 120), 7)
+    r = 6
+    tiles = grid_tiles((90, 120), r, 3, 2)
+    ours = camera_moved.tile_shift_scores(*arrays, tiles, max_shift_px=r)
+    template, live = cv2.merge(arrays[:2]), cv2.merge(arrays[2:])
+    for t, (x0, y0, x1, y1) in enumerate(tiles):
+        window = live[y0 - r : y1 + r, x0 - r : x1 + r]
+        expected = cv2.matchTemplate(window, template[y0:y1, x0:x1], cv2.TM_CCORR_NORMED)
+        np.testing.assert_allclose(ours[t], expected, atol=1e-4)

@@ -153,6 +153,17 @@ def test_prepared_letterbox_matches_the_function_and_caps_its_sizes() -> None:
         Letterbox((8, 8), mode="fit")  # type: ignore[arg-type]
 
 
+def test_crop_of_a_larger_frame_is_read_in_place() -> None:
+    """A region-of-interest crop (rows strided, pixels packed) needs no copy: same result."""
+    frame = make_image(240, 320, seed=8)
+    crop = frame[30:200, 40:300]
+    assert not crop.flags.c_contiguous
+    ours, info = letterbox_chw(crop, (128, 128))
+    expected, expected_info = ref.letterbox_chw(np.ascontiguousarray(crop), (128, 128))
+    assert info == expected_info
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3)
+
+
 def test_non_contiguous_image_view() -> None:
     big = make_image(120, 200, seed=5)
     view = big[10:90:2, 20:180]

@@ -22,6 +22,7 @@ from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneC
 from carbonedge.runtime.config import parse_site_config
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.site import Site
+from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
 from carbonedge.runtime.uplink.schema import validate_body
 
 KEY = "camera-moved-test-key-0123456789"
@@ -159,3 +160,19 @@ def test_unshifted_camera_stays_valid(tmp_path: Path) -> None:
 def test_bad_config_fails_at_startup(tmp_path: Path, section: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Site(site_config(tmp_path, 5, 0, camera_moved=section))
+
+
+def test_compaction_keeps_an_invalid_interval_invalid() -> None:
+    """The outbox may merge old summaries: a merged interval is valid only if both were."""
+    a = {"kind": "interval_summary", "schema_version": 1, "id": "a", "device_id": "box-3",
+         "source_id": "road", "seq": 1, "interval_start": "2026-01-01T08:00:00.000Z",
+         "interval_end": "2026-01-01T08:01:00.000Z", "frames": 10, "frame_errors": 0,
+         "partial": False, "detector": "motion", "counts": {},
+         "calibration_valid": True}  # fmt: skip
+    b = {**a, "id": "b", "seq": 2, "interval_start": a["interval_end"],
+         "interval_end": "2026-01-01T08:02:00.000Z"}  # fmt: skip
+    assert can_merge(a, b, 3600)
+    assert merge_summaries(a, b)["calibration_valid"] is True
+    assert merge_summaries(a, {**b, "calibration_valid": False})["calibration_valid"] is False
+    assert merge_summaries({**a, "calibration_valid": False}, b)["calibration_valid"] is False
+    validate_body("interval_summary", merge_summaries(a, {**b, "calibration_valid": False}))

@@ -15,12 +15,8 @@ import pytest
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.types import Frame
-from carbonedge.vision.camera_moved import (
-    CameraMovedCheck,
-    CameraMovedConfig,
-    CameraMovedStage,
-    reference_for,
-)
+from carbonedge.vision.camera_moved import CameraMovedCheck, CameraMovedConfig
+from carbonedge.vision.camera_moved_stage import CameraMovedStage, reference_for
 
 CLIP = "media/traffic/highway_cdnet_320x240.avi"
 CONFIRM = CameraMovedConfig().confirm_checks
@@ -180,5 +176,9 @@ def test_reference_errors_name_the_source_and_file(tmp_path: Path) -> None:
     missing = tmp_path / "nothing.png"
     with pytest.raises(ConfigError, match=r"nothing.png: cannot read the camera-moved reference"):
         reference_for("cam", CameraMovedConfig(reference_image=missing))
+    garbled = tmp_path / "garbled.png"
+    garbled.write_bytes(b"not a PNG at all")
+    with pytest.raises(ConfigError, match=r"garbled.png: cannot read the camera-moved reference"):
+        reference_for("cam", CameraMovedConfig(reference_image=garbled))
     with pytest.raises(ValueError, match=r"reference_bgr: expected shape \(H, W, 3\)"):
         CameraMovedCheck(np.zeros((10, 10), np.uint8), CameraMovedConfig())

@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         out["headline"] = result
         if result is not None:
             sys.stdout.write("## Headline: carbonedge vs the peer pipeline\n\n")
-            sys.stdout.write(hl.format_headline(result) + "\n\n## Kernels\n\n")
+            sys.stdout.write(hl.format_headline(result) + "\n\n")
+            if args.only != "headline":
+                sys.stdout.write("## Kernels\n\n")
             sys.stdout.flush()
     rows: list[Row] = []
     if args.only != "headline":

@@ -136,7 +136,10 @@ class OursE2E:
 
     name = "carbonedge"
 
-    def __init__(self, model: Path, clip: Path, name: str = "carbonedge") -> None:
+    def __init__(
+        self, model: Path, clip: Path, name: str = "carbonedge", **detector_settings
+    ) -> None:
+        """``detector_settings``: more ``YoloxConfig`` fields (``input_hw``, ``roi``, ...)."""
         from carbonedge.vision.detectors.onnx_session import SessionConfig
         from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 
@@ -147,6 +150,7 @@ class OursE2E:
                 classes=VEHICLES,
                 score_threshold=SCORE_THRESHOLD,
                 session=SessionConfig(intra_op_threads=INTRA_OP_THREADS),
+                **detector_settings,
             )
         )
         self.detector.warmup()

@@ -4,6 +4,7 @@ many camera streams one box keeps up with.
     python -m carbonedge.benchmarks.e2e_diagnose --stages       # wall time per pipeline stage
     python -m carbonedge.benchmarks.e2e_diagnose --profile      # cProfile, top functions
     python -m carbonedge.benchmarks.e2e_diagnose --multistream  # streams at 10 FPS sustained
+    python -m carbonedge.benchmarks.e2e_diagnose --spinning     # onnxruntime spin-wait on vs off
 
 Same model, clip and session settings as ``bench_e2e``; nothing here is run by the benchmark suite.
 """
@@ -119,6 +120,55 @@ def stage_times(max_frames: int, *, cpu: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- onnxruntime's spinning thread pool ---------------------------------------------------------
+def spinning_comparison(max_frames: int, pairs: int) -> list[str]:
+    """Ours and the peer, each with onnxruntime's intra-op threads spinning (its default) and not
+    (``session.intra_op.allow_spinning = 0``), all four passes interleaved: a spinning worker
+    keeps a core busy after ``session.run`` returns, which on a 2-core box slows whatever runs
+    next (our pre/post-processing, the neighbours)."""
+    import statistics
+    import time
+
+    import onnxruntime as ort
+
+    from carbonedge.benchmarks.bench_e2e import PeerE2E, interleaved
+
+    paths = shared_paths()
+    if paths is None:
+        return ["no model/clip: nothing measured"]
+    original = ort.SessionOptions
+    sides: list = []
+    try:
+        for spin in ("1", "0"):
+
+            class Options(original):  # type: ignore[misc,valid-type]
+                def __init__(self, spin: str = spin) -> None:
+                    super().__init__()
+                    self.add_session_config_entry("session.intra_op.allow_spinning", spin)
+
+            ort.SessionOptions = Options  # type: ignore[misc]
+            peer = PeerE2E(*paths)
+            peer.name = f"peer, spinning={spin}"
+            sides += [OursE2E(*paths, name=f"ours, spinning={spin}"), peer]
+    finally:
+        ort.SessionOptions = original  # type: ignore[misc]
+    for side in sides:
+        side.run(30)
+    load = os.getloadavg()[0]
+    passes = interleaved(sides, max_frames, pairs)
+    lines = [f"{time.strftime('%H:%M:%S')} load avg {load:.1f} -> {os.getloadavg()[0]:.1f}"]
+    for name, runs in passes.items():
+        ms = [p.per_frame_ms(p.non_model_s) for p in runs]
+        model = [p.per_frame_ms(p.model_s) for p in runs]
+        lines.append(
+            f"{name:<22} FPS {statistics.median(p.fps for p in runs):6.1f} "
+            f"({', '.join(f'{p.fps:.0f}' for p in runs)}), non-model ms "
+            f"{statistics.median(ms):.2f}, model ms {statistics.median(model):.2f}, counts "
+            f"{'/'.join(str(p.count) for p in runs)}"
+        )
+    return lines
+
+
 # --- several streams at a fixed frame rate ------------------------------------------------------
 def streams_trial(ours: OursE2E, streams: int, fps: float, duration_s: float) -> list[float]:
     """``streams`` copies of the clip, each paced to ``fps`` (``realtime``), each through its own
@@ -208,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument(
         "--multistream", action="store_true", help="how many 10 FPS streams this box sustains"
     )
+    what.add_argument(
+        "--spinning", action="store_true", help="onnxruntime thread spinning on vs off, both sides"
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="repetitions (--spinning)")
     parser.add_argument(
         "--frames", type=int, default=1_000_000, help="frames (--stages, --profile)"
     )
@@ -222,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(profile_ours(args.frames, args.top))
     elif args.stages:
         sys.stdout.write(stage_times(args.frames, cpu=args.cpu))
+    elif args.spinning:
+        frames = min(args.frames, 600)
+        sys.stdout.write("\n".join(spinning_comparison(frames, args.pairs)) + "\n")
     else:
         for line in sustained_streams()[1]:
             sys.stdout.write(line + "\n")

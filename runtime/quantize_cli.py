@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="activation/weight types")  # fmt: skip
     p.add_argument("--per-tensor", action="store_true", help="one scale per tensor, not channel")
     p.add_argument("--calibration", choices=("percentile", "minmax", "entropy"),
-                   default="percentile", help="activation ranges (99.99 %% pct)")  # fmt: skip
+                   default="percentile", help="activation ranges (99.9999 %% pct)")  # fmt: skip
     p.add_argument("--check", type=Path, default=None, help="clip to compare FP32 and INT8 on")
     p.add_argument("--line-y", type=float, default=None, help="counting line row px (--check)")
     p.add_argument("--check-frames", type=int, default=None, help="only the first N clip frames")
@@ -54,7 +54,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     fp32 = _detector(args, str(source), args.input_hw)
     tensors = _calibration_tensors(fp32, args.frames, args.calibration_frames)
     h, w = fp32.input_hw
-    out = args.out or variant_path(source, f"{h}x{w}-int8-{args.quant_format}-{args.types}")
+    tag = f"{h}x{w}-int8-{args.quant_format}-{args.types}-{args.calibration}"
+    out = args.out or variant_path(source, tag)
     quantize_model(
         source, tensors, out, input_hw=(h, w), quant_format=args.quant_format,
         types=args.types, per_channel=not args.per_tensor, calibration=args.calibration,

@@ -58,6 +58,8 @@ def test_headline_has_every_row(shared_dir: Path, with_model_dir: Path) -> None:
     assert float(non_model["ours"]) > 0 and float(non_model["peer"]) > 0
     assert "video decode on the prefetch thread" in non_model["note"]
     assert metrics["INT8 vs FP32 FPS (ours)"]["ours"] == "not measured"
+    tuned = metrics["end-to-end FPS, ours tuned (median pair ratio)"]
+    assert tuned["ratio"] > 0 and "roi=auto" in tuned["note"] and "hand count 0" in tuned["note"]
     assert int(metrics["streams per box (320x240 at 10 FPS)"]["ours"]) in (0, 1)
     rss = metrics["peak RSS MB (whole process)"]
     assert 20 < float(rss["ours"]) < 4000 and 20 < float(rss["peer"]) < 4000

@@ -43,6 +43,37 @@ def test_parity_random(shape_hw: tuple[int, int], r: int, nx: int, ny: int, seed
     np.testing.assert_allclose(ours, expected, atol=2e-5)
 
 
+@pytest.fixture(params=["dispatch", "portable"])
+def simd_path(request: pytest.FixtureRequest) -> object:
+    """Both dot-product paths: run-time dispatch (AVX2 where there is one) and the portable one."""
+    from carbonedge.kernels import _camera_moved
+
+    _camera_moved.simd_path(request.param == "dispatch")
+    yield request.param
+    _camera_moved.simd_path(True)
+
+
+@pytest.mark.parametrize("r", [0, 1, 2, 4, 6, 8, 12])
+def test_parity_every_register_block(simd_path: str, r: int) -> None:
+    """Radii whose 2R+1 shifts split into every block shape, odd tile sizes, on both paths."""
+    shape_hw = (2 * r + 41, 2 * r + 57)
+    arrays = gradients(shape_hw, 10 + r)
+    tiles = grid_tiles(shape_hw, r, 3, 2)
+    tiles = np.vstack([tiles, [[r, r, r + 1, r + 3], [r + 2, r + 1, r + 39, r + 40]]])
+    ours = camera_moved.tile_shift_scores(*arrays, tiles.astype(np.int32), max_shift_px=r)
+    expected = ref.tile_shift_scores(*arrays, tiles, max_shift_px=r)
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+
+
+def test_parity_wide_tiles(simd_path: str) -> None:
+    """Tiles 150 and 1700 px wide: float sums go to double after fewer rows (down to one)."""
+    arrays = gradients((60, 1710), 11)
+    tiles = np.array([[4, 4, 154, 56], [4, 4, 1704, 30]], np.int32)
+    ours = camera_moved.tile_shift_scores(*arrays, tiles, max_shift_px=4)
+    expected = ref.tile_shift_scores(*arrays, tiles, max_shift_px=4)
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+
+
 def test_odd_tiles_and_zero_energy() -> None:
     """Odd widths (the loop's tail), one-pixel tiles and a blank live image (score 0)."""
     gx, gy, lx, ly = gradients((30, 33), 4)

@@ -174,8 +174,9 @@ class YoloOnnxDetector(Detector):
 
     def forget(self, source_id: str) -> None:
         self._regions.pop(source_id, None)
-        for key in [k for k in self._roi_boxes if k[0] == source_id]:
-            del self._roi_boxes[key]
+        for key in list(self._roi_boxes):  # list(): one step, safe beside other threads' inserts
+            if key[0] == source_id:
+                self._roi_boxes.pop(key, None)
 
     def _roi_box(self, frame: Frame) -> roi.RoiBox | None:
         """The crop for ``frame`` (cached per source and frame size); None: the whole frame."""

@@ -14,17 +14,7 @@ Public interface::
 
 from __future__ import annotations
 
-from carbonedge.emissions.config import DEFAULT_FLEET, ClassFleet, EmissionsConfig
-from carbonedge.emissions.errors import EmissionsInputError, UnknownCategoryError
-from carbonedge.emissions.estimate import (
-    ClassActivity,
-    Grams,
-    GroupEmissions,
-    IntervalEmissions,
-    estimate_interval,
-)
-from carbonedge.emissions.fire import FireEmissions, fire_emissions
-from carbonedge.emissions.tables import POLLUTANTS, copert_ef, mee_ef, table_version
+from typing import TYPE_CHECKING
 
 __all__ = [
     "DEFAULT_FLEET",
@@ -44,3 +34,45 @@ __all__ = [
     "mee_ef",
     "table_version",
 ]
+
+# Every name is imported on first use (PEP 562): the estimators (traffic, fire) compile Numba
+# kernels, so a site config that only names ``EmissionsConfig`` (or a site without emissions) does
+# not pay for them, and ``carbonedge --help`` (which registers ``emissions.cli``) loads no NumPy.
+_LAZY = {
+    "DEFAULT_FLEET": "config",
+    "ClassFleet": "config",
+    "EmissionsConfig": "config",
+    "EmissionsInputError": "errors",
+    "UnknownCategoryError": "errors",
+    "POLLUTANTS": "tables",
+    "copert_ef": "tables",
+    "mee_ef": "tables",
+    "table_version": "tables",
+    "ClassActivity": "estimate",
+    "Grams": "estimate",
+    "GroupEmissions": "estimate",
+    "IntervalEmissions": "estimate",
+    "estimate_interval": "estimate",
+    "FireEmissions": "fire",
+    "fire_emissions": "fire",
+}
+if TYPE_CHECKING:
+    from carbonedge.emissions.config import DEFAULT_FLEET, ClassFleet, EmissionsConfig
+    from carbonedge.emissions.errors import EmissionsInputError, UnknownCategoryError
+    from carbonedge.emissions.estimate import (
+        ClassActivity,
+        Grams,
+        GroupEmissions,
+        IntervalEmissions,
+        estimate_interval,
+    )
+    from carbonedge.emissions.fire import FireEmissions, fire_emissions
+    from carbonedge.emissions.tables import POLLUTANTS, copert_ef, mee_ef, table_version
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

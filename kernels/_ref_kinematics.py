@@ -1,11 +1,11 @@
-"""NumPy reference of the track speed fit (``carbonedge.kernels.track_speed_fit``)."""
+"""NumPy references of ``carbonedge.kernels.track_speed_fit`` and ``kinematics_step``."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["track_speed_fit"]
+__all__ = ["kinematics_step", "track_speed_fit"]
 
 
 def track_speed_fit(
@@ -28,6 +28,69 @@ def track_speed_fit(
     speed = np.hypot(v[:, 0], v[:, 1])
     speed[w.sum(axis=1) < min_samples] = np.nan
     return speed
+
+
+def kinematics_step(
+    rows: NDArray[np.int64],
+    slots: NDArray[np.int64],
+    boxes: NDArray[np.float64],
+    now_s: float,
+    image_wh: tuple[int, int],
+    image_to_world: NDArray[np.float64] | None,
+    params: NDArray[np.float64],
+    state: tuple[NDArray, NDArray, NDArray, NDArray, NDArray],
+    out: tuple[NDArray, NDArray, NDArray, NDArray],
+) -> None:
+    """One frame of ``Kinematics.update`` after slot lookup, whole-column NumPy, in place."""
+    window_s, min_samples, tau, max_kmh, floor, idle_kmh, idle_hps, margin, max_step_s = params
+    ring_t, ring_xy, head, speed, last_t = state
+    out_speed_kmh, out_stopped, out_step_m, out_step_s = out
+    t = now_s
+    anchor = np.stack([(boxes[:, 0] + boxes[:, 2]) * 0.5, boxes[:, 3]], axis=1)
+    pos = anchor if image_to_world is None else _to_world(image_to_world, anchor)
+    w, h = image_wh
+    border = (boxes[:, 0] <= margin) | (boxes[:, 2] >= w - margin) | (boxes[:, 3] >= h - margin)
+    usable = np.isfinite(pos).all(axis=1) & ~border
+
+    # append usable samples to each track's ring
+    ok_slots = slots[usable]
+    hd = head[ok_slots]
+    ring_t[ok_slots, hd] = t
+    ring_xy[ok_slots, hd] = pos[usable]
+    head[ok_slots] = (hd + 1) % ring_t.shape[1]
+
+    raw = track_speed_fit(ring_t[slots], ring_xy[slots], t, window_s, int(min_samples), floor)
+    if image_to_world is not None:
+        raw[raw * 3.6 > max_kmh] = np.nan  # impossible: a bad fit, not a car
+    prev_t = last_t[slots]
+    step_s = np.where(np.isnan(prev_t), 0.0, t - prev_t)
+    # EMA of the fitted speed per track; an unknown fit keeps the previous value
+    prev = speed[slots]
+    alpha = np.ones_like(raw) if tau <= 0 else 1.0 - np.exp(-np.maximum(step_s, 0.0) / tau)
+    smoothed = np.where(np.isnan(prev), raw, prev + alpha * (raw - prev))
+    smoothed = np.where(np.isnan(raw), prev, smoothed)
+    speed[slots] = smoothed
+    last_t[slots] = t
+
+    integrate = (step_s > 0) & (step_s <= max_step_s) & np.isfinite(smoothed)
+    if image_to_world is not None:
+        out_speed_kmh[rows] = smoothed * 3.6
+        out_step_m[rows] = np.where(integrate, smoothed * step_s, 0.0)
+        out_stopped[rows] = smoothed * 3.6 < idle_kmh
+    else:
+        height_px = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+        out_stopped[rows] = smoothed / height_px < idle_hps
+    out_step_s[rows] = np.where(step_s <= max_step_s, step_s, 0.0)
+
+
+def _to_world(h: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(N, 2) pixels -> (N, 2) through the homography ``h`` (NaN on the horizon line)."""
+    w = h[2, 0] * p[:, 0] + h[2, 1] * p[:, 1] + h[2, 2]
+    x = (h[0, 0] * p[:, 0] + h[0, 1] * p[:, 1] + h[0, 2]) / w
+    y = (h[1, 0] * p[:, 0] + h[1, 1] * p[:, 1] + h[1, 2]) / w
+    out = np.stack([x, y], axis=1)
+    out[np.abs(w) < 1e-12] = np.nan
+    return out
 
 
 def _weighted_fit(

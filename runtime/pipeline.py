@@ -18,33 +18,34 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
-from carbonedge.calibration.masks import ExclusionFilter, SourceMasks, counting_anchor
-from carbonedge.devices.sources import FrameSource
-from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.errors import DeviceError
 from carbonedge.runtime.events import IntervalSummary, LineCrossed
-from carbonedge.runtime.fire_stage import FireStage
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.motion_gate import GateConfig, MotionGate
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
-from carbonedge.runtime.traffic_emissions import interval_emissions
 from carbonedge.runtime.types import Detections, Frame, Packet
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
 from carbonedge.vision.analytics.scene import SceneAnalytics
 from carbonedge.vision.analytics.zones import ZoneConfig
-from carbonedge.vision.camera_moved_stage import CameraMovedStage
 from carbonedge.vision.counting.line import LineConfig
-from carbonedge.vision.detectors import Detector
-from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
+
+if TYPE_CHECKING:  # the fire monitor, emissions and masks are imported only when a site uses them
+    from carbonedge.calibration.masks import ExclusionFilter, SourceMasks
+    from carbonedge.devices.sources import FrameSource
+    from carbonedge.emissions import EmissionsConfig
+    from carbonedge.runtime.fire_stage import FireStage
+    from carbonedge.vision.camera_moved_stage import CameraMovedStage
+    from carbonedge.vision.detectors import Detector
+    from carbonedge.vision.fire import FireMonitorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +213,11 @@ class SourcePipeline:
         tracker = ByteTrack(self._tracker_config, fps=src.fps)
         tracker.warmup()
         scene_calibration = {src.source_id: self._masks} if self._masks is not None else None
-        fire = (FireStage(self._fire, self.device_id, scene_calibration)
-                if self._fire is not None else None)  # fmt: skip
-        if fire is not None:
+        fire = None
+        if self._fire is not None:
+            from carbonedge.runtime.fire_stage import FireStage  # heavy: scipy, numba kernels
+
+            fire = FireStage(self._fire, self.device_id, scene_calibration)
             fire.warmup()
         class_names = (
             LengthClassifier.class_names if self._length_classes else self.detector.class_names
@@ -224,6 +227,7 @@ class SourcePipeline:
             lines=self._lines, zones=self._zones, ground_plane=self._ground_plane,
             speed=self._speed,
         )  # fmt: skip
+        analytics.kinematics.warmup()  # Numba step compiled or loaded before the first frame
         result.line_counts = {c.config.id: c.counts for c in analytics.counters}  # live
         aggregator = IntervalAggregator(
             device_id=self.device_id, source_id=src.source_id,
@@ -246,6 +250,8 @@ class SourcePipeline:
             gate = MotionGate(self._gate, regions)
         stages = _Stages(tracker, analytics, aggregator, self._length_classes, gate, fire)
         if self._masks is not None and self._masks.exclusion_px:
+            from carbonedge.calibration.masks import ExclusionFilter, counting_anchor
+
             anchor = counting_anchor(self._lines, self._zones)
             stages.exclusion = ExclusionFilter(self._masks, anchor)
         return stages
@@ -268,6 +274,8 @@ class SourcePipeline:
         if self.camera_moved is not None:
             sections.calibration_valid = self.camera_moved.close_interval()
         if self._emissions is not None and sections.traffic:
+            from carbonedge.runtime.traffic_emissions import interval_emissions  # numba
+
             sections.emissions = interval_emissions(sections.traffic, self._emissions,
                                                     start_s, end_s)  # fmt: skip
         self._keep_events(sections.events)

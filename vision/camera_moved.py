@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import ndimage
 
 from carbonedge.kernels.camera_moved import tile_shift_scores
 
@@ -234,6 +233,8 @@ class CameraMovedCheck:
             thetas = np.zeros(1)
         best_score, best = _coarse(surfaces, offsets, r, thetas)
         # Steps 2 and 3: refine on splines
+        from scipy import ndimage  # ~0.2 s to import: only a site with the check pays for it
+
         splines = [ndimage.spline_filter(s.astype(np.float64), order=3) for s in surfaces]
         for step_px, step_deg in ((0.25, 0.0625), (0.0625, 0.015625)):
             theta0, tx0, ty0 = best
@@ -290,6 +291,8 @@ def _refine(
     """Best (mean score, (theta, tx, ty)) of the grid, sampling each tile's cubic spline."""
     tx, ty = np.meshgrid(txs, tys, indexing="xy")
     tx, ty = tx.ravel(), ty.ravel()
+    from scipy import ndimage
+
     roll = _roll_offsets(offsets, thetas)  # (A, T, 2)
     total = np.zeros((len(roll), len(tx)))
     for t, spline in enumerate(splines):

@@ -14,8 +14,9 @@ Distance travelled is the integral of the smoothed speed over the time the track
 speed is below ``idle_speed_kmh`` (without a ground plane: below ``idle_heights_per_s`` box
 heights per second, a scale-free pixel criterion).
 
-The fit runs in one compiled call for all tracks of the frame (``kernels.track_speed_fit``, NumPy
-reference in ``kernels.reference``); the rest is whole-column NumPy.
+The whole per-frame update after the slot lookup (anchors, ground projection, border test, ring
+append, fit, EMA, distance, stopped flag) is one compiled call on the track table's columns,
+``kernels.kinematics_step``; its whole-column NumPy reference is ``kernels.reference``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.ground_plane import GroundPlane
-from carbonedge.kernels import track_speed_fit
+from carbonedge.kernels import kinematics_params, kinematics_step
 from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
 
@@ -71,6 +72,8 @@ class KinematicsFrame:
 class Kinematics:
     """Speed, stopped state and distance for every track of one source."""
 
+    _step = staticmethod(kinematics_step)  # the parity test swaps in the NumPy reference
+
     def __init__(
         self,
         config: SpeedConfig,
@@ -90,6 +93,17 @@ class Kinematics:
                 "last_t": ((), np.float64, np.nan),  # last observation (for step_s)
             }
         )
+        self._image_to_world = (
+            None if ground_plane is None
+            else np.ascontiguousarray(ground_plane.image_to_world, np.float64)
+        )  # fmt: skip
+        self._params = kinematics_params(
+            window_s=config.window_s, min_samples=config.min_samples,
+            smoothing_s=config.smoothing_s, max_speed_kmh=config.max_speed_kmh,
+            outlier_floor=config.outlier_floor_m if ground_plane is not None else 2.0,  # m or px
+            idle_speed_kmh=config.idle_speed_kmh, idle_heights_per_s=config.idle_heights_per_s,
+            edge_margin_px=config.edge_margin_px, max_step_s=config.max_step_s,
+        )  # fmt: skip
 
     @property
     def tracked_state_count(self) -> int:
@@ -98,68 +112,30 @@ class Kinematics:
     def forget(self, tracker_ids) -> None:
         self._state.release(tracker_ids)
 
+    def warmup(self) -> None:
+        """Compile or load the Numba step once (call before reporting ready); no state kept."""
+        scratch = Kinematics(self.config, self.ground_plane)
+        image = np.zeros((64, 64, 3), np.uint8)
+        for k in range(2):
+            box = np.array([[10.0 + k, 10.0, 30.0 + k, 40.0]], np.float32)
+            det = Detections(box, [0.9], [0], tracker_id=np.array([1]))
+            scratch.update(det, Frame("warmup", k, 0.1 * k, 0.1 * k, image))
+
     def update(self, tracked: Detections, frame: Frame) -> KinematicsFrame:
         """Add this frame's observations; per-row speed, stopped flag and distance step."""
         n = len(tracked)
         out = KinematicsFrame(np.full(n, np.nan), np.zeros(n, bool), np.zeros(n), np.zeros(n))
-        self._state.release(self._state.idle_ids(frame.t_mono_s, self.forget_after_s))
+        st = self._state
+        st.release(st.idle_ids(frame.t_mono_s, self.forget_after_s))
         rows = np.flatnonzero(tracked.tracker_id >= 0)
         if len(rows) == 0:
             return out
-        cfg, st = self.config, self._state
-        t = frame.t_mono_s
-        slots = st.slots_for(tracked.tracker_id[rows], t)
-        boxes = tracked.xyxy[rows].astype(np.float64)
-        anchor = np.stack([(boxes[:, 0] + boxes[:, 2]) * 0.5, boxes[:, 3]], axis=1)
-        pos = anchor if self.ground_plane is None else self.ground_plane.to_world(anchor)
-        usable = np.isfinite(pos).all(axis=1) & ~self._touches_border(boxes, frame)
-
-        # append usable samples to each track's ring
-        ok_slots = slots[usable]
-        head = st["head"][ok_slots]
-        st["t"][ok_slots, head] = t
-        st["xy"][ok_slots, head] = pos[usable]
-        st["head"][ok_slots] = (head + 1) % _RING
-
-        raw = self._fit_speed(slots, t)  # m/s or px/s, NaN when too few samples
-        if self.ground_plane is not None:
-            raw[raw * 3.6 > cfg.max_speed_kmh] = np.nan  # impossible: a bad fit, not a car
-        last_t = st["last_t"][slots]
-        step_s = np.where(np.isnan(last_t), 0.0, t - last_t)
-        smoothed = self._smooth(slots, raw, step_s)
-        st["last_t"][slots] = t
-
-        integrate = (step_s > 0) & (step_s <= cfg.max_step_s) & np.isfinite(smoothed)
-        if self.ground_plane is not None:
-            out.speed_kmh[rows] = smoothed * 3.6
-            out.step_m[rows] = np.where(integrate, smoothed * step_s, 0.0)
-            out.stopped[rows] = smoothed * 3.6 < cfg.idle_speed_kmh
-        else:
-            height_px = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
-            out.stopped[rows] = smoothed / height_px < cfg.idle_heights_per_s
-        out.step_s[rows] = np.where(step_s <= cfg.max_step_s, step_s, 0.0)
-        return out
-
-    def _touches_border(self, boxes: NDArray, frame: Frame) -> NDArray[np.bool_]:
+        slots = st.slots_for(tracked.tracker_id[rows], frame.t_mono_s)
         h, w = frame.image.shape[:2]
-        m = self.config.edge_margin_px
-        return (boxes[:, 0] <= m) | (boxes[:, 2] >= w - m) | (boxes[:, 3] >= h - m)
-
-    def _fit_speed(self, slots: NDArray[np.int64], now_s: float) -> NDArray[np.float64]:
-        """Least-squares speed over the window, with one round of outlier rejection."""
-        cfg, st = self.config, self._state
-        floor = cfg.outlier_floor_m if self.ground_plane is not None else 2.0  # metres or px
-        return track_speed_fit(st["t"][slots], st["xy"][slots], now_s, window_s=cfg.window_s,
-                               min_samples=cfg.min_samples, outlier_floor=floor)  # fmt: skip
-
-    def _smooth(
-        self, slots: NDArray[np.int64], raw: NDArray[np.float64], step_s: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """EMA of the fitted speed per track; an unknown fit keeps the previous value."""
-        prev = self._state["speed"][slots]
-        tau = self.config.smoothing_s
-        alpha = np.ones_like(raw) if tau <= 0 else 1.0 - np.exp(-np.maximum(step_s, 0.0) / tau)
-        new = np.where(np.isnan(prev), raw, prev + alpha * (raw - prev))
-        new = np.where(np.isnan(raw), prev, new)
-        self._state["speed"][slots] = new
-        return new
+        self._step(
+            rows, slots, tracked.xyxy[rows].astype(np.float64), frame.t_mono_s, (w, h),
+            self._image_to_world, self._params,
+            (st["t"], st["xy"], st["head"], st["speed"], st["last_t"]),
+            (out.speed_kmh, out.stopped, out.step_m, out.step_s),
+        )  # fmt: skip
+        return out

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from carbonedge.kernels.hj212 import crc16_hj212
 from carbonedge.runtime.uplink.hj212.cp import CpData, Hj212Error, parse_cp
 
 __all__ = [
@@ -101,6 +100,14 @@ _NUM_RE = re.compile(r"[1-9][0-9]{0,3}\Z")  # PNUM/PNO: 1..9999, no leading zero
 _FLAG_RE = re.compile(r"(0|[1-9][0-9]{0,2})\Z")
 _HEX4_RE = re.compile(rb"[0-9A-Fa-f]{4}\Z")
 _CONTROL_BYTE = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def crc16_hj212(data: bytes | bytearray | memoryview) -> int:
+    """HJ 212 CRC of ``data`` (``carbonedge.kernels.hj212``, imported on first use so that
+    ``carbonedge --help``, which registers the ``hj212`` commands, loads no compiled kernels)."""
+    from carbonedge.kernels.hj212 import crc16_hj212 as crc16
+
+    return crc16(data)
 
 
 def parse_qn(qn: str) -> datetime:

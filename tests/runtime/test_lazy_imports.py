@@ -47,7 +47,7 @@ def test_help_loads_no_numpy_pydantic_or_kernels() -> None:
     "code",
     [
         "import carbonedge.runtime.pipeline",
-        "from carbonedge.runtime.config import SiteConfig\n"
+        "import carbonedge.runtime.config\n"
         "from carbonedge.emissions import EmissionsConfig\n"
         "from carbonedge.vision.fire import FireMonitorConfig",
     ],

@@ -92,14 +92,15 @@ class GroundPlane:
 
         Pixels above the horizon have no ground point; they map to meaningless far positions, so
         analytics should only use anchors on the road (lines and zones are drawn there)."""
-        return _apply(self.image_to_world, xy_px)
+        return apply_homography(self.image_to_world, xy_px)
 
     def to_image(self, xy_m: NDArray) -> NDArray[np.float64]:
         """(N, 2) ground metres -> (N, 2) image pixels."""
-        return _apply(self.world_to_image, xy_m)
+        return apply_homography(self.world_to_image, xy_m)
 
 
-def _apply(h: NDArray[np.float64], xy: NDArray) -> NDArray[np.float64]:
+def apply_homography(h: NDArray[np.float64], xy: NDArray) -> NDArray[np.float64]:
+    """(N, 2) points through the 3x3 homography ``h`` (NaN where w is ~0: the horizon line)."""
     p = np.asarray(xy, np.float64).reshape(-1, 2)
     w = h[2, 0] * p[:, 0] + h[2, 1] * p[:, 1] + h[2, 2]
     x = (h[0, 0] * p[:, 0] + h[0, 1] * p[:, 1] + h[0, 2]) / w

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.calibration.errors import CalibrationInputError
-from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig, _apply
+from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig, apply_homography
 
 __all__ = ["HomographyFit", "fit_ground_plane"]
 
@@ -115,7 +115,7 @@ class HomographyFit:
                 world = np.empty((64, 2))
                 world[:, axis] = value
                 world[:, other] = np.linspace(lo[other], hi[other], 64)
-                px = _apply(to_image, world)
+                px = apply_homography(to_image, world)
                 ok = (_w(to_image, world) * front > 0) & np.isfinite(px).all(axis=1)
                 ok &= (px[:, 0] >= -1) & (px[:, 0] <= width + 1)
                 ok &= (px[:, 1] >= -1) & (px[:, 1] <= height + 1)
@@ -155,7 +155,7 @@ def fit_ground_plane(
     # (the refit is better than RANSAC's sample, so the inlier set may change; twice at most).
     for _ in range(3):
         matrix = _refit(img, world, inliers)
-        err_m = np.linalg.norm(_apply(matrix, img) - world, axis=1)
+        err_m = np.linalg.norm(apply_homography(matrix, img) - world, axis=1)
         agree = err_m <= ransac_threshold_m
         if len(img) == _MIN_POINTS or (agree == inliers).all() or agree.sum() < _MIN_POINTS:
             break
@@ -164,7 +164,7 @@ def fit_ground_plane(
     # pixel errors from the fit that minimises them (world -> image): clicks err in pixels
     to_image = _least_squares(world[inliers], img[inliers])
     to_image = np.linalg.inv(matrix) if to_image is None else to_image
-    err_px = np.linalg.norm(_apply(to_image, world) - img, axis=1)
+    err_px = np.linalg.norm(apply_homography(to_image, world) - img, axis=1)
     loo = _leave_one_out(img, world, inliers, err_m)
     n_in = int(inliers.sum())
     rms_m = float(np.sqrt(np.mean(err_m[inliers] ** 2)))
@@ -318,7 +318,7 @@ def _leave_one_out(
             continue
         h = _least_squares(img[keep], world[keep])
         if h is not None:
-            loo[i] = float(np.linalg.norm(_apply(h, img[i : i + 1])[0] - world[i]))
+            loo[i] = float(np.linalg.norm(apply_homography(h, img[i : i + 1])[0] - world[i]))
     return loo
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from carbonedge.calibration.ground_plane import apply_homography
+
 __all__ = ["kinematics_step", "track_speed_fit"]
 
 
@@ -47,7 +49,7 @@ def kinematics_step(
     out_speed_kmh, out_stopped, out_step_m, out_step_s = out
     t = now_s
     anchor = np.stack([(boxes[:, 0] + boxes[:, 2]) * 0.5, boxes[:, 3]], axis=1)
-    pos = anchor if image_to_world is None else _to_world(image_to_world, anchor)
+    pos = anchor if image_to_world is None else apply_homography(image_to_world, anchor)
     w, h = image_wh
     border = (boxes[:, 0] <= margin) | (boxes[:, 2] >= w - margin) | (boxes[:, 3] >= h - margin)
     usable = np.isfinite(pos).all(axis=1) & ~border
@@ -81,16 +83,6 @@ def kinematics_step(
         height_px = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
         out_stopped[rows] = smoothed / height_px < idle_hps
     out_step_s[rows] = np.where(step_s <= max_step_s, step_s, 0.0)
-
-
-def _to_world(h: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(N, 2) pixels -> (N, 2) through the homography ``h`` (NaN on the horizon line)."""
-    w = h[2, 0] * p[:, 0] + h[2, 1] * p[:, 1] + h[2, 2]
-    x = (h[0, 0] * p[:, 0] + h[0, 1] * p[:, 1] + h[0, 2]) / w
-    y = (h[1, 0] * p[:, 0] + h[1, 1] * p[:, 1] + h[1, 2]) / w
-    out = np.stack([x, y], axis=1)
-    out[np.abs(w) < 1e-12] = np.nan
-    return out
 
 
 def _weighted_fit(

@@ -51,6 +51,26 @@ def box_iou(a_xyxy: NDArray, b_xyxy: NDArray) -> NDArray[np.float32]:
     return _require("_native").box_iou(a, b)
 
 
+def check_nms_settings(iou_threshold: float, max_det: int) -> None:
+    """``iou_threshold`` in [0, 1] and ``max_det`` a positive integer, or ``ValueError``."""
+    if not isinstance(iou_threshold, numbers.Real) or not 0.0 <= float(iou_threshold) <= 1.0:
+        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+        raise ValueError(f"max_det must be a positive integer, got {max_det!r}")
+
+
+def as_int32_groups(name: str, groups: NDArray, n: int) -> NDArray[np.int32]:
+    """``groups`` as a contiguous (n,) int32 array, or ``ValueError`` naming ``name``."""
+    g = np.asarray(groups)
+    if g.dtype.kind not in "iu" or g.shape != (n,):
+        raise ValueError(
+            f"{name} must be an integer array of shape ({n},), got {g.dtype} {g.shape}"
+        )
+    if g.size and (g.min() < np.iinfo(np.int32).min or g.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{name} values must fit in int32")
+    return np.ascontiguousarray(g, dtype=np.int32)
+
+
 def _check_nms_args(
     xyxy: NDArray, scores: NDArray, iou_threshold: float, group_id: NDArray | None, max_det: int
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32] | None]:
@@ -61,20 +81,8 @@ def _check_nms_args(
         raise ValueError(
             f"scores must be a real-valued array of shape ({n},), got {s.dtype} {s.shape}"
         )
-    if not isinstance(iou_threshold, numbers.Real) or not 0.0 <= float(iou_threshold) <= 1.0:
-        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise ValueError(f"max_det must be a positive integer, got {max_det!r}")
-    groups = None
-    if group_id is not None:
-        g = np.asarray(group_id)
-        if g.dtype.kind not in "iu" or g.shape != (n,):
-            raise ValueError(
-                f"group_id must be an integer array of shape ({n},), got {g.dtype} {g.shape}"
-            )
-        if g.size and (g.min() < np.iinfo(np.int32).min or g.max() > np.iinfo(np.int32).max):
-            raise ValueError("group_id values must fit in int32")
-        groups = np.ascontiguousarray(g, dtype=np.int32)
+    check_nms_settings(iou_threshold, max_det)
+    groups = None if group_id is None else as_int32_groups("group_id", group_id, n)
     return boxes, np.ascontiguousarray(s, dtype=np.float32), groups
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
+from carbonedge.kernels.boxes import as_int32_groups, check_nms_settings
 from carbonedge.kernels.preprocess import LetterboxInfo
 
 __all__ = ["YoloxDecodeNms", "decode_nms_yolox", "decode_yolox", "decode_yolo_v8"]
@@ -218,21 +219,12 @@ def _nms_args(
     nc: int, iou_threshold: float, group_of_class: NDArray | None, max_det: int, bound: float | None
 ) -> tuple[NDArray[np.int32], float, int, float]:
     """Validated NMS settings: (nc,) int32 groups, float32-rounded IoU, max_det, class bound."""
-    if not isinstance(iou_threshold, numbers.Real) or not 0.0 <= float(iou_threshold) <= 1.0:
-        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
-    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
-        raise ValueError(f"max_det must be a positive integer, got {max_det!r}")
-    if group_of_class is None:
-        groups = np.zeros(nc, np.int32)
-    else:
-        g = np.asarray(group_of_class)
-        if g.dtype.kind not in "iu" or g.shape != (nc,):
-            raise ValueError(
-                f"group_of_class must be an integer array of shape ({nc},), got {g.dtype} {g.shape}"
-            )
-        if g.size and (g.min() < np.iinfo(np.int32).min or g.max() > np.iinfo(np.int32).max):
-            raise ValueError("group_of_class values must fit in int32")
-        groups = np.ascontiguousarray(g, dtype=np.int32)
+    check_nms_settings(iou_threshold, max_det)
+    groups = (
+        np.zeros(nc, np.int32)
+        if group_of_class is None
+        else as_int32_groups("group_of_class", group_of_class, nc)
+    )
     if bound is None:
         bound = -1.0  # the backend computes the exact bound from the data
     elif not isinstance(bound, numbers.Real) or not 0.0 <= float(bound) < math.inf:

@@ -102,6 +102,16 @@ def _emit(k, cx, cy, w, h, geom, xyxy):
 
 
 @njit(cache=True, nogil=True)
+def _emit_yolox(k, r, gx, gy, stride, geom, xyxy):
+    """Row ``k`` of ``xyxy`` from YOLOX cell offsets ``r[:4]`` in grid cell (gx, gy)."""
+    cx = (r[0] + gx) * stride
+    cy = (r[1] + gy) * stride
+    w = math.exp(r[2]) * stride
+    h = math.exp(r[3]) * stride
+    _emit(k, cx, cy, w, h, geom, xyxy)
+
+
+@njit(cache=True, nogil=True)
 def decode_yolox_nb(raw, input_h, input_w, strides, geom, score_threshold, classes):
     """raw (A, 5+nc) float32; geom float64 [scale_x, scale_y, pad_x, pad_y, image_w, image_h]."""
     n = raw.shape[0]
@@ -125,11 +135,7 @@ def decode_yolox_nb(raw, input_h, input_w, strides, geom, score_threshold, class
                 best = _max_score(r, 5, classes)
                 sc = obj * best
                 if sc >= score_threshold:
-                    cx = (r[0] + gx) * s
-                    cy = (r[1] + gy) * s
-                    w = math.exp(r[2]) * s
-                    h = math.exp(r[3]) * s
-                    _emit(k, cx, cy, w, h, geom, xyxy)
+                    _emit_yolox(k, r, gx, gy, s, geom, xyxy)
                     score[k] = sc
                     cls[k] = _argmax_class(r, 5, classes, best)
                     rows[k] = a
@@ -258,11 +264,7 @@ def decode_nms_yolox_nb(
         sc = r[4] * best
         if sc >= score_threshold:
             gx, gy, s = _cell(a, input_h, input_w, strides)
-            cx = (r[0] + gx) * s
-            cy = (r[1] + gy) * s
-            w = math.exp(r[2]) * s
-            h = math.exp(r[3]) * s
-            _emit(m, cx, cy, w, h, geom, xyxy)
+            _emit_yolox(m, r, gx, gy, s, geom, xyxy)
             score[m] = sc
             cls[m] = _argmax_class(r, 5, classes, best)
             rows[m] = a

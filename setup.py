@@ -69,6 +69,6 @@ setup(
         "carbonedge.benchmarks": ["*.md"],
         "carbonedge.runtime.uplink": ["schemas/*.json", "SCHEMA.md"],
         "carbonedge.emissions": ["data/*.csv", "data/*.md"],
-        "carbonedge.calibration.web": ["static/*.html", "static/*.js", "static/*.css"],
+        "carbonedge.runtime.calibrate.web": ["static/*.html", "static/*.js", "static/*.css"],
     },
 )

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.benchmarks._harness import Row
-from carbonedge.runtime.errors import ModelError, SourceOpenError
+from carbonedge.runtime.base.errors import ModelError, SourceOpenError
 
 logger = logging.getLogger(__name__)
 

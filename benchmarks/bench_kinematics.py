@@ -13,7 +13,7 @@ from carbonedge.benchmarks._harness import Row, compare
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.kernels import reference as ref
 from carbonedge.kernels import track_speed_fit
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 
 _PLANE = GroundPlane(np.array([[0.05, 0.002, -16.0], [0.0004, 0.19, -20.0], [0.0, 0.004, 1.0]]))

@@ -84,7 +84,7 @@ def _int8_model(model: Path, clip: Path, fp32) -> Path:
 
 def _input_of(detector, image):
     """The part of ``image`` the detector feeds the model (its roi crop, when it has one)."""
-    from carbonedge.runtime.types import Frame
+    from carbonedge.runtime.base.types import Frame
     from carbonedge.vision.detectors import roi
 
     if detector.config.roi is None:

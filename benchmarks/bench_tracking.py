@@ -35,7 +35,7 @@ from carbonedge.benchmarks._harness import Row, compare
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.kernels import linear_sum_assignment
 from carbonedge.kernels import reference as ref
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.counting._line_ref import ReferenceLineCounter
 from carbonedge.vision.counting.line import LineConfig, LineCounter
 from carbonedge.vision.tracking._bytetrack_ref import ReferenceByteTrack

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.counting.line import LineConfig, LineCounter
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 

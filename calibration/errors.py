@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 
 __all__ = ["CalibrationError", "CalibrationInputError", "CalibrationSignatureError"]
 

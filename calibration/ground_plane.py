@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carbonedge.kernels.geometry import apply_homography  # noqa: F401 - re-exported
+
 __all__ = ["GroundPlane", "GroundPlaneConfig", "PointPair"]
 
 
@@ -97,17 +99,6 @@ class GroundPlane:
     def to_image(self, xy_m: NDArray) -> NDArray[np.float64]:
         """(N, 2) ground metres -> (N, 2) image pixels."""
         return apply_homography(self.world_to_image, xy_m)
-
-
-def apply_homography(h: NDArray[np.float64], xy: NDArray) -> NDArray[np.float64]:
-    """(N, 2) points through the 3x3 homography ``h`` (NaN where w is ~0: the horizon line)."""
-    p = np.asarray(xy, np.float64).reshape(-1, 2)
-    w = h[2, 0] * p[:, 0] + h[2, 1] * p[:, 1] + h[2, 2]
-    x = (h[0, 0] * p[:, 0] + h[0, 1] * p[:, 1] + h[0, 2]) / w
-    y = (h[1, 0] * p[:, 0] + h[1, 1] * p[:, 1] + h[1, 2]) / w
-    out = np.stack([x, y], axis=1)
-    out[np.abs(w) < 1e-12] = np.nan
-    return out
 
 
 def camera_from_homography(

@@ -27,7 +27,7 @@ from pydantic import Field, FiniteFloat
 
 from carbonedge.calibration.errors import CalibrationInputError
 from carbonedge.calibration.intrinsics import Azimuth, Intrinsics
-from carbonedge.runtime.types import Anchor, Detections
+from carbonedge.runtime.base.types import Anchor, Detections
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carbonedge.calibration.errors import CalibrationInputError, CalibrationSignatureError
+from carbonedge.calibration.geometry import LineConfig, ZoneConfig
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
 from carbonedge.calibration.intrinsics import Azimuth, Intrinsics
-from carbonedge.runtime.uplink.envelope import canonical_json, signature, signature_ok
-from carbonedge.vision.analytics.zones import ZoneConfig
-from carbonedge.vision.counting.line import LineConfig
+from carbonedge.runtime.base.signing import canonical_json, signature, signature_ok
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,7 +42,7 @@ __all__ = [
     "TimeSeries",
     "colocate",
     "read_series_csv",
-    "read_series_store",
+    "series_from_summaries",
     "zero_span_in_progress",
     "zero_span_marker",
     "zero_span",
@@ -255,21 +255,17 @@ def read_series_csv(path: Path, column: str, *, time_column: str = "time") -> Ti
     return TimeSeries(t, v, np.ones_like(v), origin)
 
 
-def read_series_store(sqlite_path: Path, sensor_id: str, value_name: str) -> TimeSeries:
-    """The raw means of ``value_name`` from the on-box store's interval summaries of a sensor.
+def series_from_summaries(
+    summaries: Iterable[Mapping[str, Any]], sensor_id: str, value_name: str, origin: str
+) -> TimeSeries:
+    """The raw means of ``value_name`` from a sensor's interval summaries (their JSON bodies, as
+    the on-box store keeps them; ``runtime.calibrate.sensor_cli.read_series_store`` reads them).
 
     Each summary is one point at its interval's midpoint, weighted by its readings; a summary
     written under a correction is inverted back to raw (``raw = (mean - offset) / gain``), so a
     new fit never stacks on an old one. Summaries without the value are skipped.
     """
-    from carbonedge.runtime.store import Store
-
-    sqlite_path = Path(sqlite_path)
-    origin = f"{sqlite_path}:{sensor_id}.{value_name}"
-    if not sqlite_path.is_file():
-        raise CalibrationInputError(f"{sqlite_path}: on-box store not found")
-    with Store(sqlite_path) as store:
-        bodies = [b for b in store.summaries() if b.get("source_id") == sensor_id]
+    bodies = [b for b in summaries if b.get("source_id") == sensor_id]
     times, values, weights = [], [], []
     for body in bodies:
         section = body.get("sensor") or {}

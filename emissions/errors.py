@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
+from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
 
 
 class UnknownCategoryError(ConfigError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from carbonedge.runtime.errors import KernelError
+from carbonedge.runtime.base.errors import KernelError
 
 # kernel name -> (backend description, private module name)
 _KERNEL_MODULES: dict[str, tuple[str, str]] = {}

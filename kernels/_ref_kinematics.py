@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.calibration.ground_plane import apply_homography
+from carbonedge.kernels.geometry import apply_homography
 
 __all__ = ["kinematics_step", "track_speed_fit"]
 

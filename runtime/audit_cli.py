@@ -51,7 +51,7 @@ def _register_traffic(targets: argparse._SubParsersAction) -> None:
 
 def _cmd_audit_traffic(args: argparse.Namespace) -> int:
     from carbonedge.runtime.audit_traffic import audit_clip, audit_synthetic, load_truth
-    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.base.errors import ConfigError
 
     if args.synthetic:
         if args.clip is not None or args.truth is not None:

@@ -37,8 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
-from carbonedge.runtime.errors import ConfigError
-from carbonedge.runtime.events import LineCrossed
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.events import LineCrossed
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from carbonedge.runtime import __version__
-from carbonedge.runtime.errors import CarbonEdgeError
+from carbonedge.runtime.base.errors import CarbonEdgeError
 
 # Subcommands that live next to the code they drive. Each module has
 # ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
@@ -26,7 +26,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.uplink.cli",
     "carbonedge.emissions.cli",
     "carbonedge.runtime.report",
-    "carbonedge.calibration.cli",
+    "carbonedge.runtime.calibrate.cli",
     "carbonedge.runtime.uplink.hj212.cli",
     "carbonedge.runtime.quantize_cli",
 )
@@ -141,8 +141,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from carbonedge.benchmarks.__main__ import main as bench_main
-
+    # benchmarks sit above everything (they import the CLI's pieces): found by name when run
+    bench_main = importlib.import_module("carbonedge.benchmarks.__main__").main
     argv = ["--quick"] * args.quick + ["--no-headline"] * args.no_headline + ["--only", args.only]
     return bench_main(argv + (["--json", str(args.json)] if args.json is not None else []))
 

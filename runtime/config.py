@@ -22,7 +22,7 @@ from carbonedge.calibration.masks import MaskPolygon
 from carbonedge.calibration.record import CalibrationConfig
 from carbonedge.devices.redact import redact
 from carbonedge.emissions import EmissionsConfig
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.health_server import HealthConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.site import WatchdogConfig

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 from carbonedge.vision.fire import FireMonitor, FireMonitorConfig
 from carbonedge.vision.fire.events import FireAlarm
 from carbonedge.vision.fire.scene import SceneCalibration

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
-from carbonedge.runtime.errors import DeviceError
-from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.base.errors import DeviceError
+from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.base.types import Detections, Frame, Packet
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.motion_gate import GateConfig, MotionGate
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
-from carbonedge.runtime.types import Detections, Frame, Packet
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.length_classes import LengthClassifier
 from carbonedge.vision.analytics.scene import SceneAnalytics
@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # the fire monitor, emissions and masks are imported only whe
     from carbonedge.calibration.masks import ExclusionFilter, SourceMasks
     from carbonedge.devices.sources import FrameSource
     from carbonedge.emissions import EmissionsConfig
+    from carbonedge.runtime.camera_moved_stage import CameraMovedStage
     from carbonedge.runtime.fire_stage import FireStage
-    from carbonedge.vision.camera_moved_stage import CameraMovedStage
     from carbonedge.vision.detectors import Detector
     from carbonedge.vision.fire import FireMonitorConfig
 

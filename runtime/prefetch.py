@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 
 from carbonedge.devices.sources.base import FrameSource
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 
 __all__ = ["frames_of"]
 

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
-    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.vision.detectors.model_files import locate_model
     from carbonedge.vision.detectors.model_variants import variant_path
     from carbonedge.vision.quantize import quantize_model
@@ -76,7 +76,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 def _detector(args: argparse.Namespace, model: str, input_hw):
     from pydantic import ValidationError
 
-    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.vision.detectors import create_detector
     from carbonedge.vision.detectors.onnx_session import SessionConfig
     from carbonedge.vision.detectors.ultralytics import UltralyticsConfig
@@ -99,7 +99,7 @@ def _calibration_tensors(detector, frames_path: Path, limit: int) -> list:
     """The detector's own preprocessing of up to ``limit`` frames spread over the clip/folder."""
     import cv2
 
-    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.runtime.model_check import read_frames
 
     step = 1
@@ -156,8 +156,8 @@ def _matched(args: argparse.Namespace, fp32, int8, n_frames: int = 40):
     frame of the check clip."""
     import numpy as np
 
+    from carbonedge.runtime.base.types import Frame
     from carbonedge.runtime.model_check import match_detections, read_frames
-    from carbonedge.runtime.types import Frame
 
     total_frames = args.check_frames or 1_000_000
     frames = read_frames(args.check, min(n_frames, -(-total_frames // 10)), step=10)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from carbonedge.runtime.errors import ConfigError, StoreError
+from carbonedge.runtime.base.errors import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 from carbonedge.calibration.sensor import SensorCorrection, zero_span_in_progress
 from carbonedge.devices.sensors import create_sensor
 from carbonedge.devices.sensors.base import SensorConfig, SensorReading
-from carbonedge.runtime.events import IntervalSummary
+from carbonedge.runtime.base.events import IntervalSummary
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
 

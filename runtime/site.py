@@ -30,22 +30,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.calibration.active import (
+from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
+from carbonedge.devices.sources import FrameSource, create_source
+from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
+from carbonedge.runtime.calibrate.active import (
     effective_geometry,
     effective_masks,
     load_current,
     report_changes,
 )
-from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
-from carbonedge.devices.sources import FrameSource, create_source
-from carbonedge.runtime.errors import CarbonEdgeError, ConfigError
+from carbonedge.runtime.camera_moved_stage import camera_moved_stages
 from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
-from carbonedge.vision.camera_moved_stage import camera_moved_stages
 from carbonedge.vision.detectors import Detector, create_detector
 
 logger = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from carbonedge.runtime.errors import StoreError
-from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.base.errors import StoreError
+from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.uplink.outbox import OUTBOX_SCHEMA, insert_message
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("CARBONEDGE_SHARED_DIR", REPO_ROOT.parent / "shared"))

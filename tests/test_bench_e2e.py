@@ -14,7 +14,7 @@ from conftest import make_frame
 
 from carbonedge.benchmarks import bench_e2e
 from carbonedge.kernels import box_iou
-from carbonedge.runtime.errors import SourceOpenError
+from carbonedge.runtime.base.errors import SourceOpenError
 
 
 def test_hand_count_transcription() -> None:

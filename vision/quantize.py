@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors.model_variants import import_onnx, resize_graph
 
 logger = logging.getLogger(__name__)

@@ -17,17 +17,24 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.calibration.sensor import SensorCorrection
 from carbonedge.devices.health import DeviceHealth, DeviceState
 from carbonedge.devices.worker import HandoffQueue
-from carbonedge.runtime.events import stable_id, utc_iso
-from carbonedge.runtime.plugins import Registry
+from carbonedge.runtime.base.events import stable_id, utc_iso
+from carbonedge.runtime.base.plugins import Registry
 
 logger = logging.getLogger(__name__)
+
+
+class SensorCorrection(Protocol):
+    """What a driver needs of a calibration (``carbonedge.calibration.sensor.SensorCorrection``):
+    a corrected copy of a reading's values. Devices never import calibration; the service hands
+    the correction in."""
+
+    def apply(self, values: Mapping[str, float]) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True, slots=True)

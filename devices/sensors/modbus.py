@@ -21,7 +21,7 @@ from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sensors.base import Sensor, SensorConfig, register_sensor
 from carbonedge.devices.sensors.frames import FrameError
 from carbonedge.devices.worker import Backoff
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

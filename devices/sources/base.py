@@ -11,8 +11,8 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.runtime.plugins import Registry
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.plugins import Registry
+from carbonedge.runtime.base.types import Frame
 
 
 class SourceConfig(BaseModel):

@@ -23,7 +23,7 @@ from carbonedge.devices.sources.live import (
     PermanentSourceError,
 )
 from carbonedge.devices.sources.opencv_capture import capture_fps, grab_frame, has_backend
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

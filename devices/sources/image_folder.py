@@ -29,7 +29,7 @@ from pydantic import Field
 
 from carbonedge.devices.sources.base import register_source
 from carbonedge.devices.sources.live import EndOfStream, Grabbed, LiveSource, LiveSourceConfig
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from carbonedge.devices.redact import redact
 from carbonedge.devices.sources.base import FrameSource, SourceConfig
 from carbonedge.devices.sources.freeze import FreezeDetector, FreezeSettings
 from carbonedge.devices.worker import Backoff, HandoffQueue
-from carbonedge.runtime.errors import DeviceError, SourceOpenError
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.errors import DeviceError, SourceOpenError
+from carbonedge.runtime.base.types import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from carbonedge.devices.redact import redact
 from carbonedge.devices.sources.base import register_source
 from carbonedge.devices.sources.live import Grabbed, LiveSource, LiveSourceConfig
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from carbonedge.devices.sources._synthetic_geometry import (
     project,
 )
 from carbonedge.devices.sources.base import FrameSource, SourceConfig, register_source
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from carbonedge.devices.sources.base import register_source
 from carbonedge.devices.sources.live import Grabbed, LiveSource, LiveSourceConfig
 from carbonedge.devices.sources.opencv_capture import capture_fps, grab_frame
-from carbonedge.runtime.errors import DeviceError
+from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
 

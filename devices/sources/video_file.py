@@ -21,8 +21,8 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from carbonedge.devices.sources.base import FrameSource, SourceConfig, register_source
-from carbonedge.runtime.errors import SourceOpenError
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.errors import SourceOpenError
+from carbonedge.runtime.base.types import Frame
 
 logger = logging.getLogger(__name__)
 

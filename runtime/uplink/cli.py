@@ -67,7 +67,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from carbonedge.runtime.uplink.outbox import Outbox
 
     if not args.sqlite.exists():
-        from carbonedge.runtime.errors import StoreError
+        from carbonedge.runtime.base.errors import StoreError
 
         raise StoreError(f"{args.sqlite}: no such store file")
     outbox = Outbox(args.sqlite)
@@ -93,8 +93,8 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 
 def _cmd_forward(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.runtime.config import load_site_config
-    from carbonedge.runtime.errors import ConfigError
     from carbonedge.runtime.uplink.forwarder import start_forwarder
 
     config = load_site_config(args.config)

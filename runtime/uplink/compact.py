@@ -25,7 +25,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable
 
-from carbonedge.runtime.events import stable_id
+from carbonedge.runtime.base.events import stable_id
 from carbonedge.runtime.uplink.outbox import Transaction, bump_counter
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carbonedge.runtime.errors import PermanentUplinkError, StoreError, UplinkError
+from carbonedge.runtime.base.errors import PermanentUplinkError, StoreError, UplinkError
 
 
 class OutboxCorruptError(StoreError):

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from carbonedge.runtime import __version__
-from carbonedge.runtime.errors import CarbonEdgeError
-from carbonedge.runtime.events import stable_id, utc_iso
+from carbonedge.runtime.base.errors import CarbonEdgeError
+from carbonedge.runtime.base.events import stable_id, utc_iso
 from carbonedge.runtime.uplink.compact import enforce_bound
 from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.runtime.uplink.envelope import build_envelope, read_key

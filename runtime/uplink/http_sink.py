@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.uplink.config import HttpSinkConfig
 from carbonedge.runtime.uplink.sink import Backoff, Outcome, Outgoing, Sink
 

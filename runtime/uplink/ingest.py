@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
-from carbonedge.runtime.events import utc_iso
+from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.uplink.errors import VerificationError
 from carbonedge.runtime.uplink.verify import DEFAULT_MAX_BYTES, SeenLedger, verify_message
 

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.uplink.config import MqttSinkConfig
 from carbonedge.runtime.uplink.sink import Outcome, Outgoing, Sink
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbonedge.runtime.errors import StoreError
-from carbonedge.runtime.events import utc_iso
+from carbonedge.runtime.base.errors import StoreError
+from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.uplink.errors import OutboxCorruptError
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from carbonedge.runtime.errors import StoreError
+from carbonedge.runtime.base.errors import StoreError
 
 TABLES = ("summaries", "events", "sequence", "outbox", "outbox_sequence", "dead_letter",
           "outbox_counters")  # fmt: skip

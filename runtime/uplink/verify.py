@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.uplink.envelope import signature_ok
 from carbonedge.runtime.uplink.errors import SchemaViolation, VerificationError
 from carbonedge.runtime.uplink.schema import validate_envelope

@@ -12,7 +12,7 @@ from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.calibration.homography import fit_ground_plane
 from carbonedge.devices.sources.synthetic import EPOCH_S, SyntheticScene, SyntheticSceneConfig
 from carbonedge.runtime import audit_traffic
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
 

@@ -134,9 +134,9 @@ def test_store_refuses_a_short_key_and_a_non_png(tmp_path: Path) -> None:
 
 
 def test_site_key_defaults_to_the_uplink_signing_key(tmp_path: Path) -> None:
-    from carbonedge.calibration.active import record_store_for
+    from carbonedge.runtime.base.errors import ConfigError
+    from carbonedge.runtime.calibrate.active import record_store_for
     from carbonedge.runtime.config import parse_site_config
-    from carbonedge.runtime.errors import ConfigError
 
     def site(**extra: object) -> object:
         return parse_site_config({

@@ -24,8 +24,8 @@ from carbonedge.calibration.masks import ExclusionFilter, SourceMasks, lookup, r
 from carbonedge.calibration.record import CalibrationRecord, RecordStore
 from carbonedge.devices.sources._synthetic_geometry import LANE_WIDTH_M
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.config import parse_site_config
-from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.site import Site
 
 KEY = "record-masks-key-0123456789"

@@ -135,7 +135,7 @@ def test_without_a_record_the_config_geometry_is_used(tmp_path: Path) -> None:
 
 
 def test_compaction_never_merges_across_a_calibration_change() -> None:
-    from carbonedge.runtime.events import IntervalSummary
+    from carbonedge.runtime.base.events import IntervalSummary
     from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
 
     def summary(start_s: float, calibration_id: str | None) -> dict:

@@ -26,7 +26,6 @@ from carbonedge.calibration.sensor import (  # noqa: E402
     TimeSeries,
     colocate,
     read_series_csv,
-    read_series_store,
     zero_span,
     zero_span_in_progress,
     zero_span_marker,
@@ -34,6 +33,7 @@ from carbonedge.calibration.sensor import (  # noqa: E402
 from carbonedge.devices.sensors import pms5003  # noqa: E402
 from carbonedge.devices.sensors.pms5003 import Pms5003Config  # noqa: E402
 from carbonedge.runtime import cli  # noqa: E402
+from carbonedge.runtime.calibrate.sensor_cli import read_series_store  # noqa: E402
 from carbonedge.runtime.config import load_site_config  # noqa: E402
 from carbonedge.runtime.sensor_stage import SensorStage  # noqa: E402
 from carbonedge.runtime.site import Site  # noqa: E402
@@ -219,7 +219,7 @@ def _reading(values, minute: int):
 
 
 def _summary(section, minute: int, seq: int):
-    from carbonedge.runtime.events import IntervalSummary
+    from carbonedge.runtime.base.events import IntervalSummary
 
     return IntervalSummary("box", "pm", seq, T0_S + 60 * minute, T0_S + 60 * (minute + 1), {},
                            section["readings"], "sensor:pms5003", sensor=section)  # fmt: skip
@@ -448,8 +448,8 @@ def test_site_applies_the_sensors_current_record(pty_pair, tmp_path: Path) -> No
 
 
 def test_sensor_id_may_not_repeat_a_source_id() -> None:
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.runtime.config import parse_site_config
-    from carbonedge.runtime.errors import ConfigError
 
     config = {"device_id": "box", "sources": [{"id": "pm", "type": "synthetic"}],
               "detector": {"type": "motion"},

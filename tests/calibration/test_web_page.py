@@ -25,14 +25,14 @@ import pytest
 from browser_rig import Browser, Page, browser  # noqa: F401 - the fixture
 from rigs import free_port, stop_process, wait_for_port
 
-from carbonedge.calibration.active import record_store_for
-from carbonedge.calibration.web.auth import load_or_create_token
-from carbonedge.calibration.web.server import make_server
-from carbonedge.calibration.web.session import CalibrationSession
 from carbonedge.devices.sources._synthetic_geometry import camera_matrix, project
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.calibrate.active import record_store_for
+from carbonedge.runtime.calibrate.web.auth import load_or_create_token
+from carbonedge.runtime.calibrate.web.server import make_server
+from carbonedge.runtime.calibrate.web.session import CalibrationSession
 from carbonedge.runtime.config import load_site_config
-from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.site import run_site
 
 KEY = "calibration-test-key-0123456789"

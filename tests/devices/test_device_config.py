@@ -8,8 +8,8 @@ from carbonedge.devices.sensors import create_sensor
 from carbonedge.devices.sensors.pms5003 import Pms5003Sensor
 from carbonedge.devices.sources import create_source
 from carbonedge.devices.sources.rtsp import RtspSource
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.config import parse_site_config
-from carbonedge.runtime.errors import ConfigError
 
 BASE = {"device_id": "box-1", "detector": {"type": "motion"}}
 

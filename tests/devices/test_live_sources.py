@@ -22,7 +22,7 @@ from carbonedge.devices.sources.image_folder import ImageFolderConfig
 from carbonedge.devices.sources.opencv_capture import has_backend
 from carbonedge.devices.sources.snapshot import SnapshotConfig
 from carbonedge.devices.sources.v4l2 import V4l2Config
-from carbonedge.runtime.errors import SourceOpenError
+from carbonedge.runtime.base.errors import SourceOpenError
 
 SECRET = "pa55-word"
 

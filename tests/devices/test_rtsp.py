@@ -13,7 +13,7 @@ from device_rigs import rtsp_server  # noqa: F401 - pytest fixture
 
 from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sources.rtsp import RtspConfig, RtspSource
-from carbonedge.runtime.errors import SourceOpenError
+from carbonedge.runtime.base.errors import SourceOpenError
 
 SECRET = "s3cret-Pw"
 

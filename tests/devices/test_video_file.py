@@ -10,7 +10,7 @@ import pytest
 
 from carbonedge.devices.sources import video_file
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-from carbonedge.runtime.errors import SourceOpenError
+from carbonedge.runtime.base.errors import SourceOpenError
 
 
 def write_clip(path: Path, frames: int = 12, fps: float = 10.0) -> Path:

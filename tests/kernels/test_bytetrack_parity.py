@@ -16,7 +16,7 @@ import pytest
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.kernels import linear_sum_assignment
 from carbonedge.kernels import reference as ref
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig
 from carbonedge.vision.tracking._bytetrack_ref import ReferenceByteTrack
 

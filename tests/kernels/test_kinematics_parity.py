@@ -8,7 +8,7 @@ import pytest
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.kernels import kinematics_params, kinematics_step, track_speed_fit
 from carbonedge.kernels import reference as ref
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 
 

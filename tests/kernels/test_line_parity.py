@@ -14,7 +14,7 @@ import pytest
 from conftest import make_frame
 from test_bytetrack_parity import crossing_scene, road_scene
 
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.counting import LineConfig, LineCounter
 from carbonedge.vision.counting._line_ref import ReferenceLineCounter
 from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig

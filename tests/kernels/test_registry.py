@@ -8,7 +8,7 @@ import pytest
 
 import carbonedge.kernels as kernels
 from carbonedge.runtime import doctor
-from carbonedge.runtime.errors import KernelError
+from carbonedge.runtime.base.errors import KernelError
 
 
 def test_every_kernel_loads() -> None:

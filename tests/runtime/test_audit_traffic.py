@@ -14,8 +14,8 @@ from carbonedge.runtime.audit_traffic import (
     load_truth,
     nwrmse_score,
 )
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.cli import main
-from carbonedge.runtime.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 LINE = {"id": "l", "start_px": [0, 100], "end_px": [200, 100]}

@@ -19,8 +19,8 @@ from rigs import free_port
 
 from carbonedge.calibration.record import CalibrationRecord, RecordStore
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.config import parse_site_config
-from carbonedge.runtime.errors import ConfigError
 from carbonedge.runtime.site import Site
 from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
 from carbonedge.runtime.uplink.schema import validate_body

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.config import load_site_config, parse_site_config
-from carbonedge.runtime.errors import ConfigError
 
 GOOD = """
 device_id: box-1

@@ -8,10 +8,10 @@ import pytest
 from conftest import make_detections
 
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
-from carbonedge.runtime.errors import DeviceError, StoreError
+from carbonedge.runtime.base.errors import DeviceError, StoreError
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.runtime.pipeline import SourcePipeline
 from carbonedge.runtime.store import Store
-from carbonedge.runtime.types import Detections, Frame
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.base import Detector
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from carbonedge.devices.sources.base import SOURCES
-from carbonedge.runtime.plugins import Registry
+from carbonedge.runtime.base.plugins import Registry
 from carbonedge.vision.detectors.base import DETECTORS
 
 

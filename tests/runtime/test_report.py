@@ -16,9 +16,9 @@ import pytest
 from conftest import REPO_ROOT
 from rigs import require_executable
 
+from carbonedge.runtime.base.errors import StoreError
+from carbonedge.runtime.base.events import IntervalSummary
 from carbonedge.runtime.cli import main as cli_main
-from carbonedge.runtime.errors import StoreError
-from carbonedge.runtime.events import IntervalSummary
 from carbonedge.runtime.report import load_report_data, make_bins, percentile
 from carbonedge.runtime.report_page import render_report
 from carbonedge.runtime.store import Store

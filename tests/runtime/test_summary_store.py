@@ -4,7 +4,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from carbonedge.runtime.events import IntervalSummary, LineCrossed
+from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.summary import IntervalAggregator
 
@@ -102,7 +102,7 @@ def test_store_is_idempotent_and_sequence_survives_restart(tmp_path: Path) -> No
 def test_unwritable_store_is_one_clear_error(tmp_path: Path) -> None:
     import pytest
 
-    from carbonedge.runtime.errors import StoreError
+    from carbonedge.runtime.base.errors import StoreError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")

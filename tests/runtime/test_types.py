@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import make_detections
 
-from carbonedge.runtime.events import LineCrossed
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.events import LineCrossed
+from carbonedge.runtime.base.types import Detections
 
 
 def test_defaults_and_dtypes() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rigs import free_port
 
-from carbonedge.runtime.events import IntervalSummary
+from carbonedge.runtime.base.events import IntervalSummary
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.uplink.hj212.config import Hj212Config
 from carbonedge.runtime.uplink.hj212.platform import Hj212Platform

@@ -259,7 +259,7 @@ def test_replayed_data_closes_periods_as_its_sources_move_on(tmp_path):
 
 
 def test_a_period_without_coded_values_sends_nothing(tmp_path):
-    from carbonedge.runtime.events import IntervalSummary
+    from carbonedge.runtime.base.events import IntervalSummary
 
     db = tmp_path / "carbonedge.sqlite"
     fire = IntervalSummary(device_id="box-17", source_id="tower", seq=0, interval_start_s=T0,

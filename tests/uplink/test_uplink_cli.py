@@ -20,9 +20,9 @@ from uplink_rigs import (
     uplink_config,
 )
 
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.config import parse_site_config
-from carbonedge.runtime.errors import ConfigError
-from carbonedge.runtime.events import utc_iso
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.uplink.envelope import build_envelope
 from carbonedge.runtime.uplink.forwarder import Forwarder

@@ -7,7 +7,7 @@ import json
 import pytest
 from uplink_rigs import DEVICE, KEY, SITE, summary
 
-from carbonedge.runtime.events import utc_iso
+from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.uplink.envelope import build_envelope
 from carbonedge.runtime.uplink.errors import (
     MessageTooLargeError,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from rigs import free_port, require_executable, stop_process, wait_for_port
 
-from carbonedge.runtime.events import IntervalSummary
+from carbonedge.runtime.base.events import IntervalSummary
 from carbonedge.runtime.uplink.config import UplinkConfig
 
 T0 = 1_767_254_400.0  # 2026-01-01T08:00:00Z

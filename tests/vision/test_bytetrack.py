@@ -7,7 +7,7 @@ import pytest
 from conftest import make_detections
 from pydantic import ValidationError
 
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig
 
 

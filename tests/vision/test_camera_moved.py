@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
-from carbonedge.runtime.errors import ConfigError
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.types import Frame
+from carbonedge.runtime.camera_moved_stage import CameraMovedStage, reference_for
 from carbonedge.vision.camera_moved import CameraMovedCheck, CameraMovedConfig
-from carbonedge.vision.camera_moved_stage import CameraMovedStage, reference_for
 
 CLIP = "media/traffic/highway_cdnet_320x240.avi"
 CONFIRM = CameraMovedConfig().confirm_checks

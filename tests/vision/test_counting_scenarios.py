@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import make_detections, make_frame
 
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.analytics.scene import SceneAnalytics
 from carbonedge.vision.counting import LineConfig
 from carbonedge.vision.tracking import ByteTrack, ByteTrackConfig

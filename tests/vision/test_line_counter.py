@@ -7,8 +7,8 @@ import pytest
 from conftest import make_detections, make_frame
 from pydantic import ValidationError
 
-from carbonedge.runtime.events import LineCrossed
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.events import LineCrossed
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.counting import LineConfig, LineCounter
 
 CLASSES = ("person", "bicycle", "car", "motorcycle")

@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from carbonedge.benchmarks.model_flops import achieved, count_flops, cpu_peak
 from carbonedge.kernels import decode_yolox
 from carbonedge.kernels.preprocess import LetterboxInfo
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
+from carbonedge.runtime.base.types import Detections
 from carbonedge.runtime.model_check import match_detections, read_frames
-from carbonedge.runtime.types import Detections
 from carbonedge.vision.detectors import model_variants, roi
 from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import make_frame
 
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 from carbonedge.vision.detectors import create_detector
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
 

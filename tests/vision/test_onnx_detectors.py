@@ -8,7 +8,7 @@ import pytest
 from conftest import make_frame
 from onnx_factory import colour_grid_v8
 
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors.ultralytics import (
     UltralyticsConfig,
     UltralyticsDetector,

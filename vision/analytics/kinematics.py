@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.kernels import kinematics_params, kinematics_step
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
 
 __all__ = ["Kinematics", "KinematicsFrame", "SpeedConfig"]

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.ground_plane import GroundPlane, camera_from_homography
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 
 __all__ = ["LENGTH_CLASSES", "LengthClassConfig", "LengthClassifier"]
 

@@ -16,9 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.calibration.ground_plane import GroundPlane
-from carbonedge.runtime.events import LineCrossed
-from carbonedge.runtime.summary import IntervalSections
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.events import LineCrossed
+from carbonedge.runtime.base.sections import IntervalSections
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 from carbonedge.vision.analytics.movements import MovementCounter
 from carbonedge.vision.analytics.unclip import BorderUnclipper

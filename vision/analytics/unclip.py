@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
 
 __all__ = ["BorderUnclipper"]

@@ -15,29 +15,15 @@ entry per zone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.runtime.types import Detections
+from carbonedge.calibration.geometry import ZoneConfig
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.track_state import TrackTable
 
 __all__ = ["ZoneConfig", "ZoneSet", "points_in_polygon"]
-
-
-class ZoneConfig(BaseModel):
-    """One zone of a source, in pixels."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    polygon_px: tuple[tuple[float, float], ...] = Field(min_length=3)
-    movement: Literal["none", "entry", "exit", "both"] = Field(
-        "none", description="role in turning-movement counts"
-    )
-    anchor: Literal["bottom_center", "center", "top_center"] = "bottom_center"
 
 
 def points_in_polygon(xy: NDArray[np.float64], polygon: NDArray[np.float64]) -> NDArray[np.bool_]:

@@ -35,15 +35,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carbonedge.calibration.geometry import LineConfig
 from carbonedge.kernels import ANCHOR_CODES, line_observe_kernel
-from carbonedge.runtime.events import LineCrossed
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.events import LineCrossed
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
 
 logger = logging.getLogger(__name__)
@@ -52,27 +51,6 @@ __all__ = ["LineConfig", "LineCounter"]
 
 _DIRECTIONS = ("in", "out")
 _NO_SLOTS = np.zeros(0, np.int64)
-
-
-class LineConfig(BaseModel):
-    """A counting line in pixel coordinates of one source (see the module docstring for sides)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    start_px: tuple[float, float]
-    end_px: tuple[float, float]
-    anchor: Literal["bottom_center", "center", "top_center"] = "bottom_center"
-    hysteresis_px: float = Field(2.0, ge=0.0)
-    end_tolerance_px: float = Field(4.0, ge=0.0)
-    forget_after_s: float = Field(60.0, gt=0.0)
-    class_vote_s: float = Field(2.0, ge=0.0)
-
-    @model_validator(mode="after")
-    def _check_length(self) -> LineConfig:
-        if np.hypot(self.end_px[0] - self.start_px[0], self.end_px[1] - self.start_px[1]) < 1.0:
-            raise ValueError(f"line {self.id!r}: start_px and end_px must be at least 1 px apart")
-        return self
 
 
 @dataclass(frozen=True, slots=True)

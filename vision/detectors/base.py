@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 
 from pydantic import BaseModel, ConfigDict
 
-from carbonedge.runtime.plugins import Registry
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.plugins import Registry
+from carbonedge.runtime.base.types import Detections, Frame
 
 
 class DetectorConfig(BaseModel):

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors.model_files import sha256_of
 
 logger = logging.getLogger(__name__)

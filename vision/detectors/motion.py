@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from carbonedge.kernels.motion import connected_components, motion_update
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.detectors.base import Detector, DetectorConfig, register_detector
 
 logger = logging.getLogger(__name__)

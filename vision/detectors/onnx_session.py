@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 
 logger = logging.getLogger(__name__)
 

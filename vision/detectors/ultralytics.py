@@ -16,7 +16,7 @@ from pydantic import Field
 
 from carbonedge.kernels import decode_yolo_v8, letterbox_chw
 from carbonedge.kernels.preprocess import LetterboxInfo
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors.base import register_detector
 from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, YoloOnnxDetector
 

@@ -18,8 +18,8 @@ from pydantic import Field, field_validator
 
 from carbonedge.kernels import nms
 from carbonedge.kernels.preprocess import LetterboxInfo
-from carbonedge.runtime.errors import ModelError
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.errors import ModelError
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.coco import VEHICLE_CLASSES
 from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import Detector, DetectorConfig

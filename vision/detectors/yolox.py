@@ -17,7 +17,7 @@ from pydantic import Field
 from carbonedge.kernels import YoloxDecodeNms, decode_yolox
 from carbonedge.kernels.decode import yolox_anchor_count
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
-from carbonedge.runtime.errors import ModelError
+from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors.base import register_detector
 from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, YoloOnnxDetector

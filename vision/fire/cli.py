@@ -30,7 +30,7 @@ def _load_config(path: Path | None, evidence_dir: Path | None):
     import yaml
     from pydantic import ValidationError
 
-    from carbonedge.runtime.errors import ConfigError
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.vision.fire.config import FireMonitorConfig
 
     data: dict = {}

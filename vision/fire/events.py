@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from carbonedge.runtime.events import stable_id, utc_iso
+from carbonedge.runtime.base.events import stable_id, utc_iso
 
 AlarmStatus = Literal["start", "update", "end"]
 

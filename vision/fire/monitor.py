@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.fire.config import FireMonitorConfig, ModelDetectorConfig
 from carbonedge.vision.fire.confirm import Candidate, Confirmer, Decision
 from carbonedge.vision.fire.events import AlarmStatus, FireAlarm, FireBox

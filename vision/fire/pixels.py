@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels import connected_components
 from carbonedge.kernels.fire import flame_mask, flicker_update, smoke_update
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.fire.config import PixelDetectorConfig
 
 logger = logging.getLogger(__name__)

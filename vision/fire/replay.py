@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.runtime.errors import SourceOpenError
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.errors import SourceOpenError
+from carbonedge.runtime.base.types import Frame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _STAMP = re.compile(r"(\d{4})_(\d{2})_(\d{2})T(\d{2})_(\d{2})_(\d{2})")

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import median_filter
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.vision.fire.config import SceneConfig
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from carbonedge.kernels import box_iou, kalman_initiate, kalman_predict, kalman_update
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 __all__ = ["ReferenceByteTrack"]

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carbonedge.kernels import _bytetrack_layout as layout
 from carbonedge.kernels import bytetrack_step_kernel
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 
 __all__ = ["ByteTrack", "ByteTrackConfig"]
 

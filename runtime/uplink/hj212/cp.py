@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from carbonedge.runtime.errors import PermanentUplinkError
+from carbonedge.runtime.base.errors import PermanentUplinkError
 
 # What would change the structure if it appeared inside a name or a value (or is a control char).
 _BAD_NAME = re.compile(r"[;,=&\x00-\x1f\x7f]")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from carbonedge.runtime.events import utc_iso
+from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.uplink.hj212.codec import (
     CN,
     CpData,
@@ -331,7 +331,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
                                  log_path=args.log, set_time_on_connect=args.set_time,
                                  on_packet=show, keep=1000).start()  # fmt: skip
     except OSError as exc:
-        from carbonedge.runtime.errors import CarbonEdgeError
+        from carbonedge.runtime.base.errors import CarbonEdgeError
 
         raise CarbonEdgeError(f"cannot listen on {args.host}:{args.port} ({exc})") from None
     sys.stdout.write(f"listening on {args.host}:{platform.port}\n")

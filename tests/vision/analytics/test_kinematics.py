@@ -7,7 +7,7 @@ import pytest
 from conftest import make_detections
 
 from carbonedge.calibration.ground_plane import GroundPlane
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 
 FPS = 10.0

@@ -7,7 +7,7 @@ import pytest
 
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
-from carbonedge.runtime.types import Detections
+from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.analytics.length_classes import LENGTH_CLASSES, LengthClassifier
 
 EXPECTED = {"motorcycle": "motorcycle", "car": "car", "van": "van", "bus": "bus_or_truck",

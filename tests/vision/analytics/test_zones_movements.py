@@ -8,7 +8,7 @@ import pytest
 from conftest import make_detections
 from pydantic import ValidationError
 
-from carbonedge.runtime.types import Detections, Frame
+from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 from carbonedge.vision.analytics.movements import MovementCounter
 from carbonedge.vision.analytics.zones import ZoneConfig, ZoneSet, points_in_polygon

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import make_detections
 
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.types import Frame
 from carbonedge.vision.fire import FireMonitor, FireMonitorConfig
 from carbonedge.vision.fire.scene import estimate_horizon
 

@@ -15,7 +15,7 @@ from conftest import make_frame
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/vision: onnx_factory
 from onnx_factory import colour_grid_v8  # noqa: E402
 
-from carbonedge.runtime.types import Frame  # noqa: E402
+from carbonedge.runtime.base.types import Frame  # noqa: E402
 from carbonedge.vision.fire import FireMonitor, FireMonitorConfig  # noqa: E402
 from carbonedge.vision.fire.events import FireAlarm, FireBox  # noqa: E402
 from carbonedge.vision.fire.pixels import PixelFireDetector  # noqa: E402
@@ -53,7 +53,7 @@ def test_model_path_end_to_end(fire_model: Path, tmp_path: Path) -> None:
 
 
 def test_model_without_fire_classes_is_refused(tmp_path: Path) -> None:
-    from carbonedge.runtime.errors import ModelError
+    from carbonedge.runtime.base.errors import ModelError
 
     model = colour_grid_v8(tmp_path / "m.onnx", names=("fire", "smoke", "other"))
     cfg = FireMonitorConfig(detector={"type": "ultralytics", "model": str(model),

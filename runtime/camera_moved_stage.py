@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from carbonedge.runtime.errors import ConfigError
-from carbonedge.runtime.events import CameraMoved
-from carbonedge.runtime.types import Frame
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.events import CameraMoved
+from carbonedge.runtime.base.types import Frame
 from carbonedge.vision.camera_moved import CameraMovedCheck, CameraMovedConfig
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def camera_moved_stages(config: Any, records: dict[str, Any]) -> dict[str, Camer
     sections: dict[str, CameraMovedConfig] = getattr(config, "camera_moved", None) or {}
     if not sections:
         return {}
-    from carbonedge.calibration.active import record_store_for
+    from carbonedge.runtime.calibrate.active import record_store_for
 
     store = record_store_for(config) if records else None
     stages = {}

@@ -11,9 +11,9 @@ import argparse
 import importlib
 
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "carbonedge.calibration.fit_cli",
-    "carbonedge.calibration.sensor_cli",
-    "carbonedge.calibration.web.server",
+    "carbonedge.runtime.calibrate.fit_cli",
+    "carbonedge.runtime.calibrate.sensor_cli",
+    "carbonedge.runtime.calibrate.web.server",
 )
 
 

@@ -20,9 +20,12 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
+
+if TYPE_CHECKING:
+    from carbonedge.calibration.sensor import TimeSeries
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -131,7 +134,7 @@ def _cmd_zero_span(args: argparse.Namespace) -> int:
 
 
 def _cmd_colocate(args: argparse.Namespace) -> int:
-    from carbonedge.calibration.sensor import colocate, read_series_csv, read_series_store
+    from carbonedge.calibration.sensor import colocate, read_series_csv
 
     config = _site(args)
     value = _need_value(args)
@@ -160,9 +163,9 @@ def _cmd_colocate(args: argparse.Namespace) -> int:
 
 
 def _save(config: Any, args: argparse.Namespace, value: str, correction: Any) -> None:
-    from carbonedge.calibration.active import record_store_for
     from carbonedge.calibration.record import CalibrationRecord
     from carbonedge.calibration.sensor import SensorCorrection
+    from carbonedge.runtime.calibrate.active import record_store_for
 
     _records_dir(config, args.config)
     store = record_store_for(config)
@@ -173,3 +176,19 @@ def _save(config: Any, args: argparse.Namespace, value: str, correction: Any) ->
     record = store.save(draft)
     print(f"saved {record.record_id} ({store.root / args.sensor}); the runtime applies it "
           "at its next start")  # fmt: skip
+
+
+def read_series_store(sqlite_path: Path, sensor_id: str, value_name: str) -> TimeSeries:
+    """The raw means of ``value_name`` from the on-box store's interval summaries of a sensor
+    (see ``carbonedge.calibration.sensor.series_from_summaries``)."""
+    from carbonedge.calibration.errors import CalibrationInputError
+    from carbonedge.calibration.sensor import series_from_summaries
+    from carbonedge.runtime.store import Store
+
+    sqlite_path = Path(sqlite_path)
+    if not sqlite_path.is_file():
+        raise CalibrationInputError(f"{sqlite_path}: on-box store not found")
+    with Store(sqlite_path) as store:
+        bodies = store.summaries()
+    origin = f"{sqlite_path}:{sensor_id}.{value_name}"
+    return series_from_summaries(bodies, sensor_id, value_name, origin)

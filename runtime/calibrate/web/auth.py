@@ -16,7 +16,7 @@ import stat
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
-from carbonedge.runtime.errors import ConfigError
+from carbonedge.runtime.base.errors import ConfigError
 
 __all__ = ["COOKIE_NAME", "GENERATED_TOKEN_NAME", "load_or_create_token", "presented_token"]
 

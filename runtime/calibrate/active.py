@@ -19,9 +19,9 @@ from typing import Any
 
 from carbonedge.calibration.masks import SourceMasks
 from carbonedge.calibration.record import CalibrationRecord, RecordStore, utc_now_iso
-from carbonedge.runtime.errors import ConfigError
-from carbonedge.runtime.events import stable_id
-from carbonedge.runtime.uplink.envelope import canonical_json, read_key
+from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.events import stable_id
+from carbonedge.runtime.base.signing import canonical_json, read_key
 from carbonedge.runtime.uplink.outbox import Transaction, insert_message
 
 logger = logging.getLogger(__name__)

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from carbonedge.calibration.web.auth import (
+from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError, DeviceError
+from carbonedge.runtime.calibrate.web.auth import (
     COOKIE_NAME,
     load_or_create_token,
     presented_token,
     token_matches,
 )
-from carbonedge.runtime.errors import CarbonEdgeError, ConfigError, DeviceError
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ def make_server(session: Any, token: str, host: str, port: int) -> ThreadingHTTP
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from carbonedge.calibration.active import record_store_for
-    from carbonedge.calibration.web.session import CalibrationSession
+    from carbonedge.runtime.calibrate.active import record_store_for
+    from carbonedge.runtime.calibrate.web.session import CalibrationSession
     from carbonedge.runtime.config import load_site_config
 
     config = load_site_config(args.config)

@@ -18,9 +18,8 @@ import cv2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbonedge.calibration.errors import CalibrationInputError
-from carbonedge.runtime.errors import CarbonEdgeError, DeviceError
-from carbonedge.vision.analytics.zones import ZoneConfig
-from carbonedge.vision.counting.line import LineConfig
+from carbonedge.calibration.geometry import LineConfig, ZoneConfig
+from carbonedge.runtime.base.errors import CarbonEdgeError, DeviceError
 
 logger = logging.getLogger(__name__)
 

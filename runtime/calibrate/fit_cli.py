@@ -190,9 +190,9 @@ def _intrinsics(args: argparse.Namespace) -> int:
 
 # --- records ---------------------------------------------------------------------------------
 def _store(config_path: Path) -> tuple[Any, Any]:
-    from carbonedge.calibration.active import record_store_for
+    from carbonedge.runtime.base.errors import ConfigError
+    from carbonedge.runtime.calibrate.active import record_store_for
     from carbonedge.runtime.config import load_site_config
-    from carbonedge.runtime.errors import ConfigError
 
     config = load_site_config(config_path)
     store = record_store_for(config)
@@ -283,7 +283,7 @@ def _show(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from carbonedge.calibration.errors import CalibrationSignatureError
     from carbonedge.calibration.record import RecordStore
-    from carbonedge.runtime.uplink.envelope import read_key
+    from carbonedge.runtime.base.signing import read_key
 
     if args.site is not None:
         _, store = _store(args.site)

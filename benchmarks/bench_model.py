@@ -82,15 +82,19 @@ def _int8_model(model: Path, clip: Path, fp32) -> Path:
     return quantize_model(model, tensors, out, input_hw=(h, w))
 
 
+def _line_regions(image_width_px: int) -> list:
+    """The clip's counting line (full width at ``LINE_Y_PX``) as ``roi: auto`` regions."""
+    import numpy as np
+
+    return [np.array([(0.0, LINE_Y_PX), (float(image_width_px), LINE_Y_PX)])]
+
+
 def _input_of(detector, image):
-    """The part of ``image`` the detector feeds the model (its roi crop, when it has one)."""
-    from carbonedge.runtime.base.types import Frame
+    """The part of ``image`` the detector feeds the model (its roi crop, when it has one): the box
+    the ROI stage would compute for the clip's line."""
     from carbonedge.vision.detectors import roi
 
-    if detector.config.roi is None:
-        return image
-    frame = Frame("highway", 0, 0.0, 0.0, image, 60.0)
-    box = detector._roi_box(frame)
+    box = detector.roi_box(image.shape[:2], _line_regions(image.shape[1]))
     return image if box is None else roi.crop(image, box)
 
 
@@ -109,13 +113,9 @@ def run(quick: bool) -> list[Row]:
     variants = [v for v in VARIANTS if not (quick and v.int8)]
     for v in variants:
         det = _detector(model, v, None)
-        if v.roi is not None:
-            det.use_regions("highway", [[(0.0, LINE_Y_PX), (float(image.shape[1]), LINE_Y_PX)]])
         flops[v.name] = count_flops(det.session_path)["total"]
         if v.int8:
             det = _detector(model, v, _int8_model(model, clip, det))
-            if v.roi is not None:
-                det.use_regions("highway", [[(0.0, LINE_Y_PX), (320.0, LINE_Y_PX)]])
         detectors[v.name] = det
         sessions[v.name] = (det.session, det._preprocess(_input_of(det, image))[0].copy())
     ms = interleaved_ms(sessions, rounds=5 if quick else 9, inner=10 if quick else 20)

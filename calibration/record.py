@@ -7,6 +7,11 @@ snapshot it was drawn on. ``RecordStore`` keeps them as ``root/<source_id>/v0001
 envelopes: the file is the record's JSON object plus ``"sig"``, computed over the canonical JSON of
 the rest. A file whose signature does not verify is never used: ``current`` logs it as an error
 (naming the file) and the newest valid record stays in force.
+
+A camera record says which of the camera's fields it sets (``sets``): a listed field replaces the
+site config's, listed and empty clears it, an unlisted one keeps the config's
+(``runtime.calibrate.overlay``). A record written before ``sets`` existed has none; it sets the
+fields it has values in (non-empty lines, zones, masks; a ground plane), as it always did.
 """
 
 from __future__ import annotations
@@ -31,11 +36,25 @@ from carbonedge.runtime.base.signing import canonical_json, signature, signature
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CalibrationConfig", "CalibrationRecord", "RecordStore", "utc_now_iso"]
+__all__ = [
+    "CAMERA_FIELDS",
+    "CalibrationConfig",
+    "CalibrationRecord",
+    "CameraField",
+    "RecordStore",
+    "utc_now_iso",
+]
 
 _FILE_RE = re.compile(r"^v(\d{4,})\.json$")
 _SOURCE_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 Polygon = list[tuple[float, float]]
+CameraField = Literal[
+    "lines", "zones", "ground_plane", "exclusion_masks_px", "sky_mask_px", "azimuth"
+]
+"""A field of a camera record that overlays the camera (see ``CalibrationRecord.sets``)."""
+CAMERA_FIELDS: tuple[CameraField, ...] = (
+    "lines", "zones", "ground_plane", "exclusion_masks_px", "sky_mask_px", "azimuth"
+)  # fmt: skip
 
 
 def utc_now_iso() -> str:
@@ -87,9 +106,16 @@ class CalibrationRecord(BaseModel):
     image_size_px: tuple[int, int] | None = None
     snapshot_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     notes: str = Field("", max_length=2000)
+    sets: tuple[CameraField, ...] | None = Field(
+        None,
+        description="the camera fields this record sets: listed replaces the config's (listed "
+        "and empty clears it), unlisted keeps it; None (records written before it existed): "
+        "the fields it has values in",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CalibrationRecord:
+        self._check_sets()
         for section in ("lines", "zones"):
             ids = [item.id for item in getattr(self, section)]
             repeated = sorted({i for i in ids if ids.count(i) > 1})
@@ -114,13 +140,40 @@ class CalibrationRecord(BaseModel):
             raise ValueError(f"image_size_px must be positive (got {self.image_size_px})")
         return self
 
+    def _check_sets(self) -> None:
+        if self.sets is None:
+            return
+        if self.kind != "camera":
+            raise ValueError("sets: only a camera record sets camera fields")
+        repeated = sorted({f for f in self.sets if self.sets.count(f) > 1})
+        if repeated:
+            raise ValueError(f"sets: repeated {', '.join(repeated)}")
+        unlisted = [f for f in CAMERA_FIELDS if f not in self.sets and getattr(self, f)]
+        if unlisted:
+            raise ValueError(
+                f"{', '.join(unlisted)} given but not in sets (list it, or leave it out)"
+            )
+
+    def camera_fields_set(self) -> tuple[CameraField, ...]:
+        """The camera fields this record sets: ``sets``, or for a record written without it the
+        fields it has values in (non-empty lists, a ground plane, a sky mask, an azimuth)."""
+        if self.sets is not None:
+            return self.sets
+        return tuple(f for f in CAMERA_FIELDS if getattr(self, f))
+
     @property
     def record_id(self) -> str:
         return f"{self.source_id}@v{self.version}"
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The record as plain JSON types (what is signed and stored, without ``sig``)."""
-        return self.model_dump(mode="json")
+        """The record as plain JSON types (what is signed and stored, without ``sig``).
+
+        A record without ``sets`` leaves the key out, so a record written before ``sets`` existed
+        keeps its hash."""
+        body = self.model_dump(mode="json")
+        if body["sets"] is None:
+            del body["sets"]
+        return body
 
     def sha256(self) -> str:
         """Hex SHA-256 of the record's canonical JSON (identifies it upstream)."""

@@ -311,14 +311,13 @@ def _run(source, detector, truth: TrafficTruth, ground_plane) -> tuple[list[Line
 def audit_clip(clip: Path, truth: TrafficTruth) -> AuditReport:
     """Run ``clip`` through the detector, tracker and lines of ``truth``; score the result."""
     from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-    from carbonedge.runtime.config import site_config_model
+    from pydantic import TypeAdapter
+
+    from carbonedge.runtime.config import DetectorConfig
     from carbonedge.vision.detectors import create_detector
 
     try:
-        detector_config = site_config_model().model_fields["detector"].annotation
-        from pydantic import TypeAdapter
-
-        detector = create_detector(TypeAdapter(detector_config).validate_python(truth.detector))
+        detector = create_detector(TypeAdapter(DetectorConfig).validate_python(truth.detector))
     except ValidationError as exc:
         from carbonedge.runtime.config import format_validation_error
 

@@ -52,8 +52,8 @@ def reference_for(
     if config.reference_image is not None:
         return load_reference(config.reference_image), str(config.reference_image)
     raise ConfigError(
-        f"camera_moved.{source_id}: no reference view: give reference_image, or a calibration "
-        f"record with a snapshot for source {source_id!r}"
+        f"cameras.{source_id}.camera_moved: no reference view: give reference_image, or a "
+        f"calibration record with a snapshot for camera {source_id!r}"
     )
 
 
@@ -123,11 +123,15 @@ class CameraMovedStage:
 
 
 def camera_moved_stages(config: Any, records: dict[str, Any]) -> dict[str, CameraMovedStage]:
-    """source id -> its stage, for every source in a site config's ``camera_moved`` section.
+    """camera id -> its stage, for every camera of a site config with a ``camera_moved`` section.
 
-    ``records`` are the current calibration records (``calibration.active.load_current``); a
-    missing or unreadable reference fails here, at startup, naming the source or the file."""
-    sections: dict[str, CameraMovedConfig] = getattr(config, "camera_moved", None) or {}
+    ``records`` are the current calibration records (``calibrate.overlay.current_records``); a
+    missing or unreadable reference fails here, at startup, naming the camera or the file."""
+    sections: dict[str, CameraMovedConfig] = {
+        camera_id: camera.camera_moved
+        for camera_id, camera in config.cameras.items()
+        if camera.camera_moved is not None
+    }
     if not sections:
         return {}
     from carbonedge.runtime.calibrate.active import record_store_for
@@ -139,7 +143,7 @@ def camera_moved_stages(config: Any, records: dict[str, Any]) -> dict[str, Camer
         try:
             check = CameraMovedCheck(image, section)
         except ValueError as exc:
-            raise ConfigError(f"camera_moved.{source_id}: {exc} ({label})") from None
+            raise ConfigError(f"cameras.{source_id}.camera_moved: {exc} ({label})") from None
         stages[source_id] = CameraMovedStage(
             check, device_id=config.device_id, source_id=source_id, reference=label
         )

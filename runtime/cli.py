@@ -29,6 +29,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.calibrate.cli",
     "carbonedge.runtime.uplink.hj212.cli",
     "carbonedge.runtime.quantize_cli",
+    "carbonedge.runtime.config_cli",
 )
 
 
@@ -112,13 +113,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from carbonedge.runtime.config import load_site_config
 
     config = load_site_config(args.config)
-    lines = sum(len(v) for v in config.lines.values())
-    zones = sum(len(v) for v in config.zones.values())
+    cameras = config.cameras.values()
+    lines = sum(len(c.lines) for c in cameras)
+    zones = sum(len(c.zones) for c in cameras)
+    detectors = sorted({c.detector.type for c in cameras})
+    emissions = sorted({c.emissions.method for c in cameras if c.emissions})
     sys.stdout.write(
-        f"{args.config}: ok (device {config.device_id}, {len(config.sources)} sources, "
-        f"detector {config.detector.type}, {lines} counting lines, {zones} zones, "
-        f"{len(config.ground_planes)} ground planes"
-        f"{', emissions ' + config.emissions.method if config.emissions else ''})\n"
+        f"{args.config}: ok (device {config.device_id}, {len(config.cameras)} cameras, "
+        f"detector {', '.join(detectors)}, {lines} counting lines, {zones} zones, "
+        f"{sum(c.ground_plane is not None for c in cameras)} ground planes"
+        f"{', emissions ' + ', '.join(emissions) if emissions else ''})\n"
     )
     return 0
 

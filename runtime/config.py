@@ -1,28 +1,49 @@
-"""Site configuration: pydantic v2 models loaded from one YAML file.
+"""Site configuration: pydantic v2 models loaded from one YAML file, one entry per camera.
+
+A site has site-wide settings (``device_id``, ``sensors``, ``uplink``, ``hj212``, ``health``,
+``summary``, ``output``, ``watchdog``, ``calibration``), site-wide defaults for its cameras
+(``detector``, ``tracker``, ``speed``, ``length_classes``, ``gating``, ``emissions``) and
+``cameras: {id: {source, lines, zones, ground_plane, masks, fire, camera_moved, ...}}`` in
+Frigate's shape. A camera inherits each default it does not give; one it gives is deep-merged over
+the default (``cameras.road.tracker.lost_buffer_s: 2`` changes that one key; lists are replaced,
+and a mapping with another ``type:`` replaces the default instead of merging into it). After
+loading every camera is complete: ``config.cameras["road"].tracker`` is what the camera runs.
 
 Every model forbids unknown keys. String values may use ``${VAR}`` or ``${VAR:-default}`` to take a
 value from the environment (secrets, paths). A bad file fails with one line that names the file, the
-key and what was expected, e.g. ``site.yaml: detector.score_threshold: Input should be less than or
-equal to 1 (got 3)``.
+key and what was expected, e.g. ``site.yaml: cameras.road.detector.score_threshold: Input should be
+less than or equal to 1 (got 3)``. A file in the old form (``sources:`` plus maps keyed by source
+id) is converted on load with a deprecation warning (``config_legacy``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import model_validator
 
+# The plugin packages register every built-in source, detector and sensor type when imported; the
+# unions below are built from the registries after that.
+import carbonedge.devices.sensors  # noqa: F401  (registers)
+import carbonedge.devices.sources  # noqa: F401  (registers)
+import carbonedge.vision.detectors  # noqa: F401  (registers)
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
 from carbonedge.calibration.masks import MaskPolygon
 from carbonedge.calibration.record import CalibrationConfig
 from carbonedge.devices.redact import redact
+from carbonedge.devices.sensors.base import SENSORS
+from carbonedge.devices.sources.base import SOURCES
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.base.model import StrictModel
+from carbonedge.runtime.calibrate.overlay import AppliedRecord
+from carbonedge.runtime.config_legacy import convert_legacy, deprecation_notice, is_legacy
 from carbonedge.runtime.health_server import HealthConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.site import WatchdogConfig
@@ -32,47 +53,65 @@ from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.camera_moved import CameraMovedConfig
 from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.detectors.base import DETECTORS
 from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "INHERITED",
+    "CameraConfig",
+    "DetectorConfig",
+    "OutputConfig",
+    "SensorConfig",
+    "SiteConfig",
+    "SourceConfig",
+    "SummaryConfig",
+    "format_validation_error",
+    "load_site_config",
+    "merge_over",
+    "parse_site_config",
+    "read_yaml",
+    "substitute_env",
+]
+
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+SourceConfig = Annotated[Union[SOURCES.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: E501
+DetectorConfig = Annotated[Union[DETECTORS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: E501
+SensorConfig = Annotated[Union[SENSORS.config_classes()], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: E501
+CameraId = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
-class SummaryConfig(BaseModel):
+INHERITED: tuple[str, ...] = ("detector", "tracker", "speed", "length_classes", "gating",
+                              "emissions")  # fmt: skip
+"""Camera keys whose site-wide default of the same name a camera inherits (deep-merged)."""
+
+
+class SummaryConfig(StrictModel):
     """Per-interval summaries."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     interval_s: float = Field(60.0, gt=0, le=86400)
 
 
-class OutputConfig(BaseModel):
+class OutputConfig(StrictModel):
     """Where summaries and events go on the box."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sqlite_path: Path = Path("carbonedge-out/carbonedge.sqlite")
     jsonl_path: Path | None = Path("carbonedge-out/summaries.jsonl")
 
 
-class _SiteBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CameraConfig(StrictModel):
+    """One camera (``cameras.<id>``): its source, analytics and geometry, complete after loading.
 
-    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    ``id`` and ``source.id`` are the camera's key under ``cameras:``; the inherited keys
+    (``INHERITED``) hold the site-wide default merged with the camera's own settings.
+    """
+
+    id: CameraId = Field(description="the key under cameras: (filled from it)")
+    source: SourceConfig
+    detector: DetectorConfig = Field(description="the site's detector unless overridden")
     tracker: ByteTrackConfig = ByteTrackConfig()
-    lines: dict[str, list[LineConfig]] = Field(
-        default_factory=dict, description="source id -> counting lines on that source"
-    )
-    zones: dict[str, list[ZoneConfig]] = Field(
-        default_factory=dict, description="source id -> zones (queues, entries/exits) on it"
-    )
-    ground_planes: dict[str, GroundPlaneConfig] = Field(
-        default_factory=dict, description="source id -> image-to-road homography (metres)"
-    )
-    exclusion_masks: dict[str, list[MaskPolygon]] = Field(
-        default_factory=dict, description="source id -> polygons (px) whose detections are "
-        "dropped before tracking (parked cars, billboards); fire cameras ignore them too",
-    )  # fmt: skip
     speed: SpeedConfig = SpeedConfig()
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
@@ -80,17 +119,83 @@ class _SiteBase(BaseModel):
     gating: GateConfig = Field(
         GateConfig(), description="run the detector only when the lines/zones see change"
     )
-    watchdog: WatchdogConfig = WatchdogConfig()
-    fire: dict[str, FireMonitorConfig] = Field(
-        default_factory=dict, description="source id -> fire/smoke monitor on that camera"
-    )
-    camera_moved: dict[str, CameraMovedConfig] = Field(
-        default_factory=dict, description="source id -> check that the view still matches its "
-        "calibration snapshot (or reference_image)",
-    )  # fmt: skip
     emissions: EmissionsConfig | None = Field(
         None, description="estimate traffic emissions per interval (see the README)"
     )
+    lines: list[LineConfig] = Field(default_factory=list, description="counting lines")
+    zones: list[ZoneConfig] = Field(
+        default_factory=list, description="zones (queues, entries/exits)"
+    )
+    ground_plane: GroundPlaneConfig | None = Field(
+        None, description="image-to-road homography (metres)"
+    )
+    masks: list[MaskPolygon] = Field(
+        default_factory=list, description="polygons (px) whose detections are dropped before "
+        "tracking (parked cars, billboards); a fire monitor ignores them too",
+    )  # fmt: skip
+    fire: FireMonitorConfig | None = Field(None, description="fire/smoke monitor on this camera")
+    camera_moved: CameraMovedConfig | None = Field(
+        None, description="check that the view still matches its calibration snapshot (or "
+        "reference_image)",
+    )  # fmt: skip
+    applied_record: AppliedRecord | None = Field(
+        None, exclude=True, description="set by calibrate.overlay.overlay_record at run time"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_from_source(cls, data: object) -> object:
+        """Built in code without ``id``: take the source's."""
+        if isinstance(data, dict) and "id" not in data:
+            source_id = getattr(data.get("source"), "id", None)
+            if source_id is not None:
+                return {**data, "id": source_id}
+        return data
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_id(cls, value: object, info: ValidationInfo) -> object:
+        camera_id = info.data.get("id")
+        if camera_id is None:
+            return value  # the id itself failed: that error is reported
+        given = value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
+        if given is not None and given != camera_id:
+            raise ValueError(f"id {given!r} differs from the camera id {camera_id!r} (its key "
+                             "under cameras:); leave source.id out")  # fmt: skip
+        return {**value, "id": camera_id} if isinstance(value, dict) else value
+
+    @field_validator("applied_record", mode="before")
+    @classmethod
+    def _not_from_config(cls, value: object) -> object:
+        if value is not None:
+            raise ValueError("comes from the camera's calibration record, not from the config")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CameraConfig:
+        for section in ("lines", "zones"):
+            ids = [item.id for item in getattr(self, section)]
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValueError(f"{section} ids must be unique, repeated: {', '.join(repeated)}")
+        return self
+
+
+class SiteConfig(StrictModel):
+    """A whole box: site-wide settings, camera defaults and ``cameras`` (module docstring)."""
+
+    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # site-wide defaults every camera inherits (INHERITED)
+    detector: DetectorConfig = Field(description="every camera's detector unless it has its own")
+    tracker: ByteTrackConfig = ByteTrackConfig()
+    speed: SpeedConfig = SpeedConfig()
+    length_classes: bool = True
+    gating: GateConfig = GateConfig()
+    emissions: EmissionsConfig | None = None
+    cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")
+    # site-level only
+    sensors: list[SensorConfig] = Field(default_factory=list)
+    watchdog: WatchdogConfig = WatchdogConfig()
     summary: SummaryConfig = SummaryConfig()
     output: OutputConfig = OutputConfig()
     uplink: UplinkConfig | None = None
@@ -98,72 +203,60 @@ class _SiteBase(BaseModel):
     health: HealthConfig = HealthConfig()
     calibration: CalibrationConfig | None = Field(
         None,
-        description="signed calibration records; a source's current one overrides its "
-        "lines, zones and ground plane",
+        description="signed calibration records; a camera's current one is laid over its "
+        "settings (calibrate.overlay)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, data: object) -> object:
+        """Fill each camera's id from its key and merge the site-wide defaults into it."""
+        if not isinstance(data, dict) or not isinstance(data.get("cameras"), dict):
+            return data
+        cameras = {}
+        for camera_id, camera in data["cameras"].items():
+            if isinstance(camera, dict):
+                camera = {"id": camera_id, **camera}
+                for key in INHERITED:
+                    if key in data:
+                        camera[key] = merge_over(data[key], camera[key]) if key in camera \
+                            else data[key]  # fmt: skip
+            cameras[camera_id] = camera
+        return {**data, "cameras": cameras}
+
     @model_validator(mode="after")
-    def _check_references(self) -> _SiteBase:
-        source_ids = [s.id for s in self.sources]  # type: ignore[attr-defined]
-        duplicates = sorted({s for s in source_ids if source_ids.count(s) > 1})
-        if duplicates:
-            raise ValueError(f"source ids must be unique, repeated: {', '.join(duplicates)}")
-        ids = source_ids + [s.id for s in getattr(self, "sensors", [])]  # summaries, calibration
-        duplicates = sorted({s for s in ids if ids.count(s) > 1} - set(duplicates))
-        if duplicates:
-            raise ValueError(f"sensor ids must differ from each other and from source ids, "
-                             f"repeated: {', '.join(duplicates)}")  # fmt: skip
-        for section in ("lines", "zones", "ground_planes", "exclusion_masks", "fire",
-                        "camera_moved"):  # fmt: skip
-            for source_id in getattr(self, section):
-                if source_id not in source_ids:
-                    raise ValueError(
-                        f"{section} refers to source {source_id!r}, which is not among sources "
-                        f"({', '.join(source_ids) or 'none'})"
-                    )
-        for section in ("lines", "zones"):
-            for source_id, items in getattr(self, section).items():
-                ids = [item.id for item in items]
-                if len(set(ids)) != len(ids):
-                    raise ValueError(f"{section} ids on source {source_id!r} must be unique")
+    def _check_ids(self) -> SiteConfig:
+        for camera_id, camera in self.cameras.items():
+            if camera.id != camera_id:
+                raise ValueError(f"cameras.{camera_id}.id: {camera.id!r} differs from its key "
+                                 f"{camera_id!r}; leave id out")  # fmt: skip
+        ids = [*self.cameras, *(s.id for s in self.sensors)]  # summaries, calibration records
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"sensor ids must differ from each other and from camera ids, "
+                             f"repeated: {', '.join(repeated)}")  # fmt: skip
         return self
 
 
-def site_config_model() -> type[_SiteBase]:
-    """The ``SiteConfig`` model, with ``sources`` and ``detector`` unions of all registered plugins.
+def merge_over(default: object, override: object) -> object:
+    """``override`` deep-merged over ``default`` (Frigate-style camera inheritance).
 
-    Built once per set of registered plugin types, so a plugin registered later is included.
-    """
-    # Importing the plugin packages registers every built-in source and detector type.
-    import carbonedge.devices.sensors  # noqa: F401
-    import carbonedge.devices.sources  # noqa: F401
-    import carbonedge.vision.detectors  # noqa: F401
-    from carbonedge.devices.sensors.base import SENSORS
-    from carbonedge.devices.sources.base import SOURCES
-    from carbonedge.vision.detectors.base import DETECTORS
-
-    return _site_config_model(
-        SOURCES.config_classes(), DETECTORS.config_classes(), SENSORS.config_classes()
-    )
-
-
-@lru_cache(maxsize=8)
-def _site_config_model(
-    source_classes: tuple, detector_classes: tuple, sensor_classes: tuple
-) -> type[_SiteBase]:
-    source_union = Annotated[Union[source_classes], Field(discriminator="type")]  # type: ignore[valid-type]
-    detector_union = Annotated[Union[detector_classes], Field(discriminator="type")]  # type: ignore[valid-type]
-    sensor_union = Annotated[Union[sensor_classes], Field(discriminator="type")]  # type: ignore[valid-type]
-    return create_model(
-        "SiteConfig",
-        __base__=_SiteBase,
-        sources=(list[source_union], Field(min_length=1)),  # type: ignore[valid-type]
-        detector=(detector_union, ...),
-        sensors=(list[sensor_union], Field(default_factory=list)),  # type: ignore[valid-type]
-    )
+    Mappings merge key by key, recursively; anything else (a list, a scalar, null) replaces the
+    default. A mapping whose ``type`` differs from the default's replaces it whole (a camera
+    choosing another detector backend takes none of the default's backend settings)."""
+    if isinstance(default, BaseModel) and isinstance(override, dict):
+        default = default.model_dump()
+    if not (isinstance(default, dict) and isinstance(override, dict)):
+        return override
+    if "type" in override and override["type"] != default.get("type"):
+        return override
+    merged = dict(default)
+    for key, value in override.items():
+        merged[key] = merge_over(merged[key], value) if key in merged else value
+    return merged
 
 
-def substitute_env(value: Any, *, where: str = "") -> Any:
+def substitute_env(value: object, *, where: str = "") -> object:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
     if isinstance(value, dict):
         return {
@@ -186,14 +279,15 @@ def substitute_env(value: Any, *, where: str = "") -> Any:
     return _ENV_PATTERN.sub(replace, value)
 
 
-def _expected_tags(loc: str) -> str:
-    """The registered ``type`` names for the plugin list or field at ``loc``."""
-    from carbonedge.devices.sensors.base import SENSORS
-    from carbonedge.devices.sources.base import SOURCES
-    from carbonedge.vision.detectors.base import DETECTORS
-
-    registry = SOURCES if loc.startswith("sources") else DETECTORS
-    registry = SENSORS if loc.startswith("sensors") else registry
+def _expected_tags(loc: str) -> str | None:
+    """The registered ``type`` names for the plugin field at ``loc`` (None: not a plugin)."""
+    if ".fire." in f".{loc}.":
+        return None  # the fire monitor's own detector choice
+    registry = DETECTORS
+    if loc.startswith("sensors"):
+        registry = SENSORS  # type: ignore[assignment]
+    elif loc.split(".")[-1] == "source":
+        registry = SOURCES  # type: ignore[assignment]
     return ", ".join(repr(n) for n in sorted(registry.names()))
 
 
@@ -206,7 +300,8 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here)"
         elif err["type"] == "union_tag_not_found":
-            msg = f"missing key 'type' (one of {_expected_tags(loc)})"
+            tags = _expected_tags(loc)
+            msg = "missing key 'type'" + (f" (one of {tags})" if tags else "")
         elif err["type"] == "union_tag_invalid":
             tag = err["ctx"].get("tag", err.get("input"))
             msg = f"unknown type {tag!r}; expected one of {err['ctx']['expected_tags']}"
@@ -222,24 +317,32 @@ def format_validation_error(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def parse_site_config(data: Any, *, origin: str = "<config>") -> _SiteBase:
-    """Validate an already-parsed mapping; errors name ``origin`` and the key."""
+def parse_site_config(data: object, *, origin: str = "<config>") -> SiteConfig:
+    """Validate an already-parsed mapping; errors name ``origin`` and the key.
+
+    The old form (``sources:`` ...) is converted first, with one deprecation warning."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"{origin}: expected a mapping of settings at the top level, got {type(data).__name__}"
         )
+    if is_legacy(data):
+        logger.warning("%s", deprecation_notice(origin))
+        try:
+            data = convert_legacy(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
     try:
         data = substitute_env(data)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     try:
-        return site_config_model().model_validate(data)
+        return SiteConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
 
 
-def load_site_config(path: str | Path) -> _SiteBase:
-    """Read and validate one site YAML file. Relative paths inside stay relative to the CWD."""
+def read_yaml(path: str | Path) -> object:
+    """The parsed YAML of ``path``; ``ConfigError`` naming the file (and the line) otherwise."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -248,7 +351,7 @@ def load_site_config(path: str | Path) -> _SiteBase:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -261,4 +364,8 @@ def load_site_config(path: str | Path) -> _SiteBase:
         ):
             problem += f" ({context} at line {context_mark.line + 1})"
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    return parse_site_config(data, origin=str(path))
+
+
+def load_site_config(path: str | Path) -> SiteConfig:
+    """Read and validate one site YAML file. Relative paths inside stay relative to the CWD."""
+    return parse_site_config(read_yaml(path), origin=str(path))

@@ -1,39 +1,44 @@
-"""Prometheus metrics without a dependency: counters, gauges, summaries and histograms with labels.
+"""The box's Prometheus metrics, kept and rendered by ``prometheus_client``.
 
-The pipeline threads update a ``Metrics`` registry on every frame, so an update is one dict lookup
-and one add under a lock; rendering (a scrape, a few times a minute) does the formatting. The text
-is Prometheus' exposition format 0.0.4 (``# HELP``, ``# TYPE``, escaped label values, ``_sum`` /
-``_count`` for summaries and cumulative ``_bucket{le=...}`` series for histograms).
-
+Each ``Metrics`` has its own ``CollectorRegistry`` (never the library's global one), so several
+sites in one process or test do not collide. The pipeline threads update it on every frame
+through ``inc`` / ``set`` / ``observe`` (one dict lookup, then prometheus_client's own locked
+update); a scrape runs the ``on_scrape`` hooks, then reads every family and the process metrics.
 Every metric is declared once with its kind, help text and label names (``define``); the standard
 set of the runtime is ``STANDARD_METRICS`` and is defined by default. Process metrics (memory, CPU
-time, CPU temperature where the kernel exposes it, start time, uptime) are read at scrape time.
+time, open files from prometheus_client's ``ProcessCollector``; CPU temperature where the kernel
+exposes it, uptime, build) are read at scrape time by a custom collector.
 
     metrics = Metrics()
     metrics.inc("carbonedge_frames_total", source="north")
     metrics.observe("carbonedge_inference_seconds", 0.012, source="north")
     metrics.set_state("carbonedge_source_state", "streaming", SOURCE_STATES, source="north")
-    text = metrics.render()
+    text = metrics.render()  # Prometheus text format 0.0.4
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
-import os
-import resource
+import re
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from carbonedge.runtime import __version__
 
 logger = logging.getLogger(__name__)
 
 MetricKind = Literal["counter", "gauge", "summary", "histogram"]
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 
 # Inference and decode latencies on a 2-8 core box: 1 ms .. 2.5 s.
 DEFAULT_BUCKETS_S: tuple[float, ...] = (
@@ -73,54 +78,52 @@ STANDARD_METRICS: tuple[tuple[str, MetricKind, str, tuple[str, ...]], ...] = (
      "Vehicles that crossed a counting line.", ("source", "line")),
 )  # fmt: skip
 
-# Scrape-time process metrics (names as prometheus_client's process collector where they exist).
-_PROCESS_METRICS: tuple[tuple[str, MetricKind, str, tuple[str, ...]], ...] = (
-    ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ()),
-    ("process_cpu_seconds_total", "counter", "User and system CPU time spent in seconds.", ()),
-    ("process_start_time_seconds", "gauge", "Start time of the process since the epoch (s).", ()),
-    ("process_open_fds", "gauge", "Open file descriptors.", ()),
-    ("carbonedge_uptime_seconds", "gauge", "Seconds since the metrics registry was created.", ()),
-    ("carbonedge_cpu_temperature_celsius", "gauge",
-     "Temperature of each readable thermal zone (absent where none is readable).", ("zone",)),
-    ("carbonedge_build_info", "gauge", "Always 1; the version is a label.", ("version",)),
-)  # fmt: skip
+# Help of the ProcessCollector's families as this runtime has always exposed it (family name:
+# prometheus_client strips a counter's ``_total``).
+_PROCESS_HELP = {
+    "process_resident_memory_bytes": "Resident memory size in bytes.",
+    "process_cpu_seconds": "User and system CPU time spent in seconds.",
+    "process_start_time_seconds": "Start time of the process since the epoch (s).",
+    "process_open_fds": "Open file descriptors.",
+}
 
-_LabelKey = tuple[tuple[str, str], ...]
+_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
+_CLASSES: dict[str, Any] = {
+    "counter": Counter, "gauge": Gauge, "summary": Summary, "histogram": Histogram,
+}  # fmt: skip
 
 
-class _Family:
-    """One declared metric and its series: label key -> value (counter, gauge), or a list
-    ``[sum, count]`` (summary) or ``[sum, count, *per-bucket counts]`` (histogram)."""
+@dataclass(frozen=True)
+class _Entry:
+    """One declared metric: its spec and the prometheus_client object that keeps its values."""
 
-    __slots__ = ("name", "kind", "help", "labels", "buckets", "series")
-
-    def __init__(
-        self, name: str, kind: MetricKind, help: str, labels: tuple[str, ...],
-        buckets: tuple[float, ...],
-    ) -> None:  # fmt: skip
-        self.name, self.kind, self.help, self.labels = name, kind, help, labels
-        self.buckets = buckets
-        self.series: dict[_LabelKey, float | list[float]] = {}
+    kind: MetricKind
+    help: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...]
+    metric: Any  # Counter | Gauge | Summary | Histogram, not registered anywhere by itself
 
 
 class Metrics:
-    """Thread-safe registry of labelled metrics that renders the Prometheus text format.
+    """Labelled metrics in a private ``CollectorRegistry`` (``registry``), rendered by
+    prometheus_client.
 
     Args:
         standard: define ``STANDARD_METRICS`` (the runtime's set).
-        process: add the scrape-time process metrics to ``render()``.
+        process: also expose the scrape-time process metrics.
     """
 
     def __init__(self, *, standard: bool = True, process: bool = True) -> None:
-        self._lock = threading.Lock()
-        self._families: dict[str, _Family] = {}
-        self._collectors: list[Callable[[Metrics], None]] = []
-        self._created_mono_s = time.monotonic()
-        self._process = process
+        self._lock = threading.Lock()  # define, hooks, and set_state vs. a scrape
+        self._entries: dict[str, _Entry] = {}
+        self._hooks: list[Callable[[Metrics], None]] = []
+        self.registry = CollectorRegistry()
+        self.registry.register(_Families(self))
+        if process:
+            self.registry.register(_ProcessMetrics(time.monotonic()))
         if standard:
             for name, kind, help_text, labels in STANDARD_METRICS:
-                buckets = DEFAULT_BUCKETS_S if kind == "histogram" else ()
-                self.define(name, kind, help_text, labels, buckets=buckets)
+                self.define(name, kind, help_text, labels)
 
     def define(
         self,
@@ -132,231 +135,167 @@ class Metrics:
         buckets: Iterable[float] = DEFAULT_BUCKETS_S,
     ) -> None:
         """Declare a metric once. Re-declaring it identically is a no-op; differently, an error."""
-        if kind not in ("counter", "gauge", "summary", "histogram"):
+        if kind not in _CLASSES:
             raise ValueError(f"metric {name}: unknown kind {kind!r}")
-        if not name.replace("_", "a").replace(":", "a").isalnum() or name[0].isdigit():
+        if not _NAME.match(name):
             raise ValueError(f"metric name {name!r}: use letters, digits, '_' and ':'")
+        if kind == "counter" and not name.endswith("_total"):
+            raise ValueError(f"counter {name}: counter names end in '_total'")
         label_names = tuple(labels)
         if kind == "histogram" and "le" in label_names:
             raise ValueError(f"metric {name}: 'le' is reserved for histogram buckets")
         bounds = tuple(sorted(float(b) for b in buckets)) if kind == "histogram" else ()
-        family = _Family(name, kind, help, label_names, bounds)
         with self._lock:
-            old = self._families.get(name)
+            old = self._entries.get(name)
             if old is not None:
                 if (old.kind, old.help, old.labels, old.buckets) != (kind, help, label_names,
                                                                      bounds):  # fmt: skip
                     raise ValueError(f"metric {name} is already defined differently")
                 return
-            if not label_names:  # a label-less counter or gauge shows 0 before its first update
-                family.series[()] = self._new_value(family)
-            self._families[name] = family
+            options = {"buckets": bounds} if kind == "histogram" else {}
+            metric = _CLASSES[kind](name, help, label_names, registry=None, **options)
+            self._entries[name] = _Entry(kind, help, label_names, bounds, metric)
 
-    def on_scrape(self, collector: Callable[[Metrics], None]) -> None:
-        """Call ``collector(metrics)`` at the start of every ``render()`` (to ``set`` gauges that
-        are cheaper to read on demand, such as the uplink backlog). Its errors are logged."""
+    def on_scrape(self, hook: Callable[[Metrics], None]) -> None:
+        """Call ``hook(metrics)`` at the start of every scrape (to ``set`` gauges that are
+        cheaper to read on demand, such as the uplink backlog). Its errors are logged."""
         with self._lock:
-            self._collectors.append(collector)
+            self._hooks.append(hook)
 
     # -- updates (called per frame: keep them cheap) -------------------------------------------
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         """Add ``value`` (>= 0 for counters) to the series of ``name`` with these labels."""
-        with self._lock:
-            family, series, key = self._series(name, labels)
-            if family.kind == "counter" and value < 0:
-                raise ValueError(f"counter {name} cannot decrease (inc by {value})")
-            if family.kind in ("summary", "histogram"):
-                raise ValueError(f"{name} is a {family.kind}: use observe()")
-            series[key] = series.get(key, 0.0) + value
+        entry = self._entry(name)
+        if entry.kind == "counter" and value < 0:
+            raise ValueError(f"counter {name} cannot decrease (inc by {value})")
+        if entry.kind in ("summary", "histogram"):
+            raise ValueError(f"{name} is a {entry.kind}: use observe()")
+        _child(name, entry, labels).inc(value)
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set the gauge ``name`` with these labels to ``value``."""
-        with self._lock:
-            family, series, key = self._series(name, labels)
-            if family.kind != "gauge":
-                raise ValueError(f"{name} is a {family.kind}, not a gauge: cannot set()")
-            series[key] = float(value)
+        entry = self._entry(name)
+        if entry.kind != "gauge":
+            raise ValueError(f"{name} is a {entry.kind}, not a gauge: cannot set()")
+        _child(name, entry, labels).set(value)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         """Record one observation (e.g. seconds) in the summary or histogram ``name``."""
-        with self._lock:
-            family, series, key = self._series(name, labels)
-            if family.kind not in ("summary", "histogram"):
-                raise ValueError(f"{name} is a {family.kind}: use inc() or set()")
-            state = series.get(key)
-            if state is None:
-                state = series[key] = self._new_value(family)
-            state[0] += value
-            state[1] += 1
-            if family.buckets:  # per-bucket counts; made cumulative when rendered
-                state[2 + bisect.bisect_left(family.buckets, value)] += 1
+        entry = self._entry(name)
+        if entry.kind not in ("summary", "histogram"):
+            raise ValueError(f"{name} is a {entry.kind}: use inc() or set()")
+        _child(name, entry, labels).observe(value)
 
     def set_state(
         self, name: str, current: str, states: Iterable[str] = SOURCE_STATES, **labels: str
     ) -> None:
-        """An enum gauge: ``state=current`` is 1, every other state in ``states`` is 0."""
+        """An enum gauge: ``state=current`` is 1, every other state in ``states`` is 0 (a scrape
+        sees the switch whole)."""
+        entry = self._entry(name)
+        if entry.kind != "gauge":
+            raise ValueError(f"{name} is a {entry.kind}, not a gauge: cannot set_state()")
         with self._lock:
             for state in (*states, current):
-                family, series, key = self._series(name, {**labels, "state": state})
-                series[key] = 1.0 if state == current else 0.0
+                _child(name, entry, {**labels, "state": state}).set(float(state == current))
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a counter or gauge series (the count for summaries/histograms)."""
-        with self._lock:
-            family = self._families.get(name)
-            if family is None:
-                raise KeyError(f"metric {name} is not defined")
-            state = family.series.get(_key(labels), 0.0)
-        return float(state[1] if isinstance(state, list) else state)
-
-    def _series(self, name: str, labels: dict[str, str]) -> tuple[_Family, dict, _LabelKey]:
-        family = self._families.get(name)
-        if family is None:
-            raise KeyError(f"metric {name} is not defined (Metrics.define it first)")
-        key = _key(labels)
-        if key not in family.series and tuple(k for k, _ in key) != tuple(sorted(family.labels)):
-            raise ValueError(
-                f"metric {name} takes labels {sorted(family.labels)}, got {sorted(labels)}"
-            )
-        return family, family.series, key
-
-    @staticmethod
-    def _new_value(family: _Family) -> float | list[float]:
-        if family.kind == "summary":
-            return [0.0, 0]
-        if family.kind == "histogram":
-            return [0.0, 0] + [0] * (len(family.buckets) + 1)
+        entry = self._entries.get(name)
+        if entry is None:
+            raise KeyError(f"metric {name} is not defined")
+        sample_name = name if entry.kind in ("counter", "gauge") else f"{name}_count"
+        wanted = {k: str(v) for k, v in labels.items()}
+        for family in entry.metric.collect():
+            for sample in family.samples:
+                if sample.name == sample_name and sample.labels == wanted:
+                    return float(sample.value)
         return 0.0
 
-    # -- rendering (a scrape) -------------------------------------------------------------------
+    def _entry(self, name: str) -> _Entry:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise KeyError(f"metric {name} is not defined (Metrics.define it first)")
+        return entry
+
+    # -- a scrape -------------------------------------------------------------------------------
 
     def render(self) -> str:
         """The whole registry (plus process metrics) in the Prometheus text format 0.0.4."""
-        with self._lock:
-            collectors = list(self._collectors)
-        for collector in collectors:
-            try:
-                collector(self)
-            except Exception:  # noqa: BLE001 - one broken collector must not break the scrape
-                logger.exception("metrics collector %r failed; its values are stale", collector)
-        with self._lock:
-            snapshot = [
-                (f, {k: (list(v) if isinstance(v, list) else v) for k, v in f.series.items()})
-                for f in self._families.values()
-            ]
-        lines: list[str] = []
-        for family, series in snapshot:
-            _render_family(lines, family, series)
-        if self._process:
-            for family, series in self._process_families():
-                _render_family(lines, family, series)
-        return "\n".join(lines) + "\n"
+        return _generate_latest(self.registry).decode("utf-8")
 
-    def _process_families(self) -> list[tuple[_Family, dict]]:
-        values: dict[str, dict[_LabelKey, float]] = {
-            "carbonedge_uptime_seconds": {(): time.monotonic() - self._created_mono_s},
-            "carbonedge_build_info": {(("version", __version__),): 1.0},
-        }
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        values["process_cpu_seconds_total"] = {(): usage.ru_utime + usage.ru_stime}
-        rss = _resident_memory_bytes()
-        if rss is not None:
-            values["process_resident_memory_bytes"] = {(): rss}
-        start = _process_start_time_s()
-        if start is not None:
-            values["process_start_time_seconds"] = {(): start}
-        try:
-            values["process_open_fds"] = {(): float(len(os.listdir("/proc/self/fd")))}
-        except OSError:
-            pass
+    def _run_hooks(self) -> None:
+        with self._lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            try:
+                hook(self)
+            except Exception:  # noqa: BLE001 - one broken hook must not break the scrape
+                logger.exception("metrics collector %r failed; its values are stale", hook)
+
+    def _families(self) -> Iterator[Metric]:
+        with self._lock:
+            for entry in self._entries.values():
+                for family in entry.metric.collect():
+                    created = family.name + "_created"  # per-series creation times: left out
+                    family.samples = [s for s in family.samples if s.name != created]
+                    yield family
+
+
+def _child(name: str, entry: _Entry, labels: dict[str, str]) -> Any:
+    """The series of ``entry`` with these labels (prometheus_client's ``labels()``)."""
+    if not entry.labels and not labels:
+        return entry.metric
+    try:
+        return entry.metric.labels(**labels)
+    except ValueError:  # wrong names, or label values missing
+        raise ValueError(
+            f"metric {name} takes labels {sorted(entry.labels)}, got {sorted(labels)}"
+        ) from None
+
+
+class _Families(Collector):
+    """The declared metrics of one ``Metrics``, after its ``on_scrape`` hooks ran."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        self._metrics._run_hooks()
+        yield from list(self._metrics._families())  # the lock is not held while rendering
+
+
+class _ProcessMetrics(Collector):
+    """Read at scrape time: prometheus_client's process metrics (Linux ``/proc``; absent
+    elsewhere), uptime, CPU temperatures and the build."""
+
+    def __init__(self, created_mono_s: float) -> None:
+        self._created_mono_s = created_mono_s
+        self._process = ProcessCollector(registry=None)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._process.collect():
+            family.documentation = _PROCESS_HELP.get(family.name, family.documentation)
+            yield family
+        yield GaugeMetricFamily(
+            "carbonedge_uptime_seconds", "Seconds since the metrics registry was created.",
+            value=time.monotonic() - self._created_mono_s,
+        )  # fmt: skip
         temperatures = cpu_temperatures_c()
         if temperatures:
-            values["carbonedge_cpu_temperature_celsius"] = {
-                (("zone", zone),): t for zone, t in temperatures.items()
-            }
-        out = []
-        for name, kind, help_text, labels in _PROCESS_METRICS:
-            if name in values:
-                out.append((_Family(name, kind, help_text, labels, ()), values[name]))
-        return out
-
-
-def _key(labels: dict[str, str]) -> _LabelKey:
-    if len(labels) == 1:
-        ((k, v),) = labels.items()
-        return ((k, str(v)),)
-    return tuple(sorted((k, str(v)) for k, v in labels.items()))
-
-
-def _render_family(lines: list[str], family: _Family, series: dict) -> None:
-    lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-    lines.append(f"# TYPE {family.name} {family.kind}")
-    for key in sorted(series):
-        value = series[key]
-        if family.kind == "histogram":
-            cumulative = 0
-            for bound, count in zip((*family.buckets, math.inf), value[2:], strict=True):
-                cumulative += count
-                le = (("le", "+Inf" if math.isinf(bound) else repr(bound)),)  # "1.0" as client libs
-                lines.append(f"{family.name}_bucket{_format_labels(key + le)} {cumulative}")
-        if family.kind in ("histogram", "summary"):
-            lines.append(f"{family.name}_sum{_format_labels(key)} {_format_value(value[0])}")
-            lines.append(f"{family.name}_count{_format_labels(key)} {int(value[1])}")
-        else:
-            lines.append(f"{family.name}{_format_labels(key)} {_format_value(value)}")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _format_labels(key: _LabelKey) -> str:
-    if not key:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape_label_value(v)}"' for k, v in key) + "}"
-
-
-def _format_value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-# -- process readings (Linux /proc and /sys; absent elsewhere, never an error) ------------------
-
-
-def _resident_memory_bytes() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return float(line.split()[1]) * 1024.0  # reported in kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _process_start_time_s() -> float | None:
-    """Start time from /proc/self/stat (clock ticks after boot) and the boot time in /proc/stat."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        start_ticks = float(stat.rsplit(")", 1)[1].split()[19])  # field 22 of the whole line
-        boot_s = next(
-            float(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
+            family = GaugeMetricFamily(
+                "carbonedge_cpu_temperature_celsius",
+                "Temperature of each readable thermal zone (absent where none is readable).",
+                labels=("zone",),
+            )
+            for zone, celsius in temperatures.items():
+                family.add_metric((zone,), celsius)
+            yield family
+        build = GaugeMetricFamily(
+            "carbonedge_build_info", "Always 1; the version is a label.", labels=("version",)
         )
-        return boot_s + start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
+        build.add_metric((__version__,), 1.0)
+        yield build
 
 
 def cpu_temperatures_c(root: Path = Path("/sys/class/thermal")) -> dict[str, float]:

@@ -8,16 +8,14 @@ the GIL, so the two cores are both busy).
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Iterator
 
 from carbonedge.devices.sources.base import FrameSource
+from carbonedge.runtime.base.handoff import HandoffQueue
 from carbonedge.runtime.base.types import Frame
 
 __all__ = ["frames_of"]
-
-_END = object()
 
 
 def frames_of(source: FrameSource, stop: threading.Event, *, depth: int = 4) -> Iterator[Frame]:
@@ -27,36 +25,25 @@ def frames_of(source: FrameSource, stop: threading.Event, *, depth: int = 4) -> 
     if isinstance(source, LiveSource):
         yield from _until_stopped(source, stop)
         return
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = threading.Event()  # the consumer has gone: the reader must not block forever
+    # blocking mode: a full queue makes the reader wait, no frame is dropped
+    q: HandoffQueue[Frame | BaseException] = HandoffQueue(depth, drop_oldest=False)
 
     def reader() -> None:
         try:
             for frame in source:
-                while not done.is_set():
-                    try:
-                        q.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if done.is_set():
+                if not q.put(frame):  # closed: the consumer has gone
                     return
-            item: object = _END
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            item = exc
-        while not done.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+            q.put(exc)
+        finally:
+            q.close()  # the end: the consumer drains what is left, then gets None
 
     thread = threading.Thread(target=reader, name=f"decode-{source.source_id}", daemon=True)
     thread.start()
     try:
         while True:
             item = q.get()
-            if item is _END:
+            if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -64,7 +51,7 @@ def frames_of(source: FrameSource, stop: threading.Event, *, depth: int = 4) -> 
                 return
             yield item
     finally:
-        done.set()
+        q.close(discard=True)  # a reader blocked in put() wakes up and returns
         thread.join(timeout=5.0)
 
 

@@ -28,13 +28,39 @@ from carbonedge.calibration.sensor import SensorCorrection, zero_span_in_progres
 from carbonedge.devices.sensors import create_sensor
 from carbonedge.devices.sensors.base import SensorConfig, SensorReading
 from carbonedge.runtime.base.events import IntervalSummary
+from carbonedge.runtime.base.sections import merge_by_key, register_section, weighted_mean
+from carbonedge.runtime.stages.section_schema import section_schema
 from carbonedge.runtime.store import QueuedWriter, Store
-from carbonedge.runtime.summary import IntervalAggregator, IntervalSections
+from carbonedge.runtime.summary import IntervalAggregator
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SensorStage"]
 
+
+
+def merge_sensor(a: Any, b: Any, _ba: Any, _bb: Any) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    na, nb = a["readings"], b["readings"]
+
+    def merge(x: dict, y: dict) -> dict:
+        return {"mean": weighted_mean(x["mean"], na, y["mean"], nb), "min": min(x["min"], y["min"]),
+                "max": max(x["max"], y["max"])}  # fmt: skip
+
+    errors = {k: a["errors"].get(k, 0) + b["errors"].get(k, 0)
+              for k in set(a["errors"]) | set(b["errors"])}  # fmt: skip
+    calibrating = "calibrating" in (a["state"], b["state"])  # data C stays C when merged
+    merged = {"type": a["type"], "readings": na + nb,
+              "state": "calibrating" if calibrating else b["state"], "errors": errors,
+              "values": merge_by_key(a["values"], b["values"], merge)}  # fmt: skip
+    if a.get("correction") == b.get("correction") and a.get("correction") is not None:
+        merged["correction"] = a["correction"]  # different corrections: raw is not recoverable
+    return merged
+
+
+register_section("sensor", schema=section_schema("sensor"), merge=merge_sensor,
+                 owner="sensor_stage")  # fmt: skip
 
 class _Values:
     """Mean/min/max per value name over one interval."""
@@ -86,7 +112,7 @@ class SensorStage:
         self._seq += 1
         return self._seq
 
-    def _close(self, start_s: float, end_s: float) -> IntervalSections:
+    def _close(self, start_s: float, end_s: float) -> tuple[list, dict[str, Any]]:
         v, self._values = self._values, _Values()
         snap = self.sensor.health.snapshot()
         section: dict[str, Any] = {
@@ -105,7 +131,7 @@ class SensorStage:
         }
         if self.sensor.correction is not None:
             section["correction"] = self.sensor.correction.summary()
-        return IntervalSections(events=[], sensor=section)
+        return [], {"sensor": section}
 
     def _check_marker(self) -> None:
         """Follow the zero/span marker file (once a second at most)."""

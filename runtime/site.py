@@ -1,11 +1,13 @@
-"""A site: every source of a config running at once, one shared detector, a watchdog.
+"""A site: every camera of a config running at once, shared detectors, a watchdog.
 
-Each source runs its own ``SourcePipeline`` on its own thread (decoding on a further thread, see
+Each camera runs its own ``SourcePipeline`` on its own thread (decoding on a further thread, see
 ``prefetch``), so two cameras keep two cores busy: OpenCV decoding, ONNX Runtime inference and the
-compiled kernels release the GIL. The detector is shared: one ONNX Runtime session serves every
-source concurrently (its ``run`` is thread-safe). Batching frames of several sources into one
-call needs a model with a free batch dimension; the shipped models are exported with batch 1, so
-sources are served concurrently instead.
+compiled kernels release the GIL. Cameras whose detector config is the site's default share one
+detector: one ONNX Runtime session serves them concurrently (its ``run`` is thread-safe); each
+other distinct detector config gets one instance, shared by the cameras that use it. Batching
+frames of several sources into one call needs a model with a free batch dimension; the shipped
+models are exported with batch 1, so sources are served concurrently instead. Each camera runs
+with its current calibration record laid over its config (``calibrate.overlay``).
 
 The watchdog (the calling thread) looks at every source once a second:
 
@@ -26,19 +28,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
-from carbonedge.runtime.calibrate.active import (
-    effective_geometry,
-    effective_masks,
-    load_current,
-    report_changes,
-)
+from carbonedge.runtime.calibrate.active import report_changes
+from carbonedge.runtime.calibrate.overlay import current_records, overlay_record, source_masks
 from carbonedge.runtime.camera_moved_stage import camera_moved_stages
 from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
@@ -47,6 +45,9 @@ from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
 from carbonedge.vision.detectors import Detector, create_detector
+
+if TYPE_CHECKING:  # runtime.config imports this module (WatchdogConfig)
+    from carbonedge.runtime.config import CameraConfig, SiteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -94,40 +95,65 @@ class Site:
 
     def __init__(
         self,
-        config: Any,
+        config: SiteConfig,
         *,
         detector: Detector | None = None,
         max_frames: int | None = None,
         stop: threading.Event | None = None,
     ) -> None:
+        """``detector`` (optional) serves the cameras whose detector is the site default."""
         self.config = config
         self.detector = detector or create_detector(config.detector)
         self.max_frames = max_frames
         self.stop = stop or threading.Event()
-        self.watchdog: WatchdogConfig = getattr(config, "watchdog", None) or WatchdogConfig()
-        self._runners = {s.id: _Runner(s.id) for s in config.sources}
+        self.watchdog: WatchdogConfig = config.watchdog
+        self._runners = {camera_id: _Runner(camera_id) for camera_id in config.cameras}
         self.started_s = time.monotonic()
         self.sensors: list[SensorStage] = []
         self.metrics = Metrics()
         SiteMetrics(self, self.metrics)
         self.server: HealthServer | None = None
         # signed calibration records: a bad key fails here, a tampered file is logged and skipped
-        self.calibrations = load_current(config)
+        self.calibrations = current_records(config)
+        self.cameras: dict[str, CameraConfig] = {
+            camera_id: overlay_record(camera, self.calibrations.get(camera_id))
+            for camera_id, camera in config.cameras.items()
+        }  # what each camera runs: its config with its current record laid over it
         self.camera_checks = camera_moved_stages(config, self.calibrations)  # view vs snapshot
+        self.detectors = self._camera_detectors()
+
+    def _camera_detectors(self) -> dict[str, Detector]:
+        """camera id -> its detector: the site's, or one instance per other distinct config."""
+        built: list[tuple[Any, Detector]] = [(self.config.detector, self.detector)]
+        out = {}
+        for camera_id, camera in self.config.cameras.items():
+            match = next((d for c, d in built if c == camera.detector), None)
+            if match is None:
+                match = create_detector(camera.detector)
+                built.append((camera.detector, match))
+                logger.info("camera %s: its own detector (%s)", camera_id, camera.detector.type)
+            out[camera_id] = match
+        return out
+
+    def _all_detectors(self) -> list[Detector]:
+        """Every distinct detector instance, the site default first."""
+        unique = {id(d): d for d in (self.detector, *self.detectors.values())}
+        return list(unique.values())
 
     # --- running ----------------------------------------------------------------------------------
     def run(self) -> list[SourceResult]:
         """Run until every finite source ended, or ``stop``; one merged result per source."""
         self._start_server()
         try:
-            self.detector.warmup()
+            for detector in self._all_detectors():
+                detector.warmup()
             with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
                 report_changes(store.db, self.config.device_id, self.calibrations)
-                for source_config in self.config.sources:
-                    runner = self._runners[source_config.id]
+                for camera_id, camera in self.cameras.items():
+                    runner = self._runners[camera_id]
                     runner.thread = threading.Thread(
-                        target=self._run_source, args=(runner, source_config, store),
-                        name=f"source-{source_config.id}", daemon=True,
+                        target=self._run_source, args=(runner, camera, store),
+                        name=f"source-{camera_id}", daemon=True,
                     )  # fmt: skip
                     runner.thread.start()
                 sensors_stop = threading.Event()
@@ -139,15 +165,16 @@ class Site:
                     for thread in sensor_threads:
                         thread.join()
         finally:
-            self.detector.close()
+            for detector in self._all_detectors():
+                detector.close()
             if self.server is not None:
                 self.server.stop()
         return [self._merged(r) for r in self._runners.values()]
 
     def _start_sensors(self, store: Store, stop: threading.Event) -> list[threading.Thread]:
         threads = []
-        calibration = getattr(self.config, "calibration", None)
-        for sensor_config in getattr(self.config, "sensors", []):
+        calibration = self.config.calibration
+        for sensor_config in self.config.sensors:
             marker = (zero_span_marker(calibration.records_dir, sensor_config.id)
                       if calibration is not None else None)  # fmt: skip
             stage = SensorStage(sensor_config, device_id=self.config.device_id,
@@ -175,10 +202,10 @@ class Site:
         except ConfigError as exc:
             logger.error("%s; running without the health/metrics endpoint", exc)
 
-    def _run_source(self, runner: _Runner, source_config: Any, store: Store) -> None:
+    def _run_source(self, runner: _Runner, camera: CameraConfig, store: Store) -> None:
         backoff_s = 1.0
         while not self.stop.is_set():
-            result = self._run_once(runner, source_config, store)
+            result = self._run_once(runner, camera, store)
             if not runner.live or self.stop.is_set():
                 return
             if result.error is None and not runner.restart_requested:
@@ -195,31 +222,25 @@ class Site:
                 return
             backoff_s = min(backoff_s * 2.0, self.watchdog.restart_backoff_max_s)
 
-    def _run_once(self, runner: _Runner, source_config: Any, store: Store) -> SourceResult:
-        config = self.config
-        record = self.calibrations.get(source_config.id)
-        lines, zones, ground_plane = effective_geometry(
-            record, list(config.lines.get(source_config.id, [])),
-            list(config.zones.get(source_config.id, [])),
-            config.ground_planes.get(source_config.id),
-        )  # fmt: skip
-        yaml_masks = getattr(config, "exclusion_masks", {}).get(source_config.id, [])
+    def _run_once(self, runner: _Runner, camera: CameraConfig, store: Store) -> SourceResult:
+        """One run of ``camera`` (already overlaid with its calibration record)."""
+        applied = camera.applied_record
         try:
-            masks = effective_masks(record, yaml_masks)  # the record's win, as lines/zones do
-            source = create_source(source_config)
+            masks = source_masks(camera)  # a polygon that cannot be used fails here
+            source = create_source(camera.source)
             pipeline = SourcePipeline(
-                device_id=config.device_id, source=source, detector=self.detector,
-                tracker=config.tracker, lines=lines,
-                interval_s=config.summary.interval_s, store=store, zones=zones,
-                ground_plane=ground_plane, speed=config.speed,
-                length_classes=config.length_classes, emissions=config.emissions,
-                gate=config.gating, fire=config.fire.get(source_config.id),
-                metrics=self.metrics, calibration_id=record.record_id if record else None,
-                camera_moved=self.camera_checks.get(source_config.id), masks=masks,
+                device_id=self.config.device_id, source=source,
+                detector=self.detectors[camera.id], tracker=camera.tracker,
+                lines=list(camera.lines), interval_s=self.config.summary.interval_s, store=store,
+                zones=list(camera.zones), ground_plane=camera.ground_plane, speed=camera.speed,
+                length_classes=camera.length_classes, emissions=camera.emissions,
+                gate=camera.gating, fire=camera.fire, metrics=self.metrics,
+                calibration_id=applied.record_id if applied else None,
+                camera_moved=self.camera_checks.get(camera.id), masks=masks,
             )  # fmt: skip
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
-            result = SourceResult(source_config.id, error=str(exc))
+            result = SourceResult(camera.id, error=str(exc))
             runner.results.append(result)
             return result
         with runner.lock:
@@ -232,8 +253,8 @@ class Site:
             result = pipeline.result
             result.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
-            logger.error("source %r failed: %s: %s", source_config.id, type(exc).__name__, exc)
-            logger.debug("traceback of source %r", source_config.id, exc_info=True)
+            logger.error("source %r failed: %s: %s", camera.id, type(exc).__name__, exc)
+            logger.debug("traceback of source %r", camera.id, exc_info=True)
             result = pipeline.result
             result.error = f"{type(exc).__name__}: {exc}"
         runner.results.append(result)
@@ -376,7 +397,7 @@ _SUMMED = ("frames", "frame_errors", "decode_errors", "detections", "crossings",
 
 
 def run_site(
-    config: Any,
+    config: SiteConfig,
     *,
     max_frames: int | None = None,
     stop: threading.Event | None = None,

@@ -15,7 +15,6 @@ import math
 from typing import Callable, Iterable
 
 from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
-from carbonedge.runtime.base.sections import IntervalSections
 
 DIRECTIONS = ("in", "out")
 
@@ -32,11 +31,12 @@ class IntervalAggregator:
         interval_s: float,
         detector: str,
         next_seq: Callable[[], int],
-        on_close: Callable[[float, float], IntervalSections] | None = None,
+        on_close: Callable[[float, float], tuple[list[LineCrossed], dict[str, Any]]]
+        | None = None,
         calibration_id: str | None = None,
     ) -> None:
-        """``on_close(start_s, end_s)`` is called as an interval closes, before its summary is
-        built: the crossings it returns (made final at the interval's end) count in that
+        """``on_close(start_s, end_s) -> (crossings, sections)`` is called as an interval closes,
+        before its summary is built: the crossings it returns (made final at the interval's end) count in that
         interval, and its sections go into the summary. ``calibration_id`` goes into every
         summary."""
         self.device_id, self.source_id = device_id, source_id
@@ -110,9 +110,8 @@ class IntervalAggregator:
     def _close(self, end_s: float, *, partial: bool = False) -> IntervalSummary:
         assert self._start_s is not None
         on_close = self._on_close
-        sections = on_close(self._start_s, end_s) if on_close is not None else None
-        if sections is not None:
-            self._count(sections.events)
+        late, sections = on_close(self._start_s, end_s) if on_close is not None else ([], {})
+        self._count(late)
         summary = IntervalSummary(
             device_id=self.device_id,
             source_id=self.source_id,
@@ -124,15 +123,8 @@ class IntervalAggregator:
             detector=self.detector,
             frame_errors=self._frame_errors,
             partial=partial,
-            line_speeds=sections.line_speeds if sections else None,
-            traffic=sections.traffic if sections else None,
-            zones=sections.zones if sections else None,
-            movements=sections.movements if sections else None,
-            emissions=sections.emissions if sections else None,
-            fire=sections.fire if sections else None,
-            sensor=sections.sensor if sections else None,
+            sections=sections,
             calibration_id=self.calibration_id,
-            calibration_valid=sections.calibration_valid if sections else None,
         )
         self._start_s, self._last_end_s = None, end_s
         return summary

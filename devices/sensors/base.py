@@ -22,8 +22,8 @@ from typing import Any, Iterator, Mapping, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.devices.health import DeviceHealth, DeviceState
-from carbonedge.devices.worker import HandoffQueue
 from carbonedge.runtime.base.events import stable_id, utc_iso
+from carbonedge.runtime.base.handoff import HandoffQueue
 from carbonedge.runtime.base.plugins import Registry
 
 logger = logging.getLogger(__name__)

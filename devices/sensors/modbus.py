@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sensors.base import Sensor, SensorConfig, register_sensor
 from carbonedge.devices.sensors.frames import FrameError
-from carbonedge.devices.worker import Backoff
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class ModbusSensor(Sensor):
                                   timeout=c.timeout_s, retries=0)  # fmt: skip
 
     def _run(self) -> None:
-        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s, jitter="equal")
         while not self._stop.is_set():
             self.health.set_state(DeviceState.CONNECTING, self._describe())
             client = self._client()

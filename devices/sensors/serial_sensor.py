@@ -20,7 +20,7 @@ from pydantic import Field
 from carbonedge.devices.health import DeviceState
 from carbonedge.devices.sensors.base import Sensor, SensorConfig
 from carbonedge.devices.sensors.frames import FrameError, FrameScanner
-from carbonedge.devices.worker import Backoff
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import DeviceError
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class SerialSensor(Sensor):
         return None
 
     def _run(self) -> None:
-        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s, jitter="equal")
         scanner = self.make_scanner()
         while not self._stop.is_set():
             self.health.set_state(DeviceState.CONNECTING, self.config.port)

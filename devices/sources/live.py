@@ -31,8 +31,9 @@ from carbonedge.devices.health import DeviceHealth, DeviceState
 from carbonedge.devices.redact import redact
 from carbonedge.devices.sources.base import FrameSource, SourceConfig
 from carbonedge.devices.sources.freeze import FreezeDetector, FreezeSettings
-from carbonedge.devices.worker import Backoff, HandoffQueue
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import DeviceError, SourceOpenError
+from carbonedge.runtime.base.handoff import HandoffQueue
 from carbonedge.runtime.base.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class LiveSource(FrameSource):
     # -- decode thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s)
+        backoff = Backoff(self.config.backoff_initial_s, self.config.backoff_max_s, jitter="equal")
         failing_since, failures = time.monotonic(), 0
         try:
             while not self._stop.is_set():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 _NAMESPACE = uuid.UUID("5d0c1c52-6f0e-4a55-9a38-7b1f6a3c2e10")
 
@@ -93,23 +93,57 @@ class CameraMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class CalibrationChanged:
+    """The calibration record in force for a source differs from the one the box last reported.
+
+    ``calibration_sha256`` is the new record's hash, ``previous_sha256`` the reported one's (None
+    for a source's first record); ``target`` says what changed (``intrinsics``, ``homography``,
+    ``lines``, ``zones``, ``sensor_zero_span``); ``t_wall_iso`` is when the record was made (ISO
+    8601 UTC). The id is derived from device, source and both hashes: one event per transition,
+    and going back to an earlier record is a transition of its own. ``to_dict`` is the
+    ``calibration_change`` v1 body the uplink sends.
+    """
+
+    device_id: str
+    source_id: str
+    target: str
+    calibration_sha256: str
+    t_wall_iso: str
+    previous_sha256: str | None = None
+    reason: str = ""
+    operator: str = ""
+    reprojection_error_px: float | None = None
+    id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        _set_id(self, "calibration_change", self.device_id, self.source_id,
+                self.previous_sha256 or "", self.calibration_sha256)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "calibration_change", "schema_version": 1, "id": self.id,
+            "device_id": self.device_id, "source_id": self.source_id, "t_wall": self.t_wall_iso,
+            "target": self.target, "calibration_sha256": self.calibration_sha256,
+            "reason": self.reason[:256], "operator": self.operator[:64],
+        }  # fmt: skip
+        if self.previous_sha256 is not None:
+            body["previous_sha256"] = self.previous_sha256
+        if self.reprojection_error_px is not None:
+            body["reprojection_error_px"] = self.reprojection_error_px
+        return body
+
+
+@dataclass(frozen=True, slots=True)
 class IntervalSummary:
     """Counts of one source over one interval [start, end).
 
     ``counts`` maps line id -> direction -> class name -> vehicles. ``frames`` is the number of
     frames analysed, ``frame_errors`` the frames that failed (so "no traffic" and "detector down"
     look different upstream). ``partial`` marks an interval closed before its aligned end (end of
-    file, shutdown). The optional sections are present only when the source measures them:
-    ``line_speeds`` (line id -> vehicles, mean_kmh, p85_kmh of crossing speeds; needs a ground
-    plane), ``traffic`` (class -> vehicles, observed_s, idle_s and, with a ground plane,
-    distance_km, mean_speed_kmh, moving_speed_kmh), ``zones`` (zone id -> occupancy, queue, dwell
-    and idle statistics), ``movements`` (``counts``: "origin->destination" -> class -> vehicles,
-    ``incomplete``: origin -> vehicles that reached no destination), ``emissions`` and ``fire``
-    (alarm state and events of a fire/smoke camera); a sensor's summary (``source_id`` is the
-    sensor id, ``frames`` its readings) has ``sensor`` (mean/min/max per value);
-    ``calibration_id`` names the calibration record in force (``source@vN``);
-    ``calibration_valid`` (sources with a camera-moved check) is false when the view had moved
-    away from its calibration snapshot at some time in the interval. The id is
+    file, shutdown). ``sections`` holds the optional sections by name, present only when the
+    source measures them; each is owned by one pipeline stage and registered with its schema and
+    compaction rule in ``carbonedge.runtime.base.sections`` (SCHEMA.md lists them all).
+    ``calibration_id`` names the calibration record in force (``source@vN``). The id is
     derived from device, source and both interval bounds: a partial interval flushed at shutdown
     and the one started after a restart get different ids.
     """
@@ -124,15 +158,8 @@ class IntervalSummary:
     detector: str
     frame_errors: int = 0
     partial: bool = False
-    line_speeds: dict[str, dict[str, Any]] | None = None
-    traffic: dict[str, dict[str, Any]] | None = None
-    zones: dict[str, dict[str, Any]] | None = None
-    movements: dict[str, dict[str, Any]] | None = None
-    emissions: dict[str, Any] | None = None
-    fire: dict[str, Any] | None = None
-    sensor: dict[str, Any] | None = None
+    sections: Mapping[str, Any] = field(default_factory=dict)
     calibration_id: str | None = None
-    calibration_valid: bool | None = None
     id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -160,15 +187,10 @@ class IntervalSummary:
             "partial": self.partial,
             "detector": self.detector,
             "counts": self.counts,
-            **{
-                name: value
-                for name in _OPTIONAL_SECTIONS
-                if (value := getattr(self, name)) is not None
-            },
+            **({"calibration_id": self.calibration_id} if self.calibration_id is not None else {}),
+            **{name: value for name, value in self.sections.items() if value is not None},
         }
 
-
-_OPTIONAL_SECTIONS = (
-    "line_speeds", "traffic", "zones", "movements", "emissions", "fire", "sensor", "calibration_id",
-    "calibration_valid",
-)  # fmt: skip
+    def section(self, name: str) -> Any:
+        """The section ``name`` (None when the source does not measure it)."""
+        return self.sections.get(name)

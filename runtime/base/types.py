@@ -62,6 +62,9 @@ class Detections:
         class_id: (N,) int32, index into the detector's ``class_names``.
         tracker_id: (N,) int64, -1 until a tracker assigns an id.
         source_row: (N,) int32, row of this detection in the detector's raw output.
+        data: further per-row columns by name (supervision's ``Detections.data``): each an array
+            with N rows, sliced together with the columns above; stages pass anchors, speeds or
+            zone membership along this way (``detections.data["speed_kmh"]``).
     """
 
     xyxy: NDArray[np.float32]
@@ -69,6 +72,7 @@ class Detections:
     class_id: NDArray[np.int32]
     tracker_id: NDArray[np.int64] = field(default=None)  # type: ignore[assignment]
     source_row: NDArray[np.int32] = field(default=None)  # type: ignore[assignment]
+    data: dict[str, NDArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xyxy = np.ascontiguousarray(self.xyxy, dtype=np.float32)
@@ -91,6 +95,13 @@ class Detections:
             if self.source_row is None
             else _column("source_row", self.source_row, np.int32, n)
         )
+        for name, column in self.data.items():
+            column = np.asarray(column)
+            if column.ndim == 0 or column.shape[0] != n:
+                raise ValueError(
+                    f"Detections.data[{name!r}]: expected {n} rows, got shape {column.shape}"
+                )
+            self.data[name] = column
 
     @classmethod
     def empty(cls) -> Detections:
@@ -101,12 +112,16 @@ class Detections:
         parts = list(parts)
         if not parts:
             return cls.empty()
+        names = set(parts[0].data)
+        if any(set(p.data) != names for p in parts):
+            raise ValueError("Detections.concatenate: every part needs the same data columns")
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.confidence for p in parts]),
             np.concatenate([p.class_id for p in parts]),
             np.concatenate([p.tracker_id for p in parts]),
             np.concatenate([p.source_row for p in parts]),
+            {name: np.concatenate([p.data[name] for p in parts]) for name in sorted(names)},
         )
 
     def __len__(self) -> int:
@@ -121,6 +136,7 @@ class Detections:
             self.class_id[index],
             self.tracker_id[index],
             self.source_row[index],
+            {name: column[index] for name, column in self.data.items()},
         )
 
     def anchors_xy(self, anchor: Anchor = "bottom_center") -> NDArray[np.float32]:
@@ -141,8 +157,23 @@ class Detections:
 
 @dataclass(slots=True)
 class Packet:
-    """What moves between pipeline stages: a frame, its detections and the events it produced."""
+    """What moves between pipeline stages: a frame, its detections and the events it produced.
+
+    Attributes:
+        frame: the decoded frame.
+        detections: the detections so far (the detector stage fills them, the tracker adds ids).
+        events: events this frame produced (line crossings, zone events), in order.
+        run_detector: False when a stage (the motion gate) found nothing new in the frame: the
+            detector stage then reuses its last detections.
+        roi_xyxy: the part of the frame the detector looks at, (x0, y0, x1, y1) px, or None for
+            the whole frame (the ROI stage sets it).
+        ended_track_ids: tracks that ended with this frame (the tracker stage sets them; the
+            pipeline then calls every stage's ``forget``).
+    """
 
     frame: Frame
     detections: Detections = field(default_factory=Detections.empty)
     events: list[Any] = field(default_factory=list)
+    run_detector: bool = True
+    roi_xyxy: tuple[int, int, int, int] | None = None
+    ended_track_ids: list[int] = field(default_factory=list)

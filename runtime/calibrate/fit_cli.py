@@ -210,10 +210,11 @@ def _save(args: argparse.Namespace) -> int:
     from carbonedge.calibration.record import CalibrationRecord
 
     config, store = _store(args.config)
-    ids = [s.id for s in config.sources] + [s.id for s in getattr(config, "sensors", [])]
+    ids = [*config.cameras, *(s.id for s in config.sensors)]
     if args.source not in ids:
         raise CalibrationInputError(
-            f"{args.config}: --source {args.source!r} is not among sources ({', '.join(ids)})"
+            f"{args.config}: --source {args.source!r} is not among the cameras and sensors "
+            f"({', '.join(ids)})"
         )
     try:
         data = yaml.safe_load(args.from_file.read_text(encoding="utf-8")) or {}

@@ -15,9 +15,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.uplink.config import HttpSinkConfig
-from carbonedge.runtime.uplink.sink import Backoff, Outcome, Outgoing, Sink
+from carbonedge.runtime.uplink.sink import Outcome, Outgoing, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class HttpSink(Sink):
         self.config, self.site_id, self.device_id = config, site_id, device_id
         self._done: list[Outcome] = []
         self._retry_at = 0.0
-        self._backoff = Backoff(config.retry_min_s, config.retry_max_s)
+        self._backoff = Backoff(config.retry_min_s, config.retry_max_s, jitter="full")
         self._failing = False
         self.reconnects = 0
         token = config.token

@@ -7,7 +7,6 @@ the next process.
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
@@ -58,19 +57,3 @@ class Sink(ABC):
 
     @abstractmethod
     def stop(self) -> None: ...
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS architecture blog's 'full jitter')."""
-
-    def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
-        self.min_s, self.max_s, self.failures = min_s, max_s, 0
-        self._rng = rng or random.Random()
-
-    def next_delay_s(self) -> float:
-        cap = min(self.max_s, self.min_s * 2**self.failures)
-        self.failures += 1
-        return self.min_s + self._rng.uniform(0, cap - self.min_s) if cap > self.min_s else cap
-
-    def reset(self) -> None:
-        self.failures = 0

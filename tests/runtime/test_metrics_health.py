@@ -1,4 +1,6 @@
-"""Metrics registry (Prometheus text format) and the /metrics + /healthz HTTP server."""
+"""Metrics (prometheus_client, one registry per Metrics) and the /metrics + /healthz server.
+
+Every check reads the text back with prometheus_client's own parser."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from carbonedge.runtime import __version__
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.health_server import HealthConfig, HealthServer
 from carbonedge.runtime.metrics import (
@@ -82,6 +86,74 @@ def test_standard_set_renders_with_help_type_and_parses_back() -> None:
     assert total == pytest.approx(3.044)
 
 
+# What /metrics exposed before it was rendered by prometheus_client: family (as the parser names it,
+# a counter without "_total"), type, label names. Dashboards and alerts depend on all three.
+EXPOSED = [
+    ("carbonedge_frames", "counter", {"source"}),
+    ("carbonedge_frames_dropped", "counter", {"source"}),
+    ("carbonedge_frames_skipped", "counter", {"source"}),
+    ("carbonedge_detector_calls", "counter", {"source"}),
+    ("carbonedge_inference_seconds", "histogram", {"source"}),
+    ("carbonedge_frame_errors", "counter", {"source"}),
+    ("carbonedge_queue_depth", "gauge", {"source"}),
+    ("carbonedge_source_fps", "gauge", {"source"}),
+    ("carbonedge_source_reconnects", "counter", {"source"}),
+    ("carbonedge_source_state", "gauge", {"source", "state"}),
+    ("carbonedge_uplink_backlog_messages", "gauge", set()),
+    ("carbonedge_summaries", "counter", {"source"}),
+    ("carbonedge_crossings", "counter", {"source", "line"}),
+    ("process_resident_memory_bytes", "gauge", set()),
+    ("process_cpu_seconds", "counter", set()),
+    ("process_start_time_seconds", "gauge", set()),
+    ("process_open_fds", "gauge", set()),
+    ("carbonedge_uptime_seconds", "gauge", set()),
+    ("carbonedge_build_info", "gauge", {"version"}),
+]
+PROCESS_HELP = {
+    "process_resident_memory_bytes": "Resident memory size in bytes.",
+    "process_cpu_seconds_total": "User and system CPU time spent in seconds.",
+    "process_start_time_seconds": "Start time of the process since the epoch (s).",
+    "process_open_fds": "Open file descriptors.",
+    "carbonedge_uptime_seconds": "Seconds since the metrics registry was created.",
+    "carbonedge_build_info": "Always 1; the version is a label.",
+}
+
+
+def test_every_name_type_label_and_help_is_kept_and_no_created_series() -> None:
+    m = Metrics()
+    for name, kind, _, labels in STANDARD_METRICS:  # one series of each
+        values = {label: "x" for label in labels}
+        if kind == "histogram":
+            m.observe(name, 0.1, **values)
+        else:
+            m.inc(name, 2, **values)
+    text = m.render()
+    families = parse(text)
+    for name, kind, labels in EXPOSED:
+        family = families[name]
+        assert family.type == kind, name
+        assert family.samples, name
+        assert all(set(s.labels) - {"le"} == labels for s in family.samples), name
+    for name, help_text in PROCESS_HELP.items():
+        assert f"# HELP {name} {help_text}\n" in text
+    assert not [s for f in families.values() for s in f.samples if s.name.endswith("_created")]
+    assert samples(text, "carbonedge_build_info")[(("version", __version__),)] == 1.0
+
+
+def test_each_metrics_has_its_own_registry_and_the_global_one_stays_untouched() -> None:
+    first, second = Metrics(), Metrics(process=False)
+    first.inc("carbonedge_frames_total", 3, source="north")
+    second.inc("carbonedge_frames_total", 5, source="north")
+    assert samples(first.render(), "carbonedge_frames_total") == {(("source", "north"),): 3.0}
+    assert samples(second.render(), "carbonedge_frames_total") == {(("source", "north"),): 5.0}
+    assert "process_resident_memory_bytes" not in parse(second.render())
+    assert first.value("carbonedge_frames_total", source="north") == 3.0
+    assert first.value("carbonedge_frames_total", source="south") == 0.0
+    first.observe("carbonedge_inference_seconds", 0.5, source="north")
+    assert first.value("carbonedge_inference_seconds", source="north") == 1.0  # the count
+    assert REGISTRY.get_sample_value("carbonedge_frames_total", {"source": "north"}) is None
+
+
 def test_process_metrics_are_read_at_scrape_time() -> None:
     m = Metrics(standard=False)
     first = samples(m.render(), "carbonedge_uptime_seconds")[()]
@@ -131,6 +203,8 @@ def test_label_values_are_escaped_and_parse_back() -> None:
         (lambda m: m.define("carbonedge_frames_total", "gauge", "x"), ValueError, "differently"),
         (lambda m: m.define("bad name", "gauge", "x"), ValueError, "letters"),
         (lambda m: m.define("h", "histogram", "x", ("le",)), ValueError, "reserved"),
+        (lambda m: m.define("frames", "counter", "x"), ValueError, "end in '_total'"),
+        (lambda m: m.set_state("carbonedge_frames_total", "x", source="x"), ValueError, "gauge"),
     ],
 )
 def test_misuse_is_rejected_with_a_message(call, error, message) -> None:

@@ -97,41 +97,43 @@ def test_detector_input_hw_rewrites_a_fixed_model(with_model_dir, variant_cache)
 def test_roi_detections_map_back_to_the_frame_exactly(with_model_dir, busy_frame) -> None:
     plain = YoloxDetector(YoloxConfig())
     # a 320x128 band grows about its centre to the 416x416 input's 1:1 aspect, as far as the
-    # frame allows: here that is the whole frame, so the detector does not crop at all
+    # frame allows: here that is the whole frame, so there is no crop at all
     band = YoloxDetector(YoloxConfig(roi=(0, 86, 320, 214)))
     assert roi.fit_aspect((0, 86, 320, 214), (240, 320), (416, 416)) == (0, 0, 320, 240)
-    np.testing.assert_array_equal(
-        band.detect(make_frame(busy_frame)).xyxy, plain.detect(make_frame(busy_frame)).xyxy
-    )
+    assert band.roi_box((240, 320)) is None
     # a crop that keeps the input's aspect ratio: crop-then-shift is exact
     square = YoloxDetector(YoloxConfig(roi=(40, 20, 240, 220)))
-    shifted = square.detect(make_frame(busy_frame))
+    box = square.roi_box((240, 320))
+    assert box == (40, 20, 240, 220)
+    shifted = plain.detect(make_frame(busy_frame), box)
     alone = plain.detect(make_frame(np.ascontiguousarray(busy_frame[20:220, 40:240])))
     assert len(alone) >= 1
     np.testing.assert_array_equal(shifted.xyxy, alone.xyxy + np.float32([40, 20, 40, 20]))
     np.testing.assert_array_equal(shifted.class_id, alone.class_id)
+    np.testing.assert_array_equal(  # the detector's own roi setting plays no part in detect
+        square.detect(make_frame(busy_frame)).xyxy, plain.detect(make_frame(busy_frame)).xyxy
+    )
 
 
 def test_roi_auto_uses_the_lines(with_model_dir, variant_cache, shared_dir) -> None:
     """Boxes near the line (what the counter looks at) are found in the 128x320 crop too."""
     detector = YoloxDetector(YoloxConfig(input_hw=(128, 320), roi="auto", roi_margin_px=64))
-    detector.use_regions("cam", [np.array([[0.0, 150.0], [320.0, 150.0]])])
+    lines = [np.array([[0.0, 150.0], [320.0, 150.0]])]
     whole_frame = YoloxDetector(YoloxConfig())
     near_line = 0
     for image in read_frames(shared_dir / CLIP, 261)[240::5]:
         frame = make_frame(image)
-        assert detector._roi_box(frame) == (0, 86, 320, 214)
-        found = detector.detect(frame)
+        box = detector.roi_box(frame.shape_hw, lines)
+        assert box == (0, 86, 320, 214)
+        found = detector.detect(frame, box)
         assert found.xyxy[:, 1].min(initial=86) >= 86 and found.xyxy[:, 3].max(initial=0) <= 214
         whole = whole_frame.detect(frame)
-        for box in whole.xyxy[np.abs(whole.xyxy[:, 3] - 150) < 20]:  # bottom near the line
+        for xyxy in whole.xyxy[np.abs(whole.xyxy[:, 3] - 150) < 20]:  # bottom near the line
             near_line += 1
-            bottom_centre = np.array([(box[0] + box[2]) / 2, box[3]])
+            bottom_centre = np.array([(xyxy[0] + xyxy[2]) / 2, xyxy[3]])
             ours = np.stack([(found.xyxy[:, 0] + found.xyxy[:, 2]) / 2, found.xyxy[:, 3]], 1)
             assert np.abs(ours - bottom_centre).max(axis=1).min(initial=1e9) < 15
     assert near_line >= 2
-    detector.forget("cam")
-    assert not detector._roi_boxes and not detector._regions
 
 
 @pytest.mark.parametrize(
@@ -187,10 +189,12 @@ def test_bad_config_is_named(fields, message) -> None:
         YoloxConfig(**fields)
 
 
-def test_roi_outside_the_frame_names_the_frame(with_model_dir) -> None:
+def test_roi_outside_the_frame_is_refused(with_model_dir) -> None:
     detector = YoloxDetector(YoloxConfig(roi=(400, 300, 500, 400)))
-    with pytest.raises(ValueError, match=r"frame cam#0: roi \[400, 300, 500, 400\] lies outside"):
-        detector.detect(make_frame())
+    with pytest.raises(ValueError, match=r"^roi \[400, 300, 500, 400\] lies outside the 320x240"):
+        detector.roi_box((240, 320))
+    with pytest.raises(ValueError, match=r"^frame cam#0: roi \[400, 300, 500, 400\] is not inside"):
+        detector.detect(make_frame(), (400, 300, 500, 400))
 
 
 def test_input_hw_needs_the_strides(with_model_dir, variant_cache) -> None:

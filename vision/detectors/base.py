@@ -7,11 +7,15 @@ and a ``Detector`` subclass decorated with ``@register_detector``; core code doe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal
 
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from carbonedge.runtime.base.plugins import Registry
 from carbonedge.runtime.base.types import Detections, Frame
+from carbonedge.vision.detectors.roi import RoiBox
 
 
 class DetectorConfig(BaseModel):
@@ -22,6 +26,11 @@ class DetectorConfig(BaseModel):
 
 class Detector(ABC):
     """Turns a frame into detections in the frame's pixel coordinates.
+
+    One instance serves every camera (from several threads at once): a detector keeps no
+    per-camera state, only per-thread buffers, unless it ``needs_every_frame`` (a background
+    model is per source by nature). What part of a frame to look at is the caller's: the ROI
+    stage asks ``roi_box`` once per camera and frame size and passes the box to ``detect``.
 
     Attributes:
         name: short description for logs and summaries (e.g. "yolox:yolox_nano_416.onnx").
@@ -35,18 +44,32 @@ class Detector(ABC):
     needs_every_frame: bool = False
 
     @abstractmethod
-    def detect(self, frame: Frame) -> Detections:
-        """Detections for one frame; never keeps a reference to ``frame.image``."""
+    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
+        """Detections for one frame, in full-frame px; never keeps a reference to ``frame.image``.
+
+        ``roi_xyxy``: (x0, y0, x1, y1) px, x1/y1 exclusive, inside the frame: look only there
+        (``roi_box`` gives it); None: the whole frame. A detector without ROI support ignores it.
+        """
+
+    @property
+    def roi(self) -> Literal["auto"] | RoiBox | None:
+        """The region its config asks for: "auto" (around a camera's lines and zones), a fixed
+        (x0, y0, x1, y1) px box, or None (the whole frame; the default)."""
+        return None
+
+    def roi_box(
+        self, frame_hw: tuple[int, int], regions_px: Sequence[NDArray] = ()
+    ) -> RoiBox | None:
+        """The box to pass to ``detect`` for a camera's frames of ``frame_hw`` (height, width)
+        whose lines and zones are ``regions_px`` (each (K, 2) x, y px); None: the whole frame.
+        Pure (no state); ``ValueError`` when the configured region lies outside the frame."""
+        return None
 
     def warmup(self) -> None:
         """Run once before reporting ready (JIT compile, first inference)."""
 
     def forget(self, source_id: str) -> None:
         """Drop any per-source state (a background model, say) once that source has ended."""
-
-    def use_regions(self, source_id: str, regions_px: list) -> None:
-        """The areas of ``source_id`` that the analytics use (counting lines, zones; each a
-        (K, 2) x, y px array), given before its first frame; a detector may look only there."""
 
     def close(self) -> None:
         """Release resources (sessions, threads)."""

@@ -48,6 +48,7 @@ from pydantic import Field
 from carbonedge.kernels.motion import connected_components, motion_update
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.detectors.base import Detector, DetectorConfig, register_detector
+from carbonedge.vision.detectors.roi import RoiBox
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,11 @@ class MotionDetector(Detector):
     def close(self) -> None:
         self._states.clear()
 
-    def detect(self, frame: Frame) -> Detections:
-        """Blobs of moving pixels in ``frame`` as (N, 4) float32 xyxy boxes, class 0 ("vehicle")."""
+    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
+        """Blobs of moving pixels in ``frame`` as (N, 4) float32 xyxy boxes, class 0 ("vehicle").
+
+        ``roi_xyxy`` is ignored: the background model covers the whole frame (and this detector
+        has no ``roi`` setting, so the ROI stage never sets one for it)."""
         planes = self._planes(frame.image)
         state = self._states.get(frame.source_id)
         if state is None or state.background.shape != planes.shape:

@@ -10,6 +10,11 @@ Config (on the YOLO-family detectors): ``roi: auto`` (bounding box of the source
 zones, grown by ``roi_margin_px``: one value or [left, top, right, bottom]) or
 ``roi: [x0, y0, x1, y1]`` in full-frame px. The box then grows towards the model input's aspect
 ratio (``fit_aspect``) so the letterbox fills the input with picture rather than padding.
+
+Who does what: the detector turns its config and a camera's lines/zones into the box
+(``Detector.roi_box``, pure) and crops, runs and shifts in ``Detector.detect(frame, roi_xyxy)``;
+the ROI stage (``runtime/stages/roi.py``) keeps the box per camera and frame size and hands it
+to the detector on ``Packet.roi_xyxy``. The detector itself keeps no per-camera state.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -24,6 +25,7 @@ from carbonedge.vision.coco import VEHICLE_CLASSES
 from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import Detector, DetectorConfig
 from carbonedge.vision.detectors.model_files import locate_model
+from carbonedge.vision.detectors.roi import RoiBox
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +96,6 @@ class YoloOnnxDetector(Detector):
         self.session_path = self.model_path  # the file the session runs (a resized variant?)
         if config.input_hw is not None and self.input_hw != tuple(config.input_hw):
             self._resize_model(tuple(config.input_hw))
-        self._regions: dict[str, list[NDArray]] = {}  # source id -> lines/zones px (roi auto)
-        self._roi_boxes: dict[tuple[str, tuple[int, int]], roi.RoiBox | None] = {}
         self.class_names = self._read_class_names()
         self.name = f"{config.type}:{self.model_path.name}"  # type: ignore[attr-defined]
         self.class_mask = self._class_mask(config.classes)
@@ -118,16 +118,16 @@ class YoloOnnxDetector(Detector):
         """Candidates above the score threshold: xyxy image px, score, class id, output row."""
 
     # -- common path ----------------------------------------------------------------------------
-    def detect(self, frame: Frame) -> Detections:
+    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
         image = frame.image
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
                 f"frame {frame.source_id}#{frame.index}: expected (H, W, 3) uint8 BGR, "
                 f"got {image.shape} {image.dtype}"
             )
-        box = self._roi_box(frame) if self.config.roi is not None else None
-        if box is not None:
-            image = roi.crop(image, box)
+        if roi_xyxy is not None:
+            _check_inside(roi_xyxy, frame)
+            image = roi.crop(image, roi_xyxy)
         tensor, info = self._preprocess(image)
         try:
             raw = self.session.run(None, {self.input_name: tensor})[0]
@@ -137,8 +137,8 @@ class YoloOnnxDetector(Detector):
                 f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
             ) from None
         xyxy, score, class_id, row = self._decode_nms(raw, info, image.shape[:2])
-        if box is not None:
-            roi.to_frame_xyxy(xyxy, box)
+        if roi_xyxy is not None:
+            roi.to_frame_xyxy(xyxy, roi_xyxy)
         return Detections(xyxy, score, class_id, source_row=row)
 
     def _decode_nms(
@@ -166,41 +166,29 @@ class YoloOnnxDetector(Detector):
         self.input_hw = onnx_session.input_hw(self.session, self.session_path)
         logger.info("%s runs at %dx%d: %s", self.model_path.name, *input_hw, self.session_path)
 
-    def use_regions(self, source_id: str, regions_px: list[NDArray]) -> None:
-        """The counting lines and zones of ``source_id`` (each (K, 2) x, y px): ``roi: auto``
-        detects only around them."""
-        self.forget(source_id)
-        self._regions[source_id] = [np.asarray(r, np.float64).reshape(-1, 2) for r in regions_px]
+    @property
+    def roi(self) -> Literal["auto"] | RoiBox | None:
+        return self.config.roi
 
-    def forget(self, source_id: str) -> None:
-        self._regions.pop(source_id, None)
-        for key in list(self._roi_boxes):  # list(): one step, safe beside other threads' inserts
-            if key[0] == source_id:
-                self._roi_boxes.pop(key, None)
-
-    def _roi_box(self, frame: Frame) -> roi.RoiBox | None:
-        """The crop for ``frame`` (cached per source and frame size); None: the whole frame."""
-        key = (frame.source_id, frame.shape_hw)
-        if key in self._roi_boxes:
-            return self._roi_boxes[key]
-        where = f"frame {frame.source_id}#{frame.index}"
-        try:
-            if self.config.roi == "auto":
-                regions = self._regions.get(frame.source_id, [])
-                if not regions:
-                    logger.warning("%s: roi auto, but no lines or zones: whole frame", where)
-                box = roi.auto_roi(regions, frame.shape_hw, self.config.roi_margin_px)
-            else:
-                box = roi.clip_roi(self.config.roi, frame.shape_hw)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-        if box is not None:
-            box = roi.fit_aspect(box, frame.shape_hw, self.input_hw)
-            if box == (0, 0, frame.shape_hw[1], frame.shape_hw[0]):
-                box = None
-        self._roi_boxes[key] = box
-        logger.info("%s: detecting inside %s", where, box or "the whole frame")
-        return box
+    def roi_box(
+        self, frame_hw: tuple[int, int], regions_px: Sequence[NDArray] = ()
+    ) -> RoiBox | None:
+        """The crop for a camera's frames of ``frame_hw`` (height, width) whose lines and zones
+        are ``regions_px`` (each (K, 2) x, y px): the configured ``roi`` (``auto``: around the
+        regions, grown by ``roi_margin_px``; a fixed box: clipped to the frame), grown towards
+        the model input's aspect ratio; None for the whole frame (no ``roi``, ``auto`` with no
+        regions, or a box that grew to the whole frame). ``ValueError`` when it lies outside
+        the frame. Pure: the caller (the ROI stage) keeps it per camera and frame size."""
+        if self.config.roi is None:
+            return None
+        if self.config.roi == "auto":
+            box = roi.auto_roi(regions_px, frame_hw, self.config.roi_margin_px)
+        else:
+            box = roi.clip_roi(self.config.roi, frame_hw)
+        if box is None:
+            return None
+        box = roi.fit_aspect(box, frame_hw, self.input_hw)
+        return None if box == (0, 0, frame_hw[1], frame_hw[0]) else box
 
     def _input_buffer(self) -> NDArray[np.float32]:
         """A reused (1, 3, H, W) float32 input tensor owned by the calling thread.
@@ -244,3 +232,14 @@ class YoloOnnxDetector(Detector):
                     )
                 group_of_class[self.class_names.index(name)] = g
         return group_of_class
+
+
+def _check_inside(box: RoiBox, frame: Frame) -> None:
+    """``ValueError`` naming the frame unless 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height."""
+    h, w = frame.shape_hw
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ValueError(
+            f"frame {frame.source_id}#{frame.index}: roi {list(box)} is not inside the "
+            f"{w}x{h} frame"
+        )

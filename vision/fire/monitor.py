@@ -30,6 +30,7 @@ class _Camera:
     update_seq: int = 0
     last_boxes: tuple[FireBox, ...] = ()
     last_confidence: float = 0.0
+    roi_xyxy: tuple[int, int, int, int] | None = None  # a model detector's roi at this size
 
 
 class FireMonitor:
@@ -57,6 +58,8 @@ class FireMonitor:
             from carbonedge.vision.detectors.ultralytics import UltralyticsDetector
 
             self.detector = UltralyticsDetector(det)
+            if det.roi == "auto":
+                logger.warning("fire detector: roi auto, but no lines or zones: whole frame")
             names = self.detector.class_names
             self._class_map = {
                 i: ("smoke" if n in det.smoke_classes else "fire")
@@ -88,8 +91,10 @@ class FireMonitor:
 
     def update(self, frame: Frame) -> list[FireAlarm]:
         """Process one frame; the alarm events it caused (usually none)."""
-        self._camera(frame)
-        return self.confirm(frame, self.detector.detect(frame))
+        cam = self._camera(frame)
+        if cam.roi_xyxy is None:
+            return self.confirm(frame, self.detector.detect(frame))
+        return self.confirm(frame, self.detector.detect(frame, cam.roi_xyxy))
 
     def _camera(self, frame: Frame) -> _Camera:
         """The camera's state; its scene is built on its first frame and on a new frame size."""
@@ -98,6 +103,9 @@ class FireMonitor:
             calibration = self._scene_calibration.get(frame.source_id)
             scene = Scene.build(frame.image, self.config.scene, calibration)
             cam = _Camera(scene, Confirmer(self.config.confirm))
+            roi_box = getattr(self.detector, "roi_box", None)  # a model detector's fixed roi
+            if roi_box is not None:
+                cam.roi_xyxy = roi_box(frame.shape_hw)
             self._cameras[frame.source_id] = cam
         return cam
 

@@ -204,10 +204,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from carbonedge.runtime.config import load_site_config
 
     config = load_site_config(args.config)
-    sources = {s.id: s for s in config.sources}
-    if args.source not in sources:
+    if args.source not in config.cameras:
         raise ConfigError(
-            f"{args.config}: --source {args.source!r} is not among sources ({', '.join(sources)})"
+            f"{args.config}: --source {args.source!r} is not among cameras "
+            f"({', '.join(config.cameras)})"
         )
     try:
         store = record_store_for(config)
@@ -219,7 +219,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "the uplink signing key is to be used) so the page has somewhere to save records"
         )
     token = load_or_create_token(config.calibration.token_file, store.root)
-    session = CalibrationSession(sources[args.source], store)
+    camera = config.cameras[args.source]
+    session = CalibrationSession(camera.source, store, camera=camera)
     session.snapshot()  # fail now, with the source's message, rather than on the first page load
     server = make_server(session, token, args.host, args.port)
     host, port = server.server_address[:2]

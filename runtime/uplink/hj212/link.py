@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.uplink.hj212.codec import CN, Hj212Error, Hj212Packet, decode_packet
 from carbonedge.runtime.uplink.hj212.config import Hj212Config
 from carbonedge.runtime.uplink.hj212.queue import (
@@ -85,7 +86,7 @@ class Hj212Link:
         self._inflight_sent_s = 0.0
         self._inflight_sends = 0
         self._next_connect_s = 0.0
-        self._backoff_s = config.reconnect_min_s
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)  # no jitter
         self._connected_s = 0.0
         self._next_poll_s = self._next_realtime_s = 0.0
         self._idle = False  # the queue was empty at the last send: wait longer for the socket
@@ -164,10 +165,10 @@ class Hj212Link:
         try:
             sock = socket.create_connection((c.host, c.port), timeout=min(10.0, self.overtime_s))
         except OSError as exc:
-            self._next_connect_s = time.monotonic() + self._backoff_s
+            delay_s = self._backoff.next_delay_s()
+            self._next_connect_s = time.monotonic() + delay_s
             logger.warning("hj212: cannot connect to %s:%d (%s); retrying in %.1f s",
-                           c.host, c.port, exc, self._backoff_s)  # fmt: skip
-            self._backoff_s = min(self._backoff_s * 2, c.reconnect_max_s)
+                           c.host, c.port, exc, delay_s)  # fmt: skip
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
@@ -186,8 +187,7 @@ class Hj212Link:
             self._sock = None
             logger.info("hj212: disconnected (%s)", why)
         self._inflight = None
-        self._next_connect_s = time.monotonic() + self._backoff_s
-        self._backoff_s = min(self._backoff_s * 2, self.config.reconnect_max_s)
+        self._next_connect_s = time.monotonic() + self._backoff.next_delay_s()
 
     def _write(self, raw: bytes) -> bool:
         assert self._sock is not None
@@ -287,7 +287,7 @@ class Hj212Link:
 
     # --- platform requests -----------------------------------------------------------------
     def _handle(self, p: Hj212Packet) -> None:
-        self._backoff_s = self.config.reconnect_min_s  # the platform talks to us: link works
+        self._backoff.reset()  # the platform talks to us: the link works
         if p.cn == CN.DATA_ANSWER:
             if self._inflight is not None and p.qn == self._inflight.qn:
                 self.queue.remove(self._inflight.id)

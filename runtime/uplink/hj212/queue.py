@@ -1,31 +1,27 @@
-"""The HJ 212 queue: encoded packets waiting to go to the platform, in the store's SQLite file.
+"""The HJ 212 producer: summaries become queued packets as their periods close.
 
-Same file and same durability as the JSON outbox (``runtime/uplink/outbox.py``: WAL,
-``synchronous=FULL``, ``quick_check`` on open). A packet is committed here, with its QN, before it
-is first sent, and sent byte-identical on every retry (the platform can drop repeats by QN). It is
-deleted only after the platform's 9014 answer when it asked for one (A=1), or once written to the
-socket when it did not. Rows go out in (``prio``, ``id``) order: answers to a platform request
-(prio 0) before routine uploads (prio 1), each in the order they were queued.
-
-``hj212_done`` records which minute/hour/day periods were queued (in the same transaction as their
-packets), so a restart neither loses nor repeats a period; ``hj212_state`` keeps the store cursor,
-the last QN and the settings the platform changed (CN 1000, 1062). Entries older than
-``DONE_KEEP_DAYS`` are pruned as days close.
+The queue itself (tables ``hj212_queue``, ``hj212_done``, ``hj212_state`` in the store's SQLite
+file, ``Hj212Queue``) belongs to the store: see ``carbonedge.runtime.store.hj212`` for its order and
+durability. Here: the QN clock, the packer and the ``Producer``. Periods older than
+``DONE_KEEP_DAYS`` are pruned from ``hj212_done`` as days close.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import sqlite3
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from carbonedge.runtime.store.hj212 import (
+    PRIO_ANSWER,
+    PRIO_UPLOAD,
+    Hj212Queue,
+    NewPacket,
+    QueuedPacket,
+)
 from carbonedge.runtime.uplink.hj212.codec import (
     CN,
     CpData,
@@ -42,60 +38,15 @@ from carbonedge.runtime.uplink.hj212.uploads import (
     iso_to_s,
     s_to_iso,
 )
-from carbonedge.runtime.uplink.outbox import Transaction, open_checked
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS hj212_queue (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    prio INTEGER NOT NULL,
-    qn TEXT NOT NULL,
-    cn TEXT NOT NULL,
-    data_time TEXT,
-    needs_ack INTEGER NOT NULL,
-    packet TEXT NOT NULL,
-    created_s REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    sent_at REAL
-);
-CREATE INDEX IF NOT EXISTS hj212_queue_order ON hj212_queue (prio, id);
-CREATE TABLE IF NOT EXISTS hj212_done (
-    cn TEXT NOT NULL,
-    data_time TEXT NOT NULL,
-    PRIMARY KEY (cn, data_time)
-);
-CREATE TABLE IF NOT EXISTS hj212_state (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+__all__ = [
+    "DONE_KEEP_DAYS", "PRIO_ANSWER", "PRIO_UPLOAD", "Hj212Queue", "NewPacket", "Packer", "Producer",
+    "QnClock", "QueuedPacket",
+]  # fmt: skip
 
-PRIO_ANSWER, PRIO_UPLOAD = 0, 1
 DONE_KEEP_DAYS = 45
-
-
-@dataclass(frozen=True)
-class QueuedPacket:
-    """One packet as stored: ``packet`` is the full ASCII frame (``##...\\r\\n``)."""
-
-    id: int
-    prio: int
-    qn: str
-    cn: str
-    data_time: str | None
-    needs_ack: bool
-    packet: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class NewPacket:
-    qn: str
-    cn: str
-    data_time: str | None
-    needs_ack: bool
-    packet: bytes
 
 
 class QnClock:
@@ -112,111 +63,6 @@ class QnClock:
         self.last_ms = max(now_ms, self.last_ms + 1)
         dt = datetime.fromtimestamp(self.last_ms / 1000, self.tz)
         return dt.strftime("%Y%m%d%H%M%S") + f"{self.last_ms % 1000:03d}"
-
-
-class Hj212Queue:
-    """Access to the queue tables (one connection, used from the link's thread)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.db = open_checked(self.path)  # OutboxCorruptError names the file and the way out
-        self.db.executescript(SCHEMA)
-
-    # --- packets ---------------------------------------------------------------------------
-    def enqueue(
-        self,
-        packets: list[NewPacket],
-        *,
-        prio: int = PRIO_UPLOAD,
-        done: tuple[str, str] | None = None,
-        state: dict[str, str] | None = None,
-    ) -> bool:
-        """Queue ``packets`` (committed on return) and mark period ``done`` in the same
-        transaction; False (nothing queued) when ``done`` was already marked."""
-        now = time.time()
-        with Transaction(self.db) as db:
-            if done is not None:
-                if db.execute("SELECT 1 FROM hj212_done WHERE cn = ? AND data_time = ?",
-                              done).fetchone():  # fmt: skip
-                    return False
-                db.execute("INSERT INTO hj212_done VALUES (?, ?)", done)
-            db.executemany(
-                "INSERT INTO hj212_queue (prio, qn, cn, data_time, needs_ack, packet, created_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(prio, p.qn, p.cn, p.data_time, int(p.needs_ack), p.packet.decode("utf-8"), now)
-                 for p in packets],
-            )  # fmt: skip
-            for name, value in (state or {}).items():
-                self._set(db, name, value)
-        return True
-
-    def head(self) -> QueuedPacket | None:
-        """The next packet to send (lowest prio, then oldest)."""
-        row = self.db.execute(
-            "SELECT id, prio, qn, cn, data_time, needs_ack, packet, attempts FROM hj212_queue "
-            "ORDER BY prio, id LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return QueuedPacket(*row[:5], bool(row[5]), row[6], int(row[7]))
-
-    def mark_attempt(self, row_id: int) -> None:
-        with Transaction(self.db) as db:
-            db.execute("UPDATE hj212_queue SET attempts = attempts + 1, sent_at = ? WHERE id = ?",
-                       (time.time(), row_id))  # fmt: skip
-
-    def remove(self, row_id: int) -> None:
-        """The packet was answered (9014) or, without A, written: it leaves the queue."""
-        with Transaction(self.db) as db:
-            db.execute("DELETE FROM hj212_queue WHERE id = ?", (row_id,))
-            db.execute(
-                "INSERT INTO hj212_state VALUES ('delivered', '1') ON CONFLICT(name) DO UPDATE "
-                "SET value = CAST(value AS INTEGER) + 1"
-            )
-
-    def depth(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM hj212_queue").fetchone()[0])
-
-    # --- periods and state -----------------------------------------------------------------
-    def is_done(self, cn: str, data_time: str) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM hj212_done WHERE cn = ? AND data_time = ?", (cn, data_time)
-        ).fetchone()
-        return row is not None
-
-    def done_periods(self, cn: str, since: str, length: int) -> list[str]:
-        """Distinct prefixes (``length`` chars of DataTime) of ``cn`` periods from ``since``."""
-        rows = self.db.execute(
-            "SELECT DISTINCT substr(data_time, 1, ?) FROM hj212_done WHERE cn = ? "
-            "AND data_time >= ? ORDER BY 1",
-            (length, cn, since),
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    def prune_done(self, before: str) -> int:
-        """Forget periods older than ``before`` (a DataTime): the record must not grow forever."""
-        with Transaction(self.db) as db:
-            return db.execute("DELETE FROM hj212_done WHERE data_time < ?", (before,)).rowcount
-
-    def get_state(self, name: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM hj212_state WHERE name = ?", (name,)).fetchone()
-        return default if row is None else str(row[0])
-
-    def set_state(self, values: dict[str, str]) -> None:
-        with Transaction(self.db) as db:
-            for name, value in values.items():
-                self._set(db, name, value)
-
-    @staticmethod
-    def _set(db: sqlite3.Connection, name: str, value: str) -> None:
-        db.execute(
-            "INSERT INTO hj212_state VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = "
-            "excluded.value",
-            (name, value),
-        )
-
-    def close(self) -> None:
-        self.db.close()
 
 
 class Packer:
@@ -259,7 +105,6 @@ class Producer:
         self.config, self.queue, self.packer = config, queue, packer
         self.tz = ZoneInfo(config.timezone)
         self.late_summaries = 0
-        self._has_summaries = False
         self._scanned = 0  # summaries rowid read into the watermarks below
         self._source_end_s: dict[str, float] = {}  # source -> latest interval end stored
         self._source_seen_s: dict[str, float] = {}  # source -> when its latest row was seen
@@ -268,37 +113,16 @@ class Producer:
         path = self.config.maintenance_file
         return path is not None and path.exists()
 
-    def _summaries_table(self) -> bool:
-        if not self._has_summaries:
-            db = self.queue.db
-            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'summaries'").fetchone():
-                db.execute("CREATE INDEX IF NOT EXISTS hj212_summaries_start "
-                           "ON summaries (interval_start)")  # fmt: skip
-                self._has_summaries = True
-        return self._has_summaries
-
     def summaries_between(self, start_s: float, end_s: float) -> list[dict[str, Any]]:
         """Stored summaries whose interval starts in [start_s, end_s)."""
-        if not self._summaries_table():
-            return []
-        rows = self.queue.db.execute(
-            "SELECT body FROM summaries WHERE interval_start >= ? AND interval_start < ? "
-            "ORDER BY rowid", (s_to_iso(start_s), s_to_iso(end_s)),
-        ).fetchall()  # fmt: skip
-        return [json.loads(r[0]) for r in rows]
+        return self.queue.summaries_starting(s_to_iso(start_s), s_to_iso(end_s))
 
     def latest_sensor_summaries(self, now_s: float) -> list[dict[str, Any]]:
         """Each sensor's newest summary ending within ``realtime_max_age_s`` of ``now_s``."""
-        if not self._summaries_table():
-            return []
         newest: dict[str, dict[str, Any]] = {}
         cutoff_s = now_s - self.config.realtime_max_age_s
-        for (body,) in self.queue.db.execute(  # the start bound uses the index (intervals <= 1 h)
-            "SELECT body FROM summaries WHERE interval_start >= ? AND interval_end >= ? "
-            "ORDER BY interval_start DESC LIMIT 1000",
-            (s_to_iso(cutoff_s - 3600), s_to_iso(cutoff_s)),
-        ):
-            s = json.loads(body)
+        # the start bound lets the index work (intervals are at most an hour)
+        for s in self.queue.summaries_recent(s_to_iso(cutoff_s - 3600), s_to_iso(cutoff_s)):
             if s.get("sensor") is not None:
                 newest.setdefault(s["source_id"], s)
         return [newest[k] for k in sorted(newest)]
@@ -336,8 +160,6 @@ class Producer:
 
     def poll(self, now_s: float) -> None:
         """Queue every period that has closed since the last poll."""
-        if not self._summaries_table():
-            return
         self._minutes(now_s)
         if self.config.hourly:
             self._settle(CN.HOUR, "hour_since", 10, now_s, lambda t: t + timedelta(hours=1))
@@ -352,11 +174,7 @@ class Producer:
         """Minute periods of the new summaries (rowid order), up to the first one still open."""
         step = self.config.minute_interval_s
         cursor = int(self.queue.get_state("summary_rowid", "0") or 0)
-        rows = self.queue.db.execute(
-            "SELECT rowid, source_id, interval_start, interval_end FROM summaries "
-            "WHERE rowid > ? ORDER BY rowid LIMIT 5000",
-            (cursor,),
-        ).fetchall()
+        rows = self.queue.summary_rows_after(cursor, limit=5000)
         sources_in: dict[float, set[str]] = {}
         for rowid, source, start, end in rows:
             if rowid > self._scanned:

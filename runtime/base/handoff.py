@@ -1,39 +1,22 @@
-"""Building blocks shared by every live device worker: capped backoff and a bounded hand-off queue.
+"""The bounded hand-off queue between a producer thread and its consumer.
 
-Each live source and sensor decodes on its own thread and hands items to the consumer through a
+Each live source and sensor decodes on its own thread and hands items over through a
 ``HandoffQueue``: live devices keep the newest items and count what they drop (a slow consumer
-must see the present, not a growing past); finite ones (files, folders) block the producer
-instead, so nothing is lost. ``Backoff`` spaces reconnect attempts: exponential, capped, with
-jitter so that many boxes restarting after a shared outage do not reconnect in step (ETSI EN 303
-645 provision 5.9-3).
+must see the present, not a growing past); finite ones (files, folders, the decode-ahead of
+``runtime.prefetch``) block the producer instead, so nothing is lost. Either side can close it:
+the producer at its end (the consumer drains what is left, then gets None), the consumer when it
+leaves (``discard=True``: a blocked producer wakes up and its ``put`` answers False).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import deque
 from typing import Generic, TypeVar
 
+__all__ = ["HandoffQueue"]
+
 T = TypeVar("T")
-
-
-class Backoff:
-    """Delays ``initial_s, 2*initial_s, ...`` capped at ``max_s``, each drawn in [d/2, d]."""
-
-    def __init__(self, initial_s: float, max_s: float, rng: random.Random | None = None) -> None:
-        self.initial_s, self.max_s = initial_s, max(initial_s, max_s)
-        self._attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay_s(self) -> float:
-        delay_s = min(self.max_s, self.initial_s * 2.0 ** min(self._attempt, 30))
-        self._attempt += 1
-        return self._rng.uniform(delay_s / 2.0, delay_s)
-
-    def reset(self) -> None:
-        """After a success: the next failure starts again at ``initial_s``."""
-        self._attempt = 0
 
 
 class HandoffQueue(Generic[T]):
@@ -42,10 +25,12 @@ class HandoffQueue(Generic[T]):
     Args:
         maxlen: items kept at most.
         drop_oldest: when full, ``put`` drops the oldest item (counted in ``dropped``) if True, or
-            waits for room if False.
+            waits for room (blocking mode: nothing is dropped) if False.
     """
 
     def __init__(self, maxlen: int, *, drop_oldest: bool) -> None:
+        if maxlen < 1:
+            raise ValueError(f"HandoffQueue maxlen must be >= 1, got {maxlen}")
         self.maxlen, self.drop_oldest = maxlen, drop_oldest
         self._items: deque[T] = deque()
         self._cond = threading.Condition()

@@ -1,0 +1,59 @@
+"""The built-in pipeline stages, one file each, and the order a camera's pipeline runs them in.
+
+A camera's pipeline is ``build_stages(camera, context)``: every stage of ``STAGE_ORDER`` whose
+``build`` says the camera's config asks for it. Adding an analytic is one new file here (a
+``Stage`` subclass with ``@register_stage``, and its summary section registered next to it) plus
+one line in ``STAGE_ORDER`` (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Importing the stage modules registers the stages and their summary sections.
+from carbonedge.runtime.stages import (  # noqa: F401
+    analytics,
+    camera_moved,
+    detect,
+    emissions,
+    exclusion,
+    fire,
+    length_classes,
+    motion_gate,
+    roi,
+    track,
+)
+from carbonedge.runtime.base.stage import STAGES, Stage, StageContext
+
+#: The order of a camera's stages. A frame goes through them top to bottom; so do the interval's
+#: sections when it closes (emissions reads the traffic the analytics closed before it).
+STAGE_ORDER: tuple[str, ...] = (
+    "camera_moved",  # view vs calibration snapshot: calibration_valid
+    "fire",  # fire/smoke monitor: alarms, fire
+    "motion_gate",  # nothing moved: the detector may skip this frame
+    "roi",  # the part of the frame the detector looks at
+    "detect",  # the shared detector (or the last detections on a gated frame)
+    "exclusion",  # drop detections in the exclusion masks
+    "length_classes",  # a one-class detector's boxes classed by length in metres
+    "track",  # ByteTrack ids; ended tracks
+    "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
+    "emissions",  # traffic -> grams: emissions
+)
+
+
+def build_stages(
+    camera: Any, context: StageContext, order: tuple[str, ...] = STAGE_ORDER
+) -> list[Stage]:
+    """The stages ``camera`` asks for, in pipeline order."""
+    stages = []
+    for name in order:
+        stage = STAGES.get(name).build(camera, context)
+        if stage is not None:
+            stages.append(stage)
+    return stages
+
+
+def load_all() -> None:
+    """Import every built-in section owner (stages and the sensor summaries), so the section
+    registry is complete (the uplink's schema and compaction read it)."""
+    import carbonedge.runtime.sensor_stage  # noqa: F401

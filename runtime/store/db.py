@@ -1,0 +1,85 @@
+"""Opening the box's store file: the one place that connects to it.
+
+Every user (the ``Store`` of the pipelines, the uplink's ``Outbox``, the HJ 212 queue, recovery)
+opens the file through ``open_db``: WAL journal, ``synchronous=FULL`` (checked), ``quick_check``
+passed, a schema version this release knows, brought forward to ``SCHEMA_VERSION`` (see
+``schema.py``). Each user keeps its own connection (one per thread that writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from carbonedge.runtime.base.errors import StoreError
+from carbonedge.runtime.store.schema import migrate, read_version, refuse_newer
+from carbonedge.runtime.store.transaction import StoreConnection
+from carbonedge.runtime.uplink.errors import OutboxCorruptError
+
+logger = logging.getLogger(__name__)
+
+RECOVER_HINT = "carbonedge outbox recover"
+BUSY_TIMEOUT_S = 30.0
+
+
+def open_db(path: Path, *, quick_check: bool = True) -> StoreConnection:
+    """Open (create) the store file at ``path``, checked and migrated; autocommit mode.
+
+    A corrupt file raises ``OutboxCorruptError`` naming the file and the recovery command (it is
+    never deleted or rewritten here); a file of a newer schema, or one that cannot be opened,
+    ``StoreError``."""
+    path = Path(path)
+    db: StoreConnection | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                             timeout=BUSY_TIMEOUT_S, factory=StoreConnection)  # fmt: skip
+        db.path = path
+        if quick_check:
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {result}")
+        refuse_newer(path, read_version(db))  # before anything below writes to the file
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning("%s: WAL journal not available (got %s)", path, mode)
+        db.execute("PRAGMA synchronous=FULL")
+        if db.execute("PRAGMA synchronous").fetchone()[0] != 2:
+            raise StoreError(f"{path}: PRAGMA synchronous=FULL did not take effect")
+        migrate(db, path)
+    except sqlite3.OperationalError as exc:  # cannot open, locked, I/O: not corruption
+        _close(db)
+        raise StoreError(f"{path}: cannot open the on-box store ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        _close(db)
+        raise OutboxCorruptError(
+            f"{path}: the store file is corrupt ({exc}); nothing was deleted. Move it aside "
+            f"and salvage its readable rows with: {RECOVER_HINT} {path}"
+        ) from None
+    except (sqlite3.Error, OSError) as exc:
+        _close(db)
+        raise StoreError(f"{path}: cannot open the on-box store ({exc})") from None
+    except BaseException:
+        _close(db)
+        raise
+    return db
+
+
+def read_connection(path: Path) -> sqlite3.Connection:
+    """A short-lived plain connection for a count from any thread (no checks, no migration)."""
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+
+
+def count_rows(path: Path, table: str) -> int:
+    """Rows of ``table`` (one of the schema's) in the file at ``path``."""
+    db = read_connection(path)
+    try:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _close(db: sqlite3.Connection | None) -> None:
+    if db is not None:
+        db.close()

@@ -1,0 +1,37 @@
+"""Per-device sequence counters (table ``sequences``): allocated inside the caller's transaction.
+
+Two counters per device: ``summary`` numbers the interval summaries (``IntervalSummary.seq``),
+``uplink`` numbers every queued message (the envelope's ``seq``). A number is allocated in the
+same transaction as the row that carries it, so the counters survive restarts and have no gaps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SUMMARY, UPLINK = "summary", "uplink"
+
+
+def allocate(db: sqlite3.Connection, counter: str, device_id: str) -> int:
+    """The next number (1, 2, ...) of ``counter`` for ``device_id``; needs an open transaction."""
+    row = db.execute(
+        "INSERT INTO sequences (counter, device_id, last_seq) VALUES (?, ?, 1) "
+        "ON CONFLICT (counter, device_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+        (counter, device_id),
+    ).fetchone()
+    return int(row[0])
+
+
+def last(db: sqlite3.Connection, counter: str) -> dict[str, int]:
+    """device_id -> the last number allocated."""
+    rows = db.execute("SELECT device_id, last_seq FROM sequences WHERE counter = ?", (counter,))
+    return {device: int(n) for device, n in rows}
+
+
+def raise_to(db: sqlite3.Connection, counter: str, device_id: str, value: int) -> None:
+    """Make the last number at least ``value`` (never lowers it)."""
+    db.execute(
+        "INSERT INTO sequences (counter, device_id, last_seq) VALUES (?, ?, ?) "
+        "ON CONFLICT (counter, device_id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+        (counter, device_id, value),
+    )

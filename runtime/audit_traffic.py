@@ -310,9 +310,9 @@ def _run(source, detector, truth: TrafficTruth, ground_plane) -> tuple[list[Line
 
 def audit_clip(clip: Path, truth: TrafficTruth) -> AuditReport:
     """Run ``clip`` through the detector, tracker and lines of ``truth``; score the result."""
-    from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
     from pydantic import TypeAdapter
 
+    from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
     from carbonedge.runtime.config import DetectorConfig
     from carbonedge.vision.detectors import create_detector
 

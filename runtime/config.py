@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Annotated, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # The plugin packages register every built-in source, detector and sensor type when imported; the
 # unions below are built from the registries after that.

@@ -148,7 +148,7 @@ class Site:
             for detector in self._all_detectors():
                 detector.warmup()
             with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
-                report_changes(store.db, self.config.device_id, self.calibrations)
+                report_changes(store, self.config.device_id, self.calibrations)
                 for camera_id, camera in self.cameras.items():
                     runner = self._runners[camera_id]
                     runner.thread = threading.Thread(

@@ -5,44 +5,38 @@ At start the site loads each source's current record (``load_current``); a recor
 (``effective_geometry``), as its non-empty ``exclusion_masks_px`` replace the config's
 ``exclusion_masks`` (``effective_masks``, with its sky mask and azimuth for the fire monitor), and
 its id goes into every interval summary. When a source's current
-record differs from the one the box last reported (remembered in the store's SQLite file, table
-``calibration_reported``), a ``calibration_change`` message is queued in the outbox in the same
-transaction (``report_changes``), so it is sent exactly once per change, also across restarts.
+record differs from the one the box last reported (the store remembers it, table
+``calibration_reported``), ``report_changes`` gives the store a ``CalibrationChanged`` event: the
+store records it with the new record in one transaction, and the uplink queues its
+``calibration_change`` message in that transaction when the event is new, so it is sent exactly
+once per change, also across restarts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbonedge.calibration.masks import SourceMasks
-from carbonedge.calibration.record import CalibrationRecord, RecordStore, utc_now_iso
+from carbonedge.calibration.record import CalibrationRecord, RecordStore
 from carbonedge.runtime.base.errors import ConfigError
-from carbonedge.runtime.base.events import stable_id
+from carbonedge.runtime.base.events import CalibrationChanged
 from carbonedge.runtime.base.signing import canonical_json, read_key
-from carbonedge.runtime.uplink.outbox import Transaction, insert_message
+
+if TYPE_CHECKING:
+    from carbonedge.runtime.store import Store
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "calibration_changed",
     "effective_geometry",
     "effective_masks",
     "load_current",
     "record_store_for",
     "report_changes",
 ]
-
-_TABLE = """
-CREATE TABLE IF NOT EXISTS calibration_reported (
-    source_id TEXT PRIMARY KEY,
-    record_id TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    record TEXT NOT NULL,
-    reported_at TEXT NOT NULL
-);
-"""
 
 
 def record_store_for(config: Any) -> RecordStore | None:
@@ -99,70 +93,48 @@ def effective_masks(record: CalibrationRecord | None, exclusion_masks_px: list) 
 
 
 def report_changes(
-    db: Any, device_id: str, records: dict[str, CalibrationRecord]
+    store: Store, device_id: str, records: dict[str, CalibrationRecord]
 ) -> list[dict[str, Any]]:
-    """Queue a ``calibration_change`` for every record the box has not reported yet.
+    """Record a ``CalibrationChanged`` for every record the box has not reported yet.
 
-    ``db`` is the store's SQLite connection (autocommit mode, as ``Store.db``); call it before
-    the source threads start. Returns the queued bodies."""
-    db.executescript(_TABLE)
+    Call it before the source threads start. Returns the bodies of the changes recorded now (an
+    event already recorded, the same transition again, is not queued a second time)."""
+    reported = store.reported_calibrations()
     queued = []
     for source_id, record in sorted(records.items()):
-        sha = record.sha256()
-        with Transaction(db) as tx:
-            row = tx.execute(
-                "SELECT sha256, record FROM calibration_reported WHERE source_id = ?",
-                (source_id,),
-            ).fetchone()
-            if row is not None and row[0] == sha:
-                continue
-            previous = json.loads(row[1]) if row is not None else None
-            body = change_body(device_id, record, previous)
-            insert_message(tx, kind="calibration_change", device_id=device_id,
-                           msg_id=body["id"], body=body)  # fmt: skip
-            tx.execute(
-                "INSERT INTO calibration_reported VALUES (?, ?, ?, ?, ?) ON CONFLICT(source_id) "
-                "DO UPDATE SET record_id = excluded.record_id, sha256 = excluded.sha256, "
-                "record = excluded.record, reported_at = excluded.reported_at",
-                (source_id, record.record_id, sha, json.dumps(record.to_json_dict()),
-                 utc_now_iso()),
-            )  # fmt: skip
-        logger.info("calibration change queued: %s (%s)", record.record_id, body["target"])
-        queued.append(body)
+        last = reported.get(source_id)
+        if last is not None and last[0] == record.sha256():
+            continue
+        event = calibration_changed(device_id, record, last[1] if last is not None else None)
+        if store.record_calibration(event, record.record_id, record.to_json_dict()):
+            logger.info("calibration change queued: %s (%s)", record.record_id, event.target)
+            queued.append(event.to_dict())
     return queued
+
+
+def calibration_changed(
+    device_id: str, record: CalibrationRecord, previous: dict[str, Any] | None
+) -> CalibrationChanged:
+    """The event of ``record`` replacing ``previous`` (a record dict, None for the first one)."""
+    current = record.to_json_dict()
+    fit = record.homography_fit or {}
+    error_px = fit.get("rms_error_px")
+    return CalibrationChanged(
+        device_id=device_id, source_id=record.source_id, target=_target(current, previous),
+        calibration_sha256=record.sha256(), t_wall_iso=record.created_at,
+        previous_sha256=hashlib.sha256(canonical_json(previous)).hexdigest() if previous else None,
+        reason=(f"{record.record_id} replaces {record.source_id}@v{previous['version']}"
+                if previous else f"{record.record_id} is the first calibration reported"),
+        operator=record.created_by,
+        reprojection_error_px=float(error_px) if isinstance(error_px, (int, float)) else None,
+    )  # fmt: skip
 
 
 def change_body(
     device_id: str, record: CalibrationRecord, previous: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The ``calibration_change`` v1 body for ``record`` replacing ``previous`` (a record dict)."""
-    current = record.to_json_dict()
-    before = hashlib.sha256(canonical_json(previous)).hexdigest() if previous else None
-    body: dict[str, Any] = {
-        "kind": "calibration_change",
-        "schema_version": 1,
-        # one message per transition: going back to an earlier record is a change of its own
-        "id": stable_id(
-            "calibration_change", device_id, record.source_id, before or "", record.sha256()
-        ),  # fmt: skip
-        "device_id": device_id,
-        "source_id": record.source_id,
-        "t_wall": record.created_at,
-        "target": _target(current, previous),
-        "calibration_sha256": record.sha256(),
-        "reason": (
-            f"{record.record_id} replaces {record.source_id}@v{previous['version']}"
-            if previous
-            else f"{record.record_id} is the first calibration reported"
-        )[:256],
-        "operator": record.created_by[:64],
-    }
-    if before is not None:
-        body["previous_sha256"] = before
-    fit = record.homography_fit or {}
-    if isinstance(fit.get("rms_error_px"), (int, float)):
-        body["reprojection_error_px"] = float(fit["rms_error_px"])
-    return body
+    return calibration_changed(device_id, record, previous).to_dict()
 
 
 def _target(current: dict[str, Any], previous: dict[str, Any] | None) -> str:

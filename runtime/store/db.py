@@ -23,8 +23,10 @@ RECOVER_HINT = "carbonedge outbox recover"
 BUSY_TIMEOUT_S = 30.0
 
 
-def open_db(path: Path, *, quick_check: bool = True) -> StoreConnection:
+def open_db(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> StoreConnection:
     """Open (create) the store file at ``path``, checked and migrated; autocommit mode.
+
+    ``busy_timeout_s``: how long a statement waits for another connection's write lock.
 
     A corrupt file raises ``OutboxCorruptError`` naming the file and the recovery command (it is
     never deleted or rewritten here); a file of a newer schema, or one that cannot be opened,
@@ -34,12 +36,11 @@ def open_db(path: Path, *, quick_check: bool = True) -> StoreConnection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                             timeout=BUSY_TIMEOUT_S, factory=StoreConnection)  # fmt: skip
+                             timeout=busy_timeout_s, factory=StoreConnection)  # fmt: skip
         db.path = path
-        if quick_check:
-            result = db.execute("PRAGMA quick_check").fetchone()[0]
-            if result != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {result}")
+        result = db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {result}")
         refuse_newer(path, read_version(db))  # before anything below writes to the file
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":

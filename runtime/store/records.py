@@ -42,7 +42,8 @@ class Store:
         self.sqlite_path, self.jsonl_path = Path(sqlite_path), jsonl_path
         self._lock = threading.Lock()
         self._jsonl = None
-        self._db: sqlite3.Connection | None = open_db(self.sqlite_path)
+        # a pipeline thread waits at most this long for the lock; then QueuedWriter retries later
+        self._db: sqlite3.Connection | None = open_db(self.sqlite_path, busy_timeout_s=5.0)
         if jsonl_path is not None:
             try:
                 Path(jsonl_path).parent.mkdir(parents=True, exist_ok=True)

@@ -135,13 +135,15 @@ LAYOUT: tuple[str, ...] = (
 _V0_COUNTERS = {"sequence": "summary", "outbox_sequence": "uplink"}
 
 #: Version 0 (the release layout), kept to describe it, to salvage a v0 file and for tests.
-LAYOUT_V0: tuple[str, ...] = tuple(
-    s for s in LAYOUT if "sequences" not in s and "summaries_interval_start" not in s
-) + tuple(
-    f"CREATE TABLE IF NOT EXISTS {name} (\n    device_id TEXT PRIMARY KEY,\n"
-    "    last_seq INTEGER NOT NULL\n)"
-    for name in _V0_COUNTERS
-) + ("CREATE INDEX IF NOT EXISTS hj212_summaries_start ON summaries (interval_start)",)
+LAYOUT_V0: tuple[str, ...] = (
+    tuple(s for s in LAYOUT if "sequences" not in s and "summaries_interval_start" not in s)
+    + tuple(
+        f"CREATE TABLE IF NOT EXISTS {name} (\n    device_id TEXT PRIMARY KEY,\n"
+        "    last_seq INTEGER NOT NULL\n)"
+        for name in _V0_COUNTERS
+    )
+    + ("CREATE INDEX IF NOT EXISTS hj212_summaries_start ON summaries (interval_start)",)
+)
 
 
 def tables_of(layout: tuple[str, ...]) -> list[str]:
@@ -200,10 +202,13 @@ def migrate(db: sqlite3.Connection, path: Path | str) -> int:
     with Transaction(db):  # a concurrent opener waits here, then finds the new version
         found = version = read_version(db)
         refuse_newer(path, version)
+        new = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
         while version < SCHEMA_VERSION:
             MIGRATIONS[version](db)
             version += 1
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    if found < SCHEMA_VERSION:
+    if new:
+        logger.debug("%s: new store, schema version %d", path, version)
+    elif found < SCHEMA_VERSION:
         logger.info("%s: store schema migrated from version %d to %d", path, found, version)
     return found

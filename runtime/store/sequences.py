@@ -32,6 +32,7 @@ def raise_to(db: sqlite3.Connection, counter: str, device_id: str, value: int) -
     """Make the last number at least ``value`` (never lowers it)."""
     db.execute(
         "INSERT INTO sequences (counter, device_id, last_seq) VALUES (?, ?, ?) "
-        "ON CONFLICT (counter, device_id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+        "ON CONFLICT (counter, device_id) DO UPDATE SET "
+        "last_seq = MAX(last_seq, excluded.last_seq)",
         (counter, device_id, value),
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from carbonedge.runtime.base.events import stable_id
 from carbonedge.runtime.base.sections import SECTIONS, SectionSpec
-from carbonedge.runtime.uplink.outbox import Transaction, bump_counter
+from carbonedge.runtime.store.outbox import merge_rows, pending_bytes, unsent_summaries
 
 logger = logging.getLogger(__name__)
 
@@ -122,18 +122,11 @@ def _pairs(rows: list[tuple], max_interval_s: float) -> list[tuple[tuple, tuple]
     return pairs
 
 
-def pending_bytes(db: sqlite3.Connection) -> int:
-    return int(db.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox").fetchone()[0])
-
-
 def enforce_bound(db: sqlite3.Connection, *, max_bytes: int, max_interval_s: float) -> int:
     """Merge old summaries until the outbox is within ``max_bytes``; return rows merged away."""
     merged_away = 0
     while pending_bytes(db) > max_bytes:
-        raw = db.execute(
-            "SELECT id, msg_id, merged_seqs, body, seq FROM outbox "
-            "WHERE kind = 'interval_summary' AND sent_at IS NULL ORDER BY id"
-        ).fetchall()
+        raw = unsent_summaries(db)
         oldest = [(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in raw[: max(2, len(raw) // 2)]]
         pairs = _pairs(oldest, max_interval_s)
         if not pairs:
@@ -143,20 +136,17 @@ def enforce_bound(db: sqlite3.Connection, *, max_bytes: int, max_interval_s: flo
                 pending_bytes(db), max_bytes,
             )  # fmt: skip
             break
-        with Transaction(db):
-            for first, second in pairs:
-                body = merge_summaries(first[3], second[3])
-                seqs = sorted(
-                    set(json.loads(first[2] or "[]")) | set(json.loads(second[2] or "[]"))
-                    | {second[4]}
-                )  # fmt: skip
-                db.execute("DELETE FROM outbox WHERE id = ?", (second[0],))
-                db.execute(
-                    "UPDATE outbox SET msg_id = ?, body = ?, merged_seqs = ? WHERE id = ?",
-                    (body["id"], json.dumps(body, separators=(",", ":"), sort_keys=True),
-                     json.dumps(seqs), first[0]),
-                )  # fmt: skip
-            bump_counter(db, "compacted", len(pairs))
+        merges = []
+        for first, second in pairs:
+            body = merge_summaries(first[3], second[3])
+            seqs = sorted(
+                set(json.loads(first[2] or "[]")) | set(json.loads(second[2] or "[]"))
+                | {second[4]}
+            )  # fmt: skip
+            merges.append((first[0], second[0], body["id"],
+                           json.dumps(body, separators=(",", ":"), sort_keys=True),
+                           json.dumps(seqs)))  # fmt: skip
+        merge_rows(db, merges)
         merged_away += len(pairs)
     if merged_away:
         logger.warning("outbox over %d bytes: merged %d old summaries", max_bytes, merged_away)

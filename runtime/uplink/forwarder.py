@@ -23,7 +23,7 @@ from carbonedge.runtime.base.events import stable_id, utc_iso
 from carbonedge.runtime.uplink.compact import enforce_bound
 from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.runtime.uplink.envelope import build_envelope, read_key
-from carbonedge.runtime.uplink.outbox import Outbox, OutboxRow
+from carbonedge.runtime.uplink.outbox import Outbox, OutboxRow, pending_count
 from carbonedge.runtime.uplink.schema import validate_body
 from carbonedge.runtime.uplink.sink import Outcome, Outgoing, Sink
 
@@ -117,11 +117,7 @@ class Forwarder:
         return self._pending_count()
 
     def _pending_count(self) -> int:
-        db = sqlite3.connect(self.outbox.path, timeout=30)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-        finally:
-            db.close()
+        return pending_count(self.outbox.path)  # any thread: a connection of its own
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -69,7 +69,7 @@ def test_intrinsics_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_save_verify_and_bad_records(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump({
-        "device_id": "b", "sources": [{"id": "cam", "type": "synthetic", "duration_s": 1}],
+        "device_id": "b", "cameras": {"cam": {"source": {"type": "synthetic", "duration_s": 1}}},
         "detector": {"type": "motion"},
         "calibration": {"records_dir": str(tmp_path / "rec"), "key": KEY},
     }))  # fmt: skip
@@ -92,7 +92,7 @@ def test_save_verify_and_bad_records(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "INVALID" in out and f"{path}: calibration record signature does not verify" in out
 
     assert main([*save, "--source", "nope"]) == 2
-    assert "--source 'nope' is not among sources (cam)" in capsys.readouterr().err
+    assert "--source 'nope' is not among the cameras and sensors (cam)" in capsys.readouterr().err
     record.write_text(yaml.safe_dump({"lines": [], "colour": "red"}))
     assert main([*save, "--source", "cam"]) == 2
     assert "colour: unknown key" in capsys.readouterr().err

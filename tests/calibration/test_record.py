@@ -140,7 +140,7 @@ def test_site_key_defaults_to_the_uplink_signing_key(tmp_path: Path) -> None:
 
     def site(**extra: object) -> object:
         return parse_site_config({
-            "device_id": "b", "sources": [{"id": "cam1", "type": "synthetic"}],
+            "device_id": "b", "cameras": {"cam1": {"source": {"type": "synthetic"}}},
             "detector": {"type": "motion"}, **extra,
         })  # fmt: skip
 

@@ -54,13 +54,16 @@ def truth_counts(masked: tuple[str, int] | None = None) -> dict[str, int]:
     return dict(counts)
 
 
-def traffic_site(tmp_path: Path, name: str, **extra) -> dict:
+def traffic_site(tmp_path: Path, name: str, masks: list | None = None, **extra) -> dict:
     (start, end) = TRUTH.counting_line_px
+    road = {"source": {"type": "synthetic", "duration_s": DURATION_S, "seed": SEED},
+            "lines": [{"id": "l", "start_px": list(start), "end_px": list(end)}]}  # fmt: skip
+    if masks is not None:
+        road["masks"] = masks
     return {
         "device_id": "box-m",
-        "sources": [{"id": "road", "type": "synthetic", "duration_s": DURATION_S, "seed": SEED}],
+        "cameras": {"road": road},
         "detector": {"type": "motion"},
-        "lines": {"road": [{"id": "l", "start_px": list(start), "end_px": list(end)}]},
         "summary": {"interval_s": 60},
         "output": {"sqlite_path": str(tmp_path / f"{name}.sqlite"), "jsonl_path": None},
         **extra,
@@ -81,8 +84,8 @@ def test_an_exclusion_mask_over_one_lane_removes_exactly_its_crossings(tmp_path:
     assert counted(traffic_site(tmp_path, "plain")) == truth_counts()
 
     # Site YAML mask over the first down lane: its crossings, and only those, are gone.
-    yaml_masks = {"road": [lane_polygon(*down0)]}
-    site = traffic_site(tmp_path, "yaml", exclusion_masks=yaml_masks)
+    yaml_masks = [lane_polygon(*down0)]
+    site = traffic_site(tmp_path, "yaml", masks=yaml_masks)
     assert counted(site) == truth_counts(down0)
 
     # A record's mask (over the outer up lane) replaces the YAML one, as its lines/zones would.
@@ -90,7 +93,7 @@ def test_an_exclusion_mask_over_one_lane_removes_exactly_its_crossings(tmp_path:
     store.save(CalibrationRecord(source_id="road", image_size_px=(640, 360),
                                  exclusion_masks_px=[lane_polygon(*up1)]))  # fmt: skip
     calibration = {"records_dir": str(tmp_path / "records"), "key": KEY}
-    site = traffic_site(tmp_path, "record", exclusion_masks=yaml_masks, calibration=calibration)
+    site = traffic_site(tmp_path, "record", masks=yaml_masks, calibration=calibration)
     assert counted(site) == truth_counts(up1)
 
 
@@ -121,13 +124,13 @@ def area(xyxy: list[float]) -> float:
 
 def fire_alarms(tmp_path: Path, name: str, frames: Path) -> list[dict]:
     """Run a site with one fire-only tower camera and the current record; its alarm bodies."""
-    tower = {"id": "tower", "type": "image_folder", "path": str(frames), "time_from": "name"}
+    tower = {"type": "image_folder", "path": str(frames), "time_from": "name", "settle_s": 0}
     site = {
         "device_id": "box-f",
-        "sources": [{**tower, "settle_s": 0}],
-        "detector": {"type": "motion"},
         # the linear hfov model the record's azimuth must win over
-        "fire": {"tower": {"scene": {"azimuth_center_deg": 10.0, "hfov_deg": 50.0}}},
+        "cameras": {"tower": {"source": tower, "fire": {
+            "scene": {"azimuth_center_deg": 10.0, "hfov_deg": 50.0}}}},
+        "detector": {"type": "motion"},
         "summary": {"interval_s": 3600},
         "output": {"sqlite_path": str(tmp_path / f"{name}.sqlite"), "jsonl_path": None},
         "calibration": {"records_dir": str(tmp_path / "records"), "key": KEY},
@@ -192,24 +195,19 @@ def test_raster_scales_to_the_frame_and_lookup_is_per_anchor() -> None:
 @pytest.mark.parametrize(
     ("polygon", "message"),
     [
-        ([[0, 0], [10, 0]], "exclusion_masks.road.0: List should have at least 3 items"),
-        ([[0, 0], [10, 0], [5, float("nan")]], "exclusion_masks.road.0.2.1: Input should be a "
+        ([[0, 0], [10, 0]], "cameras.road.masks.0: List should have at least 3 items"),
+        ([[0, 0], [10, 0], [5, float("nan")]], "cameras.road.masks.0.2.1: Input should be a "
          "finite number"),
     ],
 )  # fmt: skip
 def test_bad_yaml_masks_name_the_key(polygon: list, message: str) -> None:
-    site = {"device_id": "b", "sources": [{"id": "road", "type": "synthetic"}],
-            "detector": {"type": "motion"}, "exclusion_masks": {"road": [polygon]}}  # fmt: skip
+    site = {"device_id": "b", "detector": {"type": "motion"},
+            "cameras": {"road": {"source": {"type": "synthetic"}, "masks": [polygon]}}}  # fmt: skip
     with pytest.raises(ConfigError, match="site.yaml: " + message.replace(".", r"\.")):
         parse_site_config(site, origin="site.yaml")
 
 
-def test_masks_for_an_unknown_source_and_bad_record_polygons_are_refused() -> None:
-    site = {"device_id": "b", "sources": [{"id": "road", "type": "synthetic"}],
-            "detector": {"type": "motion"},
-            "exclusion_masks": {"nowhere": [[[0, 0], [1, 0], [1, 1]]]}}  # fmt: skip
-    with pytest.raises(ConfigError, match="exclusion_masks refers to source 'nowhere'"):
-        parse_site_config(site)
+def test_bad_record_polygons_are_refused() -> None:
     with pytest.raises(CalibrationInputError, match=r"road@v4: exclusion_masks_px\[0\]: .*finite"):
         SourceMasks(([[0, 0], [5, 0], [5, float("inf")]],), origin="road@v4")
     with pytest.raises(CalibrationInputError, match=r"road@v4: sky_mask_px: .*3 \[x, y\]"):

@@ -23,9 +23,10 @@ KEY = "site-calibration-key-0123456789"
 def write_site(tmp_path: Path) -> Path:
     site = {
         "device_id": "box-9",
-        "sources": [{"id": "road", "type": "synthetic", "duration_s": 15, "seed": 7}],
+        "cameras": {"road": {
+            "source": {"type": "synthetic", "duration_s": 15, "seed": 7},
+            "lines": [{"id": "config_line", "start_px": [0, 100], "end_px": [640, 100]}]}},
         "detector": {"type": "motion"},
-        "lines": {"road": [{"id": "config_line", "start_px": [0, 100], "end_px": [640, 100]}]},
         "summary": {"interval_s": 5},
         "output": {"sqlite_path": str(tmp_path / "out.sqlite"), "jsonl_path": None},
         "calibration": {"records_dir": str(tmp_path / "records"), "key": KEY},

@@ -38,7 +38,7 @@ from carbonedge.runtime.config import load_site_config  # noqa: E402
 from carbonedge.runtime.sensor_stage import SensorStage  # noqa: E402
 from carbonedge.runtime.site import Site  # noqa: E402
 from carbonedge.runtime.store import Store  # noqa: E402
-from carbonedge.runtime.uplink.compact import SECTION_MERGERS  # noqa: E402
+from carbonedge.runtime.sensor_stage import merge_sensor  # noqa: E402
 from carbonedge.runtime.uplink.schema import validate_body  # noqa: E402
 
 KEY = "sensor-calibration-test-key-0123456789"
@@ -203,8 +203,8 @@ def test_box_series_from_the_store_is_raw_again(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         for minute, raw in enumerate((10.0, 12.0, 11.0)):
             stage._values.add(_reading(correction.apply({"pm2_5_ugm3": raw}), minute))
-            sections = stage._close(T0_S + 60 * minute, T0_S + 60 * (minute + 1))
-            store.write_summary(_summary(sections.sensor, minute, store.next_seq("box")))
+            _, sections = stage._close(T0_S + 60 * minute, T0_S + 60 * (minute + 1))
+            store.write_summary(_summary(sections["sensor"], minute, store.next_seq("box")))
     series = read_series_store(tmp_path / "s.sqlite", "pm", "pm2_5_ugm3")
     assert series.values.tolist() == pytest.approx([10.0, 12.0, 11.0])
     assert series.t_s.tolist() == [T0_S + 30, T0_S + 90, T0_S + 150]
@@ -222,11 +222,11 @@ def _summary(section, minute: int, seq: int):
     from carbonedge.runtime.base.events import IntervalSummary
 
     return IntervalSummary("box", "pm", seq, T0_S + 60 * minute, T0_S + 60 * (minute + 1), {},
-                           section["readings"], "sensor:pms5003", sensor=section)  # fmt: skip
+                           section["readings"], "sensor:pms5003", sections={"sensor": section})  # fmt: skip
 
 
 def test_compaction_keeps_calibrating_and_equal_corrections() -> None:
-    merge = SECTION_MERGERS["sensor"]
+    merge = merge_sensor
     corr = {"record_id": "pm@v1", "values": {"pm2_5_ugm3": {"gain": 0.8, "offset": 2.0}}}
     a = {
         "type": "pms5003",
@@ -254,7 +254,7 @@ def _site_yaml(tmp_path: Path, *, port: str = "/dev/null", calibration: bool = T
                duration_s: float = 40) -> Path:  # fmt: skip
     data = {
         "device_id": "box",
-        "sources": [{"id": "road", "type": "synthetic", "duration_s": duration_s}],
+        "cameras": {"road": {"source": {"type": "synthetic", "duration_s": duration_s}}},
         "detector": {"type": "motion"},
         "sensors": [{"id": "pm", "type": "pms5003", "port": port}],
         "summary": {"interval_s": 1},
@@ -451,7 +451,7 @@ def test_sensor_id_may_not_repeat_a_source_id() -> None:
     from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.runtime.config import parse_site_config
 
-    config = {"device_id": "box", "sources": [{"id": "pm", "type": "synthetic"}],
+    config = {"device_id": "box", "cameras": {"pm": {"source": {"type": "synthetic"}}},
               "detector": {"type": "motion"},
               "sensors": [{"id": "pm", "type": "pms5003", "port": "/dev/null"}]}  # fmt: skip
     with pytest.raises(ConfigError, match="site.yaml: .*sensor ids must differ .* repeated: pm"):

@@ -46,8 +46,9 @@ def write_site(folder: Path) -> Path:
     path = folder / "site.yaml"
     path.write_text(
         f"""device_id: calib-test
-sources:
-  - {{id: road, type: synthetic, duration_s: 30, seed: 7}}
+cameras:
+  road:
+    source: {{type: synthetic, duration_s: 30, seed: 7}}
 detector: {{type: motion}}
 calibration:
   records_dir: {folder / "records"}
@@ -90,7 +91,9 @@ def served(tmp_path: Path):
     config = load_site_config(write_site(tmp_path))
     store = record_store_for(config)
     token = load_or_create_token(None, store.root)
-    server = make_server(CalibrationSession(config.sources[0], store), token, "127.0.0.1", 0)
+    camera = config.cameras["road"]
+    session = CalibrationSession(camera.source, store, camera=camera)
+    server = make_server(session, token, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -206,6 +209,7 @@ def test_page_draws_fits_saves_and_the_record_drives_a_run(
     assert zone.movement == "both" and len(zone.polygon_px) == 4
     assert len(record.exclusion_masks_px) == 1 and len(record.sky_mask_px) == 4
     assert record.ground_plane is not None and record.homography_fit["verdict"] == "pass"
+    assert record.sets == ("lines", "zones", "exclusion_masks_px", "sky_mask_px", "ground_plane")
     assert store.snapshot_path(record) is not None
     h = np.asarray(record.ground_plane.image_to_world)
     q = np.c_[np.asarray(targets), np.ones(len(targets))] @ h.T
@@ -363,3 +367,36 @@ def test_a_tampered_record_is_not_offered_the_previous_one_stays(served) -> None
     v2.write_text(text.replace('"start_px":[0.0,220.0]', '"start_px":[0.0,230.0]'))
     current = request(f"{base}/api/state", headers=auth)[1]["current"]
     assert current["version"] == 1 and current["lines"][0]["start_px"] == [0.0, 200.0]
+
+
+def test_the_page_starts_from_the_config_and_a_save_removes_a_config_line(tmp_path: Path) -> None:
+    """Without a record the page shows the camera's config lines; a record saved without them
+    sets ``lines`` empty, so the config's line is gone at run time (a record can remove it)."""
+    from carbonedge.runtime.calibrate.overlay import overlay_record
+
+    site = write_site(tmp_path)
+    text = site.read_text().replace(
+        "    source: {type: synthetic, duration_s: 30, seed: 7}\n",
+        "    source: {type: synthetic, duration_s: 30, seed: 7}\n"
+        "    lines: [{id: yaml-line, start_px: [0, 200], end_px: [640, 200]}]\n"
+        "    masks: [[[0, 0], [30, 0], [0, 30]]]\n",
+    )
+    site.write_text(text)
+    config = load_site_config(site)
+    camera, store = config.cameras["road"], record_store_for(config)
+    session = CalibrationSession(camera.source, store, camera=camera)
+    state = session.state()
+    assert state["current"] is None
+    assert [x["id"] for x in state["in_force"]["lines"]] == ["yaml-line"]
+    assert state["in_force"]["exclusion_masks_px"] == [[[0, 0], [30, 0], [0, 30]]]
+    zone = {"id": "q", "polygon_px": [[0, 0], [50, 0], [50, 50]]}
+    body = {"created_by": "t", "snapshot_sha256": state["snapshot_sha256"], "ground_points": [],
+            "zones": [zone], "exclusion_masks_px": state["in_force"]["exclusion_masks_px"]}
+    assert session.save(body)["record_id"] == "road@v1"
+    record = store.current("road")
+    assert record.sets == ("lines", "zones", "exclusion_masks_px", "sky_mask_px")
+    running = overlay_record(camera, record)
+    assert running.lines == [] and [z.id for z in running.zones] == ["q"]
+    assert running.ground_plane is None and len(running.masks) == 1
+    after = session.state()["in_force"]
+    assert after["lines"] == [] and [z["id"] for z in after["zones"]] == ["q"]

@@ -18,23 +18,23 @@ def test_site_config_with_live_sources_and_sensors(monkeypatch) -> None:
     monkeypatch.setenv("CAM_PW", "pw")
     config = parse_site_config({
         **BASE,
-        "sources": [{"id": "north", "type": "rtsp", "url": "rtsp://u:${CAM_PW}@cam/1",
-                     "transport": "udp"}],
+        "cameras": {"north": {"source": {"type": "rtsp", "url": "rtsp://u:${CAM_PW}@cam/1",
+                                         "transport": "udp"}}},
         "sensors": [
             {"id": "pm", "type": "pms5003", "port": "/dev/ttyAMA0"},
             {"id": "env", "type": "modbus", "host": "10.0.0.9",
              "registers": [{"name": "temperature", "address": 1, "unit": "degc"}]},
         ],
     })  # fmt: skip
-    assert isinstance(create_source(config.sources[0]), RtspSource)
-    assert config.sources[0].url == "rtsp://u:pw@cam/1"
+    assert isinstance(create_source(config.cameras["north"].source), RtspSource)
+    assert config.cameras["north"].source.url == "rtsp://u:pw@cam/1"
     sensor = create_sensor(config.sensors[0], config.device_id)
     assert isinstance(sensor, Pms5003Sensor) and sensor.device_id == "box-1"
     assert config.sensors[1].registers[0].key == "temperature_degc"
 
 
 def test_sensors_default_to_none() -> None:
-    config = parse_site_config({**BASE, "sources": [{"id": "s", "type": "synthetic"}]})
+    config = parse_site_config({**BASE, "cameras": {"s": {"source": {"type": "synthetic"}}}})
     assert config.sensors == []
 
 
@@ -47,13 +47,13 @@ def test_sensors_default_to_none() -> None:
          r"sensors\.0: missing key 'type' \(one of .*'mhz19'"),
         ({"sensors": [{"id": "x", "type": "pms5003", "port": "p", "baud": 1}]},
          r"sensors\.0\.pms5003\.baud: unknown key"),
-        ({"sources": [{"id": "c", "type": "rtsp", "url": "http://cam/1"}]},
-         r"sources\.0\.rtsp\.url: Value error, expected an rtsp://"),
-        ({"sources": [{"id": "c", "type": "rtsp", "url": "rtsp://c/1", "transport": "quic"}]},
-         r"sources\.0\.rtsp\.transport: Input should be 'tcp' or 'udp'"),
+        ({"cameras": {"c": {"source": {"type": "rtsp", "url": "http://cam/1"}}}},
+         r"cameras\.c\.source\.rtsp\.url: Value error, expected an rtsp://"),
+        ({"cameras": {"c": {"source": {"type": "rtsp", "url": "rtsp://c/1", "transport": "quic"}}}},
+         r"cameras\.c\.source\.rtsp\.transport: Input should be 'tcp' or 'udp'"),
     ],
 )  # fmt: skip
 def test_bad_device_config_names_the_key(extra, message) -> None:
-    data = {**BASE, "sources": [{"id": "s", "type": "synthetic"}], **extra}
+    data = {**BASE, "cameras": {"s": {"source": {"type": "synthetic"}}}, **extra}
     with pytest.raises(ConfigError, match=message):
         parse_site_config(data, origin="site.yaml")

@@ -19,10 +19,11 @@ from carbonedge.runtime.site import Site
 def test_frozen_camera_is_reported_by_the_site_within_30_s(rtsp_server, tmp_path: Path) -> None:
     config = parse_site_config({
         "device_id": "box",
-        "sources": [{"id": "cam", "type": "rtsp", "url": rtsp_server.url("freeze"),
-                     "first_frame_timeout_s": 10.0, "read_timeout_s": 2.0}],
+        "cameras": {"cam": {
+            "source": {"type": "rtsp", "url": rtsp_server.url("freeze"),
+                       "first_frame_timeout_s": 10.0, "read_timeout_s": 2.0},
+            "lines": [{"id": "l", "start_px": [0, 150], "end_px": [320, 150]}]}},
         "detector": {"type": "motion"},
-        "lines": {"cam": [{"id": "l", "start_px": [0, 150], "end_px": [320, 150]}]},
         "health": {"port": 0},
         "output": {"sqlite_path": str(tmp_path / "s.sqlite"), "jsonl_path": None},
     }, origin="test")  # fmt: skip
@@ -58,8 +59,8 @@ def test_frozen_camera_is_reported_by_the_site_within_30_s(rtsp_server, tmp_path
 def test_frozen_camera_is_reconnected_after_frozen_restart_s(rtsp_server, tmp_path: Path) -> None:
     config = parse_site_config({
         "device_id": "box",
-        "sources": [{"id": "cam", "type": "rtsp", "url": rtsp_server.url("freeze"),
-                     "first_frame_timeout_s": 10.0, "read_timeout_s": 2.0}],
+        "cameras": {"cam": {"source": {"type": "rtsp", "url": rtsp_server.url("freeze"),
+                                       "first_frame_timeout_s": 10.0, "read_timeout_s": 2.0}}},
         "detector": {"type": "motion"},
         "watchdog": {"frozen_restart_s": 2.0},
         "health": {"enabled": False},

@@ -19,7 +19,7 @@ from carbonedge.runtime.uplink.schema import validate_body
 def test_sensor_readings_become_interval_summaries(pty_pair, tmp_path: Path) -> None:
     config = parse_site_config({
         "device_id": "box",
-        "sources": [{"id": "road", "type": "synthetic", "duration_s": 90}],
+        "cameras": {"road": {"source": {"type": "synthetic", "duration_s": 90}}},
         "detector": {"type": "motion"},
         "sensors": [{"id": "pm", "type": "pms5003", "port": str(pty_pair.device)}],
         "summary": {"interval_s": 1},

@@ -26,20 +26,26 @@ from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
 from carbonedge.runtime.uplink.schema import validate_body
 
 KEY = "camera-moved-test-key-0123456789"
-SCENE = {"id": "road", "type": "synthetic", "seed": 5}
+SCENE = {"type": "synthetic", "seed": 5}
 
 
 def view(dx_px: float = 0.0) -> np.ndarray:
     """Frame 0 of the scene, as seen by a camera ``dx_px`` to the side."""
-    image = SyntheticScene(SyntheticSceneConfig(**{**SCENE, "duration_s": 1})).render(0).image
+    config = SyntheticSceneConfig(**{**SCENE, "id": "road", "duration_s": 1})
+    image = SyntheticScene(config).render(0).image
     m = np.float32([[1, 0, dx_px], [0, 1, 0]])
     return cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
 
 
-def site_config(tmp_path: Path, duration_s: float, port: int, **extra: object) -> object:
+def site_config(
+    tmp_path: Path, duration_s: float, port: int, camera_moved: object = None, **extra: object
+) -> object:
+    road: dict = {"source": {**SCENE, "duration_s": duration_s}}
+    if camera_moved is not None:
+        road["camera_moved"] = camera_moved
     data = {
         "device_id": "box-3",
-        "sources": [{**SCENE, "duration_s": duration_s}],
+        "cameras": {"road": road},
         "detector": {"type": "motion"},
         "summary": {"interval_s": 5},
         "output": {"sqlite_path": str(tmp_path / "out.sqlite"), "jsonl_path": None},
@@ -84,7 +90,7 @@ def test_moved_camera_raises_health_event_and_summary_mark(tmp_path: Path) -> No
     )
     port = free_port()
     config = site_config(
-        tmp_path, 3600, port, camera_moved={"road": {"check_every_s": 1.0}},
+        tmp_path, 3600, port, camera_moved={"check_every_s": 1.0},
         calibration={"records_dir": str(tmp_path / "records"), "key": KEY},
     )  # fmt: skip
     stop = threading.Event()
@@ -130,8 +136,8 @@ def test_unshifted_camera_stays_valid(tmp_path: Path) -> None:
     reference = tmp_path / "reference.png"
     cv2.imwrite(str(reference), view(0.0))
     config = site_config(tmp_path, 30, free_port(),
-                         camera_moved={"road": {"reference_image": str(reference),
-                                                "check_every_s": 1.0}})  # fmt: skip
+                         camera_moved={"reference_image": str(reference),
+                                       "check_every_s": 1.0})  # fmt: skip
     site = Site(config)
     results = site.run()
     assert results[0].error is None and results[0].frames == 450
@@ -150,11 +156,10 @@ def test_unshifted_camera_stays_valid(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"road": {}}, r"camera_moved.road: no reference view: give reference_image"),
-        ({"road": {"reference_image": "missing.png"}}, r"missing.png: cannot read"),
-        ({"lane": {"reference_image": "x.png"}}, r"camera_moved refers to source 'lane'"),
-        ({"road": {"check_every_s": 0}}, r"camera_moved.road.check_every_s: Input should be"),
-        ({"road": {"tresh": 1}}, r"camera_moved.road.tresh: unknown key"),
+        ({}, r"cameras.road.camera_moved: no reference view: give reference_image"),
+        ({"reference_image": "missing.png"}, r"missing.png: cannot read"),
+        ({"check_every_s": 0}, r"cameras.road.camera_moved.check_every_s: Input should be"),
+        ({"tresh": 1}, r"cameras.road.camera_moved.tresh: unknown key"),
     ],
 )
 def test_bad_config_fails_at_startup(tmp_path: Path, section: dict, message: str) -> None:

@@ -70,11 +70,11 @@ def test_doctor_shows_every_kernel_compiled(tmp_path: Path) -> None:
             ("site.yaml: malformed YAML at line 2", "flow sequence at line 1"),
         ),
         (
-            "device_id: a\nsources: []\ndetector: {type: motion}\n",
-            ("sources: List should have at least 1 item",),
+            "device_id: a\ncameras: {}\ndetector: {type: motion}\n",
+            ("cameras: Dictionary should have at least 1 item",),
         ),
         (
-            "device_id: a\nsources: [{id: c, type: synthetic}]\n"
+            "device_id: a\ncameras: {c: {source: {type: synthetic}}}\n"
             "detector: {type: motion, speed: 3}\n",
             ("detector.motion.speed: unknown key",),
         ),
@@ -90,7 +90,7 @@ def test_bad_config_exits_with_one_line(
 
 def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text(
-        "device_id: a\nsources: [{id: c, type: synthetic, duration_s: 1}]\n"
+        "device_id: a\ncameras: {c: {source: {type: synthetic, duration_s: 1}}}\n"
         "detector: {type: yolox, model: nowhere.onnx}\n"
     )
     env = {"CARBONEDGE_MODEL_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
@@ -102,7 +102,7 @@ def test_missing_model_exits_with_one_line(tmp_path: Path) -> None:
 def test_corrupt_model_exits_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"garbage" * 100)
     (tmp_path / "site.yaml").write_text(
-        "device_id: a\nsources: [{id: c, type: synthetic, duration_s: 1}]\n"
+        "device_id: a\ncameras: {c: {source: {type: synthetic, duration_s: 1}}}\n"
         f"detector: {{type: yolox, model: {tmp_path / 'bad.onnx'}}}\n"
     )
     assert_one_line_error(
@@ -114,7 +114,7 @@ def test_corrupt_model_exits_with_one_line(tmp_path: Path) -> None:
 def test_empty_or_corrupt_video_exits_with_one_line(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "clip.avi").write_bytes(content)
     (tmp_path / "site.yaml").write_text(
-        "device_id: a\nsources: [{id: c, type: video_file, path: clip.avi}]\n"
+        "device_id: a\ncameras: {c: {source: {type: video_file, path: clip.avi}}}\n"
         "detector: {type: motion}\n"
     )
     assert_one_line_error(carbonedge("run", "site.yaml", cwd=tmp_path), "clip.avi")
@@ -124,9 +124,11 @@ def test_empty_or_corrupt_video_exits_with_one_line(tmp_path: Path, content: byt
 def test_run_synthetic_site_writes_summaries(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text(
         "device_id: box-7\n"
-        "sources: [{id: road, type: synthetic, duration_s: 20}]\n"
         "detector: {type: motion}\n"
-        "lines: {road: [{id: l1, start_px: [0, 216], end_px: [640, 216]}]}\n"
+        "cameras:\n"
+        "  road:\n"
+        "    source: {type: synthetic, duration_s: 20}\n"
+        "    lines: [{id: l1, start_px: [0, 216], end_px: [640, 216]}]\n"
         "summary: {interval_s: 10}\n"
         "output: {sqlite_path: out/s.sqlite, jsonl_path: out/s.jsonl}\n"
     )
@@ -147,13 +149,14 @@ def test_example_configs_are_valid(example: Path) -> None:
     proc = carbonedge("check", str(example), cwd=REPO_ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert ": ok (device " in proc.stdout
+    assert proc.stderr == ""  # the new form: no deprecation notice
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_flushes_the_open_interval(tmp_path: Path, sig: int) -> None:
     (tmp_path / "site.yaml").write_text(
         "device_id: box-8\n"
-        "sources: [{id: road, type: synthetic, duration_s: 3600}]\n"
+        "cameras: {road: {source: {type: synthetic, duration_s: 3600}}}\n"
         "detector: {type: motion}\n"
         "summary: {interval_s: 3600}\n"
         "output: {sqlite_path: s.sqlite, jsonl_path: s.jsonl}\n"

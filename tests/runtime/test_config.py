@@ -9,12 +9,12 @@ from carbonedge.runtime.config import load_site_config, parse_site_config
 
 GOOD = """
 device_id: box-1
-sources:
-  - {id: cam1, type: video_file, path: clip.avi}
 detector: {type: yolox, model: yolox_nano_416.onnx}
-lines:
+cameras:
   cam1:
-    - {id: stop-line, start_px: [0, 150], end_px: [320, 150]}
+    source: {type: video_file, path: clip.avi}
+    lines:
+      - {id: stop-line, start_px: [0, 150], end_px: [320, 150]}
 summary: {interval_s: 30}
 """
 
@@ -28,9 +28,10 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_good_config_loads(tmp_path: Path) -> None:
     cfg = load_site_config(write(tmp_path, GOOD))
     assert cfg.device_id == "box-1"
-    assert cfg.sources[0].path == Path("clip.avi")
-    assert cfg.detector.type == "yolox" and cfg.detector.score_threshold == 0.3
-    assert cfg.lines["cam1"][0].end_px == (320.0, 150.0)
+    camera = cfg.cameras["cam1"]
+    assert camera.source.path == Path("clip.avi") and camera.source.id == "cam1"
+    assert camera.detector.type == "yolox" and camera.detector.score_threshold == 0.3
+    assert camera.lines[0].end_px == (320.0, 150.0)
     assert cfg.summary.interval_s == 30
 
 
@@ -38,7 +39,7 @@ def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CLIP", "/data/clip.avi")
     text = GOOD.replace("path: clip.avi", "path: '${CLIP}'").replace("box-1", "${BOX:-box-9}")
     cfg = load_site_config(write(tmp_path, text))
-    assert cfg.sources[0].path == Path("/data/clip.avi")
+    assert cfg.cameras["cam1"].source.path == Path("/data/clip.avi")
     assert cfg.device_id == "box-9"
 
 
@@ -58,12 +59,23 @@ def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             ("path: clip.avi", "path: '${NOPE_NOT_SET}'"),
             "environment variable NOPE_NOT_SET is not set",
         ),
-        (("  cam1:\n", "  cam2:\n"), "lines refers to source 'cam2'"),
+        (
+            ("source: {type: video_file", "source: {id: cam2, type: video_file"),
+            "cameras.cam1.source: Value error, id 'cam2' differs from the camera id 'cam1'",
+        ),
+        (
+            ("interval_s: 30}", "interval_s: 30}\ntracker: {lost_buffer_s: -1}"),
+            "tracker.lost_buffer_s: Input should be greater than or equal to 0 (got -1)",
+        ),
+        (("    lines:\n", "    colour: red\n    lines:\n"), "cameras.cam1.colour: unknown key"),
         (("device_id: box-1", "device_id: 'box 1'"), "device_id: String should match pattern"),
         (
-            ("- {id: cam1, type: video_file, path: clip.avi}", "- {id: cam1, type: video_file}"),
-            "sources.0.video_file.path: Field required",
+            ("{type: video_file, path: clip.avi}", "{type: video_file}"),
+            "cameras.cam1.source.video_file.path: Field required",
         ),
+        (("source: {type: video_file, ", "source: {"), "cameras.cam1.source: missing key 'type' "
+         "(one of 'gstreamer', 'image_folder', 'rtsp', 'snapshot', 'synthetic', 'v4l2', "
+         "'video_file')"),
     ],
 )
 def test_bad_config_one_line_error(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
@@ -78,7 +90,7 @@ def test_bad_config_one_line_error(tmp_path: Path, edit: tuple[str, str], expect
 
 def test_malformed_yaml_names_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"site.yaml: malformed YAML at line 4, column 1"):
-        load_site_config(write(tmp_path, "device_id: a\nsources:\n  - {id: [unclosed\n"))
+        load_site_config(write(tmp_path, "device_id: a\ncameras:\n  - {id: [unclosed\n"))
 
 
 def test_missing_file() -> None:
@@ -96,7 +108,7 @@ def test_errors_never_echo_a_password() -> None:
     redacted in the one-line error."""
     data = {
         "device_id": "rtsp://admin:hunter2@10.0.0.5/live",
-        "sources": [{"id": "cam", "type": "synthetic"}],
+        "cameras": {"cam": {"source": {"type": "synthetic"}}},
         "detector": {"type": "motion"},
     }
     with pytest.raises(ConfigError, match="device_id") as info:

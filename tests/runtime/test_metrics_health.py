@@ -333,7 +333,7 @@ def test_health_config_and_site_config_section() -> None:
     assert HealthServer.from_config(HealthConfig(enabled=False), Metrics(), dict) is None
     site = {
         "device_id": "b",
-        "sources": [{"id": "s", "type": "synthetic"}],
+        "cameras": {"s": {"source": {"type": "synthetic"}}},
         "detector": {"type": "motion"},
     }
     assert parse_site_config(site).health == HealthConfig()

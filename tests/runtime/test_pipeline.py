@@ -27,7 +27,7 @@ class FlakyDetector(Detector):
     def __init__(self, fail_on: set[int]) -> None:
         self.fail_on = fail_on
 
-    def detect(self, frame: Frame) -> Detections:
+    def detect(self, frame: Frame, roi_xyxy=None) -> Detections:
         if frame.index in self.fail_on:
             raise ValueError(f"frame {frame.index}: corrupt tensor")
         y = 4.0 * frame.index

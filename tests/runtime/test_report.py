@@ -57,13 +57,13 @@ def make_summary(source: str, start_s: float, counts_in: dict[str, int], *, devi
         device_id=device, source_id=source, seq=0, interval_start_s=start_s,
         interval_end_s=start_s + length_s, counts={"stop": {"in": counts_in, "out": {"car": 1}}},
         frames=int(length_s * 10), detector="yolox",
-        line_speeds={"stop": {"vehicles": total, "mean_kmh": 40.0, "p85_kmh": 50.0}},
-        zones={"q": {"occupancy_mean": queue, "occupancy_max": 3, "queue_mean": queue,
+        sections={"line_speeds": {"stop": {"vehicles": total, "mean_kmh": 40.0, "p85_kmh": 50.0}},
+        "zones": {"q": {"occupancy_mean": queue, "occupancy_max": 3, "queue_mean": queue,
                      "queue_max": 3, "entered": 1, "left": 1, "dwell_s_mean": 2.0,
                      "dwell_s_max": 3.0, "idle_s_mean": 1.0, "idle_vehicle_s": 1.0}},
-        emissions={"method": "copert", "total": {"co2_g": [100.0, 80.0, 120.0],
-                                                 "nox_g": [0.2, 0.1, 0.4],
-                                                 "pm25_g": [0.01, 0.005, 0.02]}},
+        "emissions": {"method": "copert", "total": {"co2_g": [100.0, 80.0, 120.0],
+                                                    "nox_g": [0.2, 0.1, 0.4],
+                                                    "pm25_g": [0.01, 0.005, 0.02]}}},
     )  # fmt: skip
 
 

@@ -25,10 +25,10 @@ YOLOX = {"type": "yolox", "model": "yolox_nano_416.onnx",
 LINE = [{"id": "y150", "start_px": [0, 150], "end_px": [320, 150]}]
 
 
-def site(tmp_path: Path, sources: list[dict], **extra) -> object:
+def site(tmp_path: Path, cameras: dict[str, dict], **extra) -> object:
     data = {
         "device_id": "box",
-        "sources": sources,
+        "cameras": cameras,
         "detector": extra.pop("detector", {"type": "motion"}),
         "output": {"sqlite_path": str(tmp_path / "s.sqlite"), "jsonl_path": None},
         **extra,
@@ -37,10 +37,10 @@ def site(tmp_path: Path, sources: list[dict], **extra) -> object:
 
 
 def test_a_failed_source_does_not_stop_the_others(tmp_path: Path) -> None:
-    config = site(tmp_path, [
-        {"id": "gone", "type": "video_file", "path": str(tmp_path / "missing.avi")},
-        {"id": "road", "type": "synthetic", "duration_s": 10},
-    ])  # fmt: skip
+    config = site(tmp_path, {
+        "gone": {"source": {"type": "video_file", "path": str(tmp_path / "missing.avi")}},
+        "road": {"source": {"type": "synthetic", "duration_s": 10}},
+    })  # fmt: skip
     results = {r.source_id: r for r in Site(config).run()}
     assert "missing.avi" in results["gone"].error
     assert results["road"].error is None and results["road"].frames == 150
@@ -49,7 +49,7 @@ def test_a_failed_source_does_not_stop_the_others(tmp_path: Path) -> None:
 def test_sigterm_loses_no_finished_interval(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text(
         "device_id: box-9\n"
-        "sources: [{id: road, type: synthetic, duration_s: 3600}]\n"
+        "cameras: {road: {source: {type: synthetic, duration_s: 3600}}}\n"
         "detector: {type: motion}\n"
         "summary: {interval_s: 5}\n"
         "output: {sqlite_path: s.sqlite, jsonl_path: s.jsonl}\n"
@@ -112,8 +112,8 @@ def test_motion_gating_cuts_detector_calls_tenfold_and_misses_nobody(
 ) -> None:
     clip = tmp_path / "still.avi"
     total = _still_then_traffic_clip(shared_dir, clip, still_frames=2400)
-    config = site(tmp_path, [{"id": "cam", "type": "video_file", "path": str(clip)}],
-                  detector=YOLOX, lines={"cam": LINE})  # fmt: skip
+    config = site(tmp_path, {"cam": {"source": {"type": "video_file", "path": str(clip)},
+                                     "lines": LINE}}, detector=YOLOX)  # fmt: skip
     (result,) = Site(config).run()
     assert result.error is None and result.frames == total
     assert result.line_counts["y150"]["in"] and sum(result.line_counts["y150"]["in"].values()) == 4
@@ -128,9 +128,9 @@ def test_two_cameras_at_once_both_counted_and_both_cores_busy(
     clip = str(shared_dir / CLIP)
     config = site(
         tmp_path,
-        [{"id": "a", "type": "video_file", "path": clip},
-         {"id": "b", "type": "video_file", "path": clip}],
-        detector=YOLOX, lines={"a": LINE, "b": LINE},
+        {"a": {"source": {"type": "video_file", "path": clip}, "lines": LINE},
+         "b": {"source": {"type": "video_file", "path": clip}, "lines": LINE}},
+        detector=YOLOX,
         gating={"enabled": False},  # every frame through the model: the worst case for CPU
     )  # fmt: skip
     busy_before = os.getloadavg()[0]
@@ -158,8 +158,8 @@ def test_metrics_and_health_are_scraped_over_http_while_running(tmp_path: Path) 
     import urllib.request
 
     config = site(
-        tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 600}],
-        lines={"road": [{"id": "main", "start_px": [0, 216], "end_px": [640, 216]}]},
+        tmp_path, {"road": {"source": {"type": "synthetic", "duration_s": 600},
+                            "lines": [{"id": "main", "start_px": [0, 216], "end_px": [640, 216]}]}},
         health={"port": 0},
     )  # fmt: skip
     running = Site(config)
@@ -196,7 +196,7 @@ def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
         def isatty(self) -> bool:
             return True
 
-    config = site(tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 20}])
+    config = site(tmp_path, {"road": {"source": {"type": "synthetic", "duration_s": 20}}})
     running = Site(config)
     tty, pipe = Tty(), io.StringIO()
     shown = Progress(running, tty, every_s=0.05).start()
@@ -214,7 +214,7 @@ def test_site_health_fits_the_device_health_message(tmp_path: Path) -> None:
     """The uplink's device_health message carries Site.health(): the schema is the contract."""
     from carbonedge.runtime.uplink.schema import validate_body
 
-    config = site(tmp_path, [{"id": "road", "type": "synthetic", "duration_s": 5}],
+    config = site(tmp_path, {"road": {"source": {"type": "synthetic", "duration_s": 5}}},
                   health={"port": 0})  # fmt: skip
     running = Site(config)
     running.run()
@@ -228,3 +228,23 @@ def test_site_health_fits_the_device_health_message(tmp_path: Path) -> None:
     }  # fmt: skip
     validate_body("device_health", body)
     assert health["sources"]["road"]["state"] == "ended" and health["status"] == "ok"
+
+
+def test_cameras_share_the_site_detector_unless_their_config_differs(tmp_path: Path) -> None:
+    short = {"type": "synthetic", "duration_s": 1}
+    config = site(tmp_path, {
+        "a": {"source": short},
+        "b": {"source": short, "detector": {"type": "motion"}},  # the default, written out
+        "c": {"source": short, "detector": {"threshold_levels": 40}},
+        "d": {"source": short, "detector": {"threshold_levels": 40}},
+        "e": {"source": short, "tracker": {"lost_buffer_s": 3}},
+    })  # fmt: skip
+    running = Site(config)
+    detectors = running.detectors
+    assert detectors["a"] is detectors["b"] is detectors["e"] is running.detector
+    assert detectors["c"] is detectors["d"] is not running.detector
+    assert detectors["c"].config.threshold_levels == 40
+    assert running.cameras["e"].tracker.lost_buffer_s == 3  # what its pipeline is built with
+    results = {r.source_id: r for r in running.run()}
+    assert sorted(results) == ["a", "b", "c", "d", "e"]
+    assert all(r.error is None and r.frames == 15 for r in results.values())

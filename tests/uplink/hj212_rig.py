@@ -39,7 +39,7 @@ def sensor_summary(
     return IntervalSummary(
         device_id="box-17", source_id=source_id, seq=0, interval_start_s=start_s,
         interval_end_s=start_s + interval_s, counts={}, frames=readings,
-        detector=f"sensor:{sensor_type}", sensor=section,
+        detector=f"sensor:{sensor_type}", sections={"sensor": section},
     )  # fmt: skip
 
 
@@ -62,7 +62,7 @@ def traffic_summary(
     return IntervalSummary(
         device_id="box-17", source_id="cam", seq=0, interval_start_s=start_s,
         interval_end_s=start_s + 60.0, counts={}, frames=frames, detector="yolox",
-        traffic=traffic, emissions=emissions,
+        sections={"traffic": traffic, "emissions": emissions},
     )  # fmt: skip
 
 

@@ -271,7 +271,8 @@ def test_listen_command_logs_validates_and_answers(tmp_path):
 def test_carbonedge_run_sends_closed_minutes_to_the_platform(platform, tmp_path):
     """The ``hj212:`` section in a site config: ``carbonedge run`` starts the link."""
     site = yaml.safe_load((REPO_ROOT / "runtime/examples/synthetic.yaml").read_text())
-    site["sources"] = [{"id": "road", "type": "synthetic", "duration_s": 70, "fps": 3, "seed": 7}]
+    site["cameras"]["road"]["source"] = {"type": "synthetic", "duration_s": 70, "fps": 3,
+                                         "seed": 7}  # fmt: skip
     site["summary"] = {"interval_s": 30}
     site["health"] = {"port": 0}
     site["output"] = {"sqlite_path": str(tmp_path / "site.sqlite"), "jsonl_path": None}

@@ -264,7 +264,7 @@ def test_a_period_without_coded_values_sends_nothing(tmp_path):
     db = tmp_path / "carbonedge.sqlite"
     fire = IntervalSummary(device_id="box-17", source_id="tower", seq=0, interval_start_s=T0,
                            interval_end_s=T0 + 60, counts={}, frames=900, detector="fire",
-                           fire={"alarm": False})  # fmt: skip
+                           sections={"fire": {"alarm": False}})  # fmt: skip
     odd = sensor_summary(T0, source_id="x", sensor_type="modbus", values={"flux_au": (1, 0, 2)})
     write(db, [fire, odd])
     q, producer = _producer(db, hj_config(9212, hourly=False, daily=False))

@@ -117,7 +117,7 @@ def test_ingest_cli_end_to_end(tmp_path: Path, broker: Broker) -> None:
 
 SITE_YAML = {
     "device_id": DEVICE,
-    "sources": [{"id": "road", "type": "synthetic"}],
+    "cameras": {"road": {"source": {"type": "synthetic"}}},
     "detector": {"type": "motion"},
 }
 

@@ -107,12 +107,12 @@ def test_carbonedge_run_killed_and_restarted_loses_nothing(tmp_path: Path, broke
     db = tmp_path / "out" / "synthetic.sqlite"
     config = tmp_path / "site.yaml"
     config.write_text(f"""device_id: {device}
-sources:
-  - {{id: road, type: synthetic, duration_s: 60, seed: 7}}
 detector: {{type: motion}}
-lines:
+cameras:
   road:
-    - {{id: main, start_px: [0, 216], end_px: [640, 216]}}
+    source: {{type: synthetic, duration_s: 60, seed: 7}}
+    lines:
+      - {{id: main, start_px: [0, 216], end_px: [640, 216]}}
 summary: {{interval_s: 1}}
 output: {{sqlite_path: {db}, jsonl_path: null}}
 uplink:

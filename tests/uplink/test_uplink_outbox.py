@@ -56,13 +56,8 @@ def test_every_stored_summary_is_queued_once_with_a_gap_free_uplink_seq(tmp_path
 def test_summary_and_outbox_row_commit_together(tmp_path: Path) -> None:
     db = tmp_path / "box.sqlite"
     fill(db, 1)
-    con = sqlite3.connect(db)
-    con.execute("DROP TABLE outbox")  # the outbox insert will fail inside the store's transaction
-    con.commit()
-    con.close()
-    store = Store.__new__(Store)  # open without recreating the table
-    store.__init__(db)
-    store.db.execute("DROP TABLE outbox")
+    store = Store(db)
+    store.db.execute("DROP TABLE outbox")  # the outbox insert will fail inside the transaction
     with pytest.raises(Exception, match="cannot write summary"):
         store.write_summary(summary(1))
     assert len(store.summaries()) == 1  # rolled back: no summary without its outbox row

@@ -171,7 +171,7 @@ def test_cadence_and_recovery_events(scene: SyntheticScene) -> None:
 
 
 def test_reference_errors_name_the_source_and_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"camera_moved.cam: no reference view"):
+    with pytest.raises(ConfigError, match=r"cameras.cam.camera_moved: no reference view"):
         reference_for("cam", CameraMovedConfig())
     missing = tmp_path / "nothing.png"
     with pytest.raises(ConfigError, match=r"nothing.png: cannot read the camera-moved reference"):

@@ -254,7 +254,7 @@ def register(calibrate_sub: argparse._SubParsersAction) -> None:
         "serve", help="serve the technician page: draw lines/zones, fit the ground plane, save"
     )
     p.add_argument("config", type=Path, help="site YAML file")
-    p.add_argument("--source", required=True, help="id of the camera source to calibrate")
+    p.add_argument("--source", required=True, help="camera id (its key under cameras:)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
     p.set_defaults(handler=_cmd_serve)

@@ -91,15 +91,22 @@ def parse(model: type[BaseModel], payload: Any) -> Any:
 class CalibrationSession:
     """The state behind one ``carbonedge calibrate serve``: a source, its snapshot and the store.
 
+    The page starts from what is in force (the camera's config with its current record laid
+    over it), and a saved record sets the lines, zones, exclusion masks and sky mask the page
+    shows, so one removed on the page is removed (cleared) at run time; the ground plane only
+    when a fit passed (the page cannot show a config's matrix).
+
     Args:
         source_config: the source's config from the site file (any registered source type).
         store: a ``RecordStore`` (``save``, ``current``).
+        camera: the camera's ``CameraConfig`` (None: the page starts from the record alone).
     """
 
-    def __init__(self, source_config: Any, store: Any) -> None:
+    def __init__(self, source_config: Any, store: Any, *, camera: Any = None) -> None:
         self.source_config = source_config
         self.source_id: str = source_config.id
         self.store = store
+        self.camera = camera
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
@@ -143,7 +150,24 @@ class CalibrationSession:
             "snapshot_sha256": snap.sha256,
             "snapshot_taken_at": snap.taken_at,
             "current": None if current is None else current.model_dump(mode="json"),
+            "in_force": self._in_force(current),
         }
+
+    def _in_force(self, current: Any) -> dict[str, Any] | None:
+        """The lines, zones and masks the camera runs with now (None without ``camera``)."""
+        if self.camera is None:
+            return None
+        from carbonedge.runtime.calibrate.overlay import overlay_record
+
+        camera = overlay_record(self.camera, current)
+        applied = camera.applied_record
+        return {
+            "lines": [x.model_dump(mode="json") for x in camera.lines],
+            "zones": [z.model_dump(mode="json") for z in camera.zones],
+            "exclusion_masks_px": [[list(p) for p in m] for m in camera.masks],
+            "sky_mask_px": None if applied is None or applied.sky_mask_px is None
+            else [list(p) for p in applied.sky_mask_px],
+        }  # fmt: skip
 
     def fit(self, payload: Any) -> dict[str, Any]:
         """Fit the ground plane from the page's points; the fit's numbers and the grid overlay."""
@@ -205,6 +229,10 @@ class CalibrationSession:
             image_size_px=snap.size_px,
             snapshot_sha256=snap.sha256,
             notes=request.notes,
+            # what the page shows replaces (or clears) the config's; the ground plane only
+            # when fitted here, else the config's stays
+            sets=("lines", "zones", "exclusion_masks_px", "sky_mask_px")
+            + (("ground_plane",) if fit is not None else ()),
         )
         record = self.store.save(draft, snap.png)
         logger.info("saved calibration record %s by %s", record.record_id, record.created_by)

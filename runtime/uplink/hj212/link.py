@@ -18,7 +18,6 @@ import bisect
 import logging
 import select
 import socket
-import sqlite3
 import threading
 import time
 from datetime import datetime
@@ -27,6 +26,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from carbonedge.runtime.base.backoff import Backoff
+from carbonedge.runtime.store.hj212 import queue_depth
 from carbonedge.runtime.uplink.hj212.codec import CN, Hj212Error, Hj212Packet, decode_packet
 from carbonedge.runtime.uplink.hj212.config import Hj212Config
 from carbonedge.runtime.uplink.hj212.queue import (
@@ -115,11 +115,7 @@ class Hj212Link:
 
     def backlog(self) -> int:
         """Packets queued and not answered yet (any thread: its own connection)."""
-        db = sqlite3.connect(self.queue.path, timeout=30)
-        try:
-            return int(db.execute("SELECT COUNT(*) FROM hj212_queue").fetchone()[0])
-        finally:
-            db.close()
+        return queue_depth(self.queue.path)
 
     def stats(self) -> dict[str, Any]:
         return {"connected": self._sock is not None, "queued": self.backlog(),

@@ -52,6 +52,25 @@ def test_model_path_end_to_end(fire_model: Path, tmp_path: Path) -> None:
     assert [e.status for e in events[1:]] == ["update"] * (len(events) - 1)
 
 
+@pytest.mark.parametrize(
+    ("roi", "sees_plume"), [((192, 320, 512, 640), True), ((320, 320, 640, 640), False)]
+)
+def test_model_roi_is_the_part_of_the_frame_it_looks_at(
+    fire_model: Path, tmp_path: Path, roi: tuple[int, int, int, int], sees_plume: bool
+) -> None:
+    cfg = FireMonitorConfig(
+        detector={"type": "ultralytics", "model": str(fire_model), "score_threshold": 0.5,
+                  "roi": roi},
+        evidence={"dir": str(tmp_path / "evidence")},
+    )  # fmt: skip
+    monitor = FireMonitor(cfg, "box-9")
+    events = [e for k in range(6) for e in monitor.update(plume_frame(k, 60.0 * k))]
+    assert bool(events) == sees_plume
+    if sees_plume:  # boxes in frame px, inside the roi
+        x1, y1, x2, y2 = events[0].boxes[0].xyxy
+        assert (x1, x2, y2) == pytest.approx((256, 320, 640), abs=1) and y1 >= roi[1]
+
+
 def test_model_without_fire_classes_is_refused(tmp_path: Path) -> None:
     from carbonedge.runtime.base.errors import ModelError
 

@@ -51,7 +51,7 @@ async function load(fresh) {
   const canvas = $("#canvas");
   canvas.width = s.image_size_px[0];
   canvas.height = s.image_size_px[1];
-  if (!fresh && s.current) adopt(s.current);
+  if (!fresh && (s.current || s.in_force)) adopt(s.current, s.in_force);
   await new Promise((resolve, reject) => {
     state.image.onload = resolve;
     state.image.onerror = () => reject(new Error("the snapshot image did not load"));
@@ -60,18 +60,21 @@ async function load(fresh) {
   redraw();
 }
 
-function adopt(record) {
-  // Start from the record in force: the technician edits rather than redraws.
-  state.lines = record.lines.map((l) => ({ id: l.id, start_px: l.start_px, end_px: l.end_px }));
-  state.zones = record.zones.map((z) => ({ id: z.id, polygon_px: z.polygon_px, movement: z.movement }));
-  state.exclusions = record.exclusion_masks_px.slice();
-  state.sky = record.sky_mask_px;
-  const fit = record.homography_fit;
+function adopt(record, inForce) {
+  // Start from what is in force (the site config with the current record over it): the
+  // technician edits rather than redraws, and what is removed here is removed when saved.
+  const g = inForce || record;
+  state.lines = g.lines.map((l) => ({ id: l.id, start_px: l.start_px, end_px: l.end_px }));
+  state.zones = g.zones.map((z) => ({ id: z.id, polygon_px: z.polygon_px, movement: z.movement }));
+  state.exclusions = g.exclusion_masks_px.slice();
+  state.sky = g.sky_mask_px;
+  const fit = record && record.homography_fit;
   if (fit && fit.image_px) {
     state.points = fit.image_px.map((p, i) => ({ image_px: p, world_m: fit.world_m[i] }));
   }
-  $("#current-record").textContent =
-    `In force: ${record.source_id}@v${record.version}, ${record.created_at} by ${record.created_by}.`;
+  $("#current-record").textContent = record
+    ? `In force: ${record.source_id}@v${record.version}, ${record.created_at} by ${record.created_by}.`
+    : "In force: the site config (no calibration record yet).";
   renderLists();
 }
 

@@ -160,7 +160,7 @@ class OursE2E:
     def pipeline(self, read_timer: CallTimer | None = None):  # -> SourcePipeline
         """A fresh source and pipeline (fresh tracker and counters) over the clip."""
         from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-        from carbonedge.runtime.pipeline import SourcePipeline
+        from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
         from carbonedge.vision.counting.line import LineConfig
         from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
@@ -169,8 +169,11 @@ class OursE2E:
             source.read = read_timer.wrap(source.read)  # type: ignore[method-assign]
         line = LineConfig(id="y150", start_px=(0.0, LINE_Y_PX), end_px=(320.0, LINE_Y_PX))
         return SourcePipeline(
-            device_id="bench", source=source, detector=self.detector,
-            tracker=ByteTrackConfig(lost_buffer_s=1.0), lines=[line], interval_s=10.0,
+            device_id="bench",
+            source=source,
+            detector=self.detector,
+            camera=CameraPlan(tracker=ByteTrackConfig(lost_buffer_s=1.0), lines=[line]),
+            interval_s=10.0,
         )  # fmt: skip
 
     def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:

@@ -292,12 +292,19 @@ def _match_speeds(
 
 
 def _run(source, detector, truth: TrafficTruth, ground_plane) -> tuple[list[LineCrossed], Any]:
-    from carbonedge.runtime.pipeline import SourcePipeline
+    from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
 
     events: list[LineCrossed] = []
     pipeline = SourcePipeline(
-        device_id="audit", source=source, detector=detector, tracker=truth.tracker,
-        lines=list(truth.lines), interval_s=60.0, ground_plane=ground_plane,
+        device_id="audit",
+        source=source,
+        detector=detector,
+        camera=CameraPlan(
+            tracker=truth.tracker,
+            lines=list(truth.lines),
+            ground_plane=ground_plane,
+        ),
+        interval_s=60.0,
         on_events=events.extend,
     )  # fmt: skip
     detector.warmup()

@@ -18,7 +18,7 @@ from carbonedge.devices.sources.synthetic import EPOCH_S, SyntheticScene, Synthe
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.audit_traffic import AuditReport, score_events, synthetic_truth
-from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.store import Store
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
@@ -76,12 +76,14 @@ def _run(
             device_id=DEVICE_ID,
             source=source,
             detector=detector,
-            tracker=ByteTrackConfig(),
-            lines=[line],
+            camera=CameraPlan(
+                tracker=ByteTrackConfig(),
+                lines=[line],
+                emissions=EmissionsConfig(),
+                **analytics,
+            ),
             interval_s=interval_s,
             store=store,
-            emissions=EmissionsConfig(),
-            **analytics,
         )
         return pipeline.run()
 

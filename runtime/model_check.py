@@ -37,7 +37,7 @@ def count_on_clip(
 ) -> ClipCount:
     """Run ``detector`` + ByteTrack + a full-width line at ``line_y_px`` over ``clip``."""
     from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-    from carbonedge.runtime.pipeline import SourcePipeline
+    from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
     from carbonedge.vision.counting.line import LineConfig
     from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
@@ -45,8 +45,11 @@ def count_on_clip(
     width = _clip_width(clip)
     line = LineConfig(id="line", start_px=(0.0, line_y_px), end_px=(float(width), line_y_px))
     pipeline = SourcePipeline(
-        device_id="check", source=source, detector=detector,
-        tracker=ByteTrackConfig(lost_buffer_s=1.0), lines=[line], interval_s=10.0,
+        device_id="check",
+        source=source,
+        detector=detector,
+        camera=CameraPlan(tracker=ByteTrackConfig(lost_buffer_s=1.0), lines=[line]),
+        interval_s=10.0,
     )  # fmt: skip
     result = pipeline.run(max_frames=max_frames)
     per_dir = result.counts()["line"]

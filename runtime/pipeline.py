@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from carbonedge.calibration.geometry import LineConfig, ZoneConfig
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
@@ -91,20 +91,38 @@ class SourceResult:
 
 @dataclass(frozen=True)
 class CameraPlan:
-    """One camera resolved for a run: what its stages read (its config with the calibration
-    record laid over it; the ground plane and masks built)."""
+    """One camera resolved for a run: what its stages read. The site makes it from the camera's
+    config with its calibration record laid over it (``of_config``); tests and tools build one
+    directly (every field but the lines has a default)."""
 
-    camera_id: str
-    lines: list[LineConfig]
-    zones: list[ZoneConfig]
-    ground_plane: GroundPlane | None
-    tracker: ByteTrackConfig
-    speed: SpeedConfig
-    gating: GateConfig | None
-    length_classes: bool
-    emissions: EmissionsConfig | None
-    fire: FireMonitorConfig | None
-    masks: SourceMasks | None
+    lines: Sequence[LineConfig] = ()
+    zones: Sequence[ZoneConfig] = ()
+    ground_plane: GroundPlane | None = None  # a GroundPlaneConfig is built into one
+    tracker: ByteTrackConfig = field(default_factory=ByteTrackConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    gating: GateConfig | None = None
+    length_classes: bool = True
+    emissions: EmissionsConfig | None = None
+    fire: FireMonitorConfig | None = None
+    masks: SourceMasks | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ground_plane, GroundPlaneConfig):
+            object.__setattr__(self, "ground_plane", GroundPlane.from_config(self.ground_plane))
+        if self.masks is not None and self.masks.empty:
+            object.__setattr__(self, "masks", None)
+        object.__setattr__(self, "lines", list(self.lines))
+        object.__setattr__(self, "zones", list(self.zones))
+
+    @classmethod
+    def of_config(cls, camera: Any, masks: SourceMasks | None) -> CameraPlan:
+        """From a resolved ``CameraConfig`` (``runtime.config``) and its built masks."""
+        return cls(
+            lines=camera.lines, zones=camera.zones, ground_plane=camera.ground_plane,
+            tracker=camera.tracker, speed=camera.speed, gating=camera.gating,
+            length_classes=camera.length_classes, emissions=camera.emissions, fire=camera.fire,
+            masks=masks,
+        )  # fmt: skip
 
 
 class SourcePipeline:
@@ -116,44 +134,24 @@ class SourcePipeline:
         device_id: str,
         source: FrameSource,
         detector: Detector,
-        tracker: ByteTrackConfig,
-        lines: list[LineConfig],
+        camera: CameraPlan,
         interval_s: float,
         store: Store | None = None,
-        zones: list[ZoneConfig] | None = None,
-        ground_plane: GroundPlaneConfig | GroundPlane | None = None,
-        speed: SpeedConfig | None = None,
-        length_classes: bool = True,
-        on_events: Callable[[list[LineCrossed]], None] | None = None,
-        emissions: EmissionsConfig | None = None,
-        gate: GateConfig | None = None,
-        fire: FireMonitorConfig | None = None,
         metrics: Metrics | None = None,
+        on_events: Callable[[list[LineCrossed]], None] | None = None,
         calibration_id: str | None = None,
         camera_moved: CameraMovedStage | None = None,
-        masks: SourceMasks | None = None,
         stage_order: tuple[str, ...] | None = None,
     ) -> None:
-        """The keywords make the camera's ``CameraPlan``; its stages are built from it.
+        """``camera`` is what the stages read; the stages are built from it when ``run`` starts.
 
         ``on_events`` (optional) sees every batch of final crossings, as the store does.
         ``calibration_id`` (the calibration record in force) goes into every interval summary.
         ``camera_moved`` compares the view with its calibration snapshot (built by the site, so it
-        outlives restarts). ``fire`` runs the fire/smoke monitor on this source too; a source
-        with a fire monitor and neither lines nor zones (a forest tower) runs no vehicle stages.
-        ``masks`` (``SourceMasks.of_record``): detections anchored in its exclusion masks are
-        dropped before tracking; the fire monitor takes its sky, exclusions and azimuth.
-        ``stage_order`` replaces ``STAGE_ORDER`` (tests, a custom analytic).
+        outlives restarts). ``stage_order`` replaces ``STAGE_ORDER`` (tests, a custom analytic).
         """
-        if isinstance(ground_plane, GroundPlaneConfig):
-            ground_plane = GroundPlane.from_config(ground_plane)
         self.device_id, self.source, self.detector = device_id, source, detector
-        self.camera = CameraPlan(
-            camera_id=source.source_id, lines=list(lines), zones=list(zones or []),
-            ground_plane=ground_plane, tracker=tracker, speed=speed or SpeedConfig(),
-            gating=gate, length_classes=length_classes, emissions=emissions, fire=fire,
-            masks=masks if masks is not None and not masks.empty else None,
-        )  # fmt: skip
+        self.camera = camera
         self._writer = QueuedWriter(store) if store is not None else None
         self._on_events = on_events
         self._interval_s = interval_s
@@ -240,7 +238,7 @@ class SourcePipeline:
 
     def _observe(self, name: str, value: float) -> None:
         if self._metrics is not None:
-            self._metrics.observe(name, value, source=self.camera.camera_id)
+            self._metrics.observe(name, value, source=self.source.source_id)
 
     def _count(self, name: str, n: float = 1) -> None:
         setattr(self.result, name, getattr(self.result, name) + n)

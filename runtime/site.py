@@ -34,13 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
 from carbonedge.devices.sources import FrameSource, create_source
+from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
 from carbonedge.runtime.calibrate.active import report_changes
 from carbonedge.runtime.calibrate.overlay import current_records, overlay_record, source_masks
 from carbonedge.runtime.camera_moved_stage import camera_moved_stages
 from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
-from carbonedge.runtime.pipeline import SourcePipeline, SourceResult
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
@@ -154,7 +155,7 @@ class Site:
                     runner.thread = threading.Thread(
                         target=self._run_source, args=(runner, camera, store),
                         name=f"source-{camera_id}", daemon=True,
-                    )  # fmt: skip
+                    )
                     runner.thread.start()
                 sensors_stop = threading.Event()
                 sensor_threads = self._start_sensors(store, sensors_stop)
@@ -203,7 +204,7 @@ class Site:
             logger.error("%s; running without the health/metrics endpoint", exc)
 
     def _run_source(self, runner: _Runner, camera: CameraConfig, store: Store) -> None:
-        backoff_s = 1.0
+        backoff = Backoff(1.0, self.watchdog.restart_backoff_max_s)
         while not self.stop.is_set():
             result = self._run_once(runner, camera, store)
             if not runner.live or self.stop.is_set():
@@ -214,13 +215,13 @@ class Site:
             if self.max_frames is not None and result.frames >= self.max_frames:
                 return
             runner.restarts += 1
+            delay_s = backoff.next_delay_s()
             logger.warning(
                 "source %s ended (%s); restarting in %.0f s",
-                runner.source_id, result.error or "stream ended", backoff_s,
+                runner.source_id, result.error or "stream ended", delay_s,
             )  # fmt: skip
-            if self.stop.wait(backoff_s):
+            if self.stop.wait(delay_s):
                 return
-            backoff_s = min(backoff_s * 2.0, self.watchdog.restart_backoff_max_s)
 
     def _run_once(self, runner: _Runner, camera: CameraConfig, store: Store) -> SourceResult:
         """One run of ``camera`` (already overlaid with its calibration record)."""
@@ -229,15 +230,16 @@ class Site:
             masks = source_masks(camera)  # a polygon that cannot be used fails here
             source = create_source(camera.source)
             pipeline = SourcePipeline(
-                device_id=self.config.device_id, source=source,
-                detector=self.detectors[camera.id], tracker=camera.tracker,
-                lines=list(camera.lines), interval_s=self.config.summary.interval_s, store=store,
-                zones=list(camera.zones), ground_plane=camera.ground_plane, speed=camera.speed,
-                length_classes=camera.length_classes, emissions=camera.emissions,
-                gate=camera.gating, fire=camera.fire, metrics=self.metrics,
+                device_id=self.config.device_id,
+                source=source,
+                detector=self.detectors[camera.id],
+                camera=CameraPlan.of_config(camera, masks),
+                interval_s=self.config.summary.interval_s,
+                store=store,
+                metrics=self.metrics,
                 calibration_id=applied.record_id if applied else None,
-                camera_moved=self.camera_checks.get(camera.id), masks=masks,
-            )  # fmt: skip
+                camera_moved=self.camera_checks.get(camera.id),
+            )
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
             result = SourceResult(camera.id, error=str(exc))

@@ -12,11 +12,14 @@ is closed by ``flush``. Intervals with no frames at all are not reported as zero
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
 
 DIRECTIONS = ("in", "out")
+
+#: ``on_close(start_s, end_s) -> (crossings made final now, sections by name)``
+OnClose = Callable[[float, float], tuple[list[LineCrossed], dict[str, Any]]]
 
 
 class IntervalAggregator:
@@ -31,14 +34,13 @@ class IntervalAggregator:
         interval_s: float,
         detector: str,
         next_seq: Callable[[], int],
-        on_close: Callable[[float, float], tuple[list[LineCrossed], dict[str, Any]]]
-        | None = None,
+        on_close: OnClose | None = None,
         calibration_id: str | None = None,
     ) -> None:
         """``on_close(start_s, end_s) -> (crossings, sections)`` is called as an interval closes,
-        before its summary is built: the crossings it returns (made final at the interval's end) count in that
-        interval, and its sections go into the summary. ``calibration_id`` goes into every
-        summary."""
+        before its summary is built: the crossings it returns (made final at the interval's end)
+        count in that interval, and its sections (name -> JSON value) go into the summary.
+        ``calibration_id`` goes into every summary."""
         self.device_id, self.source_id = device_id, source_id
         self.line_ids = tuple(line_ids)
         self.interval_s = float(interval_s)

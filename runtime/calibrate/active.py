@@ -1,10 +1,7 @@
-"""The calibration records a running site uses, and the upstream message when one changes.
+"""The calibration record store a site uses, and the upstream message when a record changes.
 
-At start the site loads each source's current record (``load_current``); a record's non-empty
-``lines`` / ``zones`` and its ``ground_plane`` replace the site config's for that source
-(``effective_geometry``), as its non-empty ``exclusion_masks_px`` replace the config's
-``exclusion_masks`` (``effective_masks``, with its sky mask and azimuth for the fire monitor), and
-its id goes into every interval summary. When a source's current
+At start the site loads each camera's current record and lays it over the camera's config
+(``runtime.calibrate.overlay``); its id goes into every interval summary. When a camera's current
 record differs from the one the box last reported (the store remembers it, table
 ``calibration_reported``), ``report_changes`` gives the store a ``CalibrationChanged`` event: the
 store records it with the new record in one transaction, and the uplink queues its
@@ -18,7 +15,6 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from carbonedge.calibration.masks import SourceMasks
 from carbonedge.calibration.record import CalibrationRecord, RecordStore
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.base.events import CalibrationChanged
@@ -31,9 +27,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "calibration_changed",
-    "effective_geometry",
-    "effective_masks",
-    "load_current",
     "record_store_for",
     "report_changes",
 ]
@@ -56,40 +49,6 @@ def record_store_for(config: Any) -> RecordStore | None:
             )
         key = read_key(uplink.signing.key, uplink.signing.key_file)
     return RecordStore(section.records_dir, key)
-
-
-def load_current(config: Any) -> dict[str, CalibrationRecord]:
-    """source/sensor id -> its current (newest verified) record, for the ids of the config."""
-    store = record_store_for(config)
-    if store is None:
-        return {}
-    ids = [s.id for s in config.sources] + [s.id for s in getattr(config, "sensors", [])]
-    records = {}
-    for source_id in ids:
-        record = store.current(source_id)
-        if record is not None:
-            records[source_id] = record
-            logger.info("source %s: calibration %s in force", source_id, record.record_id)
-    return records
-
-
-def effective_geometry(
-    record: CalibrationRecord | None, lines: list, zones: list, ground_plane: Any
-) -> tuple[list, list, Any]:
-    """(lines, zones, ground plane) of a source: the record's where it has them, else config's."""
-    if record is None:
-        return lines, zones, ground_plane
-    return (
-        list(record.lines) or lines,
-        list(record.zones) or zones,
-        record.ground_plane if record.ground_plane is not None else ground_plane,
-    )
-
-
-def effective_masks(record: CalibrationRecord | None, exclusion_masks_px: list) -> SourceMasks:
-    """A source's masks: the record's exclusion masks where it has them, else config's; its sky
-    mask, azimuth and intrinsics (bearings) from the record."""
-    return SourceMasks.of_record(record, exclusion_masks_px)
 
 
 def report_changes(

@@ -88,7 +88,8 @@ def overlay_record(camera: CameraConfig, record: CalibrationRecord | None) -> Ca
     if record.kind != "camera" or record.source_id != camera.id:
         raise ValueError(f"{record.record_id} is not a camera record of {camera.id!r}")
     sets = record.camera_fields_set()
-    intrinsics = azimuth = None
+    intrinsics: IntrinsicsFields | None = None
+    azimuth: AzimuthFields | None = None
     if record.intrinsics is not None:  # the record's validator made sure these load
         lens = Intrinsics.from_dict(record.intrinsics)
         intrinsics = IntrinsicsFields(camera_matrix=lens.camera_matrix.tolist(),

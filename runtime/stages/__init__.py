@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from carbonedge.runtime.base.stage import STAGES, Stage, StageContext
+
 # Importing the stage modules registers the stages and their summary sections.
 from carbonedge.runtime.stages import (  # noqa: F401
     analytics,
@@ -23,7 +25,6 @@ from carbonedge.runtime.stages import (  # noqa: F401
     roi,
     track,
 )
-from carbonedge.runtime.base.stage import STAGES, Stage, StageContext
 
 #: The order of a camera's stages. A frame goes through them top to bottom; so do the interval's
 #: sections when it closes (emissions reads the traffic the analytics closed before it).

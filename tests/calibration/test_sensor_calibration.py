@@ -35,10 +35,12 @@ from carbonedge.devices.sensors.pms5003 import Pms5003Config  # noqa: E402
 from carbonedge.runtime import cli  # noqa: E402
 from carbonedge.runtime.calibrate.sensor_cli import read_series_store  # noqa: E402
 from carbonedge.runtime.config import load_site_config  # noqa: E402
-from carbonedge.runtime.sensor_stage import SensorStage  # noqa: E402
+from carbonedge.runtime.sensor_stage import (
+    SensorStage,  # noqa: E402
+    merge_sensor,  # noqa: E402
+)
 from carbonedge.runtime.site import Site  # noqa: E402
 from carbonedge.runtime.store import Store  # noqa: E402
-from carbonedge.runtime.sensor_stage import merge_sensor  # noqa: E402
 from carbonedge.runtime.uplink.schema import validate_body  # noqa: E402
 
 KEY = "sensor-calibration-test-key-0123456789"
@@ -222,7 +224,8 @@ def _summary(section, minute: int, seq: int):
     from carbonedge.runtime.base.events import IntervalSummary
 
     return IntervalSummary("box", "pm", seq, T0_S + 60 * minute, T0_S + 60 * (minute + 1), {},
-                           section["readings"], "sensor:pms5003", sections={"sensor": section})  # fmt: skip
+                           section["readings"], "sensor:pms5003",
+                           sections={"sensor": section})  # fmt: skip
 
 
 def test_compaction_keeps_calibrating_and_equal_corrections() -> None:

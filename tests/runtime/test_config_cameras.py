@@ -161,6 +161,10 @@ def cameras(**entries: dict) -> dict:
         ),
         (cameras(), "cameras: Dictionary should have at least 1 item"),
         (
+            cameras(c={"id": "d", "source": {"type": "synthetic"}}),
+            "cameras.c.id: 'd' differs from its key 'c'; leave id out",
+        ),
+        (
             {
                 **cameras(c={"source": {"type": "synthetic"}}),
                 "sensors": [{"id": "c", "type": "pms5003", "port": "/dev/null"}],

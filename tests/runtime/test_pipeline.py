@@ -10,7 +10,7 @@ from conftest import make_detections
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.runtime.base.errors import DeviceError, StoreError
 from carbonedge.runtime.base.types import Detections, Frame
-from carbonedge.runtime.pipeline import SourcePipeline
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
 from carbonedge.runtime.store import Store
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.base import Detector
@@ -41,8 +41,7 @@ def run(detector: Detector, seconds: float = 8.0) -> tuple:
         device_id="box",
         source=scene,
         detector=detector,
-        tracker=ByteTrackConfig(),
-        lines=[line],
+        camera=CameraPlan(tracker=ByteTrackConfig(), lines=[line]),
         interval_s=5.0,
     )
     return pipeline.run()
@@ -75,8 +74,7 @@ def test_motion_slice_matches_synthetic_ground_truth() -> None:
         device_id="box",
         source=scene,
         detector=MotionDetector(MotionDetectorConfig()),
-        tracker=ByteTrackConfig(),
-        lines=[LineConfig(id="l", start_px=(x1, y1), end_px=(x2, y2))],
+        camera=CameraPlan(lines=[LineConfig(id="l", start_px=(x1, y1), end_px=(x2, y2))]),
         interval_s=60.0,
     )
     counts = pipeline.run().counts()["l"]
@@ -110,8 +108,12 @@ def run_with_store(detector: Detector, store: Store, seconds: float = 12.0):
     scene = SyntheticScene(SyntheticSceneConfig(id="s", duration_s=seconds, fps=15))
     line = LineConfig(id="l", start_px=(0, 200), end_px=(640, 200))
     pipeline = SourcePipeline(
-        device_id="box", source=scene, detector=detector, tracker=ByteTrackConfig(),
-        lines=[line], interval_s=5.0, store=store,
+        device_id="box",
+        source=scene,
+        detector=detector,
+        camera=CameraPlan(tracker=ByteTrackConfig(), lines=[line]),
+        interval_s=5.0,
+        store=store,
     )  # fmt: skip
     return pipeline.run()
 

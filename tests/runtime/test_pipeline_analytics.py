@@ -12,7 +12,7 @@ from carbonedge.calibration.ground_plane import GroundPlaneConfig
 from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.audit_traffic import TRUTH_TO_LINE_DIRECTION
-from carbonedge.runtime.pipeline import SourcePipeline
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
 from carbonedge.runtime.uplink.compact import merge_summaries
 from carbonedge.runtime.uplink.schema import validate_body
 from carbonedge.vision.analytics.zones import ZoneConfig
@@ -34,14 +34,17 @@ def run():
     (x1, y1), (x2, y2) = gt.counting_line_px
     pipeline = SourcePipeline(
         device_id="box", source=scene, detector=MotionDetector(MotionDetectorConfig()),
-        tracker=ByteTrackConfig(),
-        lines=[LineConfig(id="line", start_px=(x1, y1), end_px=(x2, y2))],
-        interval_s=15.0, zones=[FAR, NEAR],
-        ground_plane=GroundPlaneConfig(
-            image_to_world=np.linalg.inv(gt.homography_world_to_image).tolist()
+        camera=CameraPlan(
+            tracker=ByteTrackConfig(),
+            lines=[LineConfig(id="line", start_px=(x1, y1), end_px=(x2, y2))],
+            zones=[FAR, NEAR],
+            ground_plane=GroundPlaneConfig(
+                image_to_world=np.linalg.inv(gt.homography_world_to_image).tolist()
+            ),
+            emissions=EmissionsConfig(),
         ),
-        emissions=EmissionsConfig(),
-    )  # fmt: skip
+        interval_s=15.0,
+    )
     result = pipeline.run()
     return gt, [s.to_dict() for s in result.summaries]
 

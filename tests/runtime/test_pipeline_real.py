@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
-from carbonedge.runtime.pipeline import SourcePipeline
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
@@ -31,8 +31,7 @@ def test_highway_clip_count_matches_hand_count(with_model_dir: Path, shared_dir:
         device_id="t",
         source=source,
         detector=detector,
-        tracker=ByteTrackConfig(),
-        lines=[line],
+        camera=CameraPlan(tracker=ByteTrackConfig(), lines=[line]),
         interval_s=10.0,
     )
     result = pipeline.run()

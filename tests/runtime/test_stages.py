@@ -17,13 +17,12 @@ from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneC
 from carbonedge.runtime.base.sections import SECTIONS, register_section
 from carbonedge.runtime.base.stage import STAGES, Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Detections, Frame, Packet
-from carbonedge.runtime.pipeline import SourcePipeline
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
 from carbonedge.runtime.stages import STAGE_ORDER
 from carbonedge.runtime.uplink import schema
 from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.base import Detector
-from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 
 # --- the toy stage: what ARCHITECTURE.md walks through ----------------------------------------
@@ -87,8 +86,11 @@ class DownwardBox(Detector):
 def _run(order: tuple[str, ...] | None) -> Any:
     scene = SyntheticScene(SyntheticSceneConfig(id="s", duration_s=8.0, fps=15))
     pipeline = SourcePipeline(
-        device_id="box", source=scene, detector=DownwardBox(), tracker=ByteTrackConfig(),
-        lines=[LineConfig(id="l", start_px=(0, 200), end_px=(640, 200))], interval_s=5.0,
+        device_id="box",
+        source=scene,
+        detector=DownwardBox(),
+        camera=CameraPlan(lines=[LineConfig(id="l", start_px=(0, 200), end_px=(640, 200))]),
+        interval_s=5.0,
         stage_order=order,
     )  # fmt: skip
     return pipeline, pipeline.run()
@@ -150,7 +152,7 @@ def test_published_schema_and_schema_md_are_generated_from_the_registry() -> Non
     assert published == schema.summary_schema_text(), (
         "stale: run python -m carbonedge.runtime.uplink.schema --write")
     doc = resources.files("carbonedge.runtime.uplink").joinpath("SCHEMA.md").read_text("utf-8")
-    assert schema.sections_table() in doc, "stale: python -m carbonedge.runtime.uplink.schema --write"
+    assert schema.sections_table() in doc, "stale: run the same --write"
 
 
 def test_the_assembled_schema_equals_the_release_s_hand_written_one() -> None:

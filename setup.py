@@ -67,7 +67,8 @@ setup(
     package_data={
         "carbonedge.runtime": ["py.typed", "examples/*.yaml"],
         "carbonedge.benchmarks": ["*.md"],
-        "carbonedge.runtime.uplink": ["schemas/*.json", "SCHEMA.md"],
+        "carbonedge.runtime.uplink": ["schemas/*.json", "schemas/parts/*.json", "SCHEMA.md"],
+        "carbonedge.runtime.stages": ["sections/*.json"],
         "carbonedge.emissions": ["data/*.csv", "data/*.md"],
         "carbonedge.runtime.calibrate.web": ["static/*.html", "static/*.js", "static/*.css"],
     },

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from carbonedge.devices.sources.synthetic import EPOCH_S, SyntheticScene, SyntheticSceneConfig
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
@@ -23,7 +23,10 @@ from carbonedge.runtime.store import Store
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
 from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
-from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
+
+if TYPE_CHECKING:
+    from carbonedge.calibration.ground_plane import GroundPlane
+    from carbonedge.runtime.base.events import LineCrossed
 
 DEVICE_ID = "demo-box"
 
@@ -68,23 +71,18 @@ def run_video(path: Path, out_dir: Path, *, line_y_px: float | None, model: str)
 
 
 def _run(
-    source, detector, line: LineConfig, out_dir: Path, *, interval_s: float, **analytics
+    source, detector, line: LineConfig, out_dir: Path, *, interval_s: float,
+    ground_plane: GroundPlane | None = None,
+    on_events: Callable[[list[LineCrossed]], None] | None = None,
 ) -> SourceResult:
+    """One camera with one line (and the scene's ground plane): counts, speeds, emissions."""
     detector.warmup()
+    camera = CameraPlan(lines=[line], ground_plane=ground_plane, emissions=EmissionsConfig())
     with Store(out_dir / "demo.sqlite", out_dir / "demo-summaries.jsonl") as store:
         pipeline = SourcePipeline(
-            device_id=DEVICE_ID,
-            source=source,
-            detector=detector,
-            camera=CameraPlan(
-                tracker=ByteTrackConfig(),
-                lines=[line],
-                emissions=EmissionsConfig(),
-                **analytics,
-            ),
-            interval_s=interval_s,
-            store=store,
-        )
+            device_id=DEVICE_ID, source=source, detector=detector, camera=camera,
+            interval_s=interval_s, store=store, on_events=on_events,
+        )  # fmt: skip
         return pipeline.run()
 
 

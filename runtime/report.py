@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,22 +54,11 @@ def load_report_data(
     Raises ``StoreError`` naming the file when it is missing, not a carbonedge store, or holds no
     summary for the filter (the message lists what it does hold).
     """
+    from carbonedge.runtime.store.readonly import read_bodies
+
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"{path}: no such store file")
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)  # never writes
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open the store ({exc})") from None
-    try:
-        rows = _query(db, path, "SELECT body FROM summaries", required=True)
-        events = _query(db, path, "SELECT body FROM events WHERE kind IN "
-                        "('line_crossed', 'fire_alarm') ORDER BY t_wall")  # fmt: skip
-        pending = _query(db, path, "SELECT body FROM outbox WHERE kind = 'fire_alarm' UNION ALL "
-                         "SELECT body FROM dead_letter WHERE kind = 'fire_alarm'")  # fmt: skip
-    finally:
-        db.close()
-    bodies, unreadable = _decode(rows + events + pending)
+    stored = read_bodies(path)
+    bodies, unreadable = _decode(stored.summaries + stored.events + stored.pending_alarms)
     everything = [b for b in bodies if b.get("kind") == "interval_summary"]
     data = ReportData(path, _select(everything, device_id, source_ids), unreadable_rows=unreadable)
     if not data.summaries:
@@ -88,17 +76,6 @@ def load_report_data(
         _select(list(alarms.values()), device_id, source_ids), key=lambda b: b.get("t_wall", "")
     )
     return data
-
-
-def _query(db: sqlite3.Connection, path: Path, sql: str, required: bool = False) -> list[str]:
-    try:
-        return [r[0] for r in db.execute(sql).fetchall()]
-    except sqlite3.OperationalError as exc:
-        if not required and "no such table" in str(exc):
-            return []  # an older store without that table
-        raise StoreError(f"{path}: not a readable carbonedge store ({exc})") from None
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a readable carbonedge store ({exc})") from None
 
 
 def _decode(texts: list[str]) -> tuple[list[dict[str, Any]], int]:

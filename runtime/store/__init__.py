@@ -5,9 +5,10 @@ statement on it is in this package: ``schema`` (every table, the schema version 
 ``PRAGMA user_version``, forward migrations run at open), ``db`` (``open_db``: the one way in),
 ``transaction`` (the one ``Transaction``), and one module per table group: ``records`` (``Store``:
 summaries, events, the calibration last reported), ``sequences``, ``outbox`` (the uplink's queue,
-``Outbox``), ``hj212`` (the HJ 212 link's queue, ``Hj212Queue``) and ``salvage`` (recovery of a
-corrupt file). What goes upstream is the uplink's decision (``carbonedge.runtime.uplink.policy``),
-applied here in the transaction that stores the record.
+``Outbox``), ``hj212`` (the HJ 212 link's queue, ``Hj212Queue``), ``salvage`` (recovery of a
+corrupt file) and ``readonly`` (what ``carbonedge report`` reads while the service writes). What
+goes upstream is the uplink's decision (``carbonedge.runtime.uplink.policy``), applied here in
+the transaction that stores the record.
 """
 
 from __future__ import annotations

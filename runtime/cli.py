@@ -69,6 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from carbonedge.runtime.config import load_site_config
     from carbonedge.runtime.progress import Progress
     from carbonedge.runtime.site import Site
+    from carbonedge.runtime.store.quarantine import open_or_quarantine
     from carbonedge.runtime.uplink.forwarder import start_forwarder
     from carbonedge.runtime.uplink.hj212.link import start_link
 
@@ -76,10 +77,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the frame, flush the interval, exit
+    open_or_quarantine(config.output.sqlite_path)  # corrupt: moved aside, a fresh one started
     site = Site(config, max_frames=args.max_frames, stop=stop)
     forwarder = start_forwarder(config)  # None without an uplink; sends what is queued meanwhile
     if forwarder is not None:
         forwarder.health_provider = site.health  # device health messages carry the devices
+        site.uplink_health = forwarder.health  # /healthz: degraded when nothing is delivered
         site.metrics.on_scrape(
             lambda m: m.set("carbonedge_uplink_backlog_messages", forwarder.backlog())
         )
@@ -103,10 +106,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
             f"{r.decode_errors} undecodable frames skipped, "
             f"detector skipped on {r.gated_fraction:.0%} of frames (motion gating)"
-            + (f", {r.unwritten} items NOT written to the store" if r.unwritten else "")
+            + (f", {r.unwritten} items NOT written to the store ({r.spilled} in the spill file)"
+               if r.unwritten else "")
             + "\n"
         )
-    return 2 if failed else 0
+    if failed:
+        return 2
+    return 3 if any(r.unwritten for r in results) else 0  # spilled or lost: say so
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

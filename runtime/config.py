@@ -48,6 +48,7 @@ from carbonedge.devices.sources.base import SOURCES
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.base.model import StrictModel
+from carbonedge.runtime.base.safe_yaml import YamlLimitError, load_yaml_limited
 from carbonedge.runtime.calibrate.overlay import AppliedRecord
 from carbonedge.runtime.config_legacy import convert_legacy, deprecation_notice, is_legacy
 from carbonedge.runtime.health_server import HealthConfig
@@ -105,6 +106,14 @@ class OutputConfig(StrictModel):
 
     sqlite_path: Path = Path("carbonedge-out/carbonedge.sqlite")
     jsonl_path: Path | None = Path("carbonedge-out/summaries.jsonl")
+    shutdown_flush_s: float = Field(
+        10.0, ge=0.0, le=600.0,
+        description="at shutdown, retry a failing store this long before spilling the queue",
+    )
+    spill_dir: Path | None = Field(
+        None, description="folder of the spill file (default: next to the store; "
+        "another filesystem survives a full disk)",
+    )
 
 
 class CameraConfig(StrictModel):
@@ -357,7 +366,9 @@ def read_yaml(path: str | Path) -> object:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml_limited(text)
+    except YamlLimitError as exc:
+        raise ConfigError(f"{path}: refused YAML: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

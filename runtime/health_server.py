@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.runtime.base.errors import ConfigError
+from carbonedge.runtime.http_limits import REQUEST_TIMEOUT_S, BoundedHTTPServer, is_loopback
 from carbonedge.runtime.metrics import CONTENT_TYPE, Metrics
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class HealthConfig(BaseModel):
     enabled: bool = True
     host: str = Field("127.0.0.1", min_length=1, description="address to bind (loopback default)")
     port: int = Field(9101, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    disk_min_free_mb: float = Field(
+        64.0, ge=0.0, description="less free space on the store's filesystem: degraded (503)"
+    )
 
 
 class HealthServer:
@@ -57,7 +61,7 @@ class HealthServer:
     ) -> None:
         self.metrics, self.health, self.host = metrics, health, host
         self._requested_port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -86,7 +90,7 @@ class HealthServer:
             return self
         handler = type("_BoundHandler", (_Handler,), {"owner": self})
         try:
-            server = ThreadingHTTPServer((self.host, self._requested_port), handler)
+            server = BoundedHTTPServer((self.host, self._requested_port), handler)
         except OSError as exc:
             raise ConfigError(
                 f"health.port: cannot listen on {self.host}:{self._requested_port} "
@@ -102,6 +106,9 @@ class HealthServer:
         )
         self._thread.start()
         logger.info("health and metrics on %s (/healthz, /metrics)", self.url)
+        if not is_loopback(self.host):
+            logger.warning("health.host %s is not loopback: /metrics and /healthz are exposed to "
+                           "the network without authentication", self.host)  # fmt: skip
         return self
 
     def stop(self, timeout_s: float = 2.0) -> None:
@@ -126,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
     owner: HealthServer  # set on the per-server subclass
     protocol_version = "HTTP/1.1"
     server_version = "carbonedge-health"
+    timeout = REQUEST_TIMEOUT_S  # a half-open request gives its thread back after this
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server naming
         path = self.path.split("?", 1)[0]

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from carbonedge.calibration.geometry import LineConfig, ZoneConfig
@@ -67,7 +68,8 @@ class SourceResult:
     )
     summary_count: int = 0
     line_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    unwritten: int = 0  # items still queued for the store when the run ended (store failing)
+    unwritten: int = 0  # items not in the store when the run ended (spilled or lost)
+    spilled: int = 0  # of those, kept in the spill file (replayed at the next start)
     detector_calls: int = 0
     gated_frames: int = 0  # frames the motion gate let skip the detector (detections reused)
     inference_s: float = 0.0  # time spent in the detector
@@ -142,6 +144,8 @@ class SourcePipeline:
         calibration_id: str | None = None,
         camera_moved: CameraMovedStage | None = None,
         stage_order: tuple[str, ...] | None = None,
+        shutdown_flush_s: float = 10.0,
+        spill_to: Path | None = None,
     ) -> None:
         """``camera`` is what the stages read; the stages are built from it when ``run`` starts.
 
@@ -149,10 +153,13 @@ class SourcePipeline:
         ``calibration_id`` (the calibration record in force) goes into every interval summary.
         ``camera_moved`` compares the view with its calibration snapshot (built by the site, so it
         outlives restarts). ``stage_order`` replaces ``STAGE_ORDER`` (tests, a custom analytic).
+        At the end of a run a failing store is retried for ``shutdown_flush_s``; what it still
+        refuses goes to the spill file ``spill_to`` (``runtime/store/spill.py``).
         """
         self.device_id, self.source, self.detector = device_id, source, detector
         self.camera = camera
         self._writer = QueuedWriter(store) if store is not None else None
+        self._shutdown_flush_s, self._spill_to = shutdown_flush_s, spill_to
         self._on_events = on_events
         self._interval_s = interval_s
         self._metrics = metrics
@@ -199,12 +206,23 @@ class SourcePipeline:
                     stage.close()
                 self._take_line_counts(result)
                 if self._writer is not None and self._writer.pending:
-                    result.unwritten = self._writer.pending
-                    logger.error(
-                        "source %s: %d queued items could not be written to the store",
-                        src.source_id, self._writer.pending,
-                    )  # fmt: skip
+                    self._drain_writer(result)
         return result
+
+    def _drain_writer(self, result: SourceResult) -> None:
+        """The store failed until the end: retry for a bounded time, then spill the rest."""
+        assert self._writer is not None
+        queued = self._writer.pending
+        written, spilled, lost = self._writer.drain(self._shutdown_flush_s, self._spill_to)
+        self._log_written(written, result)
+        result.spilled, result.unwritten = spilled, spilled + lost
+        if spilled or lost:
+            logger.error(
+                "source %s: store still failing after %.0f s at the end of the run: of %d queued "
+                "items %d written, %d spilled to %s (replayed at the next start), %d LOST",
+                self.source.source_id, self._shutdown_flush_s, queued, queued - spilled - lost,
+                spilled, self._spill_to, lost,
+            )  # fmt: skip
 
     def _start(self, src: FrameSource, result: SourceResult) -> IntervalAggregator:
         """Build and start the camera's stages; the interval aggregator that closes them."""
@@ -334,10 +352,15 @@ class SourcePipeline:
             if summary is not None:
                 self._writer.add_summary(summary)
             written = self._writer.flush()
+        self._log_written(written, result)
+
+    @staticmethod
+    def _log_written(written: list[IntervalSummary], result: SourceResult) -> None:
         for s in written:
             result.summaries.append(s)
             result.summary_count += 1
             logger.info(
-                "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors", s.source_id,
-                s.seq, s.to_dict()["interval_start"], s.total(), s.frames, s.frame_errors,
+                "summary %s seq=%d %s: %d vehicles, %d frames, %d frame errors (id %s)",
+                s.source_id, s.seq, s.to_dict()["interval_start"], s.total(), s.frames,
+                s.frame_errors, s.id,
             )  # fmt: skip

@@ -28,14 +28,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.calibration.sensor import SensorCorrection, zero_span_marker
 from carbonedge.devices.sources import FrameSource, create_source
 from carbonedge.runtime.base.backoff import Backoff
-from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
+from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError, StoreError
 from carbonedge.runtime.calibrate.active import report_changes
 from carbonedge.runtime.calibrate.overlay import current_records, overlay_record, source_masks
 from carbonedge.runtime.camera_moved_stage import camera_moved_stages
@@ -43,8 +44,11 @@ from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
+from carbonedge.runtime.site_faults import store_faults, uplink_faults
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
+from carbonedge.runtime.store.spill import replay_spill, spill_path
+from carbonedge.runtime.store.write_health import write_health
 from carbonedge.vision.detectors import Detector, create_detector
 
 if TYPE_CHECKING:  # runtime.config imports this module (WatchdogConfig)
@@ -114,6 +118,9 @@ class Site:
         self.metrics = Metrics()
         SiteMetrics(self, self.metrics)
         self.server: HealthServer | None = None
+        self.store: Store | None = None  # open while run() runs
+        #: returns the uplink's health (``Forwarder.health``); set by ``carbonedge run``
+        self.uplink_health: Callable[[], dict[str, Any]] | None = None
         # signed calibration records: a bad key fails here, a tampered file is logged and skipped
         self.calibrations = current_records(config)
         self.cameras: dict[str, CameraConfig] = {
@@ -148,7 +155,10 @@ class Site:
         try:
             for detector in self._all_detectors():
                 detector.warmup()
-            with Store(self.config.output.sqlite_path, self.config.output.jsonl_path) as store:
+            with Store(self.config.output.sqlite_path, self.config.output.jsonl_path,
+                       uplink=self.config.uplink is not None) as store:  # fmt: skip
+                self.store = store
+                self._replay_spill(store)
                 report_changes(store, self.config.device_id, self.calibrations)
                 for camera_id, camera in self.cameras.items():
                     runner = self._runners[camera_id]
@@ -171,6 +181,17 @@ class Site:
             if self.server is not None:
                 self.server.stop()
         return [self._merged(r) for r in self._runners.values()]
+
+    def _spill_path(self) -> Path:
+        output = self.config.output
+        return spill_path(output.sqlite_path, output.spill_dir)
+
+    def _replay_spill(self, store: Store) -> None:
+        """What the last run could not write at its shutdown goes in first (idempotent)."""
+        try:
+            replay_spill(store, self._spill_path())
+        except StoreError as exc:
+            logger.error("%s; the spill file is kept for the next start", exc)
 
     def _start_sensors(self, store: Store, stop: threading.Event) -> list[threading.Thread]:
         threads = []
@@ -239,6 +260,8 @@ class Site:
                 metrics=self.metrics,
                 calibration_id=applied.record_id if applied else None,
                 camera_moved=self.camera_checks.get(camera.id),
+                shutdown_flush_s=self.config.output.shutdown_flush_s,
+                spill_to=self._spill_path(),
             )
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
@@ -383,19 +406,38 @@ class Site:
                 "counters": snap["counters"],
             }
             ok = ok and snap["state"] not in ("stalled", "failed")
-        return {
+        report = {
             "status": "ok" if ok else "degraded",
             "uptime_s": round(now - self.started_s, 1),
             "sources": sources,
             "sensors": sensors,
         }
+        return self._with_faults(report)
+
+    def _with_faults(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The store, its disk and the uplink: each fault degrades with a one-line reason."""
+        health_config = getattr(self.config, "health", None)
+        min_free_mb = health_config.disk_min_free_mb if health_config is not None else 0.0
+        store = self.store
+        writes = write_health(store).snapshot() if store is not None else None
+        problems = store.integrity_problems if store is not None else None
+        report["store"], reasons = store_faults(writes, self.config.output.sqlite_path,
+                                                min_free_mb, problems)  # fmt: skip
+        uplink, uplink_reasons = uplink_faults(self.uplink_health)
+        if uplink is not None:
+            report["uplink"] = uplink
+        reasons += uplink_reasons
+        report["reasons"] = reasons
+        if reasons:
+            report["status"] = "degraded"
+        return report
 
     def runners(self) -> dict[str, _Runner]:
         return self._runners
 
 
 _SUMMED = ("frames", "frame_errors", "decode_errors", "detections", "crossings", "summary_count",
-           "unwritten", "detector_calls", "gated_frames")  # fmt: skip
+           "unwritten", "spilled", "detector_calls", "gated_frames")  # fmt: skip
 
 
 def run_site(

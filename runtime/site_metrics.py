@@ -3,7 +3,9 @@
 Counters are derived from each source's running totals (all its restarts added up) and
 advanced by the difference since the last scrape, so the pipeline threads pay nothing per frame
 except the inference-time histogram, which the pipeline observes itself. Live sources add their
-device health: state, dropped frames, reconnects.
+device health: state, dropped frames, reconnects. The store's failed writes (per kind), the free
+space of its filesystem and the uplink backlog (counted in the store file itself, so it reads
+the real backlog while writes fail) are read at the same time.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import time
 from typing import TYPE_CHECKING
 
 from carbonedge.runtime.metrics import SOURCE_STATES, Metrics
+from carbonedge.runtime.site_faults import disk_free_bytes
+from carbonedge.runtime.store.outbox import pending_count
+from carbonedge.runtime.store.write_health import write_health
 
 if TYPE_CHECKING:
     from carbonedge.runtime.site import Site
@@ -50,6 +55,22 @@ class SiteMetrics:
             self._exported[key] = total
 
     def collect(self, metrics: Metrics) -> None:
+        self._collect_store(metrics)
+        self._collect_sources(metrics)
+
+    def _collect_store(self, metrics: Metrics) -> None:
+        store = self.site.store
+        if store is not None:
+            for kind, n in write_health(store).snapshot()["failures_total"].items():
+                self._advance(metrics, "carbonedge_store_write_failures_total", n, kind=kind)
+        sqlite_path = self.site.config.output.sqlite_path
+        free = disk_free_bytes(sqlite_path)
+        if free is not None:
+            metrics.set("carbonedge_store_disk_free_bytes", free)
+        if sqlite_path.exists():  # a read error keeps the last value (logged by the scrape)
+            metrics.set("carbonedge_uplink_backlog_messages", pending_count(sqlite_path))
+
+    def _collect_sources(self, metrics: Metrics) -> None:
         now = time.monotonic()
         for source_id, runner in self.site.runners().items():
             results = list(runner.results)

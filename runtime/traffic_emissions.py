@@ -32,7 +32,9 @@ def interval_emissions(
             vehicle_class=name,
             vehicles=int(t["vehicles"]),
             distance_km=t.get("distance_km"),
-            mean_speed_kmh=t.get("mean_speed_kmh"),
+            # every vehicle of the class stood still: no distance, no speed to look factors up
+            # at (the idle time still counts); None takes the default, times 0 km
+            mean_speed_kmh=t.get("mean_speed_kmh") or None,
             idle_s=float(t.get("idle_s", 0.0)),
         )
         for name, t in sorted(traffic.items())

@@ -3,16 +3,22 @@
 Every user (the ``Store`` of the pipelines, the uplink's ``Outbox``, the HJ 212 queue, recovery)
 opens the file through ``open_db``: WAL journal, ``synchronous=FULL`` (checked), ``quick_check``
 passed, a schema version this release knows, brought forward to ``SCHEMA_VERSION`` (see
-``schema.py``). Each user keeps its own connection (one per thread that writes).
+``schema.py``), its sequence counters checked against the sidecar ``<store>.seq`` (``integrity.py``:
+committed rows lost are logged and their numbers never reused). A new file is created mode 0600
+(SQLite gives its ``-wal``/``-shm`` the same mode); an existing one that others can read loses
+those bits, with a warning. Each user keeps its own connection (one per thread that writes).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from carbonedge.runtime.base.errors import StoreError
+from carbonedge.runtime.store.integrity import check_marks
 from carbonedge.runtime.store.schema import migrate, read_version, refuse_newer
 from carbonedge.runtime.store.transaction import StoreConnection
 from carbonedge.runtime.uplink.errors import OutboxCorruptError
@@ -35,9 +41,10 @@ def open_db(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> StoreConne
     db: StoreConnection | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(path)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                              timeout=busy_timeout_s, factory=StoreConnection)  # fmt: skip
-        db.path = path
+        db.path, db.allocated, db.integrity_problems = path, {}, []
         result = db.execute("PRAGMA quick_check").fetchone()[0]
         if result != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {result}")
@@ -49,6 +56,7 @@ def open_db(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> StoreConne
         if db.execute("PRAGMA synchronous").fetchone()[0] != 2:
             raise StoreError(f"{path}: PRAGMA synchronous=FULL did not take effect")
         migrate(db, path)
+        db.integrity_problems = check_marks(db, path)
     except sqlite3.OperationalError as exc:  # cannot open, locked, I/O: not corruption
         _close(db)
         raise StoreError(f"{path}: cannot open the on-box store ({exc})") from None
@@ -65,6 +73,24 @@ def open_db(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> StoreConne
         _close(db)
         raise
     return db
+
+
+FILE_MODE = 0o600
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty at mode 0600 (SQLite takes an empty file as a new database), or
+    take the "others" bits off an existing one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o007:
+            os.chmod(path, mode & ~0o007)
+            logger.warning("%s: the store was readable by others (mode %o); now %o",
+                           path, mode, mode & ~0o007)  # fmt: skip
+        return
+    os.close(fd)
 
 
 def read_connection(path: Path) -> sqlite3.Connection:

@@ -5,7 +5,8 @@ per-device summary ``seq`` is allocated in the same transaction as the summary's
 uplink sends upstream (``uplink.policy``: every summary, alarms, calibration changes) is queued in
 the outbox in the same transaction as the record, so a record the store accepted can never be
 missing from the outbox, whatever crashes in between; an event is queued only when it is first
-stored, so it is sent once even after its message was acknowledged and deleted.
+stored, so it is sent once even after its message was acknowledged and deleted. A store of a
+box without an uplink (``Store(..., uplink=False)``) queues nothing: no one would drain it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from carbonedge.runtime.base.errors import StoreError
 from carbonedge.runtime.base.events import CalibrationChanged, IntervalSummary, LineCrossed, utc_iso
 from carbonedge.runtime.store import sequences
 from carbonedge.runtime.store.db import open_db
+from carbonedge.runtime.store.jsonl_mirror import JsonlMirror
 from carbonedge.runtime.store.outbox import insert_message
 from carbonedge.runtime.store.transaction import Transaction
 from carbonedge.runtime.uplink.policy import outbox_message
@@ -36,23 +38,28 @@ def _json(body: dict[str, Any]) -> str:
 
 
 class Store:
-    """The store file (thread-safe via one lock) and a JSON-lines mirror of the summaries."""
+    """The store file (thread-safe via one lock) and a JSON-lines mirror of the summaries.
 
-    def __init__(self, sqlite_path: Path, jsonl_path: Path | None = None) -> None:
-        self.sqlite_path, self.jsonl_path = Path(sqlite_path), jsonl_path
+    ``uplink``: whether the box has an uplink (``uplink.policy``); without one nothing is queued
+    in the outbox. ``integrity_problems``: one line per loss found at open (``integrity.py``)."""
+
+    def __init__(
+        self, sqlite_path: Path, jsonl_path: Path | None = None, *, uplink: bool = True
+    ) -> None:
+        self.sqlite_path, self.jsonl_path, self.uplink = Path(sqlite_path), jsonl_path, uplink
         self._lock = threading.Lock()
-        self._jsonl = None
+        self._jsonl: JsonlMirror | None = None
         # a pipeline thread waits at most this long for the lock; then QueuedWriter retries later
         self._db: sqlite3.Connection | None = open_db(self.sqlite_path, busy_timeout_s=5.0)
+        self.integrity_problems: list[str] = list(self._db.integrity_problems)
+        if not uplink:
+            _warn_unsent_backlog(self._db, self.sqlite_path)
         if jsonl_path is not None:
             try:
-                Path(jsonl_path).parent.mkdir(parents=True, exist_ok=True)
-                self._jsonl = open(jsonl_path, "a", encoding="utf-8")  # noqa: SIM115 - see close()
-            except OSError as exc:
+                self._jsonl = JsonlMirror(Path(jsonl_path), self._db)
+            except (OSError, sqlite3.Error) as exc:
                 self.close()
-                raise StoreError(
-                    f"{jsonl_path}: cannot open for appending ({exc.strerror})"
-                ) from None
+                raise StoreError(f"{jsonl_path}: cannot open for appending ({exc})") from None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -90,12 +97,12 @@ class Store:
                         (summary.id, summary.device_id, summary.source_id, summary.seq,
                          body["interval_start"], body["interval_end"], text),
                     )  # fmt: skip
-                    _queue_upstream(db, body)
+                    _queue_upstream(db, body, self.uplink)
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"{self.sqlite_path}: cannot write summary {summary.id} ({exc})"
                 ) from None
-            self._append_jsonl(text)
+            self._append_jsonl()
         return summary
 
     def _stored_duplicate(self, summary: IntervalSummary, seq: int, body: str) -> IntervalSummary:
@@ -108,14 +115,15 @@ class Store:
             )  # fmt: skip
         return replace(summary, seq=seq, counts=stored["counts"], frames=stored["frames"])
 
-    def _append_jsonl(self, text: str) -> None:
+    def _append_jsonl(self) -> None:
+        """The committed summaries not in the JSON-lines copy yet into it (fsynced)."""
         if self._jsonl is None:
             return
         try:
-            self._jsonl.write(text + "\n")
-            self._jsonl.flush()
-        except OSError as exc:  # the summary is committed in SQLite; the mirror is best effort
-            logger.error("%s: cannot append a summary line (%s)", self.jsonl_path, exc.strerror)
+            self._jsonl.catch_up(self.db)
+        except (OSError, sqlite3.Error) as exc:  # committed in SQLite; appended on a later call
+            logger.error("%s: cannot append a summary line (%s); appended later",
+                         self.jsonl_path, exc)  # fmt: skip
 
     def summaries(self, device_id: str | None = None) -> list[dict[str, Any]]:
         """Stored summaries in sequence order (for tests, the CLI and the uplink)."""
@@ -141,7 +149,7 @@ class Store:
             try:
                 with Transaction(self.db) as db:
                     for event in events:
-                        _insert_event(db, event)
+                        _insert_event(db, event, self.uplink)
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.sqlite_path}: cannot write events ({exc})") from None
 
@@ -175,7 +183,7 @@ class Store:
                         (event.source_id, record_id, event.calibration_sha256,
                          json.dumps(record), utc_iso(time.time())),
                     )  # fmt: skip
-                    return _insert_event(db, event)
+                    return _insert_event(db, event, self.uplink)
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"{self.sqlite_path}: cannot record calibration change {record_id} ({exc})"
@@ -198,21 +206,30 @@ class Store:
         self.close()
 
 
-def _insert_event(db: sqlite3.Connection, event: Any) -> bool:
-    """Store one event (inside the caller's transaction); queue it upstream when it is new and
-    the uplink sends its kind. True when it was new."""
+def _warn_unsent_backlog(db: sqlite3.Connection, path: Path) -> None:
+    pending = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+    if pending:
+        logger.warning(
+            "%s: %d messages are queued in the outbox from a config with an uplink; they are kept "
+            "but not sent while the config has no uplink: section", path, pending,
+        )  # fmt: skip
+
+
+def _insert_event(db: sqlite3.Connection, event: Any, uplink: bool = True) -> bool:
+    """Store one event (inside the caller's transaction); queue it upstream when it is new, the
+    box has an uplink and the uplink sends its kind. True when it was new."""
     body = event.to_dict()
     new = db.execute(
         "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
         (event.id, body["kind"], event.device_id, event.source_id, body["t_wall"], _json(body)),
     ).rowcount == 1  # fmt: skip
     if new:
-        _queue_upstream(db, body)
+        _queue_upstream(db, body, uplink)
     return new
 
 
-def _queue_upstream(db: sqlite3.Connection, body: dict[str, Any]) -> None:
-    message = outbox_message(body)
+def _queue_upstream(db: sqlite3.Connection, body: dict[str, Any], uplink: bool) -> None:
+    message = outbox_message(body, uplink=uplink)
     if message is not None:
         kind, msg_body = message
         insert_message(db, kind=kind, device_id=body["device_id"], msg_id=body["id"],
@@ -223,15 +240,26 @@ class QueuedWriter:
     """Writes events and summaries to a ``Store`` in order; what fails waits and is retried.
 
     A store error (database locked beyond the timeout, disk full) must neither lose an accepted
-    crossing or summary nor stop the source: failed items stay queued, in order, and every later
-    ``flush`` retries them first. The queue lives in memory, so a long outage of the store grows it;
-    each failure streak is logged once at ERROR and its end at WARNING.
+    crossing or summary nor stop the source: failed items stay queued, in order, and a later
+    ``flush`` retries them first (after a capped backoff, 0.5 s up to 5 s, so a full disk is not
+    hammered on every frame). The queue lives in memory, so a long outage of the store grows it;
+    each failure streak is logged once at ERROR and its end at WARNING, and every failed write is
+    counted in the store's ``WriteHealth`` (``/healthz``, ``/metrics``). At the end of a run,
+    ``drain`` retries for a bounded time and spills what is left to the spill file (``spill``).
     """
 
+    RETRY_FIRST_S, RETRY_MAX_S = 0.5, 5.0
+
     def __init__(self, store: Store) -> None:
+        from carbonedge.runtime.base.backoff import Backoff
+        from carbonedge.runtime.store.write_health import write_health
+
         self.store = store
+        self.health = write_health(store)
         self._queue: deque[list[LineCrossed] | IntervalSummary] = deque()
         self._failing_since: int | None = None  # queue length when the current streak began
+        self._backoff = Backoff(self.RETRY_FIRST_S, self.RETRY_MAX_S)
+        self._retry_at_mono_s = 0.0
 
     @property
     def pending(self) -> int:
@@ -244,23 +272,56 @@ class QueuedWriter:
     def add_summary(self, summary: IntervalSummary) -> None:
         self._queue.append(summary)
 
-    def flush(self) -> list[IntervalSummary]:
-        """Write what is queued, oldest first; return the summaries written (with their seq)."""
+    def flush(self, *, force: bool = False) -> list[IntervalSummary]:
+        """Write what is queued, oldest first; return the summaries written (with their seq).
+        While failing, a retry waits for its backoff unless ``force``."""
         written: list[IntervalSummary] = []
+        if self._queue and not force and time.monotonic() < self._retry_at_mono_s:
+            return written
         while self._queue:
             item = self._queue[0]
+            kind = "summary" if isinstance(item, IntervalSummary) else "events"
             try:
-                if isinstance(item, IntervalSummary):
-                    written.append(self.store.write_summary(item))
+                if kind == "summary":
+                    written.append(self.store.write_summary(item))  # type: ignore[arg-type]
                 else:
-                    self.store.write_events(item)
+                    self.store.write_events(item)  # type: ignore[arg-type]
             except StoreError as exc:
+                self.health.failed(kind, str(exc))
+                self._retry_at_mono_s = time.monotonic() + self._backoff.next_delay_s()
                 if self._failing_since is None:
                     self._failing_since = len(self._queue)
                     logger.error("%s; %d items kept in memory and retried", exc, len(self._queue))
                 return written
+            self.health.succeeded()
             self._queue.popleft()
         if self._failing_since is not None:
             logger.warning("store writable again; the queued items were written")
             self._failing_since = None
+            self._backoff.reset()
+            self._retry_at_mono_s = 0.0
         return written
+
+    def drain(
+        self, flush_s: float, spill_to: Path | None
+    ) -> tuple[list[IntervalSummary], int, int]:
+        """End of a run: retry for up to ``flush_s``, then append what is still queued to the
+        spill file ``spill_to`` (None: no spill file). Returns (summaries written, items spilled,
+        items lost: neither written nor spilled)."""
+        from carbonedge.runtime.store.spill import write_spill
+
+        deadline_s = time.monotonic() + flush_s
+        written = self.flush(force=True)
+        while self._queue and time.monotonic() < deadline_s:
+            time.sleep(max(0.0, min(self._retry_at_mono_s, deadline_s) - time.monotonic()))
+            written += self.flush(force=True)
+        if not self._queue:
+            return written, 0, 0
+        left, spilled = len(self._queue), 0
+        if spill_to is not None:
+            try:
+                spilled = write_spill(spill_to, list(self._queue))
+            except OSError as exc:
+                logger.error("%s: cannot write the spill file (%s)", spill_to, exc)
+        self._queue.clear()
+        return written, spilled, left - spilled

@@ -1,4 +1,5 @@
-"""CLI commands of the uplink: ``outbox status|recover|forward``, ``verify``, ``ingest``.
+"""CLI commands of the uplink: ``outbox status|recover|forward``, ``verify``, ``ingest``,
+``keys generate``.
 
 Registered from ``runtime/cli.py`` (``_COMMAND_MODULES``); heavy imports stay in the handlers.
 """
@@ -27,21 +28,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     recover.set_defaults(handler=_cmd_recover)
     forward = actions.add_parser("forward", help="run only the forwarder of a site config")
     forward.add_argument("config", type=Path)
-    forward.add_argument("--until-empty", action="store_true", help="exit once all are acked")
+    forward.add_argument("--until-empty", action="store_true",
+                         help="exit once all data messages are acked (its own device health "
+                         "messages do not count)")  # fmt: skip
     forward.add_argument("--timeout-s", type=float, default=None, help="give up after this long")
     forward.set_defaults(handler=_cmd_forward)
 
     verify = sub.add_parser("verify", help="verify signed messages (JSON lines) with device keys")
-    verify.add_argument("--keys-dir", type=Path, required=True, help="<device_id>.key files")
+    verify.add_argument(
+        "--keys-dir", type=Path, required=True,
+        help="<device_id>.key (HMAC) and <device_id>/<kid>.pub (Ed25519) files",
+    )  # fmt: skip
     verify.add_argument("files", type=Path, nargs="*", help="JSON-lines files (default: stdin)")
     verify.add_argument("--max-bytes", type=int, default=16384)
     verify.set_defaults(handler=_cmd_verify)
+
+    keys = sub.add_parser("keys", help="Ed25519 device signing keys")
+    keys_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    generate = keys_actions.add_parser(
+        "generate", help="write a new key pair: OUT/DEVICE/KID.key (mode 0600) and KID.pub"
+    )
+    generate.add_argument("--device", required=True, help="the device id")
+    generate.add_argument("--out", type=Path, default=Path("."), help="folder (default: .)")
+    generate.set_defaults(handler=_cmd_keys_generate)
 
     ingest = sub.add_parser("ingest", help="reference consumer: subscribe, verify, de-duplicate")
     ingest.add_argument("--host", default="127.0.0.1")
     ingest.add_argument("--port", type=int, default=1883)
     ingest.add_argument("--topic", default="carbonedge/+/+/+", help="subscription filter")
-    ingest.add_argument("--keys-dir", type=Path, required=True, help="<device_id>.key files")
+    ingest.add_argument(
+        "--keys-dir", type=Path, required=True,
+        help="<device_id>.key, <device_id>/<kid>.pub and <device_id>.site files",
+    )  # fmt: skip
     ingest.add_argument("--sqlite", type=Path, default=None, help="write accepted messages here")
     ingest.add_argument("--stdout", action="store_true", help="print accepted messages")
     ingest.add_argument("--client-id", default="carbonedge-ingest")
@@ -51,6 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--cert-file", type=Path, default=None)
     ingest.add_argument("--key-file", type=Path, default=None)
     ingest.add_argument("--max-bytes", type=int, default=16384)
+    ingest.add_argument("--max-age-h", type=float, default=720.0,
+                        help="refuse messages created longer ago (0: no limit; default 30 days)")
+    ingest.add_argument("--max-future-s", type=float, default=600.0,
+                        help="refuse messages created further in the future (box clock skew)")
     ingest.add_argument("--max-messages", type=int, default=None, help="exit after N accepted")
     ingest.add_argument("--idle-exit-s", type=float, default=None, help="exit after N s quiet")
     ingest.set_defaults(handler=_cmd_ingest)
@@ -103,18 +125,33 @@ def _cmd_forward(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     forwarder = start_forwarder(config)
     deadline = None if args.timeout_s is None else time.monotonic() + args.timeout_s
+    sqlite_path = config.output.sqlite_path
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            if args.until_empty and forwarder.wait_empty(0.2):
+            if args.until_empty and _pending_data(sqlite_path) == 0:
                 break
             stop.wait(0.2)
     finally:
         stats = forwarder.stop(flush_timeout_s=0 if stop.is_set() else None)
+    data = _pending_data(sqlite_path)
     sys.stdout.write(
-        f"outbox: {stats['pending']} pending, {forwarder.acked} acknowledged this run, "
-        f"{stats['dead_letters']} dead letters\n"
+        f"outbox: {stats['pending']} pending ({data} data, the rest device health), "
+        f"{forwarder.acked} acknowledged this run, {stats['dead_letters']} dead letters\n"
     )
-    return 0 if not args.until_empty or stats["pending"] == 0 else 1
+    return 0 if not args.until_empty or data == 0 else 1
+
+
+def _pending_data(sqlite_path: Path) -> int:
+    """Outbox rows other than device health messages (the forwarder queues those itself: one
+    in flight must not keep ``--until-empty`` from finishing)."""
+    from carbonedge.runtime.store.db import read_connection
+
+    db = read_connection(sqlite_path)
+    try:
+        return int(db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind != 'device_health'").fetchone()[0])
+    finally:
+        db.close()
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -122,24 +159,61 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from carbonedge.runtime.uplink.verify import SeenLedger, keys_from_dir, verify_message
 
     keys, ledger, bad = keys_from_dir(args.keys_dir), SeenLedger(), 0
-    streams = [(str(p), p.open("rb")) for p in args.files] or [("<stdin>", sys.stdin.buffer)]
-    for name, stream in streams:
-        for n, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                env = verify_message(line.strip(), keys, max_bytes=args.max_bytes)
-            except VerificationError as exc:
-                bad += 1
-                sys.stdout.write(f"{name}:{n}: REJECTED: {exc}\n")
-                continue
-            verdict = ledger.check(env)
-            sys.stdout.write(
-                f"{name}:{n}: {'ok' if verdict == 'new' else verdict.upper()} {env['device_id']} "
-                f"seq {env['seq']} {env['kind']} {env['msg_id']}\n"
-            )
-            bad += verdict == "replay"
+    for name, path in [(str(p), p) for p in args.files] or [("<stdin>", None)]:
+        try:
+            stream = sys.stdin.buffer if path is None else path.open("rb")
+        except OSError as exc:
+            bad += 1
+            sys.stderr.write(f"carbonedge verify: {name}: cannot read ({exc.strerror})\n")
+            continue
+        with stream:
+            for n, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    env = verify_message(line.strip(), keys, max_bytes=args.max_bytes)
+                except VerificationError as exc:
+                    bad += 1
+                    reason = " ".join(str(exc).split())
+                    sys.stdout.write(f"{name}:{n}: REJECTED: {reason}\n")
+                    continue
+                verdict = ledger.check(env)
+                sys.stdout.write(
+                    f"{name}:{n}: {'ok' if verdict == 'new' else verdict.upper()} "
+                    f"{env['device_id']} seq {env['seq']} {env['kind']} {env['msg_id']}\n"
+                )
+                bad += verdict == "replay"
     return 1 if bad else 0
+
+
+def _cmd_keys_generate(args: argparse.Namespace) -> int:
+    import os
+    import re
+
+    from carbonedge.runtime.base.errors import ConfigError
+    from carbonedge.runtime.base.signing import Ed25519Signer, private_key_pem, public_key_pem
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", args.device):
+        raise ConfigError(f"--device {args.device!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    signer = Ed25519Signer.generate()
+    folder = args.out / args.device
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = folder / f"{signer.kid}.key", folder / f"{signer.kid}.pub"
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{private}: already exists (not overwritten)") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_key_pem(signer))
+    public.write_bytes(public_key_pem(signer))
+    sys.stdout.write(
+        f"kid {signer.kid}\n"
+        f"private key (keep on the box, mode 0600): {private}\n"
+        f"public key (copy to the platform's keys folder as {args.device}/{signer.kid}.pub): "
+        f"{public}\n"
+        f"box config: uplink.signing: {{algorithm: ed25519, key_file: {private}}}\n"
+    )
+    return 0
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -152,6 +226,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     ingestor = Ingestor(
         keys_from_dir(args.keys_dir), sqlite_path=args.sqlite,
         out=sys.stdout if args.stdout or args.sqlite is None else None, max_bytes=args.max_bytes,
+        max_age_s=args.max_age_h * 3600 if args.max_age_h > 0 else None,
+        max_future_s=args.max_future_s,
     )  # fmt: skip
     consumer = MqttIngest(
         ingestor, host=args.host, port=args.port, topic_filter=args.topic,

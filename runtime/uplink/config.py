@@ -74,14 +74,20 @@ class HttpSinkConfig(_Strict):
 
 
 class SigningConfig(_Strict):
-    """Per-device HMAC-SHA256 key: exactly one of ``key`` (use ${ENV}) or ``key_file``."""
+    """How the box signs. ``hmac-sha256`` (default): a per-device shared secret, exactly one of
+    ``key`` (use ${ENV}) or ``key_file``. ``ed25519``: the device's private key in ``key_file``
+    (PEM, mode 0600, from ``carbonedge keys generate``); the platform holds only its public key."""
 
+    algorithm: Literal["hmac-sha256", "ed25519"] = "hmac-sha256"
     key: str | None = Field(None, min_length=16)
     key_file: Path | None = None
 
     @model_validator(mode="after")
     def _one(self) -> SigningConfig:
-        if (self.key is None) == (self.key_file is None):
+        if self.algorithm == "ed25519":
+            if self.key is not None or self.key_file is None:
+                raise ValueError("ed25519 needs key_file (the private key file), not key")
+        elif (self.key is None) == (self.key_file is None):
             raise ValueError("give exactly one of key (e.g. ${CARBONEDGE_HMAC_KEY}) or key_file")
         return self
 
@@ -101,3 +107,7 @@ class UplinkConfig(_Strict):
     compact_max_interval_s: float = Field(3600.0, gt=0, le=7 * 86400)
     health_interval_s: float = Field(300.0, ge=0, le=86400, description="0 = no health messages")
     flush_timeout_s: float = Field(10.0, ge=0, le=3600)
+    stalled_after_s: float = Field(
+        120.0, gt=0, le=86400,
+        description="nothing acknowledged this long while messages wait: /healthz degraded",
+    )

@@ -22,7 +22,7 @@ from carbonedge.runtime.base.errors import CarbonEdgeError
 from carbonedge.runtime.base.events import stable_id, utc_iso
 from carbonedge.runtime.uplink.compact import enforce_bound
 from carbonedge.runtime.uplink.config import UplinkConfig
-from carbonedge.runtime.uplink.envelope import build_envelope, read_key
+from carbonedge.runtime.uplink.envelope import build_envelope, signer_from_config
 from carbonedge.runtime.uplink.outbox import Outbox, OutboxRow, pending_count
 from carbonedge.runtime.uplink.schema import validate_body
 from carbonedge.runtime.uplink.sink import Outcome, Outgoing, Sink
@@ -64,7 +64,7 @@ class Forwarder:
         self, uplink: UplinkConfig, *, device_id: str, sqlite_path: Path, sink: Sink | None = None
     ) -> None:
         self.uplink, self.device_id = uplink, device_id
-        self.key = read_key(uplink.signing.key, uplink.signing.key_file)
+        self.key = signer_from_config(uplink.signing)
         self.outbox = Outbox(sqlite_path)  # OutboxCorruptError names the file and the way out
         self.sink = sink or make_sink(uplink, device_id)
         self.max_bytes = int(uplink.outbox_max_mb * 1024 * 1024)
@@ -79,6 +79,7 @@ class Forwarder:
         self.health_provider: Callable[[], dict[str, Any]] | None = None
         self._next_bound_s = self._next_health_s = 0.0
         self.submitted = self.acked = self.dead_lettered = 0
+        self.last_delivery_mono_s: float | None = None  # the last acknowledgement
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Forwarder:
@@ -115,6 +116,22 @@ class Forwarder:
     def backlog(self) -> int:
         """Messages in the outbox not acknowledged yet (for the metrics endpoint)."""
         return self._pending_count()
+
+    def health(self) -> dict[str, Any]:
+        """For ``/healthz``: the backlog, whether messages are being delivered, and a one-line
+        ``reason`` when nothing was acknowledged for ``uplink.stalled_after_s`` while messages
+        wait (a blackholed broker shows here long before the MQTT keepalive notices)."""
+        backlog, now = self._pending_count(), time.monotonic()
+        last = self.last_delivery_mono_s
+        quiet_s = now - (last if last is not None else self._started_s)
+        delivering = backlog == 0 or quiet_s < self.uplink.stalled_after_s
+        return {
+            "backlog": backlog,
+            "delivering": delivering,
+            "last_delivery_age_s": None if last is None else round(now - last, 1),
+            "reason": None if delivering else
+            f"nothing delivered for {quiet_s:.0f} s, {backlog} messages waiting",
+        }  # fmt: skip
 
     def _pending_count(self) -> int:
         return pending_count(self.outbox.path)  # any thread: a connection of its own
@@ -161,6 +178,8 @@ class Forwarder:
         acked = [o.row_id for o in self._unrecorded if o.status == "acked"]
         self.outbox.ack(acked)
         self.acked += len(acked)
+        if acked:
+            self.last_delivery_mono_s = time.monotonic()
         self._handed.difference_update(acked)
         self._unrecorded = [o for o in self._unrecorded if o.status != "acked"]
         while self._unrecorded:

@@ -5,6 +5,9 @@ stores a summary or a new event, and queues the message it returns in the outbox
 transaction: nothing can be stored and not queued, nor queued twice. Every interval summary goes
 up; of the events, fire/smoke alarms and calibration changes; line crossings and camera-moved
 events stay on the box (their effect is in the summaries: counts, ``calibration_valid``).
+A box without an ``uplink:`` section sends nothing, so nothing is queued (the outbox would only
+grow): its ``Store`` is made with ``uplink=False`` (``site.py``). A backlog queued under an
+earlier config with an uplink is kept (the store warns once at start that it is not sent).
 
 Kept free of imports (the store imports it; the rest of the uplink imports the store).
 """
@@ -17,8 +20,13 @@ from typing import Any
 UPLINKED_EVENT_KINDS = frozenset({"fire_alarm", "calibration_change"})
 
 
-def outbox_message(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(message kind, message body) for a stored record's ``body``; None when it stays here."""
+def outbox_message(
+    body: dict[str, Any], *, uplink: bool = True
+) -> tuple[str, dict[str, Any]] | None:
+    """(message kind, message body) for a stored record's ``body``; None when it stays here
+    (always when the box has no uplink)."""
+    if not uplink:
+        return None
     kind = body["kind"]
     if kind == "interval_summary" or kind in UPLINKED_EVENT_KINDS:
         return kind, body

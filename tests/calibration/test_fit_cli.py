@@ -87,6 +87,7 @@ def test_save_verify_and_bad_records(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "OK: " in capsys.readouterr().out
     key_file = tmp_path / "key"
     key_file.write_text("some-other-key-0123456789\n")
+    key_file.chmod(0o600)
     assert main(["calibrate", "verify", str(path), "--key-file", str(key_file)]) == 1
     out = capsys.readouterr().out
     assert "INVALID" in out and f"{path}: calibration record signature does not verify" in out

@@ -155,5 +155,6 @@ def test_site_key_defaults_to_the_uplink_signing_key(tmp_path: Path) -> None:
         record_store_for(site(calibration=records))
     key_file = tmp_path / "k"
     key_file.write_text("short\n")
+    key_file.chmod(0o600)
     with pytest.raises(ConfigError, match="k: the signing key must be at least 16 bytes"):
         record_store_for(site(calibration={**records, "key_file": str(key_file)}))

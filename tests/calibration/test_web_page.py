@@ -400,3 +400,12 @@ def test_the_page_starts_from_the_config_and_a_save_removes_a_config_line(tmp_pa
     assert running.ground_plane is None and len(running.masks) == 1
     after = session.state()["in_force"]
     assert after["lines"] == [] and [z["id"] for z in after["zones"]] == ["q"]
+
+
+def test_a_50000_deep_json_body_is_a_400_not_a_500(served) -> None:
+    base, token, _ = served
+    auth = {"X-Carbonedge-Token": token, "Content-Type": "application/json"}
+    status, payload = request(f"{base}/api/fit", raw=b"[" * 50_000 + b"]" * 50_000,
+                              headers=auth)  # fmt: skip
+    assert status == 400, payload
+    assert payload["error"] == "the body is not valid JSON: nested too deeply"

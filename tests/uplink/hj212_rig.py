@@ -49,9 +49,15 @@ def traffic_summary(
     vehicles: dict[str, int] | None = None,
     co2_g: float = 1500.0,
     frames: int = 1500,
+    crossings: dict[str, dict[str, dict[str, int]]] | None = None,
+    source_id: str = "cam",
 ) -> IntervalSummary:
-    """A camera interval with a ``traffic`` section and an ``emissions`` total."""
+    """A camera interval with a ``traffic`` section (vehicles seen), line crossings (``counts``:
+    line -> direction -> class; default: each vehicle seen crossed line ``main`` once) and an
+    ``emissions`` total."""
     vehicles = {"car": 12, "truck": 2, "person": 5} if vehicles is None else vehicles
+    if crossings is None:
+        crossings = {"main": {"in": dict(vehicles), "out": {}}}
     traffic = {
         c: {"vehicles": n, "observed_s": 10.0 * n, "idle_s": 0.0} for c, n in vehicles.items()
     }
@@ -60,8 +66,8 @@ def traffic_summary(
         "nox_g": [2.5, 2.0, 3.0], "pm25_g": [0.05, 0.04, 0.06], "co_g": [4.0, 3.0, 5.0]},
         "by_class": {}}  # fmt: skip
     return IntervalSummary(
-        device_id="box-17", source_id="cam", seq=0, interval_start_s=start_s,
-        interval_end_s=start_s + 60.0, counts={}, frames=frames, detector="yolox",
+        device_id="box-17", source_id=source_id, seq=0, interval_start_s=start_s,
+        interval_end_s=start_s + 60.0, counts=crossings, frames=frames, detector="yolox",
         sections={"traffic": traffic, "emissions": emissions},
     )  # fmt: skip
 

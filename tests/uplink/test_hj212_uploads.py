@@ -252,9 +252,11 @@ def test_replayed_data_closes_periods_as_its_sources_move_on(tmp_path):
     assert _queued(q)[1:] == [
         (CN.MINUTE, "20260101160100"), (CN.HOUR, "20260101160000"), (CN.DAY, "20260101000000"),
     ]  # fmt: skip
-    write(db, [sensor_summary(T0 + 120)])  # a later restart replays on: nothing repeats
-    producer.poll(now + 20)
-    assert _queued(q)[-1] == (CN.MINUTE, "20260101160200") and len(_queued(q)) == 5
+    write(db, [sensor_summary(T0 + 120)])  # a later restart replays on: no minute repeats,
+    producer.poll(now + 20)  # the hour and day queued without 16:02 are re-queued with it
+    assert _queued(q)[4:] == [
+        (CN.MINUTE, "20260101160200"), (CN.HOUR, "20260101160000"), (CN.DAY, "20260101000000"),
+    ]  # fmt: skip
     q.close()
 
 
@@ -270,4 +272,81 @@ def test_a_period_without_coded_values_sends_nothing(tmp_path):
     q, producer = _producer(db, hj_config(9212, hourly=False, daily=False))
     producer.poll(T0 + 120)
     assert _queued(q) == [] and q.is_done(CN.MINUTE, "20260101160000")
+    q.close()
+
+
+def test_vehicle_counts_are_line_crossings_not_vehicles_seen():
+    """Issue 28 item 7: a vehicle seen in two intervals is one vehicle; the count is the line
+    crossings (each once, on every line or the configured ``vehicle_lines``)."""
+    first = traffic_summary(
+        T0,
+        vehicles={"car": 3, "truck": 1},
+        crossings={
+            "main": {"in": {"car": 2}, "out": {"truck": 1}},
+            "exit": {"in": {"car": 1}, "out": {}},
+        },
+    )
+    # the truck and one car are still in view in the next interval: seen again, no new crossing
+    second = traffic_summary(T0 + 60, vehicles={"car": 2, "truck": 1}, crossings={
+        "main": {"in": {"car": 1}, "out": {}}, "exit": {"in": {}, "out": {}}})  # fmt: skip
+    summaries = [_dict(first), _dict(second)]
+    _, factors = aggregate_cp(summaries, CFG, T0)
+    assert factors["ce1000"]["Cou"] == "5"  # 5 crossings; 7 vehicles seen over the intervals
+    assert factors["ce1001"]["Cou"] == "4" and factors["ce1004"]["Cou"] == "1"
+    _, factors = aggregate_cp(summaries, hj_config(9212, vehicle_lines=["main"]), T0)
+    assert factors["ce1000"]["Cou"] == "4"
+    no_lines = _dict(traffic_summary(T0, crossings={}))  # cannot count: no -Cou for vehicles
+    _, factors = aggregate_cp([no_lines], CFG, T0)
+    assert "ce1000" not in factors and "ce1001" not in factors and "ce2001" in factors
+
+
+def _latest_cou(q: Hj212Queue, cn: str) -> dict[str, int]:
+    """DataTime -> ce1000 of the latest packet per period (a correction replaces its period)."""
+    out: dict[str, int] = {}
+    for (raw,) in q.db.execute("SELECT packet FROM hj212_queue WHERE cn = ? ORDER BY id", (cn,)):
+        p = decode_packet(raw.encode())
+        out[p.cp.get("DataTime")] = int(p.cp.factors["ce1000"]["Cou"])
+    return out
+
+
+def test_late_summaries_reach_their_minute_hour_and_day(tmp_path):
+    """Issue 28 item 7: with ``close_grace_s: 2`` a camera summary stored 5 s after its minute
+    ended still counts: a minute waits for every known camera while its summary is not overdue,
+    and a summary later than that re-queues its minute (and its hour and day once queued)."""
+    db = tmp_path / "carbonedge.sqlite"
+    q, producer = _producer(db, hj_config(9212, close_grace_s=2.0))
+    producer.poll(T0 - 30)  # the link runs before the cameras' first summaries
+
+    def cam(source: str, start_s: float, n: int):
+        return traffic_summary(start_s, source_id=source, vehicles={"car": n})
+
+    write(db, [cam("a", T0, 3), cam("b", T0, 4)])
+    producer.poll(T0 + 61)
+    producer.poll(T0 + 63)
+    assert _latest_cou(q, CN.MINUTE) == {"20260101160000": 7}
+    write(db, [cam("a", T0 + 60, 2)])
+    producer.poll(T0 + 121)
+    producer.poll(T0 + 122)  # b is 1 s behind its cadence: within the grace, waited for
+    assert len(_latest_cou(q, CN.MINUTE)) == 1
+    producer.poll(T0 + 123)  # b overdue by the grace: 16:01 goes with a's summary
+    assert _latest_cou(q, CN.MINUTE)["20260101160100"] == 2
+    write(db, [cam("b", T0 + 60, 5)])  # stored 5 s after 16:01 ended
+    producer.poll(T0 + 125)
+    assert _latest_cou(q, CN.MINUTE)["20260101160100"] == 7  # corrected: same DataTime, new QN
+    write(db, [cam("a", T0 + 3600, 1), cam("b", T0 + 3600, 1)])
+    producer.poll(T0 + 3663)
+    assert _latest_cou(q, CN.HOUR) == {"20260101160000": 14}
+    write(db, [cam("c", T0 + 1800, 6)])  # a third camera's backlog: hour 16 was queued
+    producer.poll(T0 + 3700)
+    assert _latest_cou(q, CN.HOUR) == {"20260101160000": 20}
+    write(db, [cam(s, T0 + 8 * 3600, 0) for s in "abc"])  # 00:00 local: the day can close
+    producer.poll(T0 + 8 * 3600 + 63)
+    write(db, [cam("b", T0 + 7 * 3600, 9)])  # hour 23, stored after the day was queued
+    producer.poll(T0 + 8 * 3600 + 70)
+    minutes, hours = _latest_cou(q, CN.MINUTE), _latest_cou(q, CN.HOUR)
+    crossings = 3 + 4 + 2 + 5 + 1 + 1 + 6 + 9
+    assert sum(minutes.values()) == crossings  # every crossing in exactly one minute
+    assert sum(hours.values()) == crossings and hours["20260101230000"] == 9
+    assert _latest_cou(q, CN.DAY) == {"20260101000000": crossings}
+    assert producer.corrections >= 3 and producer.late_summaries >= 1
     q.close()

@@ -44,6 +44,7 @@ def test_verify_cli(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     keys.mkdir()
     (keys / f"{DEVICE}.key").write_bytes(KEY + b"\n")
+    (keys / f"{DEVICE}.key").chmod(0o600)
     good = tmp_path / "good.jsonl"
     good.write_bytes(message(0) + b"\n" + message(1) + b"\n")
     run = cli("verify", "--keys-dir", str(keys), str(good))
@@ -75,6 +76,7 @@ def test_ingest_cli_end_to_end(tmp_path: Path, broker: Broker) -> None:
     keys = tmp_path / "keys"
     keys.mkdir()
     (keys / f"{DEVICE}.key").write_bytes(KEY)
+    (keys / f"{DEVICE}.key").chmod(0o600)
     out = tmp_path / "platform.sqlite"
     ingest = subprocess.Popen(
         [sys.executable, "-m", "carbonedge.runtime.cli", "ingest", "--port", str(broker.port),
@@ -150,6 +152,7 @@ def test_uplink_config_section(uplink, error) -> None:
 def test_short_signing_key_is_refused_at_start(tmp_path: Path) -> None:
     key_file = tmp_path / "k"
     key_file.write_text("short\n")
+    key_file.chmod(0o600)
     cfg = uplink_config(mqtt_sink(1), signing={"key_file": str(key_file)})
     with pytest.raises(ConfigError, match=f"{key_file}: the signing key must be at least 16"):
         Forwarder(cfg, device_id=DEVICE, sqlite_path=tmp_path / "box.sqlite")

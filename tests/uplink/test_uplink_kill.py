@@ -104,6 +104,7 @@ def test_carbonedge_run_killed_and_restarted_loses_nothing(tmp_path: Path, broke
     device = "demo-synthetic"
     key = b"synthetic-box-hmac-key-0123456789"
     (tmp_path / "box.key").write_bytes(key + b"\n")
+    (tmp_path / "box.key").chmod(0o600)
     db = tmp_path / "out" / "synthetic.sqlite"
     config = tmp_path / "site.yaml"
     config.write_text(f"""device_id: {device}
@@ -135,7 +136,7 @@ uplink:
         pending_at_kill, in_flight_at_kill = outbox_state(db)
         stored_at_kill = len(stored_summary_ids(db, device))
         received_at_kill = ingestor.counts["new"]
-        wait_until(lambda: ingestor.db.execute("SELECT status FROM device_status").fetchone()
+        wait_until(lambda: ingestor.db.execute("SELECT status FROM status_hints").fetchone()
                    == ("offline",), 10, "the broker's last will")  # fmt: skip
         # the same box restarted, draining its backlog faster (a slow drain made the kill land
         # mid-send whatever the machine's speed)

@@ -63,11 +63,11 @@ def test_publish_verify_ingest_and_status(tmp_path: Path, broker: Broker) -> Non
                     sqlite_path=db).start()  # fmt: skip
     try:
         wait_until(lambda: ingestor.counts["new"] >= 6, 10, "5 summaries and 1 health message")
-        status = ingestor.db.execute("SELECT status FROM device_status").fetchone()
+        status = ingestor.db.execute("SELECT status FROM status_hints").fetchone()
         assert status == ("online",)
     finally:
         stats = fwd.stop()
-        wait_until(lambda: ingestor.db.execute("SELECT status FROM device_status").fetchone()
+        wait_until(lambda: ingestor.db.execute("SELECT status FROM status_hints").fetchone()
                    == ("offline",), 5, "the retained offline status")  # fmt: skip
         sub.stop()
     got = ingestor.messages("interval_summary")

@@ -22,7 +22,7 @@ import re
 import signal
 import sys
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +34,7 @@ from carbonedge.runtime.calibrate.web.auth import (
     presented_token,
     token_matches,
 )
+from carbonedge.runtime.http_limits import REQUEST_TIMEOUT_S, BoundedHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class CalibrationHandler(BaseHTTPRequestHandler):
     session: Any
     token: str
     server_version = "carbonedge-calibrate"
+    timeout = REQUEST_TIMEOUT_S  # a half-open request gives its thread back after this
     sys_version = ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -152,6 +154,9 @@ class CalibrationHandler(BaseHTTPRequestHandler):
             return json.loads(body or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _HTTPError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # e.g. 50,000 nested brackets: bad input, not a server bug
+            raise _HTTPError(HTTPStatus.BAD_REQUEST,
+                             "the body is not valid JSON: nested too deeply") from None
 
     def _send_static(self, name: str) -> None:
         path = STATIC_DIR / name
@@ -187,11 +192,11 @@ class CalibrationHandler(BaseHTTPRequestHandler):
         logger.debug("%s %s -> %s", self.command, urlsplit(self.path).path, args[1:2])
 
 
-def make_server(session: Any, token: str, host: str, port: int) -> ThreadingHTTPServer:
+def make_server(session: Any, token: str, host: str, port: int) -> BoundedHTTPServer:
     """A ready (bound, not yet serving) server for ``session`` behind ``token``."""
     handler = type("Handler", (CalibrationHandler,), {"session": session, "token": token})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = BoundedHTTPServer((host, port), handler)  # bounded threads, socket timeouts
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     server.daemon_threads = True

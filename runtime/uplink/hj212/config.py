@@ -107,6 +107,9 @@ class Hj212Config(_Strict):
     )
     codes: dict[str, FactorCode] = Field(default_factory=dict, description="added/overridden")
     vehicle_codes: dict[str, str] = Field(default_factory=dict)
+    vehicle_lines: list[str] | None = Field(
+        None, description="line ids whose crossings count as vehicles (default: every line)"
+    )
     emission_codes: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -104,10 +104,14 @@ class Producer:
     def __init__(self, config: Hj212Config, queue: Hj212Queue, packer: Packer) -> None:
         self.config, self.queue, self.packer = config, queue, packer
         self.tz = ZoneInfo(config.timezone)
-        self.late_summaries = 0
+        self.late_summaries = 0  # summaries stored after their minute was queued
+        self.corrections = 0  # periods re-queued because of them
         self._scanned = 0  # summaries rowid read into the watermarks below
         self._source_end_s: dict[str, float] = {}  # source -> latest interval end stored
         self._source_seen_s: dict[str, float] = {}  # source -> when its latest row was seen
+        self._source_len_s: dict[str, float] = {}  # source -> length of its latest interval
+        self._source_gap_s: dict[str, float] = {}  # source -> wall time between its last rows
+        self._polled = False  # rows found by the first poll were stored before it
 
     def maintenance(self) -> bool:
         path = self.config.maintenance_file
@@ -171,37 +175,99 @@ class Producer:
             self.queue.prune_done(keep.strftime("%Y%m%d%H%M%S"))
 
     def _minutes(self, now_s: float) -> None:
-        """Minute periods of the new summaries (rowid order), up to the first one still open."""
+        """Minute periods of the new summaries (rowid order), up to the first one still open.
+        A row whose minute was already queued (it closed late) re-queues that minute, and its
+        hour and day if they were queued too: a correction (see ``_correct``)."""
         step = self.config.minute_interval_s
         cursor = int(self.queue.get_state("summary_rowid", "0") or 0)
         rows = self.queue.summary_rows_after(cursor, limit=5000)
-        sources_in: dict[float, set[str]] = {}
         for rowid, source, start, end in rows:
             if rowid > self._scanned:
                 self._scanned = rowid
-                self._source_end_s[source] = max(self._source_end_s.get(source, 0), iso_to_s(end))
+                start_s, end_s = iso_to_s(start), iso_to_s(end)
+                self._source_end_s[source] = max(self._source_end_s.get(source, 0), end_s)
+                seen_s = self._source_seen_s.get(source)
+                if not self._polled:  # stored before we started: no cadence to wait for
+                    self._source_gap_s[source] = 0.0
+                elif seen_s is None:  # a new source: expect a summary per interval
+                    self._source_gap_s[source] = end_s - start_s
+                elif now_s > seen_s:  # rows of one poll tell no cadence
+                    self._source_gap_s[source] = now_s - seen_s
                 self._source_seen_s[source] = now_s
-            sources_in.setdefault(math.floor(iso_to_s(start) / step) * step, set()).add(source)
+                self._source_len_s[source] = end_s - start_s
+        queued_now: set[float] = set()
+        late: set[float] = set()
         for rowid, _, start, _ in rows:
             bucket_s = math.floor(iso_to_s(start) / step) * step
-            if not self._closed(bucket_s, bucket_s + step, sources_in[bucket_s], now_s):
+            if (
+                bucket_s not in queued_now
+                and bucket_s not in late
+                and self.queue.is_done(CN.MINUTE, data_time(bucket_s, self.config.timezone))
+            ):
+                late.add(bucket_s)
+            if bucket_s in late:
+                self.late_summaries += 1
+            elif not self._closed(bucket_s + step, now_s):
                 break  # this row and the ones after it wait
-            self._queue_period(CN.MINUTE, bucket_s, bucket_s + step)
+            else:
+                self._queue_period(CN.MINUTE, bucket_s, bucket_s + step)
+                queued_now.add(bucket_s)
             cursor = rowid
+        self._polled = True
+        if late or queued_now:
+            self._correct(sorted(late), sorted(late | queued_now), step, cursor)
         if rows:
             self.queue.set_state({"summary_rowid": str(cursor)})
 
-    def _closed(self, start_s: float, end_s: float, sources: set[str], now_s: float) -> bool:
-        """A period is closed ``close_grace_s`` after its end (wall clock) once every source
-        that reported into it has stored a summary reaching its end, or has been silent for
-        ``close_grace_s``. Replayed (past) data thus closes as its sources move on."""
+    def _correct(self, late: list[float], touched: list[float], step: int, cursor: int) -> None:
+        """Re-queue the minutes ``late`` (queued before their summary came), and the hours and
+        days already queued that hold a ``touched`` minute, with every summary stored now: same
+        CN and DataTime, new QN. HJ 212 keys a period's data by MN, CN and DataTime, and a
+        re-upload (the platform's 2051/2061/2031 history request) is the same packet, so the
+        platform keeps the latest. Committed with the store cursor."""
+        periods: dict[tuple[str, float], float] = {(CN.MINUTE, b): b + step for b in late}
+        for bucket_s in touched:
+            local = datetime.fromtimestamp(bucket_s, self.tz)
+            hour = local.replace(minute=0, second=0, microsecond=0)
+            day = hour.replace(hour=0)
+            if self.config.hourly:
+                periods[(CN.HOUR, hour.timestamp())] = (hour + timedelta(hours=1)).timestamp()
+            if self.config.daily:
+                periods[(CN.DAY, day.timestamp())] = (day + timedelta(days=1)).timestamp()
+        packets: list[NewPacket] = []
+        for (cn, start_s), end_s in periods.items():
+            dt = data_time(start_s, self.config.timezone)
+            if cn != CN.MINUTE and not self.queue.is_done(cn, dt):
+                continue  # not queued yet: it will hold the late summary when it closes
+            new = self.period_packets(cn, start_s, end_s, ack=self.config.ack)
+            if new:
+                self.corrections += 1
+                logger.warning("hj212: summary stored after %s DataTime=%s was queued: "
+                               "re-queued with it (correction)", cn, dt)  # fmt: skip
+                packets += new
+        if not packets:
+            return
+        self.queue.enqueue(packets, state={"last_qn_ms": str(self.packer.clock.last_ms),
+                                           "summary_rowid": str(cursor)})  # fmt: skip
+
+    def _closed(self, end_s: float, now_s: float) -> bool:
+        """A period ending at ``end_s`` is closed ``close_grace_s`` after its end (wall clock)
+        once every source the producer knows has stored a summary reaching its end, or has
+        been silent for ``close_grace_s`` beyond its usual cadence (the wall time between its
+        last two summaries, at most its interval length): its next summary is overdue, it
+        stopped. A live camera whose summary closes late is thus waited for, and replayed
+        (past) data closes as its sources move on."""
         grace = self.config.close_grace_s
         if now_s < end_s + grace:
             return False
-        return all(
-            self._source_end_s.get(s, 0) >= end_s or now_s - self._source_seen_s.get(s, 0) >= grace
-            for s in sources
-        )
+        return all(reached >= end_s or self._quiet_s(s, now_s) >= grace + self._cadence_s(s)
+                   for s, reached in self._source_end_s.items())  # fmt: skip
+
+    def _quiet_s(self, source: str, now_s: float) -> float:
+        return now_s - self._source_seen_s.get(source, 0.0)
+
+    def _cadence_s(self, source: str) -> float:
+        return min(self._source_gap_s.get(source, 0.0), self._source_len_s.get(source, 0.0))
 
     def _settle(self, cn: str, state_name: str, length: int, now_s: float, advance) -> bool:
         """Queue hours (``length`` 10) or days (8) that closed, from the minutes done."""
@@ -214,8 +280,7 @@ class Producer:
             if now_s < end.timestamp() + grace:
                 break
             # replayed data: wait until every source moved past the end or went quiet
-            if not self._closed(start.timestamp(), end.timestamp(), set(self._source_end_s),
-                                now_s):  # fmt: skip
+            if not self._closed(end.timestamp(), now_s):
                 break
             self._queue_period(cn, start.timestamp(), end.timestamp())
             self.queue.set_state({state_name: end.strftime("%Y%m%d%H%M%S")[:length]})

@@ -2,10 +2,11 @@
 
 Sensor summaries (``sensor`` section: per value mean/min/max, readings, device state) become
 factors with ``-Rtd`` (CN 2011) or ``-Min``/``-Avg``/``-Max`` (2051/2061/2031), each with ``-Flag``
-(Table 8). Traffic summaries add vehicle counts and estimated emissions as ``-Cou`` under our own
-codes (the standard has none). A period's values come from every summary whose interval starts in
-it, so an hour is aggregated from the same stored minute summaries its minutes were: averages are
-weighted by readings, minima and maxima are the extremes, counts and emissions are sums.
+(Table 8). Traffic summaries add vehicle counts (line crossings) and estimated emissions as
+``-Cou`` under our own codes (the standard has none). A period's values come from every summary
+whose interval starts in it, so an hour is aggregated from the same stored minute summaries its
+minutes were: averages are weighted by readings, minima and maxima are the extremes, counts and
+emissions are sums.
 
 Data flags from device state (devices/health.py states, plus ``calibrating``/``maintenance`` when a
 device reports them, and the site's maintenance switch):
@@ -147,14 +148,17 @@ def _sensor_values(sensor: dict[str, Any]) -> dict[str, dict[str, float] | None]
     return values
 
 
-def _vehicles(summary: dict[str, Any]) -> Counter[str]:
-    """Vehicles by class: the scene's ``traffic`` section, else the line crossings."""
+def _vehicles(summary: dict[str, Any], lines: list[str] | None) -> Counter[str] | None:
+    """Vehicles by class: the interval's line crossings (``counts``: line -> direction -> class),
+    every crossing once, on every line or only ``lines``. Not the ``traffic`` section: it counts
+    vehicles *seen* in the interval, so a vehicle seen in two intervals would count twice.
+    None when the camera has no counting line (it cannot count vehicles: no ``-Cou`` from it)."""
+    counted = {k: v for k, v in (summary.get("counts") or {}).items()
+               if lines is None or k in lines}  # fmt: skip
+    if not counted:
+        return None
     out: Counter[str] = Counter()
-    if summary.get("traffic"):
-        for cls, t in summary["traffic"].items():
-            out[cls] += int(t.get("vehicles", 0))
-        return out
-    for by_dir in (summary.get("counts") or {}).values():
+    for by_dir in counted.values():
         for by_class in by_dir.values():
             for cls, n in by_class.items():
                 out[cls] += int(n)
@@ -203,9 +207,10 @@ def aggregate_cp(
         if s.get("fire") is not None:
             continue  # fire cameras have no traffic; alarms go by the JSON uplink
         flag = _traffic_flag(s, maintenance)
-        vehicles = _vehicles(s)
-        mapped = {c: n for c, n in vehicles.items() if c in vehicle_codes and c != "total"}
-        mapped["total"] = sum(mapped.values())
+        vehicles = _vehicles(s, config.vehicle_lines)
+        mapped = {c: n for c, n in (vehicles or {}).items() if c in vehicle_codes and c != "total"}
+        if vehicles is not None:
+            mapped["total"] = sum(mapped.values())
         for cls, n in mapped.items():
             code = vehicle_codes[cls]
             cou[code] = cou.get(code, 0) + n

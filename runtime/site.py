@@ -44,11 +44,9 @@ from carbonedge.runtime.health_server import HealthServer
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
-from carbonedge.runtime.site_faults import store_faults, uplink_faults
 from carbonedge.runtime.site_metrics import SiteMetrics
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.store.spill import replay_spill, spill_path
-from carbonedge.runtime.store.write_health import write_health
 from carbonedge.vision.detectors import Detector, create_detector
 
 if TYPE_CHECKING:  # runtime.config imports this module (WatchdogConfig)
@@ -361,76 +359,11 @@ class Site:
         return out
 
     def health(self) -> dict[str, Any]:
-        """``{"status": "ok"|"degraded", "sources": {id: {...}}}`` for ``/healthz``."""
-        now = time.monotonic()
-        sources: dict[str, Any] = {}
-        ok = True
-        for r in self._runners.values():
-            p = r.pipeline
-            res = p.result if p is not None else None
-            state = "starting"
-            if p is not None:
-                src_state = getattr(p.source, "state", None)
-                state = str(getattr(src_state, "value", src_state) or "running")
-            if r.thread is not None and not r.thread.is_alive():
-                state = "failed" if r.results and r.results[-1].error else "ended"
-            last = res.last_frame_s if res is not None else None
-            entry = {
-                "state": state,
-                "live": r.live,
-                "frames": res.frames if res else 0,
-                "last_frame_age_s": None if last is None else round(now - last, 1),
-                "restarts": r.restarts,
-                "detector_calls": res.detector_calls if res else 0,
-                "gated_frames": res.gated_frames if res else 0,
-                "frame_errors": res.frame_errors if res else 0,
-            }
-            if state in ("frozen", "stalled", "failed", "connecting") and r.live:
-                ok = False
-            if state == "failed":
-                ok = False
-            check = self.camera_checks.get(r.source_id)
-            if check is not None:  # the view left its calibration snapshot: counts untrusted
-                entry["camera_moved"] = check.snapshot()
-                if not check.calibration_valid:
-                    ok = False
-                    if state in ("running", "streaming"):
-                        entry["state"] = "calibration_invalid"
-            sources[r.source_id] = entry
-        sensors = {}
-        for stage in self.sensors:
-            snap = stage.sensor.health.snapshot()
-            sensors[stage.config.id] = {
-                "state": snap["state"],
-                "last_seen_age_s": snap["last_seen_age_s"],
-                "counters": snap["counters"],
-            }
-            ok = ok and snap["state"] not in ("stalled", "failed")
-        report = {
-            "status": "ok" if ok else "degraded",
-            "uptime_s": round(now - self.started_s, 1),
-            "sources": sources,
-            "sensors": sensors,
-        }
-        return self._with_faults(report)
+        """``{"status": "ok"|"degraded", "sources": {...}, "reasons": [...], ...}`` for
+        ``/healthz`` (``runtime/site_health.py``)."""
+        from carbonedge.runtime.site_health import site_health
 
-    def _with_faults(self, report: dict[str, Any]) -> dict[str, Any]:
-        """The store, its disk and the uplink: each fault degrades with a one-line reason."""
-        health_config = getattr(self.config, "health", None)
-        min_free_mb = health_config.disk_min_free_mb if health_config is not None else 0.0
-        store = self.store
-        writes = write_health(store).snapshot() if store is not None else None
-        problems = store.integrity_problems if store is not None else None
-        report["store"], reasons = store_faults(writes, self.config.output.sqlite_path,
-                                                min_free_mb, problems)  # fmt: skip
-        uplink, uplink_reasons = uplink_faults(self.uplink_health)
-        if uplink is not None:
-            report["uplink"] = uplink
-        reasons += uplink_reasons
-        report["reasons"] = reasons
-        if reasons:
-            report["status"] = "degraded"
-        return report
+        return site_health(self)
 
     def runners(self) -> dict[str, _Runner]:
         return self._runners

@@ -30,6 +30,10 @@ def write_site(tmp_path: Path) -> Path:
         "summary": {"interval_s": 5},
         "output": {"sqlite_path": str(tmp_path / "out.sqlite"), "jsonl_path": None},
         "calibration": {"records_dir": str(tmp_path / "records"), "key": KEY},
+        # with an uplink, calibration changes are queued upstream (no forwarder runs here, so
+        # they stay in the outbox, where the test reads them; without one nothing is queued)
+        "uplink": {"site_id": "main-st", "signing": {"key": KEY},
+                   "sink": {"type": "mqtt", "host": "127.0.0.1", "port": 1}},
     }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site))

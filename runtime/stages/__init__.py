@@ -3,31 +3,19 @@
 A camera's pipeline is ``build_stages(camera, context)``: every stage of ``STAGE_ORDER`` whose
 ``build`` says the camera's config asks for it. Adding an analytic is one new file here (a
 ``Stage`` subclass with ``@register_stage``, and its summary section registered next to it) plus
-one line in ``STAGE_ORDER`` (see ARCHITECTURE.md).
+one line in ``STAGE_ORDER`` (its name; see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from carbonedge.runtime.base.stage import STAGES, Stage, StageContext
 
-# Importing the stage modules registers the stages and their summary sections.
-from carbonedge.runtime.stages import (  # noqa: F401
-    analytics,
-    camera_moved,
-    detect,
-    emissions,
-    exclusion,
-    fire,
-    length_classes,
-    motion_gate,
-    roi,
-    track,
-)
-
-#: The order of a camera's stages. A frame goes through them top to bottom; so do the interval's
-#: sections when it closes (emissions reads the traffic the analytics closed before it).
+#: The order of a camera's stages, one name each; the stage ``x`` lives in ``stages/x.py``.
+#: A frame goes through them top to bottom; so do the interval's sections when it closes
+#: (emissions reads the traffic the analytics closed before it).
 STAGE_ORDER: tuple[str, ...] = (
     "camera_moved",  # view vs calibration snapshot: calibration_valid
     "fire",  # fire/smoke monitor: alarms, fire
@@ -40,6 +28,10 @@ STAGE_ORDER: tuple[str, ...] = (
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
     "emissions",  # traffic -> grams: emissions
 )
+
+# Importing each stage's module registers the stage and its summary sections.
+for _name in STAGE_ORDER:
+    importlib.import_module(f"{__name__}.{_name}")
 
 
 def build_stages(

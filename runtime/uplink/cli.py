@@ -1,5 +1,5 @@
 """CLI commands of the uplink: ``outbox status|recover|forward``, ``verify``, ``ingest``,
-``keys generate``.
+``keys generate``, ``schema``.
 
 Registered from ``runtime/cli.py`` (``_COMMAND_MODULES``); heavy imports stay in the handlers.
 """
@@ -51,6 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--device", required=True, help="the device id")
     generate.add_argument("--out", type=Path, default=Path("."), help="folder (default: .)")
     generate.set_defaults(handler=_cmd_keys_generate)
+
+    schema = sub.add_parser(
+        "schema", help="print the interval summary JSON Schema this box sends (sections included)"
+    )
+    schema.add_argument(
+        "--write", type=Path, metavar="UPLINK_DIR", default=None,
+        help="instead, regenerate UPLINK_DIR/schemas/interval_summary.v1.json and the section "
+        "table of UPLINK_DIR/SCHEMA.md (a source checkout's runtime/uplink) from the registry",
+    )  # fmt: skip
+    schema.set_defaults(handler=_cmd_schema)
 
     ingest = sub.add_parser("ingest", help="reference consumer: subscribe, verify, de-duplicate")
     ingest.add_argument("--host", default="127.0.0.1")
@@ -247,4 +257,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         counts = dict(ingestor.counts)
         ingestor.close()
     sys.stderr.write("ingest: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.uplink.schema import summary_schema_text, write_generated
+
+    if args.write is None:
+        sys.stdout.write(summary_schema_text())
+        return 0
+    if not (args.write / "SCHEMA.md").is_file():
+        print(f"carbonedge schema: {args.write}: no SCHEMA.md (give the runtime/uplink folder)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    changed = write_generated(args.write)
+    for path in changed:
+        print(f"wrote {path}")
+    if not changed:
+        print("up to date")
     return 0

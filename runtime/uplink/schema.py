@@ -7,7 +7,7 @@ The interval summary's schema is assembled: its fixed fields (``schemas/parts/
 interval_summary.v1.base.json``) plus the fragment of every summary section registered by the
 stage that owns it (``carbonedge.runtime.base.sections``). The published
 ``schemas/interval_summary.v1.json`` and SCHEMA.md's section table are generated from the same
-registry (``python -m carbonedge.runtime.uplink.schema --write``; a test fails when they are stale).
+registry (``carbonedge schema --write runtime/uplink``; a test fails when they are stale).
 """
 
 from __future__ import annotations
@@ -128,11 +128,3 @@ def write_generated(package_dir: Path) -> list[Path]:
         changed.append(doc_path)
     return changed
 
-
-if __name__ == "__main__":  # python -m carbonedge.runtime.uplink.schema --write
-    import sys
-
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m carbonedge.runtime.uplink.schema --write")
-    for path in write_generated(Path(__file__).resolve().parent):
-        print(f"wrote {path}")

@@ -150,7 +150,7 @@ def test_published_schema_and_schema_md_are_generated_from_the_registry() -> Non
     published = resources.files("carbonedge.runtime.uplink").joinpath(
         "schemas", "interval_summary.v1.json").read_text(encoding="utf-8")  # fmt: skip
     assert published == schema.summary_schema_text(), (
-        "stale: run python -m carbonedge.runtime.uplink.schema --write")
+        "stale: run carbonedge schema --write runtime/uplink")
     doc = resources.files("carbonedge.runtime.uplink").joinpath("SCHEMA.md").read_text("utf-8")
     assert schema.sections_table() in doc, "stale: run the same --write"
 
@@ -161,3 +161,23 @@ def test_the_assembled_schema_equals_the_release_s_hand_written_one() -> None:
 
     before = Path(__file__).parents[1] / "uplink" / "interval_summary.v1.before-sections.json"
     assert schema.summary_schema() == json.loads(before.read_text(encoding="utf-8"))
+
+
+def test_the_schema_command_prints_and_writes(tmp_path, capsys) -> None:
+    import shutil
+    from importlib import resources
+
+    from carbonedge.runtime import cli
+
+    assert cli.main(["schema"]) == 0
+    assert capsys.readouterr().out == schema.summary_schema_text()
+    uplink = resources.files("carbonedge.runtime.uplink")
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "interval_summary.v1.json").write_text("{}\n")
+    shutil.copy(str(uplink.joinpath("SCHEMA.md")), tmp_path / "SCHEMA.md")
+    assert cli.main(["schema", "--write", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    written = (tmp_path / "schemas" / "interval_summary.v1.json").read_text()
+    assert written == schema.summary_schema_text()
+    assert cli.main(["schema", "--write", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "up to date"

@@ -19,11 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from carbonedge.runtime.base.events import LineCrossed
-
 __all__ = [
     "SECTIONS",
-    "IntervalSections",
     "SectionSpec",
     "merge_by_key",
     "register_section",
@@ -102,21 +99,3 @@ def merge_by_key(
     a, b = a or {}, b or {}
     return {k: merge(a[k], b[k]) if k in a and k in b else (a.get(k) or b.get(k))
             for k in sorted(set(a) | set(b))}  # fmt: skip
-
-
-@dataclass
-class IntervalSections:
-    """What the scene analytics hand over as an interval closes: crossings made final at its end
-    and their sections (``carbonedge.vision.analytics.scene``)."""
-
-    events: list[LineCrossed]
-    line_speeds: dict[str, dict[str, Any]] | None = None
-    traffic: dict[str, dict[str, Any]] | None = None
-    zones: dict[str, dict[str, Any]] | None = None
-    movements: dict[str, dict[str, Any]] | None = None
-
-    def sections(self) -> dict[str, Any]:
-        """The non-empty sections by name."""
-        named = {"line_speeds": self.line_speeds, "traffic": self.traffic, "zones": self.zones,
-                 "movements": self.movements}  # fmt: skip
-        return {name: value for name, value in named.items() if value is not None}

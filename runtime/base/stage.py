@@ -78,10 +78,13 @@ class Stage(ABC):
     Attributes:
         name: the stage's registered name (``STAGE_ORDER`` lists them).
         sections: the summary sections this stage owns (registered section names).
+        vehicles: a vehicle stage: never built for a camera that counts no traffic (a fire
+            lookout with no lines and no zones); ``build`` is not even asked.
     """
 
     name: ClassVar[str] = ""
     sections: ClassVar[tuple[str, ...]] = ()
+    vehicles: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

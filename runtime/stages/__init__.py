@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from carbonedge.runtime.base.stage import STAGES, Stage, StageContext
+from carbonedge.runtime.stages.traffic import counts_traffic
 
 #: The order of a camera's stages, one name each; the stage ``x`` lives in ``stages/x.py``.
 #: A frame goes through them top to bottom; so do the interval's sections when it closes
@@ -39,8 +40,12 @@ def build_stages(
 ) -> list[Stage]:
     """The stages ``camera`` asks for, in pipeline order."""
     stages = []
+    traffic = counts_traffic(camera)
     for name in order:
-        stage = STAGES.get(name).build(camera, context)
+        cls = STAGES.get(name)
+        if cls.vehicles and not traffic:
+            continue
+        stage = cls.build(camera, context)
         if stage is not None:
             stages.append(stage)
     return stages

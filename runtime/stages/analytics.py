@@ -17,7 +17,7 @@ from carbonedge.runtime.base.sections import merge_by_key, register_section, wei
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
 from carbonedge.runtime.stages.section_schema import section_schema
-from carbonedge.runtime.stages.traffic import counts_traffic, uses_length_classes
+from carbonedge.runtime.stages.traffic import uses_length_classes
 
 
 def merge_line_speeds(a: Any, b: Any, _ba: Any, _bb: Any) -> dict[str, Any]:
@@ -89,6 +89,7 @@ for _name, _merge in (("line_speeds", merge_line_speeds), ("traffic", merge_traf
 @register_stage
 class AnalyticsStage(Stage):
     name = "analytics"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
     sections = ("line_speeds", "traffic", "zones", "movements")
 
     def __init__(self, camera: Any, class_names: Sequence[str]) -> None:
@@ -97,8 +98,6 @@ class AnalyticsStage(Stage):
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> AnalyticsStage | None:
-        if not counts_traffic(camera):
-            return None
         detector = context.services["detector"]
         if uses_length_classes(camera, detector):
             from carbonedge.vision.analytics.length_classes import LengthClassifier

@@ -11,12 +11,12 @@ from typing import Any
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Detections, Packet
-from carbonedge.runtime.stages.traffic import counts_traffic
 
 
 @register_stage
 class DetectStage(Stage):
     name = "detect"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, detector: Any) -> None:
         self.detector = detector
@@ -24,7 +24,7 @@ class DetectStage(Stage):
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> DetectStage | None:
-        return cls(context.services["detector"]) if counts_traffic(camera) else None
+        return cls(context.services["detector"])
 
     def process(self, packet: Packet) -> Packet:
         if not packet.run_detector and self._last is not None:

@@ -11,7 +11,6 @@ from carbonedge.runtime.base.sections import merge_by_key, register_section
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
 from carbonedge.runtime.stages.section_schema import section_schema
-from carbonedge.runtime.stages.traffic import counts_traffic
 
 
 def add_grams(x: Any, y: Any) -> Any:
@@ -51,6 +50,7 @@ register_section("emissions", schema=section_schema("emissions"), merge=merge_em
 @register_stage
 class EmissionsStage(Stage):
     name = "emissions"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
     sections = ("emissions",)
 
     def __init__(self, config: Any) -> None:
@@ -58,9 +58,7 @@ class EmissionsStage(Stage):
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> EmissionsStage | None:
-        if camera.emissions is None or not counts_traffic(camera):
-            return None
-        return cls(camera.emissions)
+        return cls(camera.emissions) if camera.emissions is not None else None
 
     def process(self, packet: Packet) -> Packet:
         return packet

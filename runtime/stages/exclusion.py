@@ -7,12 +7,12 @@ from typing import Any
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
-from carbonedge.runtime.stages.traffic import counts_traffic
 
 
 @register_stage
 class ExclusionStage(Stage):
     name = "exclusion"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, camera: Any) -> None:
         from carbonedge.calibration.masks import ExclusionFilter, counting_anchor
@@ -23,7 +23,7 @@ class ExclusionStage(Stage):
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> ExclusionStage | None:
         masks = camera.masks
-        if masks is None or masks.empty or not masks.exclusion_px or not counts_traffic(camera):
+        if masks is None or masks.empty or not masks.exclusion_px:
             return None
         return cls(camera)
 

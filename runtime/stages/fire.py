@@ -1,4 +1,11 @@
-"""Stage "fire": the fire/smoke monitor of a camera; alarms are stored at once; owns ``fire``."""
+"""Stage "fire": the fire/smoke monitor of a camera; owns the summary section ``fire``.
+
+The alarm events are stored on the box and queued for the uplink as they happen (never only in
+the summary). The interval section says whether an alarm was active at the interval's end or at
+any time in it, how many alarms started and how many alarm events (start/update/end) were raised,
+with their classes and peak confidence, so "no alarm" and "no fire camera" look different
+upstream.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ class FireStage(Stage):
 
     def __init__(self, camera: Any) -> None:
         self.camera = camera
+        self._active = False
+        self._new_interval()
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> FireStage | None:
@@ -44,18 +53,43 @@ class FireStage(Stage):
 
     def start(self, context: StageContext) -> None:
         super().start(context)
-        from carbonedge.runtime.fire_stage import FireStage as FireMonitorStage  # scipy, numba
+        from carbonedge.vision.fire import FireMonitor  # heavy: scipy, numba kernels
 
         masks = self.camera.masks
         scene = {context.camera_id: masks} if masks is not None else None
-        self.monitor = FireMonitorStage(self.camera.fire, context.device_id, scene)
+        self.monitor = FireMonitor(self.camera.fire, context.device_id, scene)
         self.monitor.warmup()
+
+    def _new_interval(self) -> None:
+        self._started = 0
+        self._events = 0
+        self._classes: set[str] = set()
+        self._max_confidence: float | None = None
+        self._active_in_interval = self._active
 
     def process(self, packet: Packet) -> Packet:
         alarms = self.monitor.update(packet.frame)
+        for alarm in alarms:
+            self._events += 1
+            self._started += alarm.status == "start"
+            self._active = alarm.status != "end"
+            self._active_in_interval |= self._active
+            self._classes.update(alarm.classes)
+            if self._max_confidence is None or alarm.confidence > self._max_confidence:
+                self._max_confidence = alarm.confidence
         if alarms:
             self.context.emit_now(alarms)  # stored and queued for the uplink at once
         return packet
 
     def close_interval(self, start_s: float, end_s: float) -> dict[str, Any]:
-        return {"fire": self.monitor.close_interval()}
+        peak = self._max_confidence
+        section = {
+            "alarm_active": self._active,
+            "alarm_during_interval": self._active_in_interval,
+            "alarms_started": self._started,
+            "alarm_events": self._events,
+            "classes": sorted(self._classes),
+            "max_confidence": None if peak is None else round(peak, 3),
+        }
+        self._new_interval()
+        return {"fire": section}

@@ -7,12 +7,13 @@ from typing import Any
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
-from carbonedge.runtime.stages.traffic import counts_traffic, uses_length_classes
+from carbonedge.runtime.stages.traffic import uses_length_classes
 
 
 @register_stage
 class LengthClassesStage(Stage):
     name = "length_classes"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, ground_plane: Any) -> None:
         self.ground_plane = ground_plane
@@ -21,7 +22,7 @@ class LengthClassesStage(Stage):
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> LengthClassesStage | None:
         detector = context.services["detector"]
-        if not counts_traffic(camera) or not uses_length_classes(camera, detector):
+        if not uses_length_classes(camera, detector):
             return None
         return cls(camera.ground_plane)
 

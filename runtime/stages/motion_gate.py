@@ -12,12 +12,12 @@ import numpy as np
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
-from carbonedge.runtime.stages.traffic import counts_traffic
 
 
 @register_stage
 class MotionGateStage(Stage):
     name = "motion_gate"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, camera: Any) -> None:
         from carbonedge.runtime.motion_gate import MotionGate
@@ -36,7 +36,7 @@ class MotionGateStage(Stage):
         detector = context.services["detector"]
         if gating is None or not gating.enabled or detector.needs_every_frame:
             return None
-        return cls(camera) if counts_traffic(camera) else None
+        return cls(camera)
 
     def process(self, packet: Packet) -> Packet:
         run = self.gate.should_run(packet.frame.image, packet.frame.t_mono_s)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Frame, Packet
-from carbonedge.runtime.stages.traffic import counts_traffic, regions_px
+from carbonedge.runtime.stages.traffic import regions_px
 
 if TYPE_CHECKING:  # importing the detectors package loads onnxruntime
     from numpy.typing import NDArray
@@ -32,6 +32,7 @@ class RoiStage(Stage):
     """Sets ``packet.roi_xyxy`` (None: the whole frame) for the detect stage."""
 
     name = "roi"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, detector: Any, regions: list[NDArray]) -> None:
         """``detector``: the shared detector (its ``roi`` and ``roi_box``); ``regions``: the
@@ -43,7 +44,7 @@ class RoiStage(Stage):
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> RoiStage | None:
         detector = context.services["detector"]
-        if getattr(detector, "roi", None) is None or not counts_traffic(camera):
+        if getattr(detector, "roi", None) is None:
             return None
         return cls(detector, regions_px(camera))
 

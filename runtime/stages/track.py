@@ -7,19 +7,19 @@ from typing import Any
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
-from carbonedge.runtime.stages.traffic import counts_traffic
 
 
 @register_stage
 class TrackStage(Stage):
     name = "track"
+    vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
     def __init__(self, config: Any) -> None:
         self.config = config
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> TrackStage | None:
-        return cls(camera.tracker) if counts_traffic(camera) else None
+        return cls(camera.tracker)
 
     def start(self, context: StageContext) -> None:
         super().start(context)

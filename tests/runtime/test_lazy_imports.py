@@ -59,7 +59,6 @@ def test_pipeline_and_config_load_no_fire_emissions_or_numba(code: str) -> None:
         "scipy",
         "carbonedge.vision.fire.monitor",
         "carbonedge.emissions.estimate",
-        "carbonedge.runtime.fire_stage",
         "carbonedge.runtime.traffic_emissions",
     )
     assert _loaded(_modules_after(code), heavy) == []

@@ -24,6 +24,7 @@ from carbonedge.calibration.geometry import LineConfig, ZoneConfig
 from carbonedge.runtime.base.stage import StageContext
 from carbonedge.runtime.base.types import Packet
 from carbonedge.runtime.model_check import read_frames
+from carbonedge.runtime.stages import build_stages
 from carbonedge.runtime.stages.roi import RoiStage
 from carbonedge.vision.detectors.motion import MotionDetector, MotionDetectorConfig
 from carbonedge.vision.detectors.ultralytics import UltralyticsConfig, UltralyticsDetector
@@ -47,10 +48,10 @@ def make_line(start_px, end_px, id: str = "l") -> LineConfig:
 
 def build(camera, detector) -> RoiStage | None:
     context = StageContext(device_id="box", camera_id="cam", services={"detector": detector})
-    stage = RoiStage.build(camera, context)
-    if stage is not None:
+    stages = build_stages(camera, context, ("roi",))  # the pipeline's rule for vehicle stages
+    for stage in stages:
         stage.start(context)
-    return stage
+    return stages[0] if stages else None
 
 
 @pytest.fixture(scope="module")

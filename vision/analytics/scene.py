@@ -11,13 +11,14 @@ the interval's sections; ``forget`` ends tracks the tracker removed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.calibration.ground_plane import GroundPlane
 from carbonedge.runtime.base.events import LineCrossed
-from carbonedge.runtime.base.sections import IntervalSections
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.analytics.kinematics import Kinematics, SpeedConfig
 from carbonedge.vision.analytics.movements import MovementCounter
@@ -29,6 +30,24 @@ from carbonedge.vision.track_state import TrackTable
 __all__ = ["IntervalSections", "SceneAnalytics", "percentile_85"]
 
 FORGET_AFTER_S = 60.0
+
+
+@dataclass
+class IntervalSections:
+    """What the scene analytics hand over as an interval closes: crossings made final at its end
+    and their sections (``carbonedge.vision.analytics.scene``)."""
+
+    events: list[LineCrossed]
+    line_speeds: dict[str, dict[str, Any]] | None = None
+    traffic: dict[str, dict[str, Any]] | None = None
+    zones: dict[str, dict[str, Any]] | None = None
+    movements: dict[str, dict[str, Any]] | None = None
+
+    def sections(self) -> dict[str, Any]:
+        """The non-empty sections by name."""
+        named = {"line_speeds": self.line_speeds, "traffic": self.traffic, "zones": self.zones,
+                 "movements": self.movements}  # fmt: skip
+        return {name: value for name, value in named.items() if value is not None}
 
 
 def percentile_85(values: Sequence[float]) -> float:

@@ -37,6 +37,7 @@ INPUT_CLASSES: tuple[str, ...] = (
     "motorcycle",
     "bus_or_truck",
     "vehicle",
+    "hgv",  # road-v1's heavy goods vehicle: the truck mix
 )
 _BASE = ("car", "van", "bus", "truck", "motorcycle")
 _MEE_POL = ("NOx", "PM2.5", "CO")
@@ -122,6 +123,7 @@ class FleetModel:
         self.mixes: dict[str, Mix] = dict(base)
         self.mixes["bus_or_truck"] = self._combine({"bus": s, "truck": 1.0 - s}, base)
         self.mixes["vehicle"] = self._combine(dict(config.unknown_class_shares), base)
+        self.mixes["hgv"] = base["truck"]
 
     def _fill_mee(self, i: int, cat: Category, proxy: bool) -> None:
         t = self.tables

@@ -40,8 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_traffic(targets: argparse._SubParsersAction) -> None:
     p = targets.add_parser("traffic", help="counts and speeds of a clip vs a ground-truth file")
-    p.add_argument("clip", type=Path, nargs="?", help="video file (not with --synthetic)")
+    p.add_argument("clip", type=Path, nargs="?",
+                   help="video file with --truth, or a folder of truth files (each names its clip)")  # fmt: skip
     p.add_argument("--truth", type=Path, help="ground-truth YAML (see the README)")
+    p.add_argument("--media", type=Path, default=None,
+                   help="where a folder's clips are (default $CARBONEDGE_SHARED_DIR/media/traffic "
+                        "or ../shared/media/traffic)")  # fmt: skip
+    p.add_argument("--detector", default=None, metavar="TYPE",
+                   help="run this detector type (its default settings) instead of the truth's")
+    p.add_argument("--only", default="", help="with a folder: only truth files whose name has this")
     p.add_argument("--synthetic", action="store_true", help="audit the built-in synthetic scene")
     p.add_argument("--duration-s", type=float, default=60.0, help="synthetic scene length")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -57,10 +64,25 @@ def _cmd_audit_traffic(args: argparse.Namespace) -> int:
         if args.clip is not None or args.truth is not None:
             raise ConfigError("audit traffic: --synthetic takes no clip and no --truth")
         report = audit_synthetic(args.duration_s)
+    elif args.clip is not None and args.clip.is_dir():
+        from carbonedge.runtime.audit_folder import audit_folder
+
+        if args.truth is not None:
+            raise ConfigError("audit traffic: a folder of truth files takes no --truth")
+        detector = None if args.detector is None else {"type": args.detector}
+        report = audit_folder(args.clip, args.media, detector, args.only)
     else:
         if args.clip is None or args.truth is None:
-            raise ConfigError("audit traffic: give a CLIP and --truth FILE.yaml (or --synthetic)")
-        report = audit_clip(args.clip, load_truth(args.truth))
+            raise ConfigError(
+                "audit traffic: give a CLIP and --truth FILE.yaml, a folder of truth files, "
+                "or --synthetic"
+            )
+        truth = load_truth(args.truth)
+        if not args.clip.is_file():
+            raise ConfigError(f"{args.clip}: clip not found")
+        if args.detector is not None:
+            truth = truth.model_copy(update={"detector": {"type": args.detector}})
+        report = audit_clip(args.clip, truth)
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.runtime.audit_events import MATCH_WINDOW_S, Crossing, EventScore, match_events
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.base.events import LineCrossed
 from carbonedge.vision.counting.line import LineConfig
@@ -54,7 +55,6 @@ __all__ = [
 
 #: Ground-truth direction of the synthetic scene -> line direction for a left-to-right line.
 TRUTH_TO_LINE_DIRECTION = {"down": "in", "up": "out"}
-MATCH_WINDOW_S = 1.0  # a counted crossing matches a true one of the same line/direction this close
 
 
 class TruthVehicle(BaseModel):
@@ -66,12 +66,25 @@ class TruthVehicle(BaseModel):
     t_s: float | None = Field(None, ge=0)
     class_name: str | None = Field(None, alias="class")
     speed_kmh: float | None = Field(None, ge=0)
+    id: int | str | None = Field(None, description="the same road user across lines (movements)")
+    note: str | None = None
 
     @model_validator(mode="after")
     def _when(self) -> TruthVehicle:
         if (self.frame is None) == (self.t_s is None):
             raise ValueError("give exactly one of frame or t_s")
         return self
+
+
+class TruthQueue(BaseModel):
+    """Road users standing in the queue behind a (stop) line at one moment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: str
+    frame: int = Field(ge=0)
+    vehicles: int = Field(ge=0)
+    note: str | None = None
 
 
 class TrafficTruth(BaseModel):
@@ -89,6 +102,13 @@ class TrafficTruth(BaseModel):
     )
     ground_plane: GroundPlaneConfig | None = None
     tracker: ByteTrackConfig = ByteTrackConfig()
+    # provenance, carried along and not scored
+    clip: str | None = Field(None, description="file name of the clip in ../shared/media/traffic")
+    taxonomy: str | None = Field(None, description="class names used, e.g. road-v1")
+    conditions: str | None = None
+    counted_by: str | None = None
+    notes: str | None = None
+    queues: list[TruthQueue] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TrafficTruth:
@@ -167,6 +187,7 @@ class AuditReport:
     speed_errors_pct: list[float] = field(default_factory=list)
     unmatched_truth: int = 0
     detector: str = ""
+    events: EventScore | None = None  # per-event matching, when the truth lists crossings
 
     @property
     def passed(self) -> bool:
@@ -195,6 +216,7 @@ class AuditReport:
                 "mean_signed": round(float(np.mean(self.speed_errors_pct)), 2),
             },
             "unmatched_truth_crossings": self.unmatched_truth,
+            "events": None if self.events is None else self.events.to_dict(),
         }
 
     def format(self) -> str:
@@ -214,13 +236,35 @@ class AuditReport:
                 f"speed error over {d['matched']} matched crossings: mean |error| "
                 f"{d['mean_abs']:.1f} %, max {d['max_abs']:.1f} %, bias {d['mean_signed']:+.1f} %"
             )
-        if self.unmatched_truth:
-            out.append(f"true crossings with no counted crossing within {MATCH_WINDOW_S} s: "
-                       f"{self.unmatched_truth}")  # fmt: skip
+        if self.events is not None:
+            out.extend(_format_events(self.events))
         verdict = "PASS" if self.passed else "FAIL"
         out.append(f"\n{verdict}: every count within +-{self.tolerance}" if self.passed else
                    f"\n{verdict}: some counts are off by more than {self.tolerance}")  # fmt: skip
         return "\n".join(out)
+
+
+def _format_events(score: EventScore) -> list[str]:
+    """The per-event part of the text report: F1, groups, confusion, every miss and phantom."""
+    out = [f"\nevents (matched within {MATCH_WINDOW_S:g} s, same line and direction): "
+           f"{score.matched} matched of {len(score.truth)} true and {len(score.counted)} counted, "
+           f"event F1 {score.f1:.3f}"]  # fmt: skip
+    out.append(f"{'group':<13}{'true':>6}{'counted':>9}{'matched':>9}{'missed':>8}{'phantom':>9}")
+    for g, row in score.by_group().items():
+        out.append(f"{g:<13}{row['true']:>6}{row['counted']:>9}{row['matched']:>9}"
+                   f"{row['missed']:>8}{row['phantom']:>9}")  # fmt: skip
+    confused = {t: {c: n for c, n in row.items() if c != t}
+                for t, row in score.confusion().items()}  # fmt: skip
+    confused = {t: row for t, row in confused.items() if row}
+    if confused:
+        out.append("class confusion (true -> counted): " + "; ".join(
+            f"{t} -> " + ", ".join(f"{c} {n}" for c, n in row.items())
+            for t, row in confused.items()))  # fmt: skip
+    for label, rows in (("missed", score.missed), ("phantom", score.phantoms)):
+        for c in rows:
+            out.append(f"  {label:<8} {c.line}/{c.direction} frame {c.frame} ({c.t_s:.2f} s) "
+                       f"{c.class_name or '?'}")  # fmt: skip
+    return out
 
 
 def score_events(
@@ -241,6 +285,11 @@ def score_events(
             key = (ev.line_id, ev.direction, cls)
             counted[key] = counted.get(key, 0) + 1
     truth_totals = truth.totals()
+    if any(cls != "*" for _, _, cls in truth_totals):
+        # a per-class truth: a class counted that the truth lacks is a row too (true 0), so a
+        # right total made of wrong classes cannot pass
+        for key in counted:
+            truth_totals.setdefault(key, 0)
     rows = [
         (ln, d, cls, n, counted.get((ln, d, cls), 0))
         for (ln, d, cls), n in sorted(truth_totals.items())
@@ -258,7 +307,14 @@ def score_events(
                 report.nwrmse[f"{line.id}/{direction}"] = round(
                     nwrmse_score([t_of[id(e)] for e in ours], true_s, duration_s, truth.segments), 4
                 )
-        _match_speeds(truth, events, t_of, fps, report)
+        report.events = match_events(
+            [Crossing(v.line, v.direction, _truth_time(v, fps),
+                      v.frame if v.frame is not None else round(_truth_time(v, fps) * fps),
+                      v.class_name) for v in truth.vehicles],
+            [Crossing(ev.line_id, ev.direction, t_of[id(ev)], ev.frame_index, ev.class_name)
+             for ev in events],
+        )  # fmt: skip
+        _match_speeds(truth, events, report)
     return report
 
 
@@ -266,29 +322,14 @@ def _truth_time(v: TruthVehicle, fps: float) -> float:
     return v.t_s if v.t_s is not None else (v.frame or 0) / fps
 
 
-def _match_speeds(
-    truth: TrafficTruth, events: list[LineCrossed], t_of: dict[int, float], fps: float,
-    report: AuditReport,
-) -> None:  # fmt: skip
-    """Greedy one-to-one matching by time within MATCH_WINDOW_S; speed error of each match."""
-    pairs = []
-    for vi, v in enumerate(truth.vehicles or []):
-        tv = _truth_time(v, fps)
-        for ei, ev in enumerate(events):
-            if ev.line_id == v.line and ev.direction == v.direction:
-                dt = abs(t_of[id(ev)] - tv)
-                if dt <= MATCH_WINDOW_S:
-                    pairs.append((dt, vi, ei))
-    used_v, used_e = set(), set()
-    for _, vi, ei in sorted(pairs):
-        if vi in used_v or ei in used_e:
-            continue
-        used_v.add(vi)
-        used_e.add(ei)
-        v, ev = truth.vehicles[vi], events[ei]  # type: ignore[index]
+def _match_speeds(truth: TrafficTruth, events: list[LineCrossed], report: AuditReport) -> None:
+    """Speed error of each matched crossing whose truth has a speed."""
+    assert report.events is not None and truth.vehicles is not None
+    for i, j in report.events.pairs:
+        v, ev = truth.vehicles[i], events[j]
         if v.speed_kmh and ev.speed_kmh is not None:
             report.speed_errors_pct.append((ev.speed_kmh - v.speed_kmh) / v.speed_kmh * 100.0)
-    report.unmatched_truth = len(truth.vehicles or []) - len(used_v)
+    report.unmatched_truth = len(report.events.missed)
 
 
 def _run(source, detector, truth: TrafficTruth, ground_plane) -> tuple[list[LineCrossed], Any]:

@@ -2,7 +2,8 @@
 
 A site has site-wide settings (``device_id``, ``sensors``, ``uplink``, ``hj212``, ``health``,
 ``summary``, ``output``, ``watchdog``, ``calibration``), site-wide defaults for its cameras
-(``detector``, ``tracker``, ``speed``, ``length_classes``, ``gating``, ``emissions``) and
+(``detector``, ``tracker``, ``speed``, ``length_classes``, ``gating``, ``emissions``,
+``road_classes``) and
 ``cameras: {id: {source, lines, zones, ground_plane, masks, fire, camera_moved, ...}}`` in
 Frigate's shape. A camera inherits each default it does not give; one it gives is deep-merged over
 the default (``cameras.road.tracker.lost_buffer_s: 2`` changes that one key; lists are replaced,
@@ -62,6 +63,7 @@ from carbonedge.vision.camera_moved import CameraMovedConfig
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.detectors.base import DETECTORS
 from carbonedge.vision.fire import FireMonitorConfig
+from carbonedge.vision.taxonomy import RoadClassesConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 logger = logging.getLogger(__name__)
@@ -91,7 +93,7 @@ SensorConfig = Annotated[Union[SENSORS.config_classes()], Field(discriminator="t
 CameraId = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 INHERITED: tuple[str, ...] = ("detector", "tracker", "speed", "length_classes", "gating",
-                              "emissions")  # fmt: skip
+                              "emissions", "road_classes")  # fmt: skip
 """Camera keys whose site-wide default of the same name a camera inherits (deep-merged)."""
 
 
@@ -130,6 +132,9 @@ class CameraConfig(StrictModel):
     speed: SpeedConfig = SpeedConfig()
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
+    )
+    road_classes: RoadClassesConfig = Field(
+        RoadClassesConfig(), description="the road taxonomy counts use (README: Road taxonomy)"
     )
     gating: GateConfig = Field(
         GateConfig(), description="run the detector only when the lines/zones see change"
@@ -205,6 +210,7 @@ class SiteConfig(StrictModel):
     tracker: ByteTrackConfig = ByteTrackConfig()
     speed: SpeedConfig = SpeedConfig()
     length_classes: bool = True
+    road_classes: RoadClassesConfig = RoadClassesConfig()
     gating: GateConfig = GateConfig()
     emissions: EmissionsConfig | None = None
     cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")

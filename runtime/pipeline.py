@@ -36,6 +36,7 @@ from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
+from carbonedge.vision.taxonomy import RoadClassesConfig
 
 if TYPE_CHECKING:  # the fire monitor, emissions and masks are imported only when a site uses them
     from carbonedge.calibration.masks import SourceMasks
@@ -104,6 +105,7 @@ class CameraPlan:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     gating: GateConfig | None = None
     length_classes: bool = True
+    road_classes: RoadClassesConfig = field(default_factory=RoadClassesConfig)
     emissions: EmissionsConfig | None = None
     fire: FireMonitorConfig | None = None
     masks: SourceMasks | None = None
@@ -122,8 +124,8 @@ class CameraPlan:
         return cls(
             lines=camera.lines, zones=camera.zones, ground_plane=camera.ground_plane,
             tracker=camera.tracker, speed=camera.speed, gating=camera.gating,
-            length_classes=camera.length_classes, emissions=camera.emissions, fire=camera.fire,
-            masks=masks,
+            length_classes=camera.length_classes, road_classes=camera.road_classes,
+            emissions=camera.emissions, fire=camera.fire, masks=masks,
         )  # fmt: skip
 
 

@@ -17,9 +17,10 @@ from carbonedge.emissions import ClassActivity, EmissionsConfig, estimate_interv
 
 __all__ = ["EMITTING_CLASSES", "interval_emissions"]
 
-# detector class names the emission model knows (COCO names, length classes, "vehicle")
+# class names the emission model knows (road-v1, COCO names, length classes, "vehicle");
+# road-v1's pedestrian and bicycle emit nothing and are left out
 EMITTING_CLASSES = frozenset(
-    {"car", "van", "bus", "truck", "motorcycle", "bus_or_truck", "vehicle"}
+    {"car", "van", "bus", "truck", "hgv", "motorcycle", "bus_or_truck", "vehicle"}
 )
 
 

@@ -24,9 +24,11 @@ STAGE_ORDER: tuple[str, ...] = (
     "roi",  # the part of the frame the detector looks at
     "detect",  # the shared detector (or the last detections on a gated frame)
     "exclusion",  # drop detections in the exclusion masks
+    "road_classes",  # detector labels -> road-v1 (riders folded in, per-class evidence)
     "length_classes",  # a one-class detector's boxes classed by length in metres
     "track",  # ByteTrack ids; ended tracks
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
+    "modal_split",  # road users by travel mode: modal_split
     "emissions",  # traffic -> grams: emissions
 )
 

@@ -17,7 +17,7 @@ from carbonedge.runtime.base.sections import merge_by_key, register_section, wei
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
 from carbonedge.runtime.stages.section_schema import section_schema
-from carbonedge.runtime.stages.traffic import uses_length_classes
+from carbonedge.runtime.stages.traffic import counted_class_names
 
 
 def merge_line_speeds(a: Any, b: Any, _ba: Any, _bb: Any) -> dict[str, Any]:
@@ -98,12 +98,7 @@ class AnalyticsStage(Stage):
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> AnalyticsStage | None:
-        detector = context.services["detector"]
-        if uses_length_classes(camera, detector):
-            from carbonedge.vision.analytics.length_classes import LengthClassifier
-
-            return cls(camera, LengthClassifier.class_names)
-        return cls(camera, detector.class_names)
+        return cls(camera, counted_class_names(camera, context.services["detector"]))
 
     def start(self, context: StageContext) -> None:
         super().start(context)

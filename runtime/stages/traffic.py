@@ -22,3 +22,23 @@ def uses_length_classes(camera: Any, detector: Any) -> bool:
     """A one-class detector ("vehicle") on a camera with metres: class boxes by length."""
     return bool(camera.length_classes and camera.ground_plane is not None
                 and len(detector.class_names) == 1)  # fmt: skip
+
+
+def uses_road_classes(camera: Any, detector: Any) -> bool:
+    """The detector's labels go into road-v1 (not for a one-class detector classed by length)."""
+    config = getattr(camera, "road_classes", None)
+    return (config is not None and config.taxonomy == "road-v1"
+            and not uses_length_classes(camera, detector))  # fmt: skip
+
+
+def counted_class_names(camera: Any, detector: Any) -> tuple[str, ...]:
+    """The class names a camera's tracks and counts carry after its classing stages."""
+    if uses_length_classes(camera, detector):
+        from carbonedge.vision.analytics.length_classes import LengthClassifier
+
+        return tuple(LengthClassifier.class_names)
+    if uses_road_classes(camera, detector):
+        from carbonedge.vision.taxonomy import road_class_names
+
+        return road_class_names(detector.class_names)
+    return tuple(detector.class_names)

@@ -26,6 +26,7 @@ from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import Detector, DetectorConfig
 from carbonedge.vision.detectors.model_files import locate_model
 from carbonedge.vision.detectors.roi import RoiBox
+from carbonedge.vision.taxonomy import LABEL_TO_ROAD
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,12 @@ class YoloOnnxConfig(DetectorConfig):
     """Settings common to the ONNX YOLO-family backends."""
 
     model: str = Field(min_length=1, description="file name (searched) or path of the .onnx file")
-    classes: tuple[str, ...] | None = Field(
-        ("car", "bus", "truck", "motorcycle"),
-        description="class names to keep (None: all); names missing from the model are an error",
+    classes: Literal["road"] | tuple[str, ...] | None = Field(
+        "road",
+        description="class names to keep: 'road' (every label of the model that is a road user "
+        "in road-v1: person, bicycle, car, motorcycle, bus, train, truck for COCO; all labels of "
+        "a model with none of them), a list (names missing from the model are an error) or None "
+        "(all)",
     )
     score_threshold: float = Field(0.3, gt=0, le=1)
     nms_iou: float = Field(0.45, gt=0, le=1)
@@ -204,8 +208,12 @@ class YoloOnnxDetector(Detector):
     def warmup(self) -> None:
         onnx_session.warmup(self.session, self.input_hw, self.model_path)
 
-    def _class_mask(self, keep: tuple[str, ...] | None) -> NDArray[np.bool_]:
+    def _class_mask(self, keep: Literal["road"] | tuple[str, ...] | None) -> NDArray[np.bool_]:
         mask = np.zeros(len(self.class_names), np.bool_)
+        if keep == "road":
+            keep = tuple(n for n in self.class_names if LABEL_TO_ROAD.get(n))
+            if not keep:  # a model of other labels (a one-class "vehicle" model): all of them
+                keep = None
         if keep is None:
             mask[:] = True
             return mask

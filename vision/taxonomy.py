@@ -1,0 +1,136 @@
+"""The road taxonomy (``road-v1``) and the road-scene rules that map a detector's labels into it.
+
+``road-v1``: car, van, bus, hgv (heavy goods vehicle), motorcycle, bicycle, pedestrian (the
+classes, what belongs in each and the class groups: README, "Road taxonomy"). Every detector
+labels in its own space (COCO-80 for the ONNX backends); ``RoadClasses`` turns one frame's
+detections into road-v1 class ids with these rules:
+
+- a label maps by ``LABEL_TO_ROAD`` (COCO ``truck`` -> hgv, ``train`` on a road -> hgv; a label
+  with no road meaning, a ``boat`` or a ``refrigerator``, is dropped); labels the map does not know
+  (a one-class detector's ``vehicle``, the length classes) pass unchanged;
+- a person box that mostly lies on a bicycle or motorcycle box is its rider, not a pedestrian:
+  dropped (the two-wheeler carries the count);
+- each class has its own minimum score and minimum box height (px): people and two-wheelers are
+  small and their false boxes are common, so they need more evidence than a car.
+
+The track's class is then settled by the tracker's vote over its detections, as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from carbonedge.runtime.base.types import Detections
+
+__all__ = ["LABEL_TO_ROAD", "ROAD_V1", "RoadClasses", "RoadClassesConfig"]
+
+TAXONOMY = "road-v1"
+ROAD_V1: tuple[str, ...] = ("car", "van", "bus", "hgv", "motorcycle", "bicycle", "pedestrian")
+GROUP: dict[str, str] = {
+    "car": "light", "van": "light", "bus": "heavy", "hgv": "heavy",
+    "motorcycle": "two-wheeler", "bicycle": "two-wheeler", "pedestrian": "pedestrian",
+}  # fmt: skip
+NON_MOTORISED: frozenset[str] = frozenset({"bicycle", "pedestrian"})
+
+#: Detector label -> road-v1 class (None: no road user, dropped). COCO-80 and VOC spellings.
+LABEL_TO_ROAD: dict[str, str | None] = {
+    "person": "pedestrian", "pedestrian": "pedestrian",
+    "bicycle": "bicycle",
+    "car": "car", "taxi": "car",
+    "van": "van", "minibus": "van",
+    "bus": "bus", "coach": "bus",
+    "truck": "hgv", "lorry": "hgv", "hgv": "hgv",
+    "train": "hgv",  # COCO detectors call a box lorry seen side-on a train; on a road it is one
+    "motorcycle": "motorcycle", "motorbike": "motorcycle",
+}  # fmt: skip
+#: A COCO label that is never a road user is dropped (listed so the drop is on purpose).
+_DROPPED = ("airplane", "aeroplane", "boat", "refrigerator")
+LABEL_TO_ROAD.update({name: None for name in _DROPPED})
+
+#: What the detector should look for to feed road-v1 (COCO names).
+ROAD_LABELS: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "train", "truck")
+
+
+class RoadClassesConfig(BaseModel):
+    """``road_classes:`` of a camera: the taxonomy its counts use and the per-class evidence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    taxonomy: Literal["road-v1", "detector"] = Field(
+        "road-v1", description="road-v1, or 'detector': keep the detector's own labels"
+    )
+    min_score: dict[str, float] = Field(
+        default_factory=lambda: {"pedestrian": 0.45, "bicycle": 0.4},
+        description="road class -> lowest detection score counted (others: the detector's)",
+    )
+    min_height_px: dict[str, float] = Field(
+        default_factory=lambda: {"pedestrian": 12.0, "bicycle": 10.0, "motorcycle": 8.0},
+        description="road class -> smallest box height in px (others: none)",
+    )
+    rider_overlap: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="a person whose box lies this much (share of its area) on a two-wheeler's "
+        "box is its rider",
+    )  # fmt: skip
+
+
+@dataclass
+class RoadClasses:
+    """Maps one detector's detections into road-v1 (see the module docstring)."""
+
+    config: RoadClassesConfig
+    detector_names: tuple[str, ...]
+    taxonomy: str = TAXONOMY
+
+    def __post_init__(self) -> None:
+        names = list(ROAD_V1)
+        to_road = np.full(len(self.detector_names), -1, np.int32)
+        for i, label in enumerate(self.detector_names):
+            if label in LABEL_TO_ROAD:
+                road = LABEL_TO_ROAD[label]
+                to_road[i] = -1 if road is None else ROAD_V1.index(road)
+            else:  # a label the map does not know passes unchanged
+                if label not in names:
+                    names.append(label)
+                to_road[i] = names.index(label)
+        self.class_names: tuple[str, ...] = tuple(names)
+        self._to_road = to_road
+        self._min_score = np.array([self.config.min_score.get(n, 0.0) for n in names], np.float32)
+        self._min_h = np.array([self.config.min_height_px.get(n, 0.0) for n in names], np.float32)
+        self._person = ROAD_V1.index("pedestrian")
+        self._two_wheel = np.array([ROAD_V1.index("bicycle"), ROAD_V1.index("motorcycle")])
+
+    def __call__(self, detections: Detections) -> Detections:
+        if len(detections) == 0:
+            return detections
+        cls = self._to_road[detections.class_id]
+        h = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+        safe = np.maximum(cls, 0)
+        keep = (cls >= 0) & (detections.confidence >= self._min_score[safe]) & (h >= self._min_h[safe])
+        keep &= ~self._riders(detections.xyxy, cls, keep)
+        out = detections[np.flatnonzero(keep)]
+        out.class_id = cls[keep].astype(np.int32)
+        return out
+
+    def _riders(self, xyxy: np.ndarray, cls: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Person rows whose box lies ``rider_overlap`` of its area on a kept two-wheeler box."""
+        riders = np.zeros(len(cls), np.bool_)
+        people = np.flatnonzero((cls == self._person) & keep)
+        wheels = np.flatnonzero(np.isin(cls, self._two_wheel) & keep)
+        if not len(people) or not len(wheels):
+            return riders
+        p, w = xyxy[people][:, None, :], xyxy[wheels][None, :, :]
+        iw = np.clip(np.minimum(p[..., 2], w[..., 2]) - np.maximum(p[..., 0], w[..., 0]), 0, None)
+        ih = np.clip(np.minimum(p[..., 3], w[..., 3]) - np.maximum(p[..., 1], w[..., 1]), 0, None)
+        area = np.maximum((p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1]), 1e-6)
+        riders[people] = ((iw * ih) / area >= self.config.rider_overlap).any(axis=1)
+        return riders
+
+
+def road_class_names(detector_names: Sequence[str]) -> tuple[str, ...]:
+    """The class names a camera's counts carry once its detector's labels are mapped."""
+    return RoadClasses(RoadClassesConfig(), tuple(detector_names)).class_names

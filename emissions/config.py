@@ -9,7 +9,7 @@ replace it with the city's registration or inspection statistics where you have 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -94,6 +94,16 @@ class PerPollutant(BaseModel):
     co: float = Field(gt=0)
 
 
+#: Count-error GSD per class measured by the accuracy benchmark on the hand-counted development
+#: clips (README "Road taxonomy"; development figures, [M]): light vehicles are missed least,
+#: heavy vehicles, two-wheelers and anything in hard light much more often. A site whose own
+#: audit measured its error replaces them.
+COUNT_GSD_BY_CLASS: dict[str, float] = {
+    "car": 1.1, "van": 1.1, "vehicle": 1.15, "bus": 1.3, "hgv": 1.3, "truck": 1.3,
+    "bus_or_truck": 1.3, "motorcycle": 1.6,
+}  # fmt: skip
+
+
 class UncertaintyConfig(BaseModel):
     """Spreads propagated by a seeded Monte Carlo (defaults: method doc section 5, [U]).
 
@@ -112,7 +122,23 @@ class UncertaintyConfig(BaseModel):
     vehicle_cv: PerPollutant = PerPollutant(co2=0.2, nox=0.8, pm25=1.0, co=1.0)
     fleet_mix_gsd: float = Field(1.3, ge=1.0, le=5.0)
     speed_gsd: float = Field(1.04, ge=1.0, le=2.0)
-    count_gsd: float = Field(1.03, ge=1.0, le=2.0)
+    count_gsd: float | None = Field(
+        None, ge=1.0, le=2.0,
+        description="GSD of every class's count error; unset: COUNT_GSD_BY_CLASS (1.03 for a "
+        "class not listed there)",
+    )  # fmt: skip
+    count_gsd_by_class: dict[str, Annotated[float, Field(ge=1.0, le=5.0)]] | None = Field(
+        None,
+        description="class -> GSD of its count error (over count_gsd for that class): what the "
+        "site's `carbonedge audit` measured (its JSON has `count_gsd_by_class`); road-v1 names "
+        "(hgv) or the emission classes (truck)",
+    )
+
+    def count_gsd_of(self, vehicle_class: str) -> float:
+        by_class = self.count_gsd_by_class
+        if by_class is None:
+            by_class = COUNT_GSD_BY_CLASS if self.count_gsd is None else {}
+        return by_class.get(vehicle_class, self.count_gsd or 1.03)
     default_length_gsd: float = Field(1.3, ge=1.0, le=5.0)
     idle_rate_gsd: float = Field(1.5, ge=1.0, le=5.0)
 

@@ -161,7 +161,8 @@ class _Prepared:
             rng.standard_normal((d, self.fleet.n_categories)) * np.log(u.fleet_mix_gsd)
         )
         self.ln_speed = rng.standard_normal(d) * np.log(u.speed_gsd)
-        self.c_count = np.exp(rng.standard_normal((d, len(INPUT_CLASSES))) * np.log(u.count_gsd))
+        count_gsd = np.array([u.count_gsd_of(c) for c in INPUT_CLASSES])
+        self.c_count = np.exp(rng.standard_normal((d, len(INPUT_CLASSES))) * np.log(count_gsd))
         self.f_len = np.exp(rng.standard_normal(d) * np.log(u.default_length_gsd))
         self.cv = np.array([getattr(u.vehicle_cv, name) for name in POLLUTANTS])
         self._seed = u.seed

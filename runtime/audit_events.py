@@ -116,6 +116,20 @@ class EventScore:
         k = Counter(c.class_name or "?" for c in self.counted)
         return {n: {"true": t.get(n, 0), "counted": k.get(n, 0)} for n in sorted(set(t) | set(k))}
 
+    def count_gsd_by_class(self, min_true: int = 5) -> dict[str, float]:
+        """class -> the GSD of a lognormal count error whose 95 % band reaches this clip's
+        counted/true ratio (at least 1.03), for classes with ``min_true`` true crossings or more:
+        ``emissions.uncertainty.count_gsd_by_class`` for the site (README, emissions)."""
+        import math
+
+        out = {}
+        for name, row in self.by_class().items():
+            if name == "?" or row["true"] < min_true:
+                continue
+            ratio = min(max(row["counted"] / row["true"], 0.2), 5.0)
+            out[name] = round(max(1.03, math.exp(abs(math.log(ratio)) / 1.96)), 3)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "true": len(self.truth),
@@ -125,6 +139,7 @@ class EventScore:
             "by_class": self.by_class(),
             "by_group": self.by_group(),
             "class_confusion": self.confusion(),
+            "count_gsd_by_class": self.count_gsd_by_class(),
             "missed": [c.to_dict() for c in self.missed],
             "phantoms": [c.to_dict() for c in self.phantoms],
             "crossings": [c.to_dict() for c in self.counted],

@@ -246,3 +246,13 @@ def test_numba_kernel_matches_numpy_reference():
         rng.standard_normal((n_draws, n_act, n_pol)),
     )
     np.testing.assert_allclose(_mc_nb.mc_draws(*args), _mc_ref.mc_draws(*args), rtol=1e-12)
+
+
+def test_a_class_with_a_larger_count_error_gets_a_wider_interval():
+    narrow = estimate_interval([_car(1000)], _only_ef_spread(count_gsd_by_class={"car": 1.0}))
+    wide = estimate_interval([_car(1000)], _only_ef_spread(count_gsd_by_class={"car": 1.5}))
+    for p in ("co2", "nox"):
+        n, w = narrow.total.grams[p], wide.total.grams[p]
+        assert w.hi / w.value > n.hi / n.value * 1.1, p
+    default = estimate_interval([_car(1000)], _config(fleet=ONE_CAR))  # COUNT_GSD_BY_CLASS car 1.1
+    assert default.total.grams["co2"].hi > default.total.grams["co2"].value * 1.2

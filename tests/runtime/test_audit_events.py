@@ -83,3 +83,12 @@ def test_cli_audits_a_folder_of_truth_files(tmp_path, capsys, shared_dir) -> Non
     assert "skipped notes.yaml: no `clip:`" in text and "total" in text
     assert main(["audit", str(truth), "--media", str(tmp_path)]) == 2
     assert "not found in" in capsys.readouterr().err
+
+
+def test_the_audit_gives_each_class_the_count_spread_its_error_needs() -> None:
+    truth = [_c(float(i), "car") for i in range(10)] + [_c(20.0 + i, "hgv") for i in range(5)]
+    counted = [_c(float(i), "car") for i in range(9)] + [_c(20.0, "hgv"), _c(21.0, "hgv")]
+    gsd = match_events(truth, counted).count_gsd_by_class()
+    # cars 9/10: the 95 % band must reach 0.9; hgv 2/5 needs a much wider band
+    assert gsd["car"] ** 1.96 == pytest.approx(1 / 0.9, rel=0.01)
+    assert gsd["hgv"] ** 1.96 == pytest.approx(5 / 2, rel=0.01)

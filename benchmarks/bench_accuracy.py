@@ -1,0 +1,175 @@
+"""Accuracy benchmark (``carbonedge bench --only accuracy``): every hand-counted truth clip of
+``benchmarks/truth`` run by each detector option at its default settings, and by the peer
+pipeline, in one run.
+
+Per clip and in total: event F1 (a counted crossing matches a true one of the same line and
+direction within 1 s), per class group true / counted / matched / missed / phantom, and frames per
+second of the whole audit (decode, detect, track, count) on this machine. The peer is the
+tutorial pipeline of ``bench_e2e``: YOLOX-nano 416, NumPy decode, class-agnostic OpenCV NMS,
+``trackers`` ByteTrack and one supervision ``LineZone`` per truth line (bottom-centre anchor),
+its COCO labels put in road-v1 by the same label map.
+
+These are development figures: the rules were chosen while looking at these clips. Clips are
+read from ``$CARBONEDGE_SHARED_DIR/media/traffic`` (or ``../shared/media/traffic``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carbonedge.benchmarks._harness import Row
+
+TRUTH_DIR = Path(__file__).parent / "truth"
+DETECTORS: tuple[str, ...] = ("yolox", "picodet", "deimv2")
+PEER = "peer (yolox-nano + trackers + sv.LineZone)"
+
+
+def run(quick: bool = False) -> list[Row]:
+    from carbonedge.runtime.audit_folder import audit_folder, default_media_dir
+
+    media = default_media_dir()
+    if not media.is_dir():
+        sys.stdout.write(f"accuracy: no clips at {media} (set CARBONEDGE_SHARED_DIR): skipped\n\n")
+        return []
+    only = "highway_lowres" if quick else ""
+    results: dict[str, dict[str, Any]] = {}
+    for det in DETECTORS:
+        results[det] = audit_folder(TRUTH_DIR, media, {"type": det}, only).to_dict()
+    results[PEER] = peer_folder(TRUTH_DIR, media, only)
+    sys.stdout.write(format_accuracy(results) + "\n\n")
+    sys.stdout.flush()
+    return []
+
+
+def format_accuracy(results: dict[str, dict[str, Any]]) -> str:
+    names = list(results)
+    clips = [c["truth"] for c in results[names[0]]["clips"]]
+    out = ["### Accuracy on the hand-counted dev clips (event F1; development figures)", ""]
+    out.append("| clip | true | " + " | ".join(f"{n} F1 (counted/matched)" for n in names) + " |")
+    out.append("|---|---:|" + "---:|" * len(names))
+    for i, clip in enumerate(clips):
+        row = [Path(clip).stem, str(results[names[0]]["clips"][i]["events"]["true"])]
+        for n in names:
+            ev = results[n]["clips"][i]["events"]
+            row.append(f"{ev['event_f1']:.3f} ({ev['counted']}/{ev['matched']})")
+        out.append("| " + " | ".join(row) + " |")
+    tot = [results[n]["totals"] for n in names]
+    out.append("| **total** | " + str(tot[0]["true"]) + " | " + " | ".join(
+        f"**{t['event_f1']:.3f}** ({t['counted']}/{t['matched']})" for t in tot) + " |")  # fmt: skip
+    out.append("| frames per second | | " + " | ".join(
+        f"{t['frames'] / t['wall_s']:.1f}" if t["wall_s"] else "-" for t in tot) + " |")  # fmt: skip
+    out += ["", "Class groups (true / counted / matched within the group / missed / phantom):", ""]
+    out.append("| group | " + " | ".join(names) + " |")
+    out.append("|---|" + "---|" * len(names))
+    groups = sorted({g for t in tot for g in t["by_group"]},
+                    key=lambda g: ("light", "heavy", "two-wheeler", "pedestrian", "other").index(g))  # fmt: skip
+    for g in groups:
+        cells = []
+        for t in tot:
+            r = t["by_group"].get(g)
+            cells.append("-" if r is None else
+                         f"{r['true']} / {r['counted']} / {r['matched']} / {r['missed']} / {r['phantom']}")  # fmt: skip
+        out.append(f"| {g} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+# --- the peer ------------------------------------------------------------------------------------
+def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
+    """The peer pipeline over every truth file: the same report shape as ``audit_folder``."""
+    from carbonedge.runtime.audit_events import Crossing, match_events
+    from carbonedge.runtime.audit_traffic import load_truth
+
+    clips, true = [], counted_n = 0
+    matched = frames_all = 0
+    wall_all = 0.0
+    scores = []
+    for path in sorted(folder.glob("*.yaml")):
+        if only not in path.name:
+            continue
+        truth = load_truth(path)
+        if truth.clip is None or truth.vehicles is None:
+            continue
+        t0 = time.perf_counter()
+        crossings, frames, fps = peer_crossings(media / truth.clip, truth)
+        wall = time.perf_counter() - t0
+        truth_rows = [Crossing(v.line, v.direction,
+                               v.t_s if v.t_s is not None else (v.frame or 0) / fps,
+                               v.frame if v.frame is not None else round((v.t_s or 0) * fps),
+                               v.class_name) for v in truth.vehicles]  # fmt: skip
+        score = match_events(truth_rows, crossings)
+        scores.append(score)
+        clips.append({"truth": path.name, "fps": round(frames / wall, 1), "events": score.to_dict()})
+        true += len(truth_rows)
+        counted_n += len(crossings)
+        matched += score.matched
+        frames_all += frames
+        wall_all += wall
+    groups: dict[str, dict[str, int]] = {}
+    for s in scores:
+        for g, r in s.by_group().items():
+            acc = groups.setdefault(g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0))
+            for k in acc:
+                acc[k] += r[k]
+    n = true + counted_n
+    return {"clips": clips, "totals": {
+        "true": true, "counted": counted_n, "matched": matched,
+        "event_f1": round(1.0 if n == 0 else 2.0 * matched / n, 4), "by_group": groups,
+        "frames": frames_all, "wall_s": round(wall_all, 2)}}  # fmt: skip
+
+
+def peer_crossings(clip: Path, truth: Any) -> tuple[list[Any], int, float]:
+    """Run the peer over ``clip`` with one LineZone per truth line; its crossings (road-v1)."""
+    import cv2
+    import supervision as sv
+
+    from carbonedge.benchmarks.bench_e2e import (
+        COCO_VEHICLE_IDS,
+        SCORE_THRESHOLD,
+        peer_postprocess,
+        yolox_grids,
+        yolox_preprocess,
+    )
+    from carbonedge.benchmarks.bench_tracking import peer_line_zone, peer_tracker
+    from carbonedge.runtime.audit_events import Crossing
+    from carbonedge.vision.coco import COCO80
+    from carbonedge.vision.detectors.model_files import locate_model
+    from carbonedge.vision.taxonomy import LABEL_TO_ROAD
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(locate_model("yolox_nano_416.onnx")),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    name = session.get_inputs()[0].name
+    input_hw = tuple(session.get_inputs()[0].shape[2:4])
+    grids, strides = yolox_grids(input_hw)
+    vehicle_ids = np.asarray(COCO_VEHICLE_IDS)
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    tracker = peer_tracker(fps)
+    zones = {ln.id: peer_line_zone((tuple(ln.start_px), tuple(ln.end_px))) for ln in truth.lines}
+    out: list[Crossing] = []
+    frame = 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        blob, ratio = yolox_preprocess(image, input_hw)
+        raw = session.run(None, {name: blob})[0]
+        xyxy, confidence, class_id = peer_postprocess(raw[0], ratio, grids, strides, vehicle_ids,
+                                                      SCORE_THRESHOLD)  # fmt: skip
+        tracked = tracker.update(sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id))
+        for line_id, zone in zones.items():
+            crossed_in, crossed_out = zone.trigger(tracked)
+            for direction, mask in (("in", crossed_in), ("out", crossed_out)):
+                for i in np.flatnonzero(mask):
+                    label = COCO80[int(tracked.class_id[i])]
+                    out.append(Crossing(line_id, direction, frame / fps, frame,
+                                        LABEL_TO_ROAD.get(label) or label))  # fmt: skip
+        frame += 1
+    cap.release()
+    return out, frame, fps

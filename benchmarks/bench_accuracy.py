@@ -36,7 +36,12 @@ def run(quick: bool = False) -> list[Row]:
     if not media.is_dir():
         sys.stdout.write(f"accuracy: no clips at {media} (set CARBONEDGE_SHARED_DIR): skipped\n\n")
         return []
-    only = "highway_lowres" if quick else ""
+    if quick:  # minutes of video per detector: not a quick benchmark
+        sys.stdout.write(
+            "accuracy: skipped with --quick (run `carbonedge bench --only accuracy`)\n\n"
+        )
+        return []
+    only = ""
     results: dict[str, dict[str, Any]] = {}
     for det in DETECTORS:
         results[det] = audit_folder(TRUTH_DIR, media, {"type": det}, only).to_dict()
@@ -59,21 +64,36 @@ def format_accuracy(results: dict[str, dict[str, Any]]) -> str:
             row.append(f"{ev['event_f1']:.3f} ({ev['counted']}/{ev['matched']})")
         out.append("| " + " | ".join(row) + " |")
     tot = [results[n]["totals"] for n in names]
-    out.append("| **total** | " + str(tot[0]["true"]) + " | " + " | ".join(
-        f"**{t['event_f1']:.3f}** ({t['counted']}/{t['matched']})" for t in tot) + " |")  # fmt: skip
-    out.append("| frames per second | | " + " | ".join(
-        f"{t['frames'] / t['wall_s']:.1f}" if t["wall_s"] else "-" for t in tot) + " |")  # fmt: skip
+    out.append(
+        "| **total** | "
+        + str(tot[0]["true"])
+        + " | "
+        + " | ".join(f"**{t['event_f1']:.3f}** ({t['counted']}/{t['matched']})" for t in tot)
+        + " |"
+    )
+    out.append(
+        "| frames per second | | "
+        + " | ".join(f"{t['frames'] / t['wall_s']:.1f}" if t["wall_s"] else "-" for t in tot)
+        + " |"
+    )
     out += ["", "Class groups (true / counted / matched within the group / missed / phantom):", ""]
     out.append("| group | " + " | ".join(names) + " |")
     out.append("|---|" + "---|" * len(names))
-    groups = sorted({g for t in tot for g in t["by_group"]},
-                    key=lambda g: ("light", "heavy", "two-wheeler", "pedestrian", "other").index(g))  # fmt: skip
+    groups = sorted(
+        {g for t in tot for g in t["by_group"]},
+        key=lambda g: ("light", "heavy", "two-wheeler", "pedestrian", "other").index(g),
+    )
     for g in groups:
         cells = []
         for t in tot:
             r = t["by_group"].get(g)
-            cells.append("-" if r is None else
-                         f"{r['true']} / {r['counted']} / {r['matched']} / {r['missed']} / {r['phantom']}")  # fmt: skip
+            cells.append(
+                "-"
+                if r is None
+                else " / ".join(
+                    str(r[k]) for k in ("true", "counted", "matched", "missed", "phantom")
+                )
+            )
         out.append(f"| {g} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -97,13 +117,21 @@ def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
         t0 = time.perf_counter()
         crossings, frames, fps = peer_crossings(media / truth.clip, truth)
         wall = time.perf_counter() - t0
-        truth_rows = [Crossing(v.line, v.direction,
-                               v.t_s if v.t_s is not None else (v.frame or 0) / fps,
-                               v.frame if v.frame is not None else round((v.t_s or 0) * fps),
-                               v.class_name) for v in truth.vehicles]  # fmt: skip
+        truth_rows = [
+            Crossing(
+                v.line,
+                v.direction,
+                v.t_s if v.t_s is not None else (v.frame or 0) / fps,
+                v.frame if v.frame is not None else round((v.t_s or 0) * fps),
+                v.class_name,
+            )
+            for v in truth.vehicles
+        ]
         score = match_events(truth_rows, crossings)
         scores.append(score)
-        clips.append({"truth": path.name, "fps": round(frames / wall, 1), "events": score.to_dict()})
+        clips.append(
+            {"truth": path.name, "fps": round(frames / wall, 1), "events": score.to_dict()}
+        )
         true += len(truth_rows)
         counted_n += len(crossings)
         matched += score.matched
@@ -112,19 +140,30 @@ def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
     groups: dict[str, dict[str, int]] = {}
     for s in scores:
         for g, r in s.by_group().items():
-            acc = groups.setdefault(g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0))
+            acc = groups.setdefault(
+                g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0)
+            )
             for k in acc:
                 acc[k] += r[k]
     n = true + counted_n
-    return {"clips": clips, "totals": {
-        "true": true, "counted": counted_n, "matched": matched,
-        "event_f1": round(1.0 if n == 0 else 2.0 * matched / n, 4), "by_group": groups,
-        "frames": frames_all, "wall_s": round(wall_all, 2)}}  # fmt: skip
+    return {
+        "clips": clips,
+        "totals": {
+            "true": true,
+            "counted": counted_n,
+            "matched": matched,
+            "event_f1": round(1.0 if n == 0 else 2.0 * matched / n, 4),
+            "by_group": groups,
+            "frames": frames_all,
+            "wall_s": round(wall_all, 2),
+        },
+    }
 
 
 def peer_crossings(clip: Path, truth: Any) -> tuple[list[Any], int, float]:
     """Run the peer over ``clip`` with one LineZone per truth line; its crossings (road-v1)."""
     import cv2
+    import onnxruntime as ort
     import supervision as sv
 
     from carbonedge.benchmarks.bench_e2e import (
@@ -140,10 +179,9 @@ def peer_crossings(clip: Path, truth: Any) -> tuple[list[Any], int, float]:
     from carbonedge.vision.detectors.model_files import locate_model
     from carbonedge.vision.taxonomy import LABEL_TO_ROAD
 
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(locate_model("yolox_nano_416.onnx")),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    session = ort.InferenceSession(
+        str(locate_model("yolox_nano_416.onnx")), providers=["CPUExecutionProvider"]
+    )
     name = session.get_inputs()[0].name
     input_hw = tuple(session.get_inputs()[0].shape[2:4])
     grids, strides = yolox_grids(input_hw)
@@ -160,16 +198,24 @@ def peer_crossings(clip: Path, truth: Any) -> tuple[list[Any], int, float]:
             break
         blob, ratio = yolox_preprocess(image, input_hw)
         raw = session.run(None, {name: blob})[0]
-        xyxy, confidence, class_id = peer_postprocess(raw[0], ratio, grids, strides, vehicle_ids,
-                                                      SCORE_THRESHOLD)  # fmt: skip
+        xyxy, confidence, class_id = peer_postprocess(
+            raw[0], ratio, grids, strides, vehicle_ids, SCORE_THRESHOLD
+        )
         tracked = tracker.update(sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id))
         for line_id, zone in zones.items():
             crossed_in, crossed_out = zone.trigger(tracked)
             for direction, mask in (("in", crossed_in), ("out", crossed_out)):
                 for i in np.flatnonzero(mask):
                     label = COCO80[int(tracked.class_id[i])]
-                    out.append(Crossing(line_id, direction, frame / fps, frame,
-                                        LABEL_TO_ROAD.get(label) or label))  # fmt: skip
+                    out.append(
+                        Crossing(
+                            line_id,
+                            direction,
+                            frame / fps,
+                            frame,
+                            LABEL_TO_ROAD.get(label) or label,
+                        )
+                    )
         frame += 1
     cap.release()
     return out, frame, fps

@@ -139,6 +139,7 @@ class UncertaintyConfig(BaseModel):
         if by_class is None:
             by_class = COUNT_GSD_BY_CLASS if self.count_gsd is None else {}
         return by_class.get(vehicle_class, self.count_gsd or 1.03)
+
     default_length_gsd: float = Field(1.3, ge=1.0, le=5.0)
     idle_rate_gsd: float = Field(1.5, ge=1.0, le=5.0)
 

@@ -40,14 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_traffic(targets: argparse._SubParsersAction) -> None:
     p = targets.add_parser("traffic", help="counts and speeds of a clip vs a ground-truth file")
-    p.add_argument("clip", type=Path, nargs="?",
-                   help="video file with --truth, or a folder of truth files (each names its clip)")  # fmt: skip
+    p.add_argument(
+        "clip", type=Path, nargs="?",
+        help="video file with --truth, or a folder of truth files (each names its clip)",
+    )  # fmt: skip
     p.add_argument("--truth", type=Path, help="ground-truth YAML (see the README)")
     p.add_argument("--media", type=Path, default=None,
                    help="where a folder's clips are (default $CARBONEDGE_SHARED_DIR/media/traffic "
                         "or ../shared/media/traffic)")  # fmt: skip
-    p.add_argument("--detector", default=None, metavar="TYPE",
-                   help="run this detector type (its default settings) instead of the truth's")
+    p.add_argument(
+        "--detector",
+        default=None,
+        metavar="TYPE",
+        help="run this detector type (its default settings) instead of the truth's",
+    )
     p.add_argument("--only", default="", help="with a folder: only truth files whose name has this")
     p.add_argument("--synthetic", action="store_true", help="audit the built-in synthetic scene")
     p.add_argument("--duration-s", type=float, default=60.0, help="synthetic scene length")

@@ -21,11 +21,20 @@ __all__ = ["GROUP_OF", "MATCH_WINDOW_S", "Crossing", "EventScore", "match_events
 MATCH_WINDOW_S = 1.0  # a counted crossing matches a true one of the same line/direction this close
 
 GROUP_OF: dict[str, str] = {
-    "car": "light", "van": "light", "vehicle": "light",
-    "bus": "heavy", "hgv": "heavy", "truck": "heavy", "bus_or_truck": "heavy", "train": "heavy",
-    "motorcycle": "two-wheeler", "motorbike": "two-wheeler", "bicycle": "two-wheeler",
-    "pedestrian": "pedestrian", "person": "pedestrian",
-}  # fmt: skip
+    "car": "light",
+    "van": "light",
+    "vehicle": "light",
+    "bus": "heavy",
+    "hgv": "heavy",
+    "truck": "heavy",
+    "bus_or_truck": "heavy",
+    "train": "heavy",
+    "motorcycle": "two-wheeler",
+    "motorbike": "two-wheeler",
+    "bicycle": "two-wheeler",
+    "pedestrian": "pedestrian",
+    "person": "pedestrian",
+}
 GROUPS: tuple[str, ...] = ("light", "heavy", "two-wheeler", "pedestrian")
 
 
@@ -44,8 +53,13 @@ class Crossing:
     class_name: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "direction": self.direction, "frame": self.frame,
-                "t_s": round(self.t_s, 3), "class": self.class_name}  # fmt: skip
+        return {
+            "line": self.line,
+            "direction": self.direction,
+            "frame": self.frame,
+            "t_s": round(self.t_s, 3),
+            "class": self.class_name,
+        }
 
 
 @dataclass
@@ -95,8 +109,11 @@ class EventScore:
             if not t_idx and not c_idx:
                 continue
             counted_of = dict(self.pairs)
-            matched = sum(1 for i in t_idx
-                          if i in counted_of and group_of(self.counted[counted_of[i]].class_name) == g)  # fmt: skip
+            matched = sum(
+                1
+                for i in t_idx
+                if i in counted_of and group_of(self.counted[counted_of[i]].class_name) == g
+            )
             n_true, n_counted = len(t_idx), len(c_idx)
             out[g] = {
                 "true": n_true,
@@ -104,10 +121,11 @@ class EventScore:
                 "matched": matched,
                 "missed": sum(1 for c in self.missed if group_of(c.class_name) == g),
                 "phantom": sum(1 for c in self.phantoms if group_of(c.class_name) == g),
-                "total_error_pct": None if n_true == 0
+                "total_error_pct": None
+                if n_true == 0
                 else round(100.0 * (n_counted - n_true) / n_true, 1),
                 "matched_pct": None if n_true == 0 else round(100.0 * matched / n_true, 1),
-            }  # fmt: skip
+            }
         return out
 
     def by_class(self) -> dict[str, dict[str, int]]:

@@ -51,15 +51,26 @@ class FolderReport:
             ev = clip.report.events
             if ev is None:
                 continue
-            true, counted, matched = true + len(ev.truth), counted + len(ev.counted), matched + ev.matched
+            true, counted, matched = (
+                true + len(ev.truth),
+                counted + len(ev.counted),
+                matched + ev.matched,
+            )
             for g, row in ev.by_group().items():
-                acc = groups.setdefault(g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0))
+                acc = groups.setdefault(
+                    g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0)
+                )
                 for k in acc:
                     acc[k] += row[k]
         for row in groups.values():
-            row["total_error_pct"] = (None if not row["true"]
-                                      else round(100.0 * (row["counted"] - row["true"]) / row["true"], 1))
-            row["matched_pct"] = None if not row["true"] else round(100.0 * row["matched"] / row["true"], 1)
+            row["total_error_pct"] = (
+                None
+                if not row["true"]
+                else round(100.0 * (row["counted"] - row["true"]) / row["true"], 1)
+            )
+            row["matched_pct"] = (
+                None if not row["true"] else round(100.0 * row["matched"] / row["true"], 1)
+            )
         n = true + counted
         order = {g: i for i, g in enumerate((*GROUPS, "other"))}
         return {
@@ -71,15 +82,22 @@ class FolderReport:
             "by_group": dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], 99))),
             "frames": sum(c.report.frames for c in self.clips),
             "wall_s": round(sum(c.wall_s for c in self.clips), 2),
-        }  # fmt: skip
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "folder": self.folder,
             "detector": self.detector,
             "totals": self.totals(),
-            "clips": [{"truth": c.truth_file, "fps": round(c.fps, 1), "wall_s": round(c.wall_s, 2),
-                       **c.report.to_dict()} for c in self.clips],  # fmt: skip
+            "clips": [
+                {
+                    "truth": c.truth_file,
+                    "fps": round(c.fps, 1),
+                    "wall_s": round(c.wall_s, 2),
+                    **c.report.to_dict(),
+                }
+                for c in self.clips
+            ],
             "skipped": [{"truth": f, "why": why} for f, why in self.skipped],
         }
 
@@ -90,38 +108,51 @@ class FolderReport:
             ev = c.report.events
             if ev is None:
                 continue
-            out.append(f"{Path(c.report.clip).name[:57]:<58}{len(ev.truth):>6}{len(ev.counted):>9}"
-                       f"{ev.matched:>9}{ev.f1:>7.3f}{c.fps:>7.1f}")  # fmt: skip
+            out.append(
+                f"{Path(c.report.clip).name[:57]:<58}{len(ev.truth):>6}{len(ev.counted):>9}"
+                f"{ev.matched:>9}{ev.f1:>7.3f}{c.fps:>7.1f}"
+            )
         t = self.totals()
-        out.append(f"{'total':<58}{t['true']:>6}{t['counted']:>9}{t['matched']:>9}"
-                   f"{t['event_f1']:>7.3f}")  # fmt: skip
+        out.append(
+            f"{'total':<58}{t['true']:>6}{t['counted']:>9}{t['matched']:>9}{t['event_f1']:>7.3f}"
+        )
         out.append("")
-        out.append(f"{'group':<13}{'true':>6}{'counted':>9}{'matched':>9}{'missed':>8}"
-                   f"{'phantom':>9}{'error %':>9}{'matched %':>11}")  # fmt: skip
+        out.append(
+            f"{'group':<13}{'true':>6}{'counted':>9}{'matched':>9}{'missed':>8}"
+            f"{'phantom':>9}{'error %':>9}{'matched %':>11}"
+        )
         for g, row in t["by_group"].items():
             err = "-" if row["total_error_pct"] is None else f"{row['total_error_pct']:+.1f}"
             mp = "-" if row["matched_pct"] is None else f"{row['matched_pct']:.1f}"
-            out.append(f"{g:<13}{row['true']:>6}{row['counted']:>9}{row['matched']:>9}"
-                       f"{row['missed']:>8}{row['phantom']:>9}{err:>9}{mp:>11}")  # fmt: skip
+            out.append(
+                f"{g:<13}{row['true']:>6}{row['counted']:>9}{row['matched']:>9}"
+                f"{row['missed']:>8}{row['phantom']:>9}{err:>9}{mp:>11}"
+            )
         for f, why in self.skipped:
             out.append(f"skipped {f}: {why}")
         return "\n".join(out)
 
 
 def audit_folder(
-    folder: Path, media_dir: Path | None = None, detector: dict[str, Any] | None = None,
+    folder: Path,
+    media_dir: Path | None = None,
+    detector: dict[str, Any] | None = None,
     only: str = "",
-) -> FolderReport:  # fmt: skip
+) -> FolderReport:
     """Audit every ``*.yaml`` truth file in ``folder`` (whose name contains ``only``)."""
     media = media_dir or default_media_dir()
     files = sorted(p for p in folder.glob("*.yaml") if only in p.name)
     if not files:
-        raise ConfigError(f"{folder}: no truth files (*.yaml{f' containing {only!r}' if only else ''})")
+        raise ConfigError(
+            f"{folder}: no truth files (*.yaml{f' containing {only!r}' if only else ''})"
+        )
     report = FolderReport(str(folder), detector=str(detector or "each truth file's / default"))
     for path in files:
         truth = load_truth(path)
         if truth.clip is None or truth.vehicles is None:
-            report.skipped.append((path.name, "no `clip:`" if truth.clip is None else "no `vehicles:`"))
+            report.skipped.append(
+                (path.name, "no `clip:`" if truth.clip is None else "no `vehicles:`")
+            )
             continue
         clip = media / truth.clip
         if not clip.is_file():

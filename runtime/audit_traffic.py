@@ -12,7 +12,7 @@ Ground-truth file (YAML), documented in the README ("Self-audit"):
     vehicles:                    # optional: each crossing, for the per-segment score and speeds
       - {line: y150, direction: in, frame: 150}          # or t_s: 2.5; class, speed_kmh optional
     segments: 10                 # the clip is cut into this many equal segments (default 10)
-    detector: {type: yolox, model: yolox_nano_416.onnx}  # optional, default: YOLOX-nano
+    detector: {type: yolox, model: yolox_nano_416.onnx}  # optional, default: DEFAULT_DETECTOR
     ground_plane: {...}          # optional, as in a site config: gives speeds
     tracker: {...}               # optional ByteTrack settings
 
@@ -41,6 +41,7 @@ from carbonedge.runtime.audit_events import MATCH_WINDOW_S, Crossing, EventScore
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.base.events import LineCrossed
 from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.detectors.base import DEFAULT_DETECTOR
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 __all__ = [
@@ -97,9 +98,7 @@ class TrafficTruth(BaseModel):
     tolerance: int = Field(0, ge=0)
     vehicles: list[TruthVehicle] | None = None
     segments: int = Field(10, ge=1)
-    detector: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "yolox", "model": "yolox_nano_416.onnx"}
-    )
+    detector: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_DETECTOR))
     ground_plane: GroundPlaneConfig | None = None
     tracker: ByteTrackConfig = ByteTrackConfig()
     # provenance, carried along and not scored

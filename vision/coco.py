@@ -87,4 +87,12 @@ COCO80: tuple[str, ...] = (
 
 #: Road vehicle classes (motorised); they share one NMS group by default because COCO detectors
 #: often put a "car" and a "truck" box (or a "truck" and a "train" box) on the same vehicle.
-VEHICLE_CLASSES: tuple[str, ...] = ("car", "bus", "truck", "train", "motorcycle", "motorbike", "van")
+VEHICLE_CLASSES: tuple[str, ...] = (
+    "car",
+    "bus",
+    "truck",
+    "train",
+    "motorcycle",
+    "motorbike",
+    "van",
+)

@@ -51,6 +51,10 @@ LABEL_TO_ROAD: dict[str, str | None] = {
 _DROPPED = ("airplane", "aeroplane", "boat", "refrigerator")
 LABEL_TO_ROAD.update({name: None for name in _DROPPED})
 
+#: Labels that need more evidence than their road class: COCO-trained models put a low-score
+#: road-wide "train" box over an empty carriageway (seen with DEIMv2 and PicoDet up to 0.61).
+LABEL_MIN_SCORE: dict[str, float] = {"train": 0.65}
+
 #: What the detector should look for to feed road-v1 (COCO names).
 ROAD_LABELS: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "train", "truck")
 
@@ -100,6 +104,11 @@ class RoadClasses:
         self.class_names: tuple[str, ...] = tuple(names)
         self._to_road = to_road
         self._min_score = np.array([self.config.min_score.get(n, 0.0) for n in names], np.float32)
+        # per detector label: the road class's minimum, or the label's own where it is higher
+        self._label_min_score = np.array(
+            [max(LABEL_MIN_SCORE.get(label, 0.0),
+                 float(self._min_score[to_road[i]]) if to_road[i] >= 0 else 0.0)
+             for i, label in enumerate(self.detector_names)], np.float32)  # fmt: skip
         self._min_h = np.array([self.config.min_height_px.get(n, 0.0) for n in names], np.float32)
         self._person = ROAD_V1.index("pedestrian")
         self._two_wheel = np.array([ROAD_V1.index("bicycle"), ROAD_V1.index("motorcycle")])
@@ -110,7 +119,8 @@ class RoadClasses:
         cls = self._to_road[detections.class_id]
         h = detections.xyxy[:, 3] - detections.xyxy[:, 1]
         safe = np.maximum(cls, 0)
-        keep = (cls >= 0) & (detections.confidence >= self._min_score[safe]) & (h >= self._min_h[safe])
+        keep = (cls >= 0) & (detections.confidence >= self._label_min_score[detections.class_id])
+        keep &= h >= self._min_h[safe]
         keep &= ~self._riders(detections.xyxy, cls, keep)
         out = detections[np.flatnonzero(keep)]
         out.class_id = cls[keep].astype(np.int32)

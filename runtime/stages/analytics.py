@@ -60,8 +60,9 @@ def merge_zones(a: Any, b: Any, ba: Any, bb: Any) -> dict[str, Any]:
             "queue_max": max(x["queue_max"], y["queue_max"]),
             "entered": x["entered"] + y["entered"],
             "left": left,
-            "dwell_s_mean": weighted_mean(x["dwell_s_mean"], x["left"], y["dwell_s_mean"],
-                                          y["left"]),
+            "dwell_s_mean": weighted_mean(
+                x["dwell_s_mean"], x["left"], y["dwell_s_mean"], y["left"]
+            ),
             "dwell_s_max": max(
                 (v for v in (x["dwell_s_max"], y["dwell_s_max"]) if v is not None), default=None
             ),  # fmt: skip

@@ -27,8 +27,15 @@ def test_matching_is_one_to_one_within_the_window_and_by_line_and_direction() ->
     assert score.confusion() == {"car": {"car": 1}, "hgv": {"bus": 1}}
     groups = score.by_group()
     assert groups["heavy"]["true"] == 1 and groups["heavy"]["matched"] == 1  # bus and hgv: heavy
-    assert groups["pedestrian"] == {"true": 1, "counted": 0, "matched": 0, "missed": 1,
-                                    "phantom": 0, "total_error_pct": -100.0, "matched_pct": 0.0}  # fmt: skip
+    assert groups["pedestrian"] == {
+        "true": 1,
+        "counted": 0,
+        "matched": 0,
+        "missed": 1,
+        "phantom": 0,
+        "total_error_pct": -100.0,
+        "matched_pct": 0.0,
+    }
 
 
 def test_a_class_confusion_across_groups_is_not_a_group_match() -> None:
@@ -43,16 +50,35 @@ def _ev(frame: int, cls: str) -> LineCrossed:
 
 
 def test_a_right_total_of_wrong_classes_fails_a_per_class_truth() -> None:
-    truth = TrafficTruth.model_validate({
-        "lines": [{"id": "l", "start_px": [0, 0], "end_px": [10, 0]}], "tolerance": 0,
-        "vehicles": [{"line": "l", "direction": "in", "frame": 10, "class": "car"},
-                     {"line": "l", "direction": "in", "frame": 30, "class": "car"}]})  # fmt: skip
-    report = score_events(truth, [_ev(10, "car"), _ev(30, "hgv")], t0_wall_s=0.0, fps=10.0,
-                          frames=50, clip="c", detector="x")  # fmt: skip
+    truth = TrafficTruth.model_validate(
+        {
+            "lines": [{"id": "l", "start_px": [0, 0], "end_px": [10, 0]}],
+            "tolerance": 0,
+            "vehicles": [
+                {"line": "l", "direction": "in", "frame": 10, "class": "car"},
+                {"line": "l", "direction": "in", "frame": 30, "class": "car"},
+            ],
+        }
+    )
+    report = score_events(
+        truth,
+        [_ev(10, "car"), _ev(30, "hgv")],
+        t0_wall_s=0.0,
+        fps=10.0,
+        frames=50,
+        clip="c",
+        detector="x",
+    )
     assert not report.passed  # the total (2) is right, car 1 of 2 and hgv 1 of 0 are not
     body = report.to_dict()
-    assert {"line": "l", "direction": "in", "class": "hgv", "truth": 0, "counted": 1,
-            "error": 1} in body["counts"]  # fmt: skip
+    assert {
+        "line": "l",
+        "direction": "in",
+        "class": "hgv",
+        "truth": 0,
+        "counted": 1,
+        "error": 1,
+    } in body["counts"]
     events = body["events"]
     assert events["event_f1"] == 1.0 and events["class_confusion"] == {"car": {"car": 1, "hgv": 1}}
     assert [c["frame"] for c in events["crossings"]] == [10, 30]
@@ -68,9 +94,8 @@ def test_cli_audits_a_folder_of_truth_files(tmp_path, capsys, shared_dir) -> Non
         "clip: highway_lowres_160x120_kaybr.mp4\n"  # 120 frames: quick
         "lines: [{id: y60, start_px: [0, 60], end_px: [160, 60]}]\n"
         "vehicles:\n"
-        + "".join(f"  - {{line: y60, direction: in, frame: {f}, class: car}}\n"
-                  for f in (20, 70))
-    )  # fmt: skip
+        + "".join(f"  - {{line: y60, direction: in, frame: {f}, class: car}}\n" for f in (20, 70))
+    )
     (truth / "notes.yaml").write_text(
         "lines: [{id: a, start_px: [0, 1], end_px: [5, 1]}]\ncounts: {a: {in: 1}}\n"
     )

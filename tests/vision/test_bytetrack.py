@@ -107,9 +107,10 @@ def test_low_score_detections_continue_tracks_but_do_not_start_them() -> None:
 
 
 def test_below_new_track_score_does_not_start_a_track() -> None:
+    # 0.42: above high_score (0.4), below new_track_score (0.45)
     tracker = make_tracker()
     for _ in range(5):
-        assert len(tracker.update(make_detections([box_at(100, 100)], confidence=0.55))) == 0
+        assert len(tracker.update(make_detections([box_at(100, 100)], confidence=0.42))) == 0
     assert tracker.held_track_count == 0
 
 

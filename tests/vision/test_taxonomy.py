@@ -63,3 +63,11 @@ def test_labels_outside_the_map_pass_unchanged() -> None:
     out = mapper(d)
     assert [mapper.class_names[i] for i in out.class_id] == ["vehicle", "car"]
     assert len(mapper(make_detections(np.zeros((0, 4))))) == 0
+
+
+def test_a_train_box_needs_more_evidence_than_a_truck() -> None:
+    train, truck = COCO80.index("train"), COCO80.index("truck")
+    d = make_detections([[0, 0, 300, 200], [400, 0, 460, 60]], confidence=0.55,
+                        class_id=[train, truck])  # fmt: skip
+    assert _names(COCO(d)) == ["hgv"]  # the road-wide low-score "train" is dropped
+    assert len(COCO(make_detections([[0, 0, 300, 200]], confidence=0.8, class_id=train))) == 1

@@ -350,3 +350,11 @@ def test_late_summaries_reach_their_minute_hour_and_day(tmp_path):
     assert _latest_cou(q, CN.DAY) == {"20260101000000": crossings}
     assert producer.corrections >= 3 and producer.late_summaries >= 1
     q.close()
+
+
+def test_road_v1_lorries_count_as_trucks_and_people_are_not_vehicles():
+    s = traffic_summary(T0, vehicles={"hgv": 1}, crossings={
+        "main": {"in": {"car": 2, "hgv": 1, "pedestrian": 4}, "out": {"bicycle": 3}}})  # fmt: skip
+    _, factors = aggregate_cp([_dict(s)], CFG, T0)
+    assert factors["ce1000"]["Cou"] == "3"  # two cars and a lorry; walkers and cyclists are not
+    assert factors["ce1004"]["Cou"] == "1"

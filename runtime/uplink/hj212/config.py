@@ -61,7 +61,9 @@ DEFAULT_CODES: dict[str, FactorCode] = {
 DEFAULT_VEHICLE_CODES: dict[str, str] = {
     "total": "ce1000", "car": "ce1001", "van": "ce1002", "bus": "ce1003", "truck": "ce1004",
     "motorcycle": "ce1005", "bus_or_truck": "ce1006", "vehicle": "ce1009",
+    "hgv": "ce1004",  # road-v1's heavy goods vehicle: the truck code
 }  # fmt: skip
+# road-v1's bicycle and pedestrian have no code: they are not motor vehicles (not in "total")
 
 #: pollutant of the traffic emission estimate -> our code (-Cou, kilograms in the period)
 DEFAULT_EMISSION_CODES: dict[str, str] = {

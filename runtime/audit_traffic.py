@@ -114,7 +114,8 @@ class TrafficTruth(BaseModel):
         ids = {line.id for line in self.lines}
         if self.counts is None and self.vehicles is None:
             raise ValueError("give counts, vehicles or both")
-        for line_id in list(self.counts or {}) + [v.line for v in self.vehicles or []]:
+        referred = [v.line for v in self.vehicles or []] + [q.line for q in self.queues or []]
+        for line_id in list(self.counts or {}) + referred:
             if line_id not in ids:
                 raise ValueError(f"truth refers to line {line_id!r}, not among lines")
         return self

@@ -30,6 +30,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.uplink.hj212.cli",
     "carbonedge.runtime.quantize_cli",
     "carbonedge.runtime.config_cli",
+    "carbonedge.runtime.count_cli",
+    "carbonedge.runtime.export_cli",
 )
 
 

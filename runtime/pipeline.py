@@ -109,6 +109,7 @@ class CameraPlan:
     emissions: EmissionsConfig | None = None
     fire: FireMonitorConfig | None = None
     masks: SourceMasks | None = None
+    annotate_path: Path | None = None  # write an annotated MP4 here (stage "annotate")
 
     def __post_init__(self) -> None:
         if isinstance(self.ground_plane, GroundPlaneConfig):

@@ -29,6 +29,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "track",  # ByteTrack ids; ended tracks
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
     "modal_split",  # road users by travel mode: modal_split
+    "annotate",  # an annotated MP4 when the camera asks for one (annotate_path)
     "emissions",  # traffic -> grams: emissions
 )
 

@@ -45,10 +45,20 @@ def run(quick: bool = False) -> list[Row]:
     results: dict[str, dict[str, Any]] = {}
     for det in DETECTORS:
         results[det] = audit_folder(TRUTH_DIR, media, {"type": det}, only).to_dict()
+        _progress(det, results[det]["totals"])
     results[PEER] = peer_folder(TRUTH_DIR, media, only)
+    _progress(PEER, results[PEER]["totals"])
     sys.stdout.write(format_accuracy(results) + "\n\n")
     sys.stdout.flush()
     return []
+
+
+def _progress(name: str, totals: dict[str, Any]) -> None:
+    sys.stderr.write(
+        f"accuracy: {name}: event F1 {totals['event_f1']:.3f} ({totals['matched']} "
+        f"matched, {totals['true']} true, {totals['counted']} counted)\n"
+    )
+    sys.stderr.flush()
 
 
 def format_accuracy(results: dict[str, dict[str, Any]]) -> str:
@@ -104,7 +114,8 @@ def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
     from carbonedge.runtime.audit_events import Crossing, match_events
     from carbonedge.runtime.audit_traffic import load_truth
 
-    clips, true = [], counted_n = 0
+    clips: list[dict[str, Any]] = []
+    true = counted_n = 0
     matched = frames_all = 0
     wall_all = 0.0
     scores = []

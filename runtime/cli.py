@@ -114,7 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     if failed:
         return 2
-    return 3 if any(r.unwritten for r in results) else 0  # spilled or lost: say so
+    unwritten = any(r.unwritten for r in results) or any(s.unwritten for s in site.sensors)
+    return 3 if unwritten else 0  # spilled or lost: say so (logged with the counts)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -7,7 +7,10 @@ value (units in the names: ``pm2_5_ugm3``, ``co2_ppm``), the mean, min and max a
 readings, plus the device's state and error counters. The summaries take the same path as the
 cameras' (store, sequence numbers, outbox, compaction), so an outage loses nothing. Intervals
 without a single reading are reported with ``readings: 0`` only when the sensor is known to be
-failing (the health says so), never as zero concentrations.
+failing (the health says so), never as zero concentrations. A store that fails keeps the summaries
+queued in memory; at the end of the run it is retried for ``shutdown_flush_s`` and what it still
+refuses goes to the spill file (``runtime/store/spill.py``), replayed at the next start, as for
+the cameras.
 
 A sensor calibration (``correction``: ``carbonedge.calibration.sensor.SensorCorrection``) is
 applied by the driver before aggregation; the section then carries ``correction`` (record id and
@@ -38,7 +41,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["SensorStage"]
 
 
-
 def merge_sensor(a: Any, b: Any, _ba: Any, _bb: Any) -> dict[str, Any] | None:
     if a is None or b is None:
         return a or b
@@ -61,6 +63,7 @@ def merge_sensor(a: Any, b: Any, _ba: Any, _bb: Any) -> dict[str, Any] | None:
 
 register_section("sensor", schema=section_schema("sensor"), merge=merge_sensor,
                  owner="sensor_stage")  # fmt: skip
+
 
 class _Values:
     """Mean/min/max per value name over one interval."""
@@ -93,12 +96,19 @@ class SensorStage:
         store: Store | None,
         correction: SensorCorrection | None = None,
         zero_span_marker: Path | None = None,
+        shutdown_flush_s: float = 10.0,
+        spill_to: Path | None = None,
     ) -> None:
+        """At the end of a run a failing store is retried for ``shutdown_flush_s``; what it still
+        refuses goes to the spill file ``spill_to`` (None: it is lost, and logged as LOST)."""
         self.config = config
         self.sensor = create_sensor(config, device_id)
         self.sensor.set_correction(correction)
         self._marker, self._marker_checked_s = zero_span_marker, -1.0
         self._writer = QueuedWriter(store) if store is not None else None
+        self._shutdown_flush_s, self._spill_to = shutdown_flush_s, spill_to
+        self.unwritten = 0  # items not in the store when the run ended (spilled or lost)
+        self.spilled = 0  # of those, kept in the spill file (replayed at the next start)
         self._values = _Values()
         self._seq = 0
         self.summaries: list[IntervalSummary] = []  # written ones (tests, CLI); the last 256
@@ -144,21 +154,41 @@ class SensorStage:
             self.sensor.set_calibrating(detail is not None, detail or "")
 
     def run(self, stop: threading.Event) -> None:
-        """Read until ``stop``; flush the open interval."""
+        """Read until ``stop``; flush the open interval; what the store still refuses then is
+        retried for ``shutdown_flush_s`` and spilled."""
         last_t: float | None = None
-        with self.sensor:
-            while not stop.is_set():
-                self._check_marker()
-                reading = self.sensor.read(timeout_s=0.5)
-                if reading is None:
-                    continue
-                self._emit(self._aggregator.roll(reading.t_wall_s))
-                self._values.add(reading)
-                self._values.calibrating |= self.sensor.calibrating
-                self._emit(self._aggregator.add_frame(reading.t_wall_s))
-                last_t = reading.t_wall_s
-        if last_t is not None:
-            self._emit(self._aggregator.flush(last_t + 1e-3))
+        try:
+            with self.sensor:
+                while not stop.is_set():
+                    self._check_marker()
+                    reading = self.sensor.read(timeout_s=0.5)
+                    if reading is None:
+                        continue
+                    self._emit(self._aggregator.roll(reading.t_wall_s))
+                    self._values.add(reading)
+                    self._values.calibrating |= self.sensor.calibrating
+                    self._emit(self._aggregator.add_frame(reading.t_wall_s))
+                    last_t = reading.t_wall_s
+            if last_t is not None:
+                self._emit(self._aggregator.flush(last_t + 1e-3))
+        finally:
+            if self._writer is not None and self._writer.pending:
+                self._drain_writer()
+
+    def _drain_writer(self) -> None:
+        """The store failed until the end: retry for a bounded time, then spill the rest."""
+        assert self._writer is not None
+        queued = self._writer.pending
+        written, self.spilled, lost = self._writer.drain(self._shutdown_flush_s, self._spill_to)
+        self._keep(written)
+        self.unwritten = self.spilled + lost
+        if self.unwritten:
+            logger.error(
+                "sensor %s: store still failing after %.0f s at the end of the run: of %d queued "
+                "items %d written, %d spilled to %s (replayed at the next start), %d LOST",
+                self.config.id, self._shutdown_flush_s, queued, queued - self.unwritten,
+                self.spilled, self._spill_to, lost,
+            )  # fmt: skip
 
     def _emit(self, summary: IntervalSummary | None) -> None:
         if self._writer is None:

@@ -201,7 +201,9 @@ class Site:
                                 interval_s=self.config.summary.interval_s, store=store,
                                 correction=SensorCorrection.of_record(
                                     self.calibrations.get(sensor_config.id)),
-                                zero_span_marker=marker)  # fmt: skip
+                                zero_span_marker=marker,
+                                shutdown_flush_s=self.config.output.shutdown_flush_s,
+                                spill_to=self._spill_path())  # fmt: skip
             self.sensors.append(stage)
             thread = threading.Thread(target=stage.run, args=(stop,), daemon=True,
                                       name=f"sensor-stage-{sensor_config.id}")  # fmt: skip

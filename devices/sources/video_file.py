@@ -4,12 +4,20 @@ Files are processed as fast as possible by default (no frame is dropped); ``real
 reading to the file's frame rate, as a live camera would deliver it. ``Frame.t_mono_s`` is the media
 time (index / fps) and ``Frame.t_wall_s`` is ``start_wall`` + media time, so summaries of a file are
 deterministic and reprocessing it yields the same summary ids.
+
+``start_wall`` defaults to the file's own time, never to "now": a run restarted after a crash
+(``Restart=always``) reads the file again from the start, and must produce the same interval ids
+so that the store and the platform's de-duplication drop what was already counted. The file's
+time is the recording's start written in the container (the ``creation_time`` of an MP4/MOV
+``mvhd`` box, when set), else its modification time minus its duration (a recorder's last write
+ends the recording). Both stay the same while the file is not rewritten.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import struct
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +35,9 @@ from carbonedge.runtime.base.types import Frame
 logger = logging.getLogger(__name__)
 
 _FALLBACK_FPS = 25.0
+_MAX_DURATION_S = 366 * 86400.0
+_MP4_EPOCH_S = -2_082_844_800  # 1904-01-01T00:00:00Z, the epoch of MP4/QuickTime times
+_LATEST_S = 7_258_118_400  # 2200-01-01: a container time past this is garbage
 
 
 def _is_bgr(image: object) -> bool:
@@ -41,7 +52,10 @@ class VideoFileConfig(SourceConfig):
     )
     realtime: bool = False
     start_wall: datetime | None = Field(
-        None, description="UTC wall time of the first frame; default: now"
+        None,
+        description="UTC wall time of the first frame; default: the file's own time (its "
+        "container's creation time, else its modification time minus its duration), so a rerun "
+        "of the same file makes the same interval ids",
     )
     max_frames: int | None = Field(None, ge=1)
     max_consecutive_errors: int = Field(
@@ -81,11 +95,8 @@ class VideoFileSource(FrameSource):
             raise SourceOpenError(f"source {self.source_id!r}: {path} contains no decodable frames")
         self._first = first  # returned by the first read(): no seek back (not every file can)
         self.fps = self.config.fps or self._container_fps(cap)
-        self._frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        start = self.config.start_wall or datetime.now(timezone.utc)
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
-        self._start_wall_s = start.timestamp()
+        self._frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))  # raw MJPEG: < 0
+        self._start_wall_s = self._start_wall_of_file()
         self._start_mono_s = time.monotonic()
         self._cap, self._index, self._ended = cap, 0, False
         logger.info("opened %s: %d frames at %.2f fps", path, self._frame_count, self.fps)
@@ -117,6 +128,30 @@ class VideoFileSource(FrameSource):
         )
         self._index += 1
         return frame
+
+    def _start_wall_of_file(self) -> float:
+        """``start_wall`` as seconds since the epoch; by default the file's own time (module
+        docstring), in whole milliseconds so that every run computes the same value."""
+        start = self.config.start_wall
+        if start is not None:
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=timezone.utc)
+            return start.timestamp()
+        path = self.config.path
+        created_s = container_creation_s(path)
+        if created_s is not None:
+            how, start_s = "its container's creation time", created_s
+        else:
+            duration_s = self._frame_count / self.fps
+            if duration_s > _MAX_DURATION_S:  # a container's count that cannot be right
+                duration_s = 0.0
+            how = f"its modification time minus its duration, {duration_s:.1f} s"
+            start_s = path.stat().st_mtime_ns // 1_000_000 / 1000 - duration_s
+        start_s = round(start_s, 3)
+        first = datetime.fromtimestamp(start_s, timezone.utc).isoformat(timespec="milliseconds")
+        logger.info("source %s: first frame at %s (%s; set start_wall: to override)",
+                    self.source_id, first, how)  # fmt: skip
+        return start_s
 
     def _container_fps(self, cap: cv2.VideoCapture) -> float:
         """The container's frame rate, or ``_FALLBACK_FPS`` (with a warning) when it is invalid."""
@@ -177,3 +212,52 @@ class VideoFileSource(FrameSource):
             self._cap.release()
             self._cap = None
         self._first = None
+
+
+def container_creation_s(path: Path, max_boxes: int = 256) -> float | None:
+    """The ``creation_time`` of an MP4/MOV file's movie header (``moov/mvhd``) as seconds since
+    the epoch; None when the file is no MP4/MOV, has no movie header, leaves the time unset (0,
+    as ffmpeg does unless told) or sets it past 2200. Reads box headers only (the ``moov`` box
+    may come after the media data), at most ``max_boxes`` of them."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            moov = _find_box(f, 0, size, b"moov", max_boxes)
+            mvhd = _find_box(f, moov[0], moov[1], b"mvhd", max_boxes) if moov else None
+            if mvhd is None or mvhd[1] - mvhd[0] < 12:
+                return None
+            f.seek(mvhd[0])
+            version = f.read(4)[0]
+            raw = f.read(8 if version == 1 else 4)
+            value = int.from_bytes(raw, "big") if len(raw) in (4, 8) else 0
+    except OSError:
+        return None
+    created_s = _MP4_EPOCH_S + value
+    return float(created_s) if value and 0 < created_s < _LATEST_S else None
+
+
+def _find_box(f, start: int, end: int, kind: bytes, max_boxes: int) -> tuple[int, int] | None:
+    """(payload start, payload end) of the first box of type ``kind`` in [start, end)."""
+    at = start
+    for _ in range(max_boxes):
+        if at + 8 > end:
+            return None
+        f.seek(at)
+        header = f.read(8)
+        if len(header) < 8:
+            return None
+        size, box = struct.unpack(">I4s", header)
+        head = 8
+        if size == 1:  # a 64-bit size follows the type
+            large = f.read(8)
+            if len(large) < 8:
+                return None
+            size, head = struct.unpack(">Q", large)[0], 16
+        elif size == 0:  # the box runs to the end
+            size = end - at
+        if size < head or at + size > end or not box.isascii():
+            return None
+        if box == kind:
+            return at + head, at + size
+        at += size
+    return None

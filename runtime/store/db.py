@@ -7,6 +7,7 @@ passed, a schema version this release knows, brought forward to ``SCHEMA_VERSION
 committed rows lost are logged and their numbers never reused). A new file is created mode 0600
 (SQLite gives its ``-wal``/``-shm`` the same mode); an existing one that others can read loses
 those bits, with a warning. Each user keeps its own connection (one per thread that writes).
+The WAL index's disk blocks are allocated at open (``wal_index.py``: no SIGBUS on a full disk).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from carbonedge.runtime.base.errors import StoreError
 from carbonedge.runtime.store.integrity import check_marks
 from carbonedge.runtime.store.schema import migrate, read_version, refuse_newer
 from carbonedge.runtime.store.transaction import StoreConnection
+from carbonedge.runtime.store.wal_index import allocate_wal_index
 from carbonedge.runtime.uplink.errors import OutboxCorruptError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def open_db(path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> StoreConne
             raise StoreError(f"{path}: PRAGMA synchronous=FULL did not take effect")
         migrate(db, path)
         db.integrity_problems = check_marks(db, path)
+        allocate_wal_index(path)  # no SIGBUS on a full disk with small blocks (wal_index.py)
     except sqlite3.OperationalError as exc:  # cannot open, locked, I/O: not corruption
         _close(db)
         raise StoreError(f"{path}: cannot open the on-box store ({exc})") from None

@@ -6,6 +6,10 @@ vanishes).
 paho keeps unacknowledged QoS 1 messages in memory and resends them after a reconnect; that memory
 is lost with the process, which is why the outbox, not paho, is the source of truth: a row is
 deleted only in ``on_publish`` (PUBACK), and a new process sends every row still there.
+When the link goes down with messages in flight, nothing new is handed to paho until those are
+acknowledged: paho re-sends them after the reconnect's CONNACK, and a message published before the
+CONNACK (or while it re-sends) would overtake them, so the platform would see the sequence out
+of order (found by the network-fault test: a blackhole longer than the keepalive).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ class MqttSink(Sink):
         self._acks: queue.Queue[tuple[int, int]] = queue.Queue()
         self._mid_to_row: dict[int, int] = {}
         self._connected = threading.Event()
+        self._link_losses = 0  # disconnects seen by paho's thread
+        self._losses_seen = 0  # ... and by the forwarder's (free_slots)
+        self._resend_first: set[int] = set()  # mids in flight when the link went down
         self._refused_logged = False
         self._down_logged = False
         self.reconnects = 0
@@ -125,6 +132,7 @@ class MqttSink(Sink):
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._link_losses += 1
         if was_connected:
             self.reconnects += 1
         if not self._down_logged:
@@ -140,6 +148,15 @@ class MqttSink(Sink):
         return self._connected.is_set()
 
     def free_slots(self) -> int:
+        """The in-flight window left; 0 after a lost link until the messages that were in flight
+        then are acknowledged (paho re-sends them first, in order)."""
+        if self._losses_seen != self._link_losses:
+            self._losses_seen = self._link_losses
+            self._resend_first = set(self._mid_to_row)
+        if self._resend_first:
+            self._resend_first.intersection_update(self._mid_to_row)
+            if self._resend_first:
+                return 0
         return max(0, self.config.max_inflight - len(self._mid_to_row))
 
     def in_flight(self) -> int:

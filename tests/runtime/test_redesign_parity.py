@@ -24,8 +24,17 @@ def _keys(events: list[dict]) -> list[tuple]:
     return sorted(tuple(e[k] for k in KEY) for e in events)
 
 
-def test_demo_gives_the_release_s_crossings_ids_included(tmp_path: Path) -> None:
+def test_demo_gives_the_release_s_crossings_ids_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from carbonedge.runtime.demo import run_synthetic
+    from carbonedge.runtime.pipeline import CameraPlan
+    from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
+
+    # the release's tracker thresholds (the defaults changed after the redesign, issue 25)
+    release = ByteTrackConfig(high_score=0.5, new_track_score=0.6)
+    monkeypatch.setattr("carbonedge.runtime.demo.CameraPlan",
+                        lambda **kw: CameraPlan(tracker=release, **kw))  # fmt: skip
 
     baseline = json.loads((DATA / "baseline_demo_crossings.json").read_text())
     events: list[LineCrossed] = []

@@ -124,10 +124,37 @@ class MqttSink(Sink):
     def _on_connect_fail(self, client, userdata) -> None:
         if not self._down_logged:
             logger.warning(
-                "cannot connect to %s (broker down, network or TLS failure); messages stay in "
-                "the outbox and the box keeps retrying", self.where,
+                "cannot connect to %s (%s); messages stay in the outbox and the box keeps "
+                "retrying", self.where, self._why_no_connection(),
             )  # fmt: skip
             self._down_logged = True
+
+    def _why_no_connection(self, timeout_s: float = 3.0) -> str:
+        """One try of TCP (and TLS) to the broker, to say which of them failed and why."""
+        import socket
+
+        cfg = self.config
+        try:
+            sock = socket.create_connection((cfg.host, cfg.port), timeout=timeout_s)
+        except OSError as exc:
+            return f"TCP: {exc.strerror or exc} (broker down or unreachable)"
+        with sock:
+            if cfg.tls is None:
+                return "TCP connects; the broker closed or ignored the MQTT connection"
+            try:
+                context = ssl.create_default_context(cafile=str(cfg.tls.ca_file))
+                if cfg.tls.cert_file:
+                    key = str(cfg.tls.key_file) if cfg.tls.key_file else None
+                    context.load_cert_chain(str(cfg.tls.cert_file), key)
+                with context.wrap_socket(sock, server_hostname=cfg.host):
+                    return "TLS handshake works; the broker closed the MQTT connection"
+            except ssl.SSLCertVerificationError as exc:
+                return (
+                    f"TLS: the broker's certificate is not trusted: {exc.verify_message} "
+                    f"(check uplink.sink.tls.ca_file and the broker's name {cfg.host!r})"
+                )
+            except (ssl.SSLError, OSError) as exc:
+                return f"TLS handshake failed: {exc} (check uplink.sink.tls)"
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected = self._connected.is_set()

@@ -176,6 +176,7 @@ def test_tls_refuses_an_untrusted_broker_and_keeps_the_data(
         stats = fwd.stop(flush_timeout_s=0)
     assert stats["pending"] == 1 and stats["acked"] == 0
     assert f"cannot connect to mqtt 127.0.0.1:{tls_broker.port}" in caplog.text
+    assert "TLS: the broker's certificate is not trusted" in caplog.text  # says why
 
 
 def test_broker_refusing_auth_gives_a_clear_error_and_keeps_the_data(

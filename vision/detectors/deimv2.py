@@ -37,17 +37,14 @@ from pydantic import Field
 from carbonedge.kernels import nms
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
-from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.coco import COCO80
-from carbonedge.vision.detectors import onnx_session, roi
+from carbonedge.vision.detectors import onnx_session
 from carbonedge.vision.detectors.base import register_detector
 from carbonedge.vision.detectors.model_files import locate_model
-from carbonedge.vision.detectors.roi import RoiBox
 from carbonedge.vision.detectors.yolo_common import (
     Decoded,
     YoloOnnxConfig,
     YoloOnnxDetector,
-    _check_inside,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,30 +126,11 @@ class Deimv2Detector(YoloOnnxDetector):
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
         return self._letterbox(image, out=self._input_buffer())
 
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
-        image = frame.image
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"frame {frame.source_id}#{frame.index}: expected (H, W, 3) uint8 BGR, "
-                f"got {image.shape} {image.dtype}"
-            )
-        if roi_xyxy is not None:
-            _check_inside(roi_xyxy, frame)
-            image = roi.crop(image, roi_xyxy)
-        tensor, info = self._preprocess(image)
-        h, w = image.shape[:2]
+    def _infer(self, tensor: NDArray[np.float32], image_hw: tuple[int, int]):
+        """Boxes come back in the pixels of ``orig_target_sizes`` ([[width, height]])."""
+        h, w = image_hw
         feed = {self.input_name: tensor, self.size_name: np.array([[w, h]], np.int64)}
-        try:
-            raw = self.session.run(list(_OUTPUTS), feed)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(
-                f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
-                f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
-            ) from None
-        xyxy, score, class_id, row = self._decode_nms(raw, info, (h, w))
-        if roi_xyxy is not None:
-            roi.to_frame_xyxy(xyxy, roi_xyxy)
-        return Detections(xyxy, score, class_id, source_row=row)
+        return self.session.run(list(_OUTPUTS), feed)
 
     def _decode(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
         """Rows above the threshold in the class mask, boxes clipped to the image, duplicates of

@@ -26,16 +26,12 @@ from pydantic import Field
 from carbonedge.kernels import decode_gfl, gfl_grid_cells
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
-from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.coco import COCO80
-from carbonedge.vision.detectors import roi
 from carbonedge.vision.detectors.base import register_detector
-from carbonedge.vision.detectors.roi import RoiBox
 from carbonedge.vision.detectors.yolo_common import (
     Decoded,
     YoloOnnxConfig,
     YoloOnnxDetector,
-    _check_inside,
 )
 
 # ImageNet mean and std of R, G, B in pixel units (the tensor's channel order after the swap).
@@ -92,28 +88,8 @@ class PicodetDetector(YoloOnnxDetector):
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
         return self._letterbox(image, out=self._input_buffer())
 
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
-        image = frame.image
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"frame {frame.source_id}#{frame.index}: expected (H, W, 3) uint8 BGR, "
-                f"got {image.shape} {image.dtype}"
-            )
-        if roi_xyxy is not None:
-            _check_inside(roi_xyxy, frame)
-            image = roi.crop(image, roi_xyxy)
-        tensor, info = self._preprocess(image)
-        try:
-            raw = self.session.run(None, {self.input_name: tensor})  # every level's outputs
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise ModelError(
-                f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
-                f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
-            ) from None
-        xyxy, score, class_id, row = self._decode_nms(raw, info, image.shape[:2])
-        if roi_xyxy is not None:
-            roi.to_frame_xyxy(xyxy, roi_xyxy)
-        return Detections(xyxy, score, class_id, source_row=row)
+    def _infer(self, tensor: NDArray[np.float32], image_hw: tuple[int, int]):
+        return self.session.run(None, {self.input_name: tensor})  # every level's outputs
 
     def warmup(self) -> None:
         """One dummy inference, decoded: the GFL kernel compiles (or loads its cache) now."""

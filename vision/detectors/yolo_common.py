@@ -134,7 +134,7 @@ class YoloOnnxDetector(Detector):
             image = roi.crop(image, roi_xyxy)
         tensor, info = self._preprocess(image)
         try:
-            raw = self.session.run(None, {self.input_name: tensor})[0]
+            raw = self._infer(tensor, image.shape[:2])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ModelError(
                 f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
@@ -144,6 +144,11 @@ class YoloOnnxDetector(Detector):
         if roi_xyxy is not None:
             roi.to_frame_xyxy(xyxy, roi_xyxy)
         return Detections(xyxy, score, class_id, source_row=row)
+
+    def _infer(self, tensor: NDArray[np.float32], image_hw: tuple[int, int]):
+        """The model's raw output for one input tensor (a backend with several inputs or
+        outputs overrides this); ``image_hw`` is the (cropped) image's size."""
+        return self.session.run(None, {self.input_name: tensor})[0]
 
     def _decode_nms(
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]

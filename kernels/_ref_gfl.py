@@ -52,7 +52,7 @@ def decode_gfl(
     score = np.take_along_axis(scores, best[:, None].astype(np.intp), axis=1)[:, 0]
     keep = score >= np.float32(score_threshold)
     rows = np.flatnonzero(keep).astype(np.int32)
-    logits = dists[rows].reshape(len(rows), 4, -1)
+    logits = dists[rows].reshape(len(rows), 4, dists.shape[1] // 4)
     p = np.exp(logits - logits.max(axis=2, keepdims=True))
     bins = np.arange(logits.shape[2], dtype=np.float64)
     distance = (p * bins).sum(axis=2) / p.sum(axis=2)  # (K, 4): left, top, right, bottom

@@ -112,6 +112,8 @@ def test_empty_results(kw: dict) -> None:
     scores, dists = make_gfl_raw(*PICODET, 80, 8, seed=1)
     xyxy, score, cls, row = decode_gfl(scores, dists, PICODET[0], IDENTITY, (240, 320), **kw)
     assert xyxy.shape == (0, 4) and score.shape == cls.shape == row.shape == (0,)
+    expected = ref.decode_gfl(scores, dists, PICODET[0], IDENTITY, (240, 320), **kw)
+    assert expected[0].shape == (0, 4)  # the reference too (it once failed to reshape 0 rows)
     assert (xyxy.dtype, score.dtype, cls.dtype, row.dtype) == (
         np.float32,
         np.float32,

@@ -111,14 +111,12 @@ def format_accuracy(results: dict[str, dict[str, Any]]) -> str:
 # --- the peer ------------------------------------------------------------------------------------
 def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
     """The peer pipeline over every truth file: the same report shape as ``audit_folder``."""
-    from carbonedge.runtime.audit_events import Crossing, match_events
-    from carbonedge.runtime.audit_traffic import load_truth
+    from carbonedge.runtime.audit_events import match_events, sum_scores
+    from carbonedge.runtime.audit_traffic import load_truth, truth_crossings
 
     clips: list[dict[str, Any]] = []
-    true = counted_n = 0
-    matched = frames_all = 0
-    wall_all = 0.0
     scores = []
+    frames_all, wall_all = 0, 0.0
     for path in sorted(folder.glob("*.yaml")):
         if only not in path.name:
             continue
@@ -128,47 +126,15 @@ def peer_folder(folder: Path, media: Path, only: str = "") -> dict[str, Any]:
         t0 = time.perf_counter()
         crossings, frames, fps = peer_crossings(media / truth.clip, truth)
         wall = time.perf_counter() - t0
-        truth_rows = [
-            Crossing(
-                v.line,
-                v.direction,
-                v.t_s if v.t_s is not None else (v.frame or 0) / fps,
-                v.frame if v.frame is not None else round((v.t_s or 0) * fps),
-                v.class_name,
-            )
-            for v in truth.vehicles
-        ]
-        score = match_events(truth_rows, crossings)
+        score = match_events(truth_crossings(truth, fps), crossings)
         scores.append(score)
         clips.append(
             {"truth": path.name, "fps": round(frames / wall, 1), "events": score.to_dict()}
         )
-        true += len(truth_rows)
-        counted_n += len(crossings)
-        matched += score.matched
         frames_all += frames
         wall_all += wall
-    groups: dict[str, dict[str, int]] = {}
-    for s in scores:
-        for g, r in s.by_group().items():
-            acc = groups.setdefault(
-                g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0)
-            )
-            for k in acc:
-                acc[k] += r[k]
-    n = true + counted_n
-    return {
-        "clips": clips,
-        "totals": {
-            "true": true,
-            "counted": counted_n,
-            "matched": matched,
-            "event_f1": round(1.0 if n == 0 else 2.0 * matched / n, 4),
-            "by_group": groups,
-            "frames": frames_all,
-            "wall_s": round(wall_all, 2),
-        },
-    }
+    totals = {**sum_scores(scores), "frames": frames_all, "wall_s": round(wall_all, 2)}
+    return {"clips": clips, "totals": totals}
 
 
 def peer_crossings(clip: Path, truth: Any) -> tuple[list[Any], int, float]:

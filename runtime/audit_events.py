@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GROUP_OF", "MATCH_WINDOW_S", "Crossing", "EventScore", "match_events"]
+__all__ = ["GROUP_OF", "MATCH_WINDOW_S", "Crossing", "EventScore", "match_events", "sum_scores"]
 
 MATCH_WINDOW_S = 1.0  # a counted crossing matches a true one of the same line/direction this close
 
@@ -103,29 +103,21 @@ class EventScore:
         out: dict[str, dict[str, Any]] = {}
         if self.truth and all(c.class_name is None for c in self.truth):
             return out  # a truth without classes: nothing to say per group
+        counted_of = dict(self.pairs)
+        missed = Counter(group_of(c.class_name) for c in self.missed)
+        phantoms = Counter(group_of(c.class_name) for c in self.phantoms)
         for g in (*GROUPS, "other"):
             t_idx = [i for i, c in enumerate(self.truth) if group_of(c.class_name) == g]
             c_idx = [j for j, c in enumerate(self.counted) if group_of(c.class_name) == g]
             if not t_idx and not c_idx:
                 continue
-            counted_of = dict(self.pairs)
             matched = sum(
                 1
                 for i in t_idx
                 if i in counted_of and group_of(self.counted[counted_of[i]].class_name) == g
             )
-            n_true, n_counted = len(t_idx), len(c_idx)
-            out[g] = {
-                "true": n_true,
-                "counted": n_counted,
-                "matched": matched,
-                "missed": sum(1 for c in self.missed if group_of(c.class_name) == g),
-                "phantom": sum(1 for c in self.phantoms if group_of(c.class_name) == g),
-                "total_error_pct": None
-                if n_true == 0
-                else round(100.0 * (n_counted - n_true) / n_true, 1),
-                "matched_pct": None if n_true == 0 else round(100.0 * matched / n_true, 1),
-            }
+            out[g] = _with_rates({"true": len(t_idx), "counted": len(c_idx), "matched": matched,
+                                  "missed": missed[g], "phantom": phantoms[g]})  # fmt: skip
         return out
 
     def by_class(self) -> dict[str, dict[str, int]]:
@@ -162,6 +154,38 @@ class EventScore:
             "phantoms": [c.to_dict() for c in self.phantoms],
             "crossings": [c.to_dict() for c in self.counted],
         }
+
+
+_COUNTS = ("true", "counted", "matched", "missed", "phantom")
+
+
+def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
+    """A group's counts plus its total error % and the share of its true events matched."""
+    n = row["true"]
+    row["total_error_pct"] = None if n == 0 else round(100.0 * (row["counted"] - n) / n, 1)
+    row["matched_pct"] = None if n == 0 else round(100.0 * row["matched"] / n, 1)
+    return row
+
+
+def sum_scores(scores: list[EventScore]) -> dict[str, Any]:
+    """Totals over several clips: true, counted, matched, event F1 and the class groups."""
+    true = sum(len(s.truth) for s in scores)
+    counted = sum(len(s.counted) for s in scores)
+    matched = sum(s.matched for s in scores)
+    groups: dict[str, dict[str, Any]] = {}
+    for s in scores:
+        for g, row in s.by_group().items():
+            acc = groups.setdefault(g, dict.fromkeys(_COUNTS, 0))
+            for k in _COUNTS:
+                acc[k] += row[k]
+    order = (*GROUPS, "other")
+    return {
+        "true": true,
+        "counted": counted,
+        "matched": matched,
+        "event_f1": round(1.0 if true + counted == 0 else 2.0 * matched / (true + counted), 4),
+        "by_group": {g: _with_rates(groups[g]) for g in order if g in groups},
+    }
 
 
 def match_events(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carbonedge.runtime.audit_events import GROUPS
+from carbonedge.runtime.audit_events import sum_scores
 from carbonedge.runtime.audit_traffic import AuditReport, audit_clip, load_truth
 from carbonedge.runtime.base.errors import ConfigError
 
@@ -45,41 +45,10 @@ class FolderReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
 
     def totals(self) -> dict[str, Any]:
-        true = counted = matched = 0
-        groups: dict[str, dict[str, int]] = {}
-        for clip in self.clips:
-            ev = clip.report.events
-            if ev is None:
-                continue
-            true, counted, matched = (
-                true + len(ev.truth),
-                counted + len(ev.counted),
-                matched + ev.matched,
-            )
-            for g, row in ev.by_group().items():
-                acc = groups.setdefault(
-                    g, dict.fromkeys(("true", "counted", "matched", "missed", "phantom"), 0)
-                )
-                for k in acc:
-                    acc[k] += row[k]
-        for row in groups.values():
-            row["total_error_pct"] = (
-                None
-                if not row["true"]
-                else round(100.0 * (row["counted"] - row["true"]) / row["true"], 1)
-            )
-            row["matched_pct"] = (
-                None if not row["true"] else round(100.0 * row["matched"] / row["true"], 1)
-            )
-        n = true + counted
-        order = {g: i for i, g in enumerate((*GROUPS, "other"))}
+        scores = [c.report.events for c in self.clips if c.report.events is not None]
         return {
             "clips": len(self.clips),
-            "true": true,
-            "counted": counted,
-            "matched": matched,
-            "event_f1": round(1.0 if n == 0 else 2.0 * matched / n, 4),
-            "by_group": dict(sorted(groups.items(), key=lambda kv: order.get(kv[0], 99))),
+            **sum_scores(scores),
             "frames": sum(c.report.frames for c in self.clips),
             "wall_s": round(sum(c.wall_s for c in self.clips), 2),
         }

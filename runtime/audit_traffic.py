@@ -308,9 +308,7 @@ def score_events(
                     nwrmse_score([t_of[id(e)] for e in ours], true_s, duration_s, truth.segments), 4
                 )
         report.events = match_events(
-            [Crossing(v.line, v.direction, _truth_time(v, fps),
-                      v.frame if v.frame is not None else round(_truth_time(v, fps) * fps),
-                      v.class_name) for v in truth.vehicles],
+            truth_crossings(truth, fps),
             [Crossing(ev.line_id, ev.direction, t_of[id(ev)], ev.frame_index, ev.class_name)
              for ev in events],
         )  # fmt: skip
@@ -320,6 +318,16 @@ def score_events(
 
 def _truth_time(v: TruthVehicle, fps: float) -> float:
     return v.t_s if v.t_s is not None else (v.frame or 0) / fps
+
+
+def truth_crossings(truth: TrafficTruth, fps: float) -> list[Crossing]:
+    """The truth's listed crossings (``vehicles``) with media time and frame, for matching."""
+    return [
+        Crossing(v.line, v.direction, _truth_time(v, fps),
+                 v.frame if v.frame is not None else round(_truth_time(v, fps) * fps),
+                 v.class_name)
+        for v in truth.vehicles or []
+    ]  # fmt: skip
 
 
 def _match_speeds(truth: TrafficTruth, events: list[LineCrossed], report: AuditReport) -> None:

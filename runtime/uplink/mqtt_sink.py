@@ -123,11 +123,16 @@ class MqttSink(Sink):
 
     def _on_connect_fail(self, client, userdata) -> None:
         if not self._down_logged:
-            logger.warning(
-                "cannot connect to %s (%s); messages stay in the outbox and the box keeps "
-                "retrying", self.where, self._why_no_connection(),
-            )  # fmt: skip
             self._down_logged = True
+            # the diagnosis connects once more (up to seconds): not on paho's network thread
+            threading.Thread(target=self._log_no_connection, daemon=True,
+                             name="mqtt-why-no-connection").start()  # fmt: skip
+
+    def _log_no_connection(self) -> None:
+        logger.warning(
+            "cannot connect to %s (%s); messages stay in the outbox and the box keeps retrying",
+            self.where, self._why_no_connection(),
+        )  # fmt: skip
 
     def _why_no_connection(self, timeout_s: float = 3.0) -> str:
         """One try of TCP (and TLS) to the broker, to say which of them failed and why."""

@@ -12,6 +12,7 @@ are put in the group they would fall into (``GROUP_OF``).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,8 +131,6 @@ class EventScore:
         """class -> the GSD of a lognormal count error whose 95 % band reaches this clip's
         counted/true ratio (at least 1.03), for classes with ``min_true`` true crossings or more:
         ``emissions.uncertainty.count_gsd_by_class`` for the site (README, emissions)."""
-        import math
-
         out = {}
         for name, row in self.by_class().items():
             if name == "?" or row["true"] < min_true:

@@ -2,8 +2,8 @@
 
 Candidates are clustered like a detector's pre-NMS output (several boxes per object), with
 3 groups (class-aware NMS). OpenCV takes xywh lists; the conversion is outside the timed call.
-``max_det=300`` lets our NMS stop early like a detector does; the ``max_det=N`` rows run the full
-suppression, as OpenCV always does.
+``max_det=300`` lets our NMS stop early like a detector does, and OpenCV gets the same limit
+(``top_k``), like for like; the ``max_det=N`` rows run the full suppression on both sides.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _nms_rows(n: int, max_det: int) -> list[Row]:
             "nms",
             case,
             ours,
-            lambda: cv2.dnn.NMSBoxesBatched(xywh, scores, groups, 0.0, _IOU_THRESHOLD),
+            lambda: cv2.dnn.NMSBoxesBatched(
+                xywh, scores, groups, 0.0, _IOU_THRESHOLD, 1.0, 0 if max_det >= n else max_det
+            ),
             reference_name="cv2.dnn.NMSBoxesBatched",
         ),
     ]

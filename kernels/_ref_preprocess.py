@@ -4,7 +4,10 @@
 operations: OpenCV INTER_LINEAR half-pixel bilinear on float32, padding, channel swap,
 normalisation and HWC->CHW. ``letterbox_chw_opencv`` is what most detector code does
 (``cv2.resize`` + ``cv2.copyMakeBorder`` + ``astype`` + transpose + normalise); it rounds the
-resized image to uint8, so it agrees with the kernel to about one grey level. Neither validates.
+resized image to uint8, so it agrees with the kernel to about one grey level.
+``letterbox_chw_blob`` is the shortest OpenCV way: the same resize and exact YOLOX padding, then
+``cv2.dnn.blobFromImage`` does swap, scale, mean and HWC->CHW in C++ (one scale for all channels,
+as blobFromImage takes). None of them validates.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["letterbox_chw", "letterbox_chw_opencv"]
+__all__ = ["letterbox_chw", "letterbox_chw_blob", "letterbox_chw_opencv"]
 
 
 def _geometry(
@@ -61,7 +64,8 @@ def _finish(
 ) -> NDArray[np.float32]:
     if swap_rb:
         hwc = hwc[..., ::-1]
-    hwc = (hwc - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    if any(mean) or any(s != 1.0 for s in std):  # YOLOX needs neither: no work done for it
+        hwc = (hwc - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     tensor = np.ascontiguousarray(hwc.transpose(2, 0, 1)[None], dtype=np.float32)
     if out is not None:
         out[...] = tensor
@@ -121,3 +125,39 @@ def letterbox_chw_opencv(
     )
     info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
     return _finish(padded.astype(np.float32), swap_rb, mean, std, out), info
+
+
+def letterbox_chw_blob(
+    image: NDArray[np.uint8],
+    out_hw: tuple[int, int],
+    *,
+    mode: Literal["letterbox", "stretch"] = "letterbox",
+    align: Literal["top_left", "center"] = "top_left",
+    pad_value: float = 114.0,
+    swap_rb: bool = False,
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> tuple[NDArray[np.float32], LetterboxInfo]:
+    """cv2.resize + cv2.copyMakeBorder + ``cv2.dnn.blobFromImage``; ``std`` must be one value."""
+    import cv2
+
+    if len(set(std)) != 1:
+        raise ValueError(f"blobFromImage takes one scale for all channels, got std={std}")
+    src_h, src_w = image.shape[:2]
+    out_h, out_w = out_hw
+    new_w, new_h, off_x, off_y = _geometry((src_h, src_w), out_hw, mode, align)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    padded = cv2.copyMakeBorder(
+        resized,
+        off_y,
+        out_h - new_h - off_y,
+        off_x,
+        out_w - new_w - off_x,
+        cv2.BORDER_CONSTANT,
+        value=(pad_value, pad_value, pad_value),
+    )
+    info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
+    blob = cv2.dnn.blobFromImage(
+        padded, scalefactor=1.0 / std[0], mean=tuple(mean), swapRB=swap_rb, crop=False
+    )
+    return blob, info

@@ -67,6 +67,22 @@ def test_close_to_opencv_way(preset: str, image_hw: tuple, out_hw: tuple) -> Non
     assert diff_grey.mean() < 0.5
 
 
+@pytest.mark.parametrize("preset", ["yolox", "ultralytics"])
+def test_close_to_blob_from_image_way(preset: str) -> None:
+    """The benchmark's strongest peer (cv2.dnn.blobFromImage) computes the same tensor."""
+    image = make_image(480, 640, seed=4)
+    ours, info = letterbox_chw(image, (416, 416), **PRESETS[preset])
+    blob, blob_info = ref.letterbox_chw_blob(image, (416, 416), **PRESETS[preset])
+    diff_grey = np.abs(ours - blob) * _grey_levels(PRESETS[preset])
+    assert blob.shape == ours.shape and info == blob_info
+    assert diff_grey.max() <= 1.0 and diff_grey.mean() < 0.5
+
+
+def test_blob_way_refuses_per_channel_std() -> None:
+    with pytest.raises(ValueError, match="one scale"):
+        ref.letterbox_chw_blob(make_image(8, 8), (16, 16), **PRESETS["nanodet"])
+
+
 def test_fixed_upscale_values() -> None:
     """A 1x2 image [0, 100] stretched to width 4: half-pixel centres give 0, 25, 75, 100."""
     image = np.zeros((1, 2, 3), np.uint8)

@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format", choices=FORMATS, default="csv",
         help="csv (default), json, emissions-csv (what `carbonedge emissions` reads; one line)",
     )  # fmt: skip
-    p.add_argument("--tz", default=None, help="IANA time zone (default: the system's)")
+    p.add_argument("--tz", default=None,
+                   help="IANA time zone (default: the --config's time_zone, else the system's)")
+    p.add_argument("--config", type=Path, default=None, metavar="SITE.yaml",
+                   help="the site config whose time_zone sets the clock")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     p.add_argument("--from", dest="from_", metavar="ISO", help="start (no offset: local time)")
     p.add_argument("--to", metavar="ISO", help="end, exclusive (no offset: local time)")
@@ -44,7 +47,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from carbonedge.runtime import export
 
     export.parse_period(args.period)  # the options first: a typo reads no store
-    zone = export.resolve_zone(args.tz)
+    tz = args.tz
+    if tz is None and args.config is not None:
+        from carbonedge.runtime.config import load_site_config
+
+        tz = load_site_config(args.config).time_zone
+    zone = export.resolve_zone(tz)
     from_s = None if args.from_ is None else export.parse_instant(args.from_, zone, "--from")
     to_s = None if args.to is None else export.parse_instant(args.to, zone, "--to")
     if from_s is not None and to_s is not None and to_s <= from_s:

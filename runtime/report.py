@@ -17,11 +17,12 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 from carbonedge.runtime.base.errors import ConfigError, StoreError
+from carbonedge.runtime.report_runs import Run, event_in_runs, pick_runs, split_runs
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class ReportData:
     crossings: list[dict[str, Any]] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)
     unreadable_rows: int = 0
+    zone: tzinfo = timezone.utc
+    runs: list[Run] = field(default_factory=list)  # every run of the store (filters applied)
+    chosen: list[Run] = field(default_factory=list)  # the runs drawn
+    snapshots: list[Any] = field(default_factory=list)  # report_snapshot.Snapshot per camera
+    snapshot_note: str = ""
 
 
 def parse_utc(text: str) -> float:
@@ -47,9 +53,12 @@ def parse_utc(text: str) -> float:
 
 
 def load_report_data(
-    path: Path, device_id: str | None = None, source_ids: list[str] | None = None
-) -> ReportData:
-    """Read summaries, line crossings and alarms of one store, filtered by device and sources.
+    path: Path, device_id: str | None = None, source_ids: list[str] | None = None,
+    *, run: str | int | None = None, zone: tzinfo | None = None,
+) -> ReportData:  # fmt: skip
+    """Read summaries, line crossings and alarms of one store, filtered by device and sources,
+    of the runs ``run`` picks (``report_runs.pick_runs``: default the latest of each device);
+    ``zone`` is the clock the page shows (default UTC).
 
     Raises ``StoreError`` naming the file when it is missing, not a carbonedge store, or holds no
     summary for the filter (the message lists what it does hold).
@@ -67,15 +76,32 @@ def load_report_data(
         wanted += f" for source {', '.join(source_ids)}" if source_ids else ""
         raise StoreError(f"{path}: no interval summaries{wanted}"
                          + (f" (it holds {', '.join(held)})" if held else ""))  # fmt: skip
+    data.zone = zone if zone is not None else timezone.utc
+    data.runs = split_runs(data.summaries, parse_utc)
+    data.chosen = pick_runs(data.runs, run)
+    data.summaries = [s for r in data.chosen for s in r.summaries]
     data.summaries.sort(key=lambda b: (b["interval_start"], b["source_id"]))
-    data.crossings = _select(
+    crossings = _select(
         [b for b in bodies if b.get("kind") == "line_crossed"], device_id, source_ids
     )
+    data.crossings = [c for c in crossings if event_in_runs(c, data.chosen, data.runs, _t_s(c))]
     alarms = {b["id"]: b for b in bodies if b.get("kind") == "fire_alarm" and "id" in b}
     data.alarms = sorted(
-        _select(list(alarms.values()), device_id, source_ids), key=lambda b: b.get("t_wall", "")
-    )
+        (a for a in _select(list(alarms.values()), device_id, source_ids)
+         if event_in_runs(a, data.chosen, data.runs, _t_s(a))),
+        key=lambda b: b.get("t_wall", ""),
+    )  # fmt: skip
     return data
+
+
+def _t_s(body: dict[str, Any]) -> float:
+    t_s = body.get("t_wall_s")
+    if isinstance(t_s, (int, float)):
+        return float(t_s)
+    try:
+        return parse_utc(str(body.get("t_wall", "")))
+    except ValueError:
+        return math.nan
 
 
 def _decode(texts: list[str]) -> tuple[list[dict[str, Any]], int]:
@@ -162,20 +188,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write")
     p.add_argument("--device", default=None, help="only this device id")
     p.add_argument("--source", action="append", default=None, help="only this source (repeat)")
+    p.add_argument("--run", default=None, metavar="N|all",
+                   help="which run (default: the latest; the page lists the others)")  # fmt: skip
+    p.add_argument("--config", type=Path, default=None, metavar="SITE.yaml",
+                   help="the site config: its time_zone, and a snapshot of each camera with its "
+                        "lines and zones drawn")  # fmt: skip
+    p.add_argument("--tz", default=None, help="IANA time zone (default: the config's "
+                   "time_zone, else the system's)")  # fmt: skip
     p.set_defaults(handler=_cmd_report)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.export import resolve_zone
     from carbonedge.runtime.report_page import render_report
+    from carbonedge.runtime.report_snapshot import camera_snapshots
 
-    data = load_report_data(args.store, args.device, args.source)
+    config = None
+    if args.config is not None:
+        from carbonedge.runtime.config import load_site_config
+
+        config = load_site_config(args.config)
+    zone = resolve_zone(args.tz if args.tz is not None else config.time_zone if config else None)
+    data = load_report_data(args.store, args.device, args.source, run=args.run, zone=zone)
+    if config is not None:
+        data.snapshots, data.snapshot_note = camera_snapshots(
+            config, sorted({s["source_id"] for s in data.summaries}), args.config
+        )
+    else:
+        data.snapshot_note = ("The store keeps no frames: pass --config SITE.yaml to draw each "
+                              "camera's first frame (or calibration snapshot) with its lines "
+                              "and zones.")  # fmt: skip
     html = render_report(data)
     write_atomic(args.out, html)
     sources = sorted({s["source_id"] for s in data.summaries})
+    runs = ", ".join(str(r.number) for r in data.chosen)
     sys.stdout.write(
         f"wrote {args.out}: {len(data.summaries)} summaries, {len(data.crossings)} crossings, "
         f"{len(data.alarms)} alarm events; sources {', '.join(sources)}; "
-        f"{data.summaries[0]['interval_start']} to {data.summaries[-1]['interval_end']}\n"
+        f"{local_text(parse_utc(data.summaries[0]['interval_start']), zone)} to "
+        f"{local_text(parse_utc(data.summaries[-1]['interval_end']), zone)}; "
+        f"run {runs} of {len(data.runs)}\n"
     )
     return 0
 
@@ -193,3 +245,18 @@ def write_atomic(path: Path, text: str) -> None:
 
 def utc_text(t_s: float) -> str:
     return datetime.fromtimestamp(t_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local_text(t_s: float, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """``t_s`` on the site's clock with its UTC offset (``2026-01-01 16:00:00 UTC+08:00``)."""
+    local = datetime.fromtimestamp(t_s, tz=zone)
+    return f"{local.strftime(fmt)} {offset_text(local)}"
+
+
+def offset_text(local: datetime) -> str:
+    """``UTC`` or ``UTC+08:00``: an offset names one instant (abbreviations such as CST do not)."""
+    minutes = round((local.utcoffset() or timedelta(0)).total_seconds() / 60)
+    if minutes == 0:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"

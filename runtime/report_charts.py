@@ -4,14 +4,15 @@ Three shapes cover the report: time lines with an optional shaded band (speeds, 
 emissions with their 95 % interval), diverging stacked bars over time (counts per class, "in"
 above the axis and "out" below) and a stacked histogram (crossing speeds). Every chart is one
 ``<svg>`` with an ``id`` and a ``<title>``; every bar and point carries a ``<title>`` so hovering
-shows its value in any browser. Times are seconds since the epoch, drawn in UTC.
+shows its value in any browser. Times are seconds since the epoch, drawn on the site's clock
+(``zone``: ticks fall on round local times, the axis names the zone and its UTC offset).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from html import escape
 
 WIDTH_PX, HEIGHT_PX = 960, 300
@@ -79,11 +80,15 @@ def format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def time_ticks(t0_s: float, t1_s: float, target: int = 7) -> tuple[list[float], str]:
-    """UTC tick times on a round step and their strftime format."""
+def time_ticks(
+    t0_s: float, t1_s: float, target: int = 7, zone: tzinfo = timezone.utc
+) -> tuple[list[float], str]:
+    """Tick times on a round step of the local clock of ``zone`` and their strftime format."""
     span = max(t1_s - t0_s, 1.0)
     step = next((s for s in _TIME_STEPS_S if span / s <= target), _TIME_STEPS_S[-1])
-    first = math.ceil(t0_s / step) * step
+    offset_s = (datetime.fromtimestamp(t0_s, tz=zone).utcoffset() or timezone.utc.utcoffset(None))
+    shift = offset_s.total_seconds() if offset_s else 0.0  # one offset: DST mid-axis shifts ticks
+    first = math.ceil((t0_s + shift) / step) * step - shift
     ticks = [first + i * step for i in range(int((t1_s - first) // step) + 1)]
     fmt = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%d %b"
     if step < 86400 and t1_s - t0_s > 86400:
@@ -94,7 +99,9 @@ def time_ticks(t0_s: float, t1_s: float, target: int = 7) -> tuple[list[float], 
 class _Frame:
     """Scales from data to pixels and the axes of one plot area."""
 
-    def __init__(self, x0: float, x1: float, y0: float, y1: float, integer: bool = False) -> None:
+    def __init__(self, x0: float, x1: float, y0: float, y1: float, integer: bool = False,
+                 zone: tzinfo = timezone.utc) -> None:  # fmt: skip
+        self.zone = zone
         self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1.0
         self.y_ticks = nice_ticks(y0, y1, integer=integer)
         self.y0, self.y1 = min(self.y_ticks[0], y0), max(self.y_ticks[-1], y1)
@@ -119,18 +126,19 @@ class _Frame:
                    f'transform="rotate(-90 16 {mid:.1f})">{escape(label)}</text>')  # fmt: skip
         return out
 
-    def time_axis(self, label: str = "time (UTC)") -> list[str]:
-        ticks, fmt = time_ticks(self.x0, self.x1)
+    def time_axis(self) -> list[str]:
+        ticks, fmt = time_ticks(self.x0, self.x1, zone=self.zone)
+        label = f"time ({zone_label(self.zone, self.x0)})"
         out = [f'<line x1="{_LEFT}" x2="{_LEFT + _PLOT_W}" y1="{_TOP + _PLOT_H}" '
                f'y2="{_TOP + _PLOT_H}" stroke="#333"/>']  # fmt: skip
         for t in ticks:
             x = self.x(t)
-            text = datetime.fromtimestamp(t, tz=timezone.utc).strftime(fmt)
+            text = datetime.fromtimestamp(t, tz=self.zone).strftime(fmt)
             out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP + _PLOT_H}" '
                        f'y2="{_TOP + _PLOT_H + 5}" stroke="#333"/>')  # fmt: skip
             out.append(f'<text x="{x:.1f}" y="{_TOP + _PLOT_H + 18}" '
                        f'text-anchor="{_anchor(x)}">{text}</text>')  # fmt: skip
-        day = datetime.fromtimestamp(self.x0, tz=timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(self.x0, tz=self.zone).strftime("%Y-%m-%d")
         out.append(f'<text x="{_LEFT + _PLOT_W / 2:.1f}" y="{HEIGHT_PX - 6}" text-anchor="middle" '
                    f'class="axis-label">{escape(label)}, from {day}</text>')  # fmt: skip
         return out
@@ -168,16 +176,28 @@ def _svg(chart_id: str, title: str, body: list[str]) -> str:
     ])  # fmt: skip
 
 
-def _time_label(t_s: float) -> str:
-    return datetime.fromtimestamp(t_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+def _time_label(t_s: float, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(t_s, tz=zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone_label(zone: tzinfo, t_s: float) -> str:
+    """``Asia/Shanghai, UTC+08:00`` (the zone's name and its offset at ``t_s``) or ``UTC``."""
+    local = datetime.fromtimestamp(t_s, tz=zone)
+    minutes = round((local.utcoffset() or timezone.utc.utcoffset(None)).total_seconds() / 60)
+    name = getattr(zone, "key", None) or str(zone)
+    if minutes == 0 and name in ("UTC", "Etc/UTC", "UTC+00:00"):
+        return "UTC"
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"{name}, UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def line_chart(
-    chart_id: str, title: str, series: list[Series], y_label: str, x_range: tuple[float, float]
-) -> str:
+    chart_id: str, title: str, series: list[Series], y_label: str, x_range: tuple[float, float],
+    zone: tzinfo = timezone.utc,
+) -> str:  # fmt: skip
     """Lines over time (y from 0), each with its optional band; a lone point is drawn as a dot."""
     ys = [y for s in series for _, y in s.points] + [hi for s in series for _, _, hi in s.band]
-    frame = _Frame(x_range[0], x_range[1], 0.0, max(ys, default=1.0) or 1.0)
+    frame = _Frame(x_range[0], x_range[1], 0.0, max(ys, default=1.0) or 1.0, zone=zone)
     body = frame.y_axis(y_label) + frame.time_axis()
     for s in series:
         if s.band:
@@ -194,7 +214,7 @@ def line_chart(
         if len(s.points) <= 80:  # dots (with a hover value) while they stay readable
             for x, y in s.points:
                 body.append(f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" '
-                            f'fill="{s.colour}"><title>{escape(s.name)} {_time_label(x)}: '
+                            f'fill="{s.colour}"><title>{escape(s.name)} {_time_label(x, zone)}: '
                             f'{y:.4g}</title></circle>')  # fmt: skip
     return _svg(chart_id, title, body)
 
@@ -208,12 +228,14 @@ def diverging_bars_chart(
     down: dict[str, list[float]],
     colours: dict[str, str],
     y_label: str,
+    zone: tzinfo = timezone.utc,
 ) -> str:
     """Stacked bars per time bin: ``up`` stacks above zero, ``down`` below (same keys, colours)."""
     top = max((sum(v[i] for v in up.values()) for i in range(len(starts_s))), default=0.0)
     bottom = max((sum(v[i] for v in down.values()) for i in range(len(starts_s))), default=0.0)
     x1 = (starts_s[-1] + width_s) if starts_s else 1.0
-    frame = _Frame(starts_s[0] if starts_s else 0.0, x1, -bottom, max(top, 1.0), integer=True)
+    frame = _Frame(starts_s[0] if starts_s else 0.0, x1, -bottom, max(top, 1.0), integer=True,
+                   zone=zone)
     body = frame.y_axis(y_label, absolute=True) + frame.time_axis()
     bar_w = max(frame.x(width_s) - frame.x(0.0) - 2.0, 1.0)
     for i, start in enumerate(starts_s):
@@ -228,7 +250,7 @@ def diverging_bars_chart(
                 direction = "in" if sign > 0 else "out"
                 body.append(f'<rect x="{x:.1f}" y="{min(y_a, y_b):.1f}" width="{bar_w:.1f}" '
                             f'height="{abs(y_a - y_b):.1f}" fill="{colours[name]}">'
-                            f"<title>{_time_label(start)} {escape(name)} {direction}: {n:g}"
+                            f"<title>{_time_label(start, zone)} {escape(name)} {direction}: {n:g}"
                             "</title></rect>")  # fmt: skip
                 base += n
     return _svg(chart_id, title, body)

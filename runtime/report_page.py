@@ -7,7 +7,7 @@ time bins and lays out the inline SVG charts of ``report_charts``. One string ou
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -16,10 +16,10 @@ from carbonedge.runtime.report import (
     SPEED_BIN_KMH,
     Bins,
     ReportData,
+    local_text,
     make_bins,
     parse_utc,
     percentile,
-    utc_text,
 )
 from carbonedge.runtime.report_charts import (
     PALETTE,
@@ -28,6 +28,14 @@ from carbonedge.runtime.report_charts import (
     diverging_bars_chart,
     histogram_chart,
     line_chart,
+    zone_label,
+)
+from carbonedge.runtime.report_sections import (
+    alarms_section,
+    count_tables_section,
+    movements_section,
+    runs_section,
+    snapshot_section,
 )
 
 _POLLUTANTS = (("co2_g", "CO₂", "chart-emissions-co2"), ("nox_g", "NOx", "chart-emissions-nox"),
@@ -42,16 +50,22 @@ def render_report(data: ReportData) -> str:
     x_range = (bins.origin_s, bins.origin_s + bins.count * bins.width_s)
     sections = [
         _header(data, sources, bins),
+        runs_section(data),
+        snapshot_section(data),
         _sources_table(data),
+        count_tables_section(data, "15min", "Counts per 15 minutes"),
+        count_tables_section(data, "1h", "Counts per hour"),
+        movements_section(data),
         _counts_section(data, bins),
         _speeds_section(data, bins, x_range, multi),
         _queue_section(data, bins, x_range, multi),
         _emissions_section(data, bins, x_range),
-        _alarms_section(data),
+        alarms_section(data),
     ]
     devices = ", ".join(sorted({s["device_id"] for s in data.summaries}))
     return _PAGE.format(
-        title=escape(f"carbonedge report: {devices}"), css=_CSS, body="\n".join(sections)
+        title=escape(f"carbonedge report: {devices}"), css=_CSS, body="\n".join(sections),
+        zone=escape(zone_label(data.zone, bins.origin_s)),
     )
 
 
@@ -73,7 +87,10 @@ def _header(data: ReportData, sources: list[str], bins: Bins) -> str:
     rows = [
         ("Device", ", ".join(sorted({x["device_id"] for x in s}))),
         ("Sources", ", ".join(sources)),
-        ("Period", f"{utc_text(t0)} to {utc_text(t1)} ({_duration(t1 - t0)})"),
+        ("Time zone", zone_label(data.zone, t0)),
+        ("Period", f"{local_text(t0, data.zone)} to {local_text(t1, data.zone)} "
+                   f"({_duration(t1 - t0)})"),
+        ("Run", ", ".join(f"{r.number} of {len(data.runs)}" for r in data.chosen)),
         ("Intervals", f"{len(s)} summaries ({sum(bool(x.get('partial')) for x in s)} partial); "
                       f"charts in {_duration(bins.width_s)} bins"),
         ("Frames", f"{sum(x['frames'] for x in s):,} analysed, "
@@ -95,7 +112,7 @@ def _header(data: ReportData, sources: list[str], bins: Bins) -> str:
     if data.unreadable_rows:
         rows.append(("Skipped", f"{data.unreadable_rows} unreadable rows in the store"))
     cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = local_text(datetime.now().timestamp(), data.zone, "%Y-%m-%d %H:%M")
     return (
         f"<header><h1>carbonedge report</h1><p class='sub'>{escape(str(data.path))} · generated "
         f"{generated} by carbonedge {__version__}</p><dl class='facts'>{cells}</dl></header>"
@@ -110,36 +127,16 @@ def _sources_table(data: ReportData) -> str:
         rows.append(
             f"<tr><td>{escape(source)}</td><td>{escape(own[0]['device_id'])}</td>"
             f"<td>{escape(own[0].get('detector', ''))}</td><td>{len(own)}</td>"
-            f"<td>{escape(own[0]['interval_start'])}</td><td>{escape(own[-1]['interval_end'])}</td>"
+            f"<td>{escape(_local(own[0]['interval_start'], data))}</td>"
+            f"<td>{escape(_local(own[-1]['interval_end'], data))}</td>"
             f"<td>{sum(s['frames'] for s in own):,}</td>"
             f"<td>{sum(s.get('frame_errors', 0) for s in own):,}</td><td>{vehicles:,}</td></tr>"
         )
     return (
-        "<section><h2>Sources</h2><table><thead><tr><th>source</th><th>device</th>"
-        "<th>detector</th><th>intervals</th><th>first start (UTC)</th><th>last end (UTC)</th>"
+        "<section><h2>Sources</h2><div class='scroll'><table><thead><tr><th>source</th>"
+        "<th>device</th><th>detector</th><th>intervals</th><th>first start</th><th>last end</th>"
         "<th>frames</th><th>frame errors</th><th>crossings</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
-    )
-
-
-def _alarms_section(data: ReportData) -> str:
-    if not data.alarms:
-        return ("<section id='alarms'><h2>Alarms</h2><p class='none'>No alarms recorded: the "
-                "store holds no fire or smoke alarm for this period.</p></section>")  # fmt: skip
-    rows = []
-    for a in data.alarms:
-        status = a.get("status") or a.get("state") or ""
-        rows.append(
-            f"<tr class='{escape(str(status))}'><td>{escape(str(a.get('t_wall', '')))}</td>"
-            f"<td>{escape(str(a.get('source_id', '')))}</td><td>{escape(str(status))}</td>"
-            f"<td>{escape(', '.join(a.get('classes') or [str(a.get('alarm', ''))]))}</td>"
-            f"<td>{float(a.get('confidence', 0.0)):.2f}</td>"
-            f"<td>{escape(str(a.get('alarm_id', a.get('id', '')))[:8])}</td></tr>"
-        )
-    return (
-        "<section id='alarms'><h2>Alarms</h2><table><thead><tr><th>time (UTC)</th><th>source</th>"
-        "<th>status</th><th>what</th><th>confidence</th><th>alarm</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
@@ -162,6 +159,7 @@ def _counts_section(data: ReportData, bins: Bins) -> str:
     chart = diverging_bars_chart(
         "chart-counts", "Line crossings per class and direction over time", bins.starts_s,
         bins.width_s, up, down, colours, f"vehicles per {_duration(bins.width_s)} (in ↑, out ↓)",
+        zone=data.zone,
     )  # fmt: skip
     note = (f"Vehicles crossing the counting lines ({escape(', '.join(lines) or 'none')}), "
             "stacked by class: 'in' above the axis, 'out' below.")  # fmt: skip
@@ -192,7 +190,7 @@ def _speeds_section(data: ReportData, bins: Bins, x_range: tuple[float, float], 
     if series:
         parts.append(_legend([(s.name, s.colour, s.dashed) for s in series]))
         parts.append(line_chart("chart-speed-intervals", "Mean and 85th-percentile speed per line",
-                                series, "speed (km/h)", x_range))  # fmt: skip
+                                series, "speed (km/h)", x_range, zone=data.zone))  # fmt: skip
     if not parts:
         return _section("Speeds", "No speeds recorded: speeds need a ground plane on the source.")
     note = (f"Top: every line crossing with a speed, in {SPEED_BIN_KMH:g} km/h bins, stacked by "
@@ -246,7 +244,8 @@ def _queue_section(data: ReportData, bins: Bins, x_range: tuple[float, float], m
         series.append(Series(f"{name} max", colour, [(x, c[2]) for x, c in pts], dashed=True))
     note = ("Vehicles stopped inside each zone: mean over the frames of the interval (solid) and "
             "the peak (dashed).")  # fmt: skip
-    chart = line_chart("chart-queue", "Queue length per zone", series, "vehicles queued", x_range)
+    chart = line_chart("chart-queue", "Queue length per zone", series, "vehicles queued", x_range,
+                       zone=data.zone)
     return _section("Queue length", note, _legend([(s.name, s.colour, s.dashed) for s in series]),
                     chart)  # fmt: skip
 
@@ -283,6 +282,7 @@ def _emissions_section(data: ReportData, bins: Bins, x_range: tuple[float, float
                 [series],
                 f"{name} per {_duration(bins.width_s)} (g)",
                 x_range,
+                zone=data.zone,
             )
         )
     method = ", ".join(sorted({str(s["emissions"].get("method", "?")) for s in with_emissions}))
@@ -293,6 +293,10 @@ def _emissions_section(data: ReportData, bins: Bins, x_range: tuple[float, float
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _local(iso_utc: str, data: ReportData) -> str:
+    return local_text(parse_utc(iso_utc), data.zone)
 
 
 def _class_direction_totals(summaries: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -359,6 +363,17 @@ h1{margin:0;font-size:26px}h2{margin:0 0 4px;font-size:19px}h3{margin:14px 0 0;f
 .facts dt{font-weight:600;color:#3a454f}.facts dd{margin:0}
 .note{color:#4d5863;font-size:13.5px;margin:2px 0 8px}.none{color:#2d6a3e;font-weight:600}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
+.scroll{overflow-x:auto;max-width:100%}.note,.sub,figcaption,dd{overflow-wrap:anywhere}
+table.counts td,table.matrix td,tfoot th:last-child{text-align:right}
+table.counts td:first-child{text-align:left}
+tfoot th,tfoot td{border-top:2px solid #9aa4ad;font-weight:600}
+tr.shown td{font-weight:600;background:#eef5fb}
+figure{margin:10px 0}figcaption{font-size:13px;color:#4d5863}
+svg.snapshot{width:100%;height:auto;display:block;border-radius:6px}
+.evidence{display:flex;flex-wrap:wrap;gap:10px}.evidence img{max-width:100%;height:auto}
+.evidence figure{max-width:460px}
+@media (max-width:600px){main{padding:8px}header,section{padding:12px}
+ .facts{grid-template-columns:1fr}.legend{margin-left:0}h1{font-size:21px}}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6e9ec}th{color:#3a454f}
 tr.start td{color:#b3261e;font-weight:600}
 svg.chart{width:100%;height:auto;display:block;font-size:12px;fill:#333}
@@ -376,7 +391,8 @@ _PAGE = """<!DOCTYPE html>
 <title>{title}</title><style>{css}</style></head>
 <body><main>
 {body}
-<footer class="note">Times are UTC. Made offline from the on-box store; no external resources.
+<footer class="note">Times are on the site clock ({zone}). Made offline from the on-box store;
+no external resources.
 </footer>
 </main></body></html>
 """

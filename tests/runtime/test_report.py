@@ -173,7 +173,7 @@ def test_alarms_and_queues_are_shown(tmp_path) -> None:
         store.write_events([alarm])
     html = render_report(load_report_data(path))
     assert "1 fire/smoke alarms raised" in html and "No alarms recorded" not in html
-    assert "<tr class='start'><td>2026-01-01T08:00:05.000Z</td><td>tower</td><td>start</td>" \
+    assert "<tr class='start'><td>2026-01-01 08:00:05 UTC</td><td>tower</td><td>start</td>" \
            "<td>smoke</td><td>0.83</td>" in html  # fmt: skip
     queue_svg = re.search(r'<svg id="chart-queue".*?</svg>', html, re.S).group(0)
     assert "q mean 2026-01-01 08:00:30: 2.5</title>" in queue_svg

@@ -24,8 +24,10 @@ from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.coco import VEHICLE_CLASSES
 from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import Detector, DetectorConfig
+from carbonedge.vision.detectors.contrast import clahe_bgr
 from carbonedge.vision.detectors.model_files import locate_model
 from carbonedge.vision.detectors.roi import RoiBox
+from carbonedge.vision.detectors.slices import merge_passes, slice_boxes
 from carbonedge.vision.taxonomy import LABEL_TO_ROAD
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ Decoded = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDA
 
 _SidePx = Annotated[int, Field(ge=32, le=4096)]
 _MarginPx = Annotated[float, Field(ge=0, le=4096)]
+_SliceCount = Annotated[int, Field(ge=1, le=8)]
+# A box this much inside (intersection over its own area) a better box of its NMS group, from
+# another slice or the whole-image pass, is the same road user seen cut: dropped.
+_SLICE_IOS = 0.7
 
 
 class YoloOnnxConfig(DetectorConfig):
@@ -48,14 +54,21 @@ class YoloOnnxConfig(DetectorConfig):
         "a model with none of them), a list (names missing from the model are an error) or None "
         "(all)",
     )
-    score_threshold: float = Field(0.3, gt=0, le=1)
-    nms_iou: float = Field(0.45, gt=0, le=1)
+    score_threshold: float = Field(
+        0.3, gt=0, le=1, description="detections below this confidence are dropped",
+    )
+    nms_iou: float = Field(
+        0.45, gt=0, le=1,
+        description="boxes overlapping more than this IoU are merged by non-maximum suppression",
+    )
     nms_class_groups: tuple[tuple[str, ...], ...] | None = Field(
         None,
         description="classes suppressed together by NMS; None: all vehicle classes form one group, "
         "every other class is suppressed on its own",
     )
-    max_detections: int = Field(300, ge=1, le=10000)
+    max_detections: int = Field(
+        300, ge=1, le=10000, description="detections kept per frame at most",
+    )
     input_hw: tuple[_SidePx, _SidePx] | None = Field(
         None,
         description="(height, width) px of the model input, multiples of 32: needed for a model "
@@ -70,7 +83,30 @@ class YoloOnnxConfig(DetectorConfig):
     roi_margin_px: (
         Annotated[float, Field(ge=0, le=4096)] | tuple[_MarginPx, _MarginPx, _MarginPx, _MarginPx]
     ) = Field(48.0, description="margin around lines/zones: px, or [left, top, right, bottom]")
-    session: onnx_session.SessionConfig = onnx_session.SessionConfig()
+    slices: tuple[_SliceCount, _SliceCount] = Field(
+        (1, 1),
+        description="(rows, cols) overlapping slices of the detector's image (the frame, or the "
+        "roi crop), each run through the model at full input size, for small and far road "
+        "users (SAHI-style; vision/detectors/slices.py); (1, 1): one pass. Costs one model run "
+        "per slice",
+    )
+    slice_overlap: float = Field(
+        0.2, ge=0, lt=1, description="overlap of neighbouring slices, fraction of a slice's side"
+    )
+    slice_full_image: bool = Field(
+        True,
+        description="with slices, also run the whole image once (vehicles larger than a slice, or "
+        "cut by a slice border)",
+    )
+    contrast: Literal["none", "clahe"] = Field(
+        "none",
+        description="local contrast normalisation of the detector's image before the model: "
+        "'clahe' (contrast-limited adaptive histogram equalisation of the lightness, for glare, "
+        "haze and dusk; vision/detectors/contrast.py) or 'none'",
+    )
+    session: onnx_session.SessionConfig = Field(
+        onnx_session.SessionConfig(), description="ONNX Runtime session options",
+    )
 
     @field_validator("input_hw")
     @classmethod
@@ -132,6 +168,18 @@ class YoloOnnxDetector(Detector):
         if roi_xyxy is not None:
             _check_inside(roi_xyxy, frame)
             image = roi.crop(image, roi_xyxy)
+        if self.config.contrast == "clahe":
+            image = clahe_bgr(image)
+        if tuple(self.config.slices) == (1, 1):
+            xyxy, score, class_id, row = self._one_pass(image, frame)
+        else:
+            xyxy, score, class_id, row = self._sliced(image, frame)
+        if roi_xyxy is not None:
+            roi.to_frame_xyxy(xyxy, roi_xyxy)
+        return Detections(xyxy, score, class_id, source_row=row)
+
+    def _one_pass(self, image: NDArray[np.uint8], frame: Frame) -> Decoded:
+        """Boxes (image px) after NMS of one model run on ``image``."""
         tensor, info = self._preprocess(image)
         try:
             raw = self._infer(tensor, image.shape[:2])
@@ -140,10 +188,29 @@ class YoloOnnxDetector(Detector):
                 f"{self.model_path.name}: inference failed on frame {frame.source_id}#"
                 f"{frame.index} ({type(exc).__name__}: {str(exc).strip()[:200]})"
             ) from None
-        xyxy, score, class_id, row = self._decode_nms(raw, info, image.shape[:2])
-        if roi_xyxy is not None:
-            roi.to_frame_xyxy(xyxy, roi_xyxy)
-        return Detections(xyxy, score, class_id, source_row=row)
+        return self._decode_nms(raw, info, image.shape[:2])
+
+    def _sliced(self, image: NDArray[np.uint8], frame: Frame) -> Decoded:
+        """Every slice (and the whole image) run once, boxes merged across the passes."""
+        rows, cols = self.config.slices
+        boxes = slice_boxes(image.shape[:2], rows, cols, self.config.slice_overlap)
+        if self.config.slice_full_image:
+            boxes.insert(0, (0, 0, image.shape[1], image.shape[0]))
+        parts = []
+        for x0, y0, x1, y1 in boxes:
+            xyxy, score, class_id, row = self._one_pass(image[y0:y1, x0:x1], frame)
+            xyxy += np.array([x0, y0, x0, y0], np.float32)
+            parts.append((xyxy, score, class_id, row))
+        xyxy, score, class_id, row = (np.concatenate(p) for p in zip(*parts, strict=True))
+        keep = merge_passes(
+            xyxy,
+            score,
+            self.group_of_class[class_id],
+            iou_threshold=self.config.nms_iou,
+            ios_threshold=_SLICE_IOS,
+            max_det=self.config.max_detections,
+        )
+        return xyxy[keep], score[keep], class_id[keep], row[keep]
 
     def _infer(self, tensor: NDArray[np.float32], image_hw: tuple[int, int]):
         """The model's raw output for one input tensor (a backend with several inputs or

@@ -23,8 +23,10 @@ class PointPair(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image_px: tuple[float, float]
-    world_m: tuple[float, float]
+    image_px: tuple[float, float] = Field(description="the point in the frame, (x, y) pixels")
+    world_m: tuple[float, float] = Field(
+        description="the same point on the road plane, (x, y) metres in any fixed local frame",
+    )
 
 
 class GroundPlaneConfig(BaseModel):
@@ -32,8 +34,13 @@ class GroundPlaneConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image_to_world: tuple[tuple[float, float, float], ...] | None = None
-    points: tuple[PointPair, ...] | None = Field(None, min_length=4)
+    image_to_world: tuple[tuple[float, float, float], ...] | None = Field(
+        None, description="3x3 homography from pixels to road-plane metres (instead of points)",
+    )
+    points: tuple[PointPair, ...] | None = Field(
+        None, min_length=4,
+        description="at least 4 measured pixel <-> ground pairs the homography is fitted to",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> GroundPlaneConfig:

@@ -4,9 +4,16 @@
 RANSAC in world metres, refits the inliers by least squares and reports, for every point, its
 world-space error, its image-space error and its leave-one-out error (the error at that point of a
 fit that did not see it: a point the fit merely passes through shows up here). The verdict is
-"pass" only when the fit is checked (>= 5 points), has no outliers, and both the inlier RMS and
-the worst leave-one-out error are within bounds. Points are numbered from 1 in messages (the row
-in the technician's table).
+"pass" only when the fit is checked, has no outliers, and both the inlier RMS and the worst
+leave-one-out error are within bounds. Points are numbered from 1 in messages (the row in the
+technician's table).
+
+Few points (``homography_blame.py`` says why): 4 points fix a homography exactly, so they are
+checked against the one thing they can still disagree with, a real camera (square pixels, principal
+point at the image centre; needs the image size). With 5 points RANSAC and leave-one-out cannot
+name a wrong point (every 4 of them fit some homography exactly), so RANSAC is skipped and a
+failing fit names the point without which the other 4 fit one camera; from 6 points on, the point
+without which the others agree.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from numpy.typing import NDArray
 
 from carbonedge.calibration.errors import CalibrationInputError
 from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig, apply_homography
+from carbonedge.calibration.homography_blame import blame_point, camera_fit
 
 __all__ = ["HomographyFit", "fit_ground_plane"]
 
 _MIN_POINTS = 4
 _COLLINEAR_RATIO = 1e-3  # second/first singular value of the centred points below this: a line
 _GRID_MAX_LINES = 100  # per axis
+_SMALL_SET = 8  # up to this many points, one wrong point is searched for exhaustively
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class HomographyFit:
         noise_px: estimate of the pixel noise of the clicks, sqrt(sum r_px^2 / (2 n - 8)) over the
             n inliers (the fit uses 8 degrees of freedom); NaN with 4 inliers.
         verdict: "pass" or "fail"; reason: why it fails ("" on pass).
+        note: what the verdict rests on when it is weaker than usual (4 points: the camera check).
     """
 
     matrix: NDArray[np.float64]
@@ -62,6 +72,7 @@ class HomographyFit:
     reason: str
     image_size_px: tuple[int, int] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    note: str = ""
 
     @property
     def ground_plane(self) -> GroundPlane:
@@ -88,6 +99,7 @@ class HomographyFit:
             "reason": self.reason,
             "image_size_px": list(self.image_size_px) if self.image_size_px else None,
             "thresholds": dict(self.thresholds),
+            "note": self.note,
         }
 
     def grid_px(
@@ -147,17 +159,21 @@ def fit_ground_plane(
     """
     img, world = _validate(image_px, world_m, image_size_px)
     pass_loo_m = 2.0 * pass_rms_m if pass_loo_m is None else pass_loo_m
-    # Step 1: RANSAC in world metres finds the outliers (with 4 points every point is an inlier).
+    # Step 1: RANSAC in world metres finds the outliers (with 4 or 5 points every point is an
+    # inlier: with 5, each 4 fit exactly and RANSAC's pick among them is arbitrary).
     inliers = np.ones(len(img), bool)
-    if len(img) > _MIN_POINTS:
-        inliers = _ransac_inliers(img, world, ransac_threshold_m)
+    if len(img) > _MIN_POINTS + 1:
+        inliers = _single_outlier(img, world, ransac_threshold_m)
+        if inliers is None:
+            inliers = _ransac_inliers(img, world, ransac_threshold_m)
     # Step 2: least-squares refit on the inliers, then re-judge every point against that fit
-    # (the refit is better than RANSAC's sample, so the inlier set may change; twice at most).
+    # (the refit is better than RANSAC's sample, so the inlier set may change; twice at most;
+    # not with 4 or 5 points, where any 4 fit exactly and dropping one proves nothing).
     for _ in range(3):
         matrix = _refit(img, world, inliers)
         err_m = np.linalg.norm(apply_homography(matrix, img) - world, axis=1)
         agree = err_m <= ransac_threshold_m
-        if len(img) == _MIN_POINTS or (agree == inliers).all() or agree.sum() < _MIN_POINTS:
+        if len(img) <= _MIN_POINTS + 1 or (agree == inliers).all() or agree.sum() < _MIN_POINTS:
             break
         inliers = agree
     # Step 3: errors of every point, in metres and pixels, and leave-one-out.
@@ -171,7 +187,15 @@ def fit_ground_plane(
     rms_px = float(np.sqrt(np.mean(err_px[inliers] ** 2)))
     noise = float(np.sqrt(np.sum(err_px[inliers] ** 2) / (2 * n_in - 8))) if n_in > 4 else math.nan
     # Step 4: the verdict.
-    reason = _fail_reason(err_m, inliers, loo, rms_m, ransac_threshold_m, pass_rms_m, pass_loo_m)
+    size = tuple(image_size_px) if image_size_px else None
+    if len(img) == _MIN_POINTS:
+        reason, note = _four_point_check(img, world, size, pass_rms_m, pass_loo_m)
+    else:
+        note = ""
+        reason = _fail_reason(err_m, inliers, loo, rms_m, ransac_threshold_m, pass_rms_m,
+                              pass_loo_m)  # fmt: skip
+        if reason and inliers.all():  # no outlier to name: which point would explain it?
+            reason += "; " + _blame_text(img, world, size)
     return HomographyFit(
         matrix=matrix,
         image_px=img,
@@ -185,7 +209,8 @@ def fit_ground_plane(
         noise_px=noise,
         verdict="fail" if reason else "pass",
         reason=reason,
-        image_size_px=tuple(image_size_px) if image_size_px else None,  # type: ignore[arg-type]
+        image_size_px=size,  # type: ignore[arg-type]
+        note=note,
         thresholds={
             "ransac_threshold_m": float(ransac_threshold_m),
             "pass_rms_m": float(pass_rms_m),
@@ -279,6 +304,26 @@ def _least_squares(img: NDArray[np.float64], world: NDArray[np.float64]) -> NDAr
     return h
 
 
+def _single_outlier(img: NDArray[np.float64], world: NDArray[np.float64],
+                    threshold_m: float) -> NDArray[np.bool_] | None:  # fmt: skip
+    """6 to 8 points: every point but one, when the others clearly agree without it and it lies
+    beyond ``threshold_m`` from their fit; None to leave it to RANSAC. (RANSAC in metres can
+    keep a wrong far point and drop a good one: a far point's error shrinks in the fit.)"""
+    if len(img) > _SMALL_SET:
+        return None
+    blame = blame_point(img, world, None)
+    if blame is None or not blame.clear:
+        return None
+    k = blame.ranked[0]
+    keep = np.arange(len(img)) != k
+    h = _least_squares(img[keep], world[keep])
+    if h is None:
+        return None
+    if np.linalg.norm(apply_homography(h, img[k : k + 1])[0] - world[k]) <= threshold_m:
+        return None
+    return keep
+
+
 def _ransac_inliers(
     img: NDArray[np.float64], world: NDArray[np.float64], threshold_m: float
 ) -> NDArray[np.bool_]:
@@ -322,6 +367,40 @@ def _leave_one_out(
     return loo
 
 
+def _four_point_check(
+    img: NDArray[np.float64], world: NDArray[np.float64], size: tuple[int, int] | None,
+    pass_rms_m: float, pass_loo_m: float,
+) -> tuple[str, str]:  # fmt: skip
+    """(reason, note) for exactly 4 points: only a camera can disagree with them."""
+    if size is None:
+        return ("4 points determine the homography exactly, so its error cannot be checked: "
+                "give the image size (checks them against a camera) or measure at least 5 "
+                "points"), ""  # fmt: skip
+    cam = camera_fit(img, world, size)
+    if cam is None:
+        return ("the 4 points fit no camera looking at a flat road (no real focal length): "
+                "re-measure them, or measure more points"), ""  # fmt: skip
+    worst = int(np.argmax(cam.error_m))
+    note = (f"4 points: checked against one camera only (square pixels, principal point at the "
+            f"image centre; focal length {cam.focal_px:.0f} px, {cam.height_m:.1f} m above the "
+            f"road), RMS {cam.rms_m:.3f} m; a 5th point checks the fit itself")  # fmt: skip
+    if cam.rms_m > pass_rms_m or cam.error_m[worst] > pass_loo_m:
+        return (f"the 4 points disagree with any camera: RMS {cam.rms_m:.2f} m, point "
+                f"{worst + 1} {cam.error_m[worst]:.2f} m off (bounds pass_rms_m={pass_rms_m:g}, "
+                f"pass_loo_m={pass_loo_m:g}); with 4 points the wrong one cannot be named: "
+                "measure a 5th and 6th"), note  # fmt: skip
+    return "", note
+
+
+def _blame_text(img: NDArray[np.float64], world: NDArray[np.float64],
+                size: tuple[int, int] | None) -> str:  # fmt: skip
+    blame = blame_point(img, world, size)
+    if blame is None:
+        return ("with 5 points the wrong one can only be named with the image size "
+                "(checks them against a camera): give it, or measure a 6th point")
+    return blame.text()
+
+
 def _fail_reason(
     err_m: NDArray[np.float64],
     inliers: NDArray[np.bool_],
@@ -331,11 +410,6 @@ def _fail_reason(
     pass_rms_m: float,
     pass_loo_m: float,
 ) -> str:
-    if inliers.all() and len(inliers) == _MIN_POINTS:
-        return (
-            "4 points determine the homography exactly, so its error cannot be checked: "
-            "measure at least 5 points"
-        )
     outliers = np.flatnonzero(~inliers)
     if outliers.size:
         listed = ", ".join(f"{i + 1} ({err_m[i]:.2f} m)" for i in outliers)
@@ -348,8 +422,8 @@ def _fail_reason(
     if np.isfinite(loo).any() and np.nanmax(loo) > pass_loo_m:
         worst = int(np.nanargmax(loo))
         return (
-            f"point {worst + 1} is {loo[worst]:.2f} m off when left out of the fit (over "
-            f"pass_loo_m={pass_loo_m:g}): add points around it"
+            f"the fit moves {loo[worst]:.2f} m at point {worst + 1} when that point is left out "
+            f"(over pass_loo_m={pass_loo_m:g}): the points disagree, or too few are near it"
         )
     return ""
 

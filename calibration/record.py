@@ -70,10 +70,19 @@ class CalibrationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    records_dir: Path = Path("carbonedge-calibration")
-    key: str | None = Field(None, min_length=16)
-    key_file: Path | None = None
-    token_file: Path | None = None
+    records_dir: Path = Field(
+        Path("carbonedge-calibration"),
+        description="folder of the signed calibration records (one subfolder per camera or sensor)",
+    )
+    key: str | None = Field(
+        None, min_length=16,
+        description="secret that signs and verifies the records (use ${ENV}); default: the uplink "
+        "signing key",
+    )
+    key_file: Path | None = Field(None, description="file holding that secret instead of key")
+    token_file: Path | None = Field(
+        None, description="file holding the technician web page's access token for this box",
+    )
 
     @model_validator(mode="after")
     def _one_key(self) -> CalibrationConfig:

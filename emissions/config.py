@@ -38,10 +38,19 @@ class ClassFleet(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    electric_share: float = Field(0.0, ge=0.0, le=1.0)
-    size: dict[str, float]
-    fuel: dict[str, float]
-    standard: dict[str, float]
+    electric_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of battery-electric vehicles (zero tailpipe), 0-1",
+    )
+    size: dict[str, float] = Field(
+        description="size segment -> share of the combustion-engine part (sums to 1)",
+    )
+    fuel: dict[str, float] = Field(
+        description="fuel -> share of the combustion-engine part (sums to 1)",
+    )
+    standard: dict[str, float] = Field(
+        description="emission standard (e.g. China 6) -> share of the combustion-engine part (sums "
+        "to 1)",
+    )
 
     _shares = field_validator("size", "fuel", "standard")(_check_shares)
 
@@ -88,10 +97,10 @@ class PerPollutant(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    co2: float = Field(gt=0)
-    nox: float = Field(gt=0)
-    pm25: float = Field(gt=0)
-    co: float = Field(gt=0)
+    co2: float = Field(gt=0, description="value for CO2")
+    nox: float = Field(gt=0, description="value for NOx")
+    pm25: float = Field(gt=0, description="value for PM2.5")
+    co: float = Field(gt=0, description="value for CO")
 
 
 #: Count-error GSD per class measured by the accuracy benchmark on the hand-counted development
@@ -116,12 +125,25 @@ class UncertaintyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    draws: int = Field(500, ge=100, le=100_000)
-    seed: int = Field(0, ge=0)
-    ef_gsd: PerPollutant = PerPollutant(co2=1.12, nox=1.5, pm25=2.0, co=1.6)
-    vehicle_cv: PerPollutant = PerPollutant(co2=0.2, nox=0.8, pm25=1.0, co=1.0)
-    fleet_mix_gsd: float = Field(1.3, ge=1.0, le=5.0)
-    speed_gsd: float = Field(1.04, ge=1.0, le=2.0)
+    draws: int = Field(
+        500, ge=100, le=100_000,
+        description="Monte Carlo draws per interval for the 95 % intervals",
+    )
+    seed: int = Field(0, ge=0, description="random seed (same seed, same intervals)")
+    ef_gsd: PerPollutant = Field(
+        PerPollutant(co2=1.12, nox=1.5, pm25=2.0, co=1.6),
+        description="emission factor error per pollutant, geometric standard deviation",
+    )
+    vehicle_cv: PerPollutant = Field(
+        PerPollutant(co2=0.2, nox=0.8, pm25=1.0, co=1.0),
+        description="vehicle-to-vehicle spread per pollutant, coefficient of variation",
+    )
+    fleet_mix_gsd: float = Field(
+        1.3, ge=1.0, le=5.0, description="fleet composition error, geometric standard deviation",
+    )
+    speed_gsd: float = Field(
+        1.04, ge=1.0, le=2.0, description="speed calibration error, geometric standard deviation",
+    )
     count_gsd: float | None = Field(
         None, ge=1.0, le=2.0,
         description="GSD of every class's count error; unset: COUNT_GSD_BY_CLASS (1.03 for a "
@@ -140,8 +162,13 @@ class UncertaintyConfig(BaseModel):
             by_class = COUNT_GSD_BY_CLASS if self.count_gsd is None else {}
         return by_class.get(vehicle_class, self.count_gsd or 1.03)
 
-    default_length_gsd: float = Field(1.3, ge=1.0, le=5.0)
-    idle_rate_gsd: float = Field(1.5, ge=1.0, le=5.0)
+    default_length_gsd: float = Field(
+        1.3, ge=1.0, le=5.0,
+        description="error of the default segment length, geometric standard deviation",
+    )
+    idle_rate_gsd: float = Field(
+        1.5, ge=1.0, le=5.0, description="idling emission rate error, geometric standard deviation",
+    )
 
 
 class EmissionsConfig(BaseModel):
@@ -149,14 +176,21 @@ class EmissionsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["copert", "mee2014"] = "copert"
+    method: Literal["copert", "mee2014"] = Field(
+        "copert",
+        description="emission model: COPERT speed-dependent factors or the MEE 2014 guideline "
+        "factors",
+    )
     table_version: str | None = Field(
         None, description="pin the shipped tables; a mismatch fails at startup"
     )
     fleet: dict[VehicleClass, ClassFleet] = Field(
         default_factory=dict, description="per class; classes left out use DEFAULT_FLEET"
     )
-    bus_share_of_bus_or_truck: float = Field(0.3, ge=0.0, le=1.0)
+    bus_share_of_bus_or_truck: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="share of buses among vehicles the detector calls bus_or_truck",
+    )
     unknown_class_shares: dict[VehicleClass, float] = Field(
         default_factory=lambda: {
             "car": 0.85,
@@ -164,14 +198,23 @@ class EmissionsConfig(BaseModel):
             "bus": 0.02,
             "truck": 0.04,
             "motorcycle": 0.04,
-        }
+        },
+        description="how vehicles of an unknown class are split over the emitting classes",
     )
-    default_speed_kmh: float = Field(25.0, gt=0.0, le=200.0)
-    default_segment_length_m: float = Field(50.0, gt=0.0, le=10_000.0)
+    default_speed_kmh: float = Field(
+        25.0, gt=0.0, le=200.0,
+        description="speed used where no speed is measured (no ground plane)",
+    )
+    default_segment_length_m: float = Field(
+        50.0, gt=0.0, le=10_000.0,
+        description="road length in view, where no ground plane gives it",
+    )
     mee2014_newer_standard_proxy: bool = Field(
         True, description="mee2014: use the newest 国 standard in the guideline for newer ones"
     )
-    uncertainty: UncertaintyConfig = UncertaintyConfig()
+    uncertainty: UncertaintyConfig = Field(
+        UncertaintyConfig(), description="spreads behind the 95 % intervals",
+    )
 
     _unknown = field_validator("unknown_class_shares")(_check_shares)
 

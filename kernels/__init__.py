@@ -76,3 +76,4 @@ from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kinematics import *  # noqa: E402,F401,F403
 from carbonedge.kernels.motion import *  # noqa: E402,F401,F403
 from carbonedge.kernels.preprocess import *  # noqa: E402,F401,F403
+from carbonedge.kernels.smoke_change import *  # noqa: E402,F401,F403

@@ -17,3 +17,4 @@ from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kinematics import *  # noqa: F401,F403
 from carbonedge.kernels._ref_motion import *  # noqa: F401,F403
 from carbonedge.kernels._ref_preprocess import *  # noqa: F401,F403
+from carbonedge.kernels._ref_smoke_change import *  # noqa: F401,F403

@@ -63,12 +63,25 @@ def _register_traffic(targets: argparse._SubParsersAction) -> None:
 
 
 def _cmd_audit_traffic(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.progress import JobProgress
+
+    with JobProgress("audit") as progress:  # stderr: clip, frames done / total, FPS, ETA
+        report = _audit_traffic(args, progress)
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(report.format() + "\n")
+    return 1 if args.strict and not report.passed else 0
+
+
+def _audit_traffic(args: argparse.Namespace, progress):  # -> AuditReport | FolderReport
     from carbonedge.runtime.audit_traffic import audit_clip, audit_synthetic, load_truth
     from carbonedge.runtime.base.errors import ConfigError
 
     if args.synthetic:
         if args.clip is not None or args.truth is not None:
             raise ConfigError("audit traffic: --synthetic takes no clip and no --truth")
+        progress.phase(f"synthetic scene, {args.duration_s:g} s")
         report = audit_synthetic(args.duration_s)
     elif args.clip is not None and args.clip.is_dir():
         from carbonedge.runtime.audit_folder import audit_folder
@@ -76,7 +89,7 @@ def _cmd_audit_traffic(args: argparse.Namespace) -> int:
         if args.truth is not None:
             raise ConfigError("audit traffic: a folder of truth files takes no --truth")
         detector = None if args.detector is None else {"type": args.detector}
-        report = audit_folder(args.clip, args.media, detector, args.only)
+        report = audit_folder(args.clip, args.media, detector, args.only, progress=progress)
     else:
         if args.clip is None or args.truth is None:
             raise ConfigError(
@@ -88,9 +101,6 @@ def _cmd_audit_traffic(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.clip}: clip not found")
         if args.detector is not None:
             truth = truth.model_copy(update={"detector": {"type": args.detector}})
+        progress.phase(f"{args.clip.name} vs {args.truth.name}")
         report = audit_clip(args.clip, truth)
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        sys.stdout.write(report.format() + "\n")
-    return 1 if args.strict and not report.passed else 0
+    return report

@@ -107,8 +107,10 @@ def audit_folder(
     media_dir: Path | None = None,
     detector: dict[str, Any] | None = None,
     only: str = "",
+    progress: Any = None,
 ) -> FolderReport:
-    """Audit every ``*.yaml`` truth file in ``folder`` (whose name contains ``only``)."""
+    """Audit every ``*.yaml`` truth file in ``folder`` (whose name contains ``only``);
+    ``progress`` (a ``runtime.progress.JobProgress``) is told which clip runs."""
     media = media_dir or default_media_dir()
     files = sorted(p for p in folder.glob("*.yaml") if only in p.name)
     if not files:
@@ -116,7 +118,9 @@ def audit_folder(
             f"{folder}: no truth files (*.yaml{f' containing {only!r}' if only else ''})"
         )
     report = FolderReport(str(folder), detector=str(detector or "each truth file's / default"))
-    for path in files:
+    for i, path in enumerate(files, start=1):
+        if progress is not None:
+            progress.phase(f"truth file {i} of {len(files)}: {path.name}")
         truth = load_truth(path)
         if truth.clip is None or truth.vehicles is None:
             report.skipped.append(

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from carbonedge.runtime import __version__
-from carbonedge.runtime.base.errors import CarbonEdgeError
+from carbonedge.runtime.base.errors import CarbonEdgeError, ConfigError
 
 # Subcommands that live next to the code they drive. Each module has
 # ``register(subparsers)``, which adds its parser and sets ``handler=fn(args) -> int``; keep the
@@ -46,8 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a site config until its sources end or SIGTERM")
     run.add_argument("config", type=Path)
     run.add_argument("--max-frames", type=int, default=None, help="stop each source after N frames")
-    check = sub.add_parser("check", help="validate a site config and exit")
+    run.add_argument(
+        "--annotate", type=Path, default=None, metavar="OUT.mp4",
+        help="also write an annotated MP4 (several cameras: OUT.<camera>.mp4); drawn on its own "
+        "thread, frames it cannot keep up with are left out of the video, never out of the counts",
+    )  # fmt: skip
+    check = sub.add_parser(
+        "check", help="validate a site config, open every model and source, report each; exit 1 "
+        "if any failed"
+    )  # fmt: skip
     check.add_argument("config", type=Path)
+    check.add_argument("--config-only", action="store_true",
+                       help="only validate the config (open no model or source)")  # fmt: skip
     demo = sub.add_parser("demo", help="run the slice on the built-in synthetic scene (or --video)")
     demo.add_argument("--video", type=Path, default=None, help="real footage; uses the YOLOX model")
     demo.add_argument("--line-y", type=float, default=None, help="counting line row in px (video)")
@@ -74,8 +84,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from carbonedge.runtime.store.quarantine import open_or_quarantine
     from carbonedge.runtime.uplink.forwarder import start_forwarder
     from carbonedge.runtime.uplink.hj212.link import start_link
+    from carbonedge.runtime.uplink.live_events import start_live_events
 
     config = load_site_config(args.config)
+    if args.annotate is not None:
+        from carbonedge.runtime.annotate_config import with_annotate_path
+
+        if args.annotate.suffix.lower() != ".mp4":
+            raise ConfigError(f"--annotate {args.annotate}: expected a .mp4 file name")
+        config = with_annotate_path(config, args.annotate)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish the frame, flush the interval, exit
@@ -88,12 +105,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         site.metrics.on_scrape(
             lambda m: m.set("carbonedge_uplink_backlog_messages", forwarder.backlog())
         )
+    try:
+        live_events = start_live_events(config, forwarder)  # None unless uplink.live_events
+    except ConfigError:
+        if forwarder is not None:
+            forwarder.stop()
+        raise
+    if live_events is not None:
+        site.on_crossings = live_events.publish
     hj212_link = start_link(config, site.health)  # None without an hj212 section
     progress = Progress(site).start()  # only when stderr is a terminal
     try:
         results = site.run()
     finally:
         progress.stop()
+        if live_events is not None:
+            logging.getLogger(__name__).info(
+                "live events: %d crossings published, %d not (link down)",
+                live_events.sent, live_events.dropped,
+            )  # fmt: skip
         if forwarder is not None:  # flush up to uplink.flush_timeout_s; the rest stays queued
             forwarder.stop()
         if hj212_link is not None:  # packets not answered yet stay queued in the store
@@ -104,18 +134,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         sys.stdout.write(
-            f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), {r.crossings} crossings, "
+            f"{r.source_id}: {r.frames} frames ({r.fps:.1f} FPS), "
+            f"{_counted(r, config.cameras.get(r.source_id))}, "
             f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
             f"{r.decode_errors} undecodable frames skipped, "
             f"detector skipped on {r.gated_fraction:.0%} of frames (motion gating)"
+            + (f", {r.annotate_dropped} frames left out of the annotated video"
+               if r.annotate_dropped else "")
             + (f", {r.unwritten} items NOT written to the store ({r.spilled} in the spill file)"
                if r.unwritten else "")
+            + (f", FILE ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected"
+               if r.ended_early else "")
             + "\n"
         )
     if failed:
         return 2
     unwritten = any(r.unwritten for r in results) or any(s.unwritten for s in site.sensors)
     return 3 if unwritten else 0  # spilled or lost: say so (logged with the counts)
+
+
+def _counted(result, camera) -> str:
+    """``12 crossings``; for a fire camera its alarms (and its crossings when it has lines)."""
+    crossings = f"{result.crossings} crossings"
+    if camera is None or getattr(camera, "fire", None) is None:
+        return crossings
+    sections = [s.section("fire") for s in result.summaries]
+    sections = [f for f in sections if f]
+    started = sum(f["alarms_started"] for f in sections)
+    active = bool(sections) and sections[-1]["alarm_active"]
+    older = result.summary_count > len(result.summaries)  # only the recent ones are kept
+    fire = (f"{started} fire alarm{'s' if started != 1 else ''} started"
+            + (f" in the last {len(sections)} intervals" if older else "")
+            + (" (alarm active at the end)" if active else ""))  # fmt: skip
+    return f"{fire}, {crossings}" if camera.lines else fire
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -133,16 +184,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{sum(c.ground_plane is not None for c in cameras)} ground planes"
         f"{', emissions ' + ', '.join(emissions) if emissions else ''})\n"
     )
-    return 0
+    if args.config_only:
+        return 0
+    from carbonedge.runtime.site_check import check_site
+
+    items = check_site(config)
+    for item in items:
+        sys.stdout.write(item.line() + "\n")
+    failed = sum(not item.ok for item in items)
+    sys.stdout.write(f"{args.config}: {len(items) - failed} of {len(items)} checks ok"
+                     + (f", {failed} FAILED\n" if failed else "\n"))  # fmt: skip
+    return 1 if failed else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from carbonedge.runtime import demo
+    from carbonedge.runtime.progress import JobProgress
 
-    if args.video is not None:
-        outcome = demo.run_video(args.video, args.out, line_y_px=args.line_y, model=args.model)
-    else:
-        outcome = demo.run_synthetic(args.out, duration_s=args.duration_s)
+    with JobProgress("demo") as progress:  # stderr: frames done / total, FPS, ETA
+        if args.video is not None:
+            progress.phase(f"counting {args.video.name} with {args.model}")
+            outcome = demo.run_video(args.video, args.out, line_y_px=args.line_y, model=args.model)
+        else:
+            progress.phase(f"synthetic scene, {args.duration_s:g} s")
+            outcome = demo.run_synthetic(args.out, duration_s=args.duration_s)
     demo.print_outcome(outcome, sys.stdout, args.out)
     return 0
 
@@ -197,12 +262,22 @@ def configure_process() -> None:
         os.environ["NUMBA_CACHE_DIR"] = cache_dir
 
 
+def quiet_ffmpeg(debug: bool) -> None:
+    """FFmpeg's own messages (``[h264 @ 0x...] Invalid NAL unit size``, 30 lines for one
+    truncated MP4) stay off the terminal unless ``--debug``: the video source says in one line
+    what went wrong (``ended early at frame N of M``, ``is not a readable video``). OpenCV reads
+    ``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a capture; a value already set is kept."""
+    if not debug:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_process()
     from carbonedge.runtime.audit_cli import normalise_argv
 
     args = _parser().parse_args(normalise_argv(list(sys.argv[1:] if argv is None else argv)))
     _configure_logging(args)
+    quiet_ffmpeg(args.debug)
     commands = {
         "run": _cmd_run,
         "check": _cmd_check,

@@ -47,6 +47,7 @@ from carbonedge.devices.redact import redact
 from carbonedge.devices.sensors.base import SENSORS
 from carbonedge.devices.sources.base import SOURCES
 from carbonedge.emissions import EmissionsConfig
+from carbonedge.runtime.annotate_config import AnnotateConfig
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.base.model import StrictModel
 from carbonedge.runtime.base.safe_yaml import YamlLimitError, load_yaml_limited
@@ -100,14 +101,24 @@ INHERITED: tuple[str, ...] = ("detector", "tracker", "speed", "length_classes", 
 class SummaryConfig(StrictModel):
     """Per-interval summaries."""
 
-    interval_s: float = Field(60.0, gt=0, le=86400)
+    interval_s: float = Field(
+        60.0, gt=0, le=86400,
+        description="length of one summary interval, aligned to UTC wall time",
+    )
 
 
 class OutputConfig(StrictModel):
     """Where summaries and events go on the box."""
 
-    sqlite_path: Path = Path("carbonedge-out/carbonedge.sqlite")
-    jsonl_path: Path | None = Path("carbonedge-out/summaries.jsonl")
+    sqlite_path: Path = Field(
+        Path("carbonedge-out/carbonedge.sqlite"),
+        description="the box's store: summaries, events, outbox (relative paths from the working "
+        "folder)",
+    )
+    jsonl_path: Path | None = Field(
+        Path("carbonedge-out/summaries.jsonl"),
+        description="a JSON-lines copy of every summary (null: none)",
+    )
     shutdown_flush_s: float = Field(
         10.0, ge=0.0, le=600.0,
         description="at shutdown, retry a failing store this long before spilling the queue",
@@ -126,10 +137,10 @@ class CameraConfig(StrictModel):
     """
 
     id: CameraId = Field(description="the key under cameras: (filled from it)")
-    source: SourceConfig
+    source: SourceConfig = Field(description="where frames come from, chosen by type:")
     detector: DetectorConfig = Field(description="the site's detector unless overridden")
-    tracker: ByteTrackConfig = ByteTrackConfig()
-    speed: SpeedConfig = SpeedConfig()
+    tracker: ByteTrackConfig = Field(ByteTrackConfig(), description="ByteTrack settings")
+    speed: SpeedConfig = Field(SpeedConfig(), description="speed, stop and distance estimation")
     length_classes: bool = Field(
         True, description="class a one-class detector's boxes by length where metres are known"
     )
@@ -157,6 +168,10 @@ class CameraConfig(StrictModel):
     camera_moved: CameraMovedConfig | None = Field(
         None, description="check that the view still matches its calibration snapshot (or "
         "reference_image)",
+    )  # fmt: skip
+    annotate: AnnotateConfig | None = Field(
+        None, description="annotated MP4 of the run and/or clips around alarms (drawn on a "
+        "thread of its own; runtime/annotate_config.py)",
     )  # fmt: skip
     applied_record: AppliedRecord | None = Field(
         None, exclude=True, description="set by calibrate.overlay.overlay_record at run time"
@@ -204,24 +219,49 @@ class CameraConfig(StrictModel):
 class SiteConfig(StrictModel):
     """A whole box: site-wide settings, camera defaults and ``cameras`` (module docstring)."""
 
-    device_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    device_id: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="this box's id: every summary, event and upload carries it",
+    )
+    time_zone: str | None = Field(
+        None, description="IANA time zone of the site (e.g. Asia/Shanghai): the clock of the "
+        "report's tables and axes and of exported periods; default: the system's zone",
+    )  # fmt: skip
     # site-wide defaults every camera inherits (INHERITED)
     detector: DetectorConfig = Field(description="every camera's detector unless it has its own")
-    tracker: ByteTrackConfig = ByteTrackConfig()
-    speed: SpeedConfig = SpeedConfig()
-    length_classes: bool = True
-    road_classes: RoadClassesConfig = RoadClassesConfig()
-    gating: GateConfig = GateConfig()
-    emissions: EmissionsConfig | None = None
+    tracker: ByteTrackConfig = Field(ByteTrackConfig(), description="ByteTrack settings")
+    speed: SpeedConfig = Field(SpeedConfig(), description="speed, stop and distance estimation")
+    length_classes: bool = Field(
+        True, description="class a one-class detector's boxes by length where metres are known",
+    )
+    road_classes: RoadClassesConfig = Field(
+        RoadClassesConfig(), description="detector labels -> road classes (riders folded in)",
+    )
+    gating: GateConfig = Field(
+        GateConfig(), description="skip the detector on frames where nothing moved",
+    )
+    emissions: EmissionsConfig | None = Field(
+        None, description="traffic exhaust emissions per interval (null: none)",
+    )
     cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")
     # site-level only
-    sensors: list[SensorConfig] = Field(default_factory=list)
-    watchdog: WatchdogConfig = WatchdogConfig()
-    summary: SummaryConfig = SummaryConfig()
-    output: OutputConfig = OutputConfig()
-    uplink: UplinkConfig | None = None
+    sensors: list[SensorConfig] = Field(
+        default_factory=list, description="air-quality and other sensors on serial lines or Modbus",
+    )
+    watchdog: WatchdogConfig = Field(
+        WatchdogConfig(), description="when live sources that stall or freeze are restarted",
+    )
+    summary: SummaryConfig = Field(SummaryConfig(), description="interval summaries")
+    output: OutputConfig = Field(
+        OutputConfig(), description="where the box stores what it measured",
+    )
+    uplink: UplinkConfig | None = Field(
+        None, description="where messages go upstream (MQTT or HTTPS; null: none)",
+    )
     hj212: Hj212Config | None = Field(None, description="HJ 212 link to a China platform")
-    health: HealthConfig = HealthConfig()
+    health: HealthConfig = Field(
+        HealthConfig(), description="the local health, metrics and web page server",
+    )
     calibration: CalibrationConfig | None = Field(
         None,
         description="signed calibration records; a camera's current one is laid over its "
@@ -244,6 +284,19 @@ class SiteConfig(StrictModel):
                             else data[key]  # fmt: skip
             cameras[camera_id] = camera
         return {**data, "cameras": cameras}
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            if name is not None and (not name or name.startswith("/") or ".." in name):
+                raise ValueError(name)
+            return name if name is None or ZoneInfo(name) else name
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as "
+                             "Asia/Shanghai, Europe/London or UTC)") from None
 
     @model_validator(mode="after")
     def _check_ids(self) -> SiteConfig:

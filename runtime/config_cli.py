@@ -14,7 +14,7 @@ _MIGRATE_HELP = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("config", help="site config tools (migrate an old-form file)")
+    p = sub.add_parser("config", help="site config tools (migrate an old-form file, key reference)")
     config_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     migrate = config_sub.add_parser(
         "migrate", help="print OLD.yaml in the cameras: form (comments are lost)",
@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     migrate.add_argument("config", type=Path, help="the site YAML in the old form")
     migrate.set_defaults(handler=_cmd_migrate)
+    from carbonedge.runtime.config_reference import add_parser as add_reference
+
+    add_reference(config_sub)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

@@ -113,8 +113,15 @@ class _Progress:
         return f"count: {done} frames\n"
 
     def _loop(self) -> None:
+        import time
+
+        t0 = time.monotonic()
         while not self._stop.wait(self.every_s):
-            self.out.write(self.line())
+            done = self.pipeline.result.frames + self.pipeline.result.frame_errors
+            fps = done / max(time.monotonic() - t0, 1e-9)
+            left_s = (self.total - done) / fps if fps > 0 and done < self.total else None
+            eta = f", ETA {left_s:.0f} s" if left_s is not None else ""
+            self.out.write(f"{self.line()[:-1]}, {fps:.0f} FPS{eta}\n")
             self.out.flush()
 
     def __enter__(self) -> _Progress:
@@ -219,6 +226,7 @@ def _source_id(video: Path) -> str:
 
 def _cmd_count(args: argparse.Namespace) -> int:
     from carbonedge.runtime.base.errors import ConfigError
+    from carbonedge.runtime.progress import progress_every_s
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError("--max-frames must be at least 1")
@@ -226,6 +234,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
     result, lines, events = count_video(
         args.video, out_dir, line_texts=args.line, detector_type=args.detector,
         max_frames=args.max_frames, progress=sys.stderr,
+        progress_every_s=progress_every_s(PROGRESS_EVERY_S),
     )  # fmt: skip
     if result.error is not None:
         raise ConfigError(f"{args.video}: {result.error}")

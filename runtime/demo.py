@@ -90,7 +90,10 @@ def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
     r = outcome.result
     out.write(
         f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
-        f"{r.detections} detections, {r.summary_count} interval summaries\n\n"
+        f"{r.detections} detections, {r.summary_count} interval summaries\n"
+        + (f"the file ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected "
+           "(truncated or damaged): counted up to there\n" if r.ended_early else "")
+        + "\n"
     )
     if outcome.audit is not None:
         out.write(outcome.audit.format() + "\n")

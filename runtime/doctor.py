@@ -1,7 +1,13 @@
-"""``carbonedge doctor``: what this box can run (compiled kernels, onnxruntime, models)."""
+"""``carbonedge doctor``: what this box can run: compiled kernels, onnxruntime, every registered
+source, sensor, detector and sink (``runtime/doctor_plugins.py``), and where models are looked for.
+
+The exit status says whether every kernel is compiled (a plugin this box cannot use, such as
+GStreamer missing from a pip OpenCV, is listed as FAIL but does not fail the command).
+"""
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from typing import TextIO
@@ -36,9 +42,13 @@ def report(out: TextIO) -> bool:
             f"  {'ok  ' if ok else 'FAIL'} {name:<24} {info['backend']:<14} {info['module']}"
             f"{'' if ok else '  ' + info['status']}\n"
         )
-    out.write(f"\nmodel folders searched ({MODEL_DIR_ENV}, then the user cache):\n")
-    for d in search_dirs():
-        out.write(f"  {d}{'' if d.is_dir() else '  (missing)'}\n")
+    _write_plugins(out)
+    out.write(f"\nmodel folders searched, in this order ({MODEL_DIR_ENV}, then the user cache; "
+              "a path with a folder in the config is used as given):\n")  # fmt: skip
+    if MODEL_DIR_ENV not in os.environ:
+        out.write(f"  ({MODEL_DIR_ENV} is not set)\n")
+    for i, d in enumerate(search_dirs(), start=1):
+        out.write(f"  {i}. {d}{'  (exists)' if d.is_dir() else '  (missing)'}\n")
     models = found_models()
     out.write(
         "models found:\n"
@@ -49,6 +59,19 @@ def report(out: TextIO) -> bool:
         out.write(f"  {name:<28} {path}\n")
     out.write(f"\n{'all kernels compiled' if all_ok else 'SOME KERNELS ARE NOT COMPILED'}\n")
     return all_ok
+
+
+def _write_plugins(out: TextIO) -> None:
+    """Every registered source, sensor, detector and sink: can it work on this machine?"""
+    from carbonedge.runtime.doctor_plugins import plugin_statuses
+
+    statuses = plugin_statuses()
+    kinds = {"source": "frame sources", "sensor": "sensors", "detector": "detectors",
+             "sink": "uplink sinks"}  # fmt: skip
+    for kind, title in kinds.items():
+        out.write(f"\n{title} (type: in a config):\n")
+        for s in (s for s in statuses if s.kind == kind):
+            out.write(f"  {s.level:<4} {s.name:<14} {s.detail}\n")
 
 
 def main() -> int:

@@ -1,4 +1,6 @@
-"""Local HTTP endpoint of the box: ``GET /metrics`` (Prometheus) and ``GET /healthz`` (JSON).
+"""Local HTTP endpoint of the box: ``GET /metrics`` (Prometheus), ``GET /healthz`` (JSON) and the
+live page (``GET /``: each camera's latest annotated frame, its counts, the health; see
+``runtime/live/page.py``; behind the page token when the server listens beyond loopback).
 
 A stdlib ``ThreadingHTTPServer`` on a daemon thread; it binds to loopback by default (expose it
 through a reverse proxy or a firewall rule, never by accident). ``/healthz`` answers 200 when the
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.http_limits import REQUEST_TIMEOUT_S, BoundedHTTPServer, is_loopback
+from carbonedge.runtime.live import page as live_page
 from carbonedge.runtime.metrics import CONTENT_TYPE, Metrics
 
 logger = logging.getLogger(__name__)
@@ -34,9 +37,12 @@ class HealthConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="serve /health, /metrics and the pages")
     host: str = Field("127.0.0.1", min_length=1, description="address to bind (loopback default)")
     port: int = Field(9101, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    live_page: bool = Field(
+        True, description="serve the live page on / (frames drawn only while someone watches)"
+    )
     disk_min_free_mb: float = Field(
         64.0, ge=0.0, description="less free space on the store's filesystem: degraded (503)"
     )
@@ -50,6 +56,7 @@ class HealthServer:
         health: returns a JSON-ready dict with at least ``"status"`` (``"ok"`` means healthy);
             called on every ``GET /healthz``, from the server's thread.
         host, port: where to listen; port 0 picks a free port (read ``.port`` after ``start()``).
+        live: the live page's ``runtime.live.view.LiveView`` (None: no live page, ``/`` is 404).
     """
 
     def __init__(
@@ -58,20 +65,25 @@ class HealthServer:
         health: Callable[[], dict[str, Any]],
         host: str = "127.0.0.1",
         port: int = 9101,
+        live: Any = None,
     ) -> None:
-        self.metrics, self.health, self.host = metrics, health, host
+        self.metrics, self.health, self.host, self.live = metrics, health, host, live
+        self.stopping = threading.Event()  # ends the MJPEG streams
         self._requested_port = port
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
     def from_config(
-        cls, config: HealthConfig, metrics: Metrics, health: Callable[[], dict[str, Any]]
+        cls, config: HealthConfig, metrics: Metrics, health: Callable[[], dict[str, Any]],
+        live: Callable[[], Any] | None = None,
     ) -> HealthServer | None:
-        """A server for ``config``, or None when ``enabled`` is false (not started yet)."""
+        """A server for ``config``, or None when ``enabled`` is false (not started yet).
+        ``live`` makes the live page's view (called only when ``live_page`` is on)."""
         if not config.enabled:
             return None
-        return cls(metrics, health, host=config.host, port=config.port)
+        view = live() if live is not None and config.live_page else None
+        return cls(metrics, health, host=config.host, port=config.port, live=view)
 
     @property
     def port(self) -> int:
@@ -105,7 +117,8 @@ class HealthServer:
             daemon=True,
         )
         self._thread.start()
-        logger.info("health and metrics on %s (/healthz, /metrics)", self.url)
+        logger.info("health and metrics on %s (/healthz, /metrics%s)", self.url,
+                    ", live page /" if self.live is not None else "")  # fmt: skip
         if not is_loopback(self.host):
             logger.warning("health.host %s is not loopback: /metrics and /healthz are exposed to "
                            "the network without authentication", self.host)  # fmt: skip
@@ -116,6 +129,7 @@ class HealthServer:
         server, thread = self._server, self._thread
         if server is None:
             return
+        self.stopping.set()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -146,6 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 200 if report.get("status") == "ok" else 503
                 body = json.dumps(report, sort_keys=True, default=str).encode("utf-8")
                 self._reply(status, "application/json", body)
+            elif self.owner.live is not None and live_page.handle(self, self.owner.live,
+                                                                 self.owner.stopping):
+                pass  # the live page answered (runtime/live/page.py)
             else:
                 text = b"not found: try /metrics or /healthz\n"
                 self._reply(404, "text/plain; charset=utf-8", text)

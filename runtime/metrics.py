@@ -78,6 +78,9 @@ STANDARD_METRICS: tuple[tuple[str, MetricKind, str, tuple[str, ...]], ...] = (
      "Free space on the filesystem of the store (bytes).", ()),
     ("carbonedge_summaries_total", "counter",
      "Interval summaries written to the store.", ("source",)),
+    ("carbonedge_annotate_frames_dropped_total", "counter",
+     "Frames left out of the annotated video (its writer was behind; counting unaffected).",
+     ("source",)),
     ("carbonedge_crossings_total", "counter",
      "Vehicles that crossed a counting line.", ("source", "line")),
 )  # fmt: skip

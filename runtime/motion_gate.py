@@ -34,8 +34,10 @@ class GateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
-    regions: Literal["frame", "lines_and_zones"] = "frame"
+    enabled: bool = Field(True, description="skip the detector on frames where nothing moved")
+    regions: Literal["frame", "lines_and_zones"] = Field(
+        "frame", description="look for motion in the whole frame or only around lines and zones",
+    )
     keepalive_s: float = Field(2.0, gt=0.0, description="infer at least this often")
     min_changed_fraction: float = Field(
         0.002, ge=0.0, le=1.0, description="share of region pixels that must change"

@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the fire monitor, emissions and masks are imported only whe
     from carbonedge.calibration.masks import SourceMasks
     from carbonedge.devices.sources import FrameSource
     from carbonedge.emissions import EmissionsConfig
+    from carbonedge.runtime.annotate_config import AnnotateConfig
     from carbonedge.runtime.camera_moved_stage import CameraMovedStage
     from carbonedge.runtime.metrics import Metrics
     from carbonedge.vision.detectors import Detector
@@ -73,8 +74,10 @@ class SourceResult:
     spilled: int = 0  # of those, kept in the spill file (replayed at the next start)
     detector_calls: int = 0
     gated_frames: int = 0  # frames the motion gate let skip the detector (detections reused)
+    annotate_dropped: int = 0  # frames left out of the annotated video (its writer was behind)
     inference_s: float = 0.0  # time spent in the detector
     last_frame_s: float | None = None  # time.monotonic() when the last frame was handled
+    ended_early: tuple[int, int] | None = None  # a file cut short: (frames read, announced)
     error: str | None = None
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
@@ -110,6 +113,7 @@ class CameraPlan:
     fire: FireMonitorConfig | None = None
     masks: SourceMasks | None = None
     annotate_path: Path | None = None  # write an annotated MP4 here (stage "annotate")
+    annotate: AnnotateConfig | None = None  # the camera's annotate: (video and/or alarm clips)
 
     def __post_init__(self) -> None:
         if isinstance(self.ground_plane, GroundPlaneConfig):
@@ -127,6 +131,7 @@ class CameraPlan:
             tracker=camera.tracker, speed=camera.speed, gating=camera.gating,
             length_classes=camera.length_classes, road_classes=camera.road_classes,
             emissions=camera.emissions, fire=camera.fire, masks=masks,
+            annotate=getattr(camera, "annotate", None),
         )  # fmt: skip
 
 
@@ -149,6 +154,7 @@ class SourcePipeline:
         stage_order: tuple[str, ...] | None = None,
         shutdown_flush_s: float = 10.0,
         spill_to: Path | None = None,
+        live: Any = None,
     ) -> None:
         """``camera`` is what the stages read; the stages are built from it when ``run`` starts.
 
@@ -158,6 +164,7 @@ class SourcePipeline:
         outlives restarts). ``stage_order`` replaces ``STAGE_ORDER`` (tests, a custom analytic).
         At the end of a run a failing store is retried for ``shutdown_flush_s``; what it still
         refuses goes to the spill file ``spill_to`` (``runtime/store/spill.py``).
+        ``live`` (a ``runtime.live.hub.LiveHub``) gets frames for the live page (stage annotate).
         """
         self.device_id, self.source, self.detector = device_id, source, detector
         self.camera = camera
@@ -170,6 +177,7 @@ class SourcePipeline:
         self.calibration_id = calibration_id
         self.camera_moved = camera_moved
         self._stage_order = stage_order
+        self.live = live
         self.stages: list[Stage] = []
         self.result = SourceResult(source.source_id)  # updated live while run() runs
 
@@ -202,6 +210,7 @@ class SourcePipeline:
             finally:
                 result.elapsed_s = time.perf_counter() - t0
                 result.decode_errors = src.decode_errors
+                result.ended_early = getattr(src, "ended_early", None)
                 if last is not None:
                     self._end_all_tracks(aggregator, result)
                     self._emit(aggregator.flush(last.t_wall_s + 1.0 / src.fps), result)
@@ -236,7 +245,8 @@ class SourcePipeline:
             device_id=self.device_id, camera_id=src.source_id, fps=src.fps,
             interval_s=self._interval_s, emit_now=self._store_now, emit_late=self._late.extend,
             observe=self._observe, count=self._count,
-            services={"detector": self.detector, "camera_moved": self.camera_moved},
+            services={"detector": self.detector, "camera_moved": self.camera_moved,
+                      "live": self.live},
         )  # fmt: skip
         self.stages = build_stages(self.camera, context, self._stage_order or STAGE_ORDER)
         for stage in self.stages:

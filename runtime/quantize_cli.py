@@ -50,25 +50,33 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         raise ConfigError("--check needs --line-y (the counting line's row in px)")
     if args.calibration_frames < 1:
         raise ConfigError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
+    from carbonedge.runtime.progress import JobProgress
+
     source = locate_model(args.model)
-    fp32 = _detector(args, str(source), args.input_hw)
-    tensors = _calibration_tensors(fp32, args.frames, args.calibration_frames)
-    h, w = fp32.input_hw
-    tag = f"{h}x{w}-int8-{args.quant_format}-{args.types}-{args.calibration}"
-    out = args.out or variant_path(source, tag)
-    quantize_model(
-        source, tensors, out, input_hw=(h, w), quant_format=args.quant_format,
-        types=args.types, per_channel=not args.per_tensor, calibration=args.calibration,
-    )  # fmt: skip
-    int8 = _detector(args, str(out), None)
-    int8.warmup()  # proves the file loads and runs
+    with JobProgress("quantize") as progress:  # stderr: phase, frames done / total, FPS, ETA
+        progress.phase(f"loading {source.name}")
+        fp32 = _detector(args, str(source), args.input_hw)
+        progress.phase(f"reading {args.calibration_frames} calibration frames")
+        tensors = _calibration_tensors(fp32, args.frames, args.calibration_frames)
+        h, w = fp32.input_hw
+        tag = f"{h}x{w}-int8-{args.quant_format}-{args.types}-{args.calibration}"
+        out = args.out or variant_path(source, tag)
+        progress.phase(f"quantizing ({args.calibration} calibration on {len(tensors)} frames)")
+        quantize_model(
+            source, tensors, out, input_hw=(h, w), quant_format=args.quant_format,
+            types=args.types, per_channel=not args.per_tensor, calibration=args.calibration,
+        )  # fmt: skip
+        progress.phase("loading the INT8 model")
+        int8 = _detector(args, str(out), None)
+        int8.warmup()  # proves the file loads and runs
+        table = _check_table(args, fp32, int8, progress) if args.check is not None else None
     sys.stdout.write(
         f"wrote {out}\n  from {source.name} at {h}x{w} (h x w), {len(tensors)} calibration "
         f"frames from {args.frames}, {args.quant_format} {args.types} "
         f"{'per-tensor' if args.per_tensor else 'per-channel'}, {args.calibration} calibration\n"
     )
-    if args.check is not None:
-        sys.stdout.write(_check_table(args, fp32, int8) + "\n")
+    if table is not None:
+        sys.stdout.write(table + "\n")
     sys.stdout.write(f"use it: detector: {{type: {args.family}, model: {out}}}\n")
     return 0
 
@@ -116,17 +124,19 @@ def _calibration_tensors(detector, frames_path: Path, limit: int) -> list:
     return [detector._preprocess(image)[0].copy() for image in frames]
 
 
-def _check_table(args: argparse.Namespace, fp32, int8) -> str:
+def _check_table(args: argparse.Namespace, fp32, int8, progress) -> str:
     """Count, detections and speed of both models on ``args.check``, as a small table."""
     from carbonedge.runtime.model_check import count_on_clip, interleaved_ms, read_frames
 
-    counts = {
-        name: count_on_clip(det, args.check, args.line_y, max_frames=args.check_frames)
-        for name, det in (("FP32", fp32), ("INT8", int8))
-    }
+    counts = {}
+    for name, det in (("FP32", fp32), ("INT8", int8)):
+        progress.phase(f"check: counting on {args.check.name} with {name}")
+        counts[name] = count_on_clip(det, args.check, args.line_y, max_frames=args.check_frames)
     sample = read_frames(args.check, 1)[0]
     tensor = fp32._preprocess(sample)[0].copy()
+    progress.phase("check: timing both models")
     ms = interleaved_ms({"FP32": (fp32.session, tensor), "INT8": (int8.session, tensor)})
+    progress.phase("check: matching detections")
     matched, total, mean_iou, sampled = _matched(args, fp32, int8)
     h, w = fp32.input_hw
     lines = [

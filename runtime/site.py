@@ -41,6 +41,7 @@ from carbonedge.runtime.calibrate.active import report_changes
 from carbonedge.runtime.calibrate.overlay import current_records, overlay_record, source_masks
 from carbonedge.runtime.camera_moved_stage import camera_moved_stages
 from carbonedge.runtime.health_server import HealthServer
+from carbonedge.runtime.live.hub import LiveHub
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.sensor_stage import SensorStage
@@ -66,8 +67,12 @@ class WatchdogConfig(BaseModel):
     frozen_restart_s: float | None = Field(
         60.0, gt=0.0, description="frozen this long: reconnect (None: only report it)"
     )
-    restart_backoff_max_s: float = Field(60.0, gt=0.0)
-    check_every_s: float = Field(1.0, gt=0.0)
+    restart_backoff_max_s: float = Field(
+        60.0, gt=0.0, description="longest wait between two restarts of a failing source",
+    )
+    check_every_s: float = Field(
+        1.0, gt=0.0, description="how often the watchdog looks at the sources",
+    )
 
 
 def _is_live(source: FrameSource) -> bool:
@@ -116,9 +121,12 @@ class Site:
         self.metrics = Metrics()
         SiteMetrics(self, self.metrics)
         self.server: HealthServer | None = None
+        self.live = LiveHub()  # each camera's latest frame for the live page (while served)
         self.store: Store | None = None  # open while run() runs
         #: returns the uplink's health (``Forwarder.health``); set by ``carbonedge run``
         self.uplink_health: Callable[[], dict[str, Any]] | None = None
+        #: sees every batch of final crossings (``uplink.live_events``); set by ``carbonedge run``
+        self.on_crossings: Callable[[list[Any]], None] | None = None
         # signed calibration records: a bad key fails here, a tampered file is logged and skipped
         self.calibrations = current_records(config)
         self.cameras: dict[str, CameraConfig] = {
@@ -212,17 +220,23 @@ class Site:
         return threads
 
     def _start_server(self) -> None:
-        """``/healthz`` and ``/metrics``; a port in use is logged, and the site runs without."""
+        """``/healthz`` and ``/metrics``; a port in use stops the start (ConfigError naming it)."""
         health_config = getattr(self.config, "health", None)
         if health_config is None:
             return
-        server = HealthServer.from_config(health_config, self.metrics, self.health)
-        if server is None:
-            return
+        from carbonedge.runtime.live.view import LiveView
+
         try:
+            server = HealthServer.from_config(
+                health_config, self.metrics, self.health,
+                live=lambda: LiveView(self, self.live, host=health_config.host),
+            )  # fmt: skip
+            if server is None:
+                return
             self.server = server.start()
-        except ConfigError as exc:
-            logger.error("%s; running without the health/metrics endpoint", exc)
+        except ConfigError as exc:  # a second instance, or another service: nothing would watch it
+            raise ConfigError(f"{exc}; set health.port to a free port (0: any), or health: "
+                              "{enabled: false}") from None
 
     def _run_source(self, runner: _Runner, camera: CameraConfig, store: Store) -> None:
         backoff = Backoff(1.0, self.watchdog.restart_backoff_max_s)
@@ -262,6 +276,8 @@ class Site:
                 camera_moved=self.camera_checks.get(camera.id),
                 shutdown_flush_s=self.config.output.shutdown_flush_s,
                 spill_to=self._spill_path(),
+                live=self.live if self.server is not None and self.server.live else None,
+                on_events=self.on_crossings,
             )
         except CarbonEdgeError as exc:
             logger.error("%s", exc)
@@ -372,7 +388,8 @@ class Site:
 
 
 _SUMMED = ("frames", "frame_errors", "decode_errors", "detections", "crossings", "summary_count",
-           "unwritten", "spilled", "detector_calls", "gated_frames")  # fmt: skip
+           "unwritten", "spilled", "detector_calls", "gated_frames",
+           "annotate_dropped")  # fmt: skip
 
 
 def run_site(

@@ -41,6 +41,8 @@ def site_health(site: Site) -> dict[str, Any]:
             "gated_frames": res.gated_frames if res else 0,
             "frame_errors": res.frame_errors if res else 0,
         }
+        if res is not None and res.ended_early:  # a file cut short: counted up to its end
+            entry["ended_early"] = {"frame": res.ended_early[0], "expected": res.ended_early[1]}
         if state in ("frozen", "stalled", "failed", "connecting") and r.live:
             ok = False
         if state == "failed":

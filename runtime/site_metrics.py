@@ -30,6 +30,7 @@ _COUNTERS = {
     "detector_calls": "carbonedge_detector_calls_total",
     "frame_errors": "carbonedge_frame_errors_total",
     "summary_count": "carbonedge_summaries_total",
+    "annotate_dropped": "carbonedge_annotate_frames_dropped_total",
 }
 # device health counter -> metric
 _HEALTH_COUNTERS = {

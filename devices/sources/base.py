@@ -30,11 +30,14 @@ class FrameSource(ABC):
         source_id: id from the config.
         fps: nominal frames per second (from the container, the camera or the config).
         decode_errors: frames that could not be decoded and were skipped so far.
+        ended_early: (frames read, frames announced) when a file ended well before the frame
+            count its container announces (truncated or damaged); None otherwise.
     """
 
     source_id: str = "source"
     fps: float = 25.0
     decode_errors: int = 0  # frames the source could not decode and skipped
+    ended_early: tuple[int, int] | None = None  # a file cut short: (frames read, announced)
 
     @abstractmethod
     def open(self) -> None:

@@ -27,9 +27,16 @@ logger = logging.getLogger(__name__)
 class RtspConfig(LiveSourceConfig):
     type: Literal["rtsp"] = "rtsp"
     url: str = Field(repr=False, description="rtsp:// or rtsps:// URL; may hold credentials")
-    transport: Literal["tcp", "udp"] = "tcp"
-    connect_timeout_s: float = Field(10.0, gt=0, le=300)
-    read_timeout_s: float = Field(5.0, gt=0, le=300)
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTP over the RTSP TCP connection (robust) or UDP",
+    )
+    connect_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="how long opening the stream may take",
+    )
+    read_timeout_s: float = Field(
+        5.0, gt=0, le=300,
+        description="no frame this long counts as a disconnect (reconnects with backoff)",
+    )
 
     @field_validator("url")
     @classmethod

@@ -35,8 +35,11 @@ class SnapshotConfig(LiveSourceConfig):
     type: Literal["snapshot"] = "snapshot"
     url: str = Field(repr=False, description="http(s) URL of a still image; may hold credentials")
     interval_s: float = Field(1.0, gt=0, le=86400, description="time between requests")
-    timeout_s: float = Field(5.0, gt=0, le=300)
-    stall_after_s: float = Field(30.0, gt=0, le=86400)
+    timeout_s: float = Field(5.0, gt=0, le=300, description="how long one HTTP request may take")
+    stall_after_s: float = Field(
+        30.0, gt=0, le=86400,
+        description="no new image this long marks the source stalled (health, watchdog)",
+    )
 
     @field_validator("url")
     @classmethod

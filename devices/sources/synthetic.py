@@ -76,13 +76,13 @@ class SyntheticSceneConfig(SourceConfig):
     """The embedded demo scene: size, length, traffic and seed."""
 
     type: Literal["synthetic"] = "synthetic"
-    duration_s: float = Field(40.0, gt=0, le=3600)
-    fps: float = Field(15.0, gt=0, le=120)
-    width_px: int = Field(640, ge=160, le=3840)
-    height_px: int = Field(360, ge=120, le=2160)
+    duration_s: float = Field(40.0, gt=0, le=3600, description="length of the generated scene")
+    fps: float = Field(15.0, gt=0, le=120, description="frames per second of the generated scene")
+    width_px: int = Field(640, ge=160, le=3840, description="frame width")
+    height_px: int = Field(360, ge=120, le=2160, description="frame height")
     seed: int = Field(7, ge=0, description="same seed, same scene and pixels")
     vehicles_per_minute: float = Field(36.0, ge=0, le=240, description="all lanes together")
-    lanes_per_direction: int = Field(2, ge=2, le=3)
+    lanes_per_direction: int = Field(2, ge=2, le=3, description="lanes in each direction")
     noise_sigma_levels: float = Field(2.0, ge=0, le=20, description="sensor noise std, grey levels")
     brightness_drift: float = Field(0.06, ge=0, le=0.5, description="relative amplitude")
 

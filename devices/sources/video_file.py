@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import struct
+import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -38,6 +40,42 @@ _FALLBACK_FPS = 25.0
 _MAX_DURATION_S = 366 * 86400.0
 _MP4_EPOCH_S = -2_082_844_800  # 1904-01-01T00:00:00Z, the epoch of MP4/QuickTime times
 _LATEST_S = 7_258_118_400  # 2200-01-01: a container time past this is garbage
+# Leading bytes of still-image formats OpenCV would otherwise "play" as a one-frame video (an
+# animated GIF is a video and stays allowed).
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)  # fmt: skip
+
+
+def image_format(path: Path) -> str | None:
+    """"PNG", "JPEG", "BMP" or "TIFF" when ``path`` starts like that still image, else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
+
+
+# Video files open in this process, for progress displays (``open_files``); weak: a source that
+# is dropped without close() does not linger here.
+_OPEN: weakref.WeakSet[VideoFileSource] = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
+
+
+def open_files() -> list[VideoFileSource]:
+    """The video file sources open right now, in no particular order (progress displays)."""
+    with _OPEN_LOCK:
+        return list(_OPEN)
+
+
+def ended_early_frames(read: int, announced: int) -> bool:
+    """Whether ``read`` frames fall short of the ``announced`` count by more than a container's
+    estimate can be off (an AVI's count comes from its duration: one frame over is common)."""
+    return announced > 0 and announced - read > max(1, round(0.005 * announced))
 
 
 def _is_bgr(image: object) -> bool:
@@ -46,18 +84,22 @@ def _is_bgr(image: object) -> bool:
 
 class VideoFileConfig(SourceConfig):
     type: Literal["video_file"] = "video_file"
-    path: Path
+    path: Path = Field(description="the video file (relative paths from the working folder)")
     fps: float | None = Field(
         None, gt=0, le=1000, description="override the container's frame rate"
     )
-    realtime: bool = False
+    realtime: bool = Field(
+        False, description="pace frames at the file's frame rate instead of as fast as possible",
+    )
     start_wall: datetime | None = Field(
         None,
         description="UTC wall time of the first frame; default: the file's own time (its "
         "container's creation time, else its modification time minus its duration), so a rerun "
         "of the same file makes the same interval ids",
     )
-    max_frames: int | None = Field(None, ge=1)
+    max_frames: int | None = Field(
+        None, ge=1, description="stop after this many frames (default: the whole file)",
+    )
     max_consecutive_errors: int = Field(
         30, ge=1, description="frames tried past a failed read before it is taken as the end"
     )
@@ -77,17 +119,25 @@ class VideoFileSource(FrameSource):
         self.decode_errors = 0
         self._ended = False
         self._first: NDArray[np.uint8] | None = None
+        self.ended_early = None
+        self.opened_s: float | None = None  # time.monotonic() at open()
 
     def open(self) -> None:
         path = self.config.path
         if not path.is_file():
             problem = "is a folder, not a video file" if path.is_dir() else "does not exist"
             raise SourceOpenError(f"source {self.source_id!r}: video file {path} {problem}")
+        still = image_format(path)
+        if still is not None:
+            raise SourceOpenError(
+                f"source {self.source_id!r}: {path} is an image ({still}), not a video; for "
+                "stills use an image_folder source"
+            )
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             raise SourceOpenError(
-                f"source {self.source_id!r}: {path} is not a readable video "
-                "(OpenCV/FFmpeg cannot open it)"
+                f"source {self.source_id!r}: {path} is not a readable video (OpenCV/FFmpeg "
+                "cannot open it: not a video, or damaged/truncated before its index)"
             )
         ok, first = cap.read()
         if not ok or first is None or first.size == 0:
@@ -98,7 +148,10 @@ class VideoFileSource(FrameSource):
         self._frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))  # raw MJPEG: < 0
         self._start_wall_s = self._start_wall_of_file()
         self._start_mono_s = time.monotonic()
-        self._cap, self._index, self._ended = cap, 0, False
+        self._cap, self._index, self._ended, self.ended_early = cap, 0, False, None
+        self.opened_s = time.monotonic()
+        with _OPEN_LOCK:
+            _OPEN.add(self)
         logger.info("opened %s: %d frames at %.2f fps", path, self._frame_count, self.fps)
 
     def read(self) -> Frame | None:
@@ -174,7 +227,9 @@ class VideoFileSource(FrameSource):
         A failed read is the end of the stream unless a later frame can still be grabbed (up to
         ``max_consecutive_errors`` tries ahead): only then are the skipped frames counted as decode
         errors (their indices are kept, so media time stays right). A truncated file, or one whose
-        container overstates the frame count, thus ends silently; the end is final.
+        container overstates the frame count, thus ends there; the end is final. When the file
+        ends well before the frame count its container announces, ``ended_early`` is set and one
+        warning names the file and the frame (``ended_early_frames``).
         """
         ok, image = self._cap.read()  # type: ignore[union-attr]
         if ok and _is_bgr(image):
@@ -200,6 +255,14 @@ class VideoFileSource(FrameSource):
             self._index - 1,
             self._frame_count,
         )
+        if ended_early_frames(self._index, self._frame_count):
+            self.ended_early = (self._index, self._frame_count)
+            logger.warning(
+                "source %s: %s ended early at frame %d of %d expected (%.1f of %.1f s; the "
+                "file is truncated or damaged); counted up to there",
+                self.source_id, self.config.path, self._index, self._frame_count,
+                self._index / self.fps, self._frame_count / self.fps,
+            )  # fmt: skip
         return None
 
     @property
@@ -207,7 +270,16 @@ class VideoFileSource(FrameSource):
         """Frames the container announces (0 when unknown); for progress display only."""
         return self._frame_count
 
+    def progress(self) -> tuple[int, int]:
+        """(frames read so far, frames announced or 0); for progress displays."""
+        total = self._frame_count
+        if self.config.max_frames is not None:
+            total = min(total, self.config.max_frames) if total else self.config.max_frames
+        return self._index, total
+
     def close(self) -> None:
+        with _OPEN_LOCK:
+            _OPEN.discard(self)
         if self._cap is not None:
             self._cap.release()
             self._cap = None

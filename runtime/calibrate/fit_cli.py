@@ -153,6 +153,8 @@ def format_fit(fit: Any) -> str:
     out.append(f"RMS {fit.rms_error_m:.3f} m, {fit.rms_error_px:.2f} px over "
                f"{int(fit.inliers.sum())} inliers; click noise ~{fit.noise_px:.2f} px")  # fmt: skip
     out.append("PASS" if fit.verdict == "pass" else f"FAIL: {fit.reason}")
+    if getattr(fit, "note", ""):
+        out.append(f"note: {fit.note}")
     return "\n".join(out)
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from carbonedge.calibration.intrinsics import Azimuth, Intrinsics
 from carbonedge.calibration.masks import MaskPolygon, SourceMasks
 from carbonedge.calibration.record import CalibrationRecord
@@ -47,17 +49,23 @@ __all__ = [
 class AzimuthFields(StrictModel):
     """A record's azimuth calibration (``calibration.intrinsics.Azimuth``)."""
 
-    heading_deg: float
-    focal_px: float
-    cx_px: float
+    heading_deg: float = Field(
+        description="compass bearing of the image centre (0 = north, clockwise)",
+    )
+    focal_px: float = Field(description="horizontal focal length")
+    cx_px: float = Field(description="x of the principal point")
 
 
 class IntrinsicsFields(StrictModel):
     """The parts of a record's lens calibration that bearings use (``Intrinsics``)."""
 
-    camera_matrix: tuple[tuple[float, float, float], ...]
-    dist_coeffs: tuple[float, ...]
-    image_size_px: tuple[int, int]
+    camera_matrix: tuple[tuple[float, float, float], ...] = Field(
+        description="3x3 camera matrix (pixels)",
+    )
+    dist_coeffs: tuple[float, ...] = Field(description="OpenCV lens distortion coefficients")
+    image_size_px: tuple[int, int] = Field(
+        description="(width, height) the calibration was made at",
+    )
 
 
 class AppliedRecord(StrictModel):
@@ -72,12 +80,22 @@ class AppliedRecord(StrictModel):
         sky_mask_px / azimuth / intrinsics: the record's sky polygon and bearing calibration.
     """
 
-    record_id: str
-    image_size_px: tuple[int, int] | None = None
-    masks_size_px: tuple[int, int] | None = None
-    sky_mask_px: MaskPolygon | None = None
-    azimuth: AzimuthFields | None = None
-    intrinsics: IntrinsicsFields | None = None
+    record_id: str = Field(
+        description="the record in force (e.g. road@v3), carried by every interval summary",
+    )
+    image_size_px: tuple[int, int] | None = Field(
+        None, description="(width, height) of the image the record's pixels refer to",
+    )
+    masks_size_px: tuple[int, int] | None = Field(
+        None, description="(width, height) of the image the masks were drawn on",
+    )
+    sky_mask_px: MaskPolygon | None = Field(
+        None, description="polygon of the sky (fire monitor), frame pixels",
+    )
+    azimuth: AzimuthFields | None = Field(
+        None, description="the record's azimuth calibration (alarm bearings)",
+    )
+    intrinsics: IntrinsicsFields | None = Field(None, description="the record's lens calibration")
 
 
 def overlay_record(camera: CameraConfig, record: CalibrationRecord | None) -> CameraConfig:

@@ -71,8 +71,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="<device_id>.key, <device_id>/<kid>.pub and <device_id>.site files",
     )  # fmt: skip
     ingest.add_argument("--sqlite", type=Path, default=None, help="write accepted messages here")
+    ingest.add_argument(
+        "--postgres", metavar="DSN", default=None,
+        help="store in PostgreSQL instead (libpq DSN or URL; tables and views: SCHEMA.md); "
+        "N workers may share one database",
+    )  # fmt: skip
+    ingest.add_argument(
+        "--share-group", metavar="NAME", default=None,
+        help="subscribe as a member of MQTT 5 shared subscription $share/NAME/<topic>: each "
+        "message goes to one worker of the group (give each worker its own --client-id)",
+    )  # fmt: skip
+    ingest.add_argument(
+        "--partition", metavar="I/N", default=None,
+        help="instead of --share-group: worker I of N (0-based) stores the devices with "
+        "crc32(device_id) %% N == I from a plain persistent subscription, which (unlike a "
+        "Mosquitto 2.0 shared subscription) survives a broker restart",
+    )  # fmt: skip
     ingest.add_argument("--stdout", action="store_true", help="print accepted messages")
-    ingest.add_argument("--client-id", default="carbonedge-ingest")
+    ingest.add_argument("--client-id", default="carbonedge-ingest",
+                        help="MQTT client id: names the worker's persistent session (restart a "
+                        "worker with the same id and the broker redelivers what it had)")
     ingest.add_argument("--username", default=None)
     ingest.add_argument("--password-file", type=Path, default=None)
     ingest.add_argument("--ca-file", type=Path, default=None)
@@ -86,6 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--max-messages", type=int, default=None, help="exit after N accepted")
     ingest.add_argument("--idle-exit-s", type=float, default=None, help="exit after N s quiet")
     ingest.set_defaults(handler=_cmd_ingest)
+
+    from carbonedge.runtime.uplink.platform_status import register as register_platform
+
+    register_platform(sub)  # `carbonedge platform status`: what the ingest store knows
 
 
 def _stop_on_signals() -> threading.Event:
@@ -227,15 +249,31 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.base.errors import ConfigError
     from carbonedge.runtime.uplink.ingest import Ingestor, MqttIngest
     from carbonedge.runtime.uplink.verify import keys_from_dir
 
     password = None
     if args.password_file is not None:
         password = args.password_file.read_text(encoding="utf-8").strip()
+    if args.sqlite is not None and args.postgres is not None:
+        raise ConfigError("ingest: give --sqlite or --postgres, not both")
+    partition = None
+    if args.partition is not None:
+        i, _, n = args.partition.partition("/")
+        if not (i.isdigit() and n.isdigit() and int(i) < int(n)) or args.share_group:
+            raise ConfigError(f"ingest --partition {args.partition!r}: expected I/N with "
+                              "0 <= I < N, and no --share-group")  # fmt: skip
+        partition = (int(i), int(n))
+    keys, store = keys_from_dir(args.keys_dir), None
+    if args.postgres is not None:
+        from carbonedge.runtime.uplink.pg_store import PostgresStore
+
+        store = PostgresStore(args.postgres, worker=args.client_id)
+    quiet = args.sqlite is not None or store is not None
     ingestor = Ingestor(
-        keys_from_dir(args.keys_dir), sqlite_path=args.sqlite,
-        out=sys.stdout if args.stdout or args.sqlite is None else None, max_bytes=args.max_bytes,
+        keys, sqlite_path=args.sqlite, store=store,
+        out=sys.stdout if args.stdout or not quiet else None, max_bytes=args.max_bytes,
         max_age_s=args.max_age_h * 3600 if args.max_age_h > 0 else None,
         max_future_s=args.max_future_s,
     )  # fmt: skip
@@ -243,6 +281,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         ingestor, host=args.host, port=args.port, topic_filter=args.topic,
         client_id=args.client_id, username=args.username, password=password,
         ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file,
+        share_group=args.share_group, partition=partition,
     ).start()  # fmt: skip
     stop = _stop_on_signals()
     try:

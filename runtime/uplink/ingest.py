@@ -2,30 +2,41 @@
 
 It shows the contract end to end for a platform team: every payload is verified
 (``verify_message``), accepted messages are de-duplicated by ``msg_id`` and checked for (device,
-seq) replays (``SeenLedger``), then written to SQLite (table ``messages``, in arrival order) and/or
-printed as JSON lines. Rejected payloads are kept in ``rejects`` with the reason. The MQTT client
-acknowledges a message only after ``handle`` returned, so a consumer crash means a redelivery,
-never a loss.
+seq) replays, then written to the store (``sqlite_store.py``: one SQLite file, the default;
+``pg_store.py``: PostgreSQL, shared by N workers) and/or printed as JSON lines. Rejected payloads
+are kept in ``rejects`` with the reason. The MQTT client acknowledges a message only after the
+store committed it (manual acks), and retries while the database is unreachable, so a consumer
+crash or a database restart means a redelivery, never a loss. N workers share the load through
+an MQTT 5 shared subscription (``share_group``): each keeps its own persistent session. Mosquitto
+2.0 does not restore shared subscriptions from its persistence file, so what reaches a restarted
+broker before the first worker subscribes again is dropped; ``partition=(i, n)`` instead gives
+every worker a plain persistent subscription (restored across broker restarts) and has worker i
+store only the devices with ``crc32(device_id) % n == i`` (acknowledging the others unread).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import ssl
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
-from carbonedge.runtime.base.events import utc_iso
 from carbonedge.runtime.uplink.errors import VerificationError
+from carbonedge.runtime.uplink.ingest_store import (
+    SITE_FILE,
+    IngestStore,
+    StoreUnavailable,
+    check_site,
+)
+from carbonedge.runtime.uplink.sqlite_store import SqliteStore
 from carbonedge.runtime.uplink.verify import (
     DEFAULT_MAX_BYTES,
     KeyRing,
     Rejected,
-    SeenLedger,
     parse_utc,
     verify_message,
 )
@@ -35,50 +46,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_AGE_S = 30 * 86400.0  # a box may hold its outbox for weeks offline
 DEFAULT_MAX_FUTURE_S = 600.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
-    msg_id TEXT NOT NULL UNIQUE,
-    site_id TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    envelope TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rejects (
-    id INTEGER PRIMARY KEY,
-    received_at TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    payload_head TEXT NOT NULL,
-    device_id TEXT,
-    raw_bytes INTEGER
-);
-CREATE TABLE IF NOT EXISTS status_hints (
-    device_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS device_sites (
-    device_id TEXT PRIMARY KEY,
-    site_id TEXT NOT NULL,
-    pinned_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ingest_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-
 
 class Ingestor:
-    """Verifies, de-duplicates and stores messages; thread-safe through one lock."""
+    """Verifies messages (one code path for every store) and hands the accepted ones to its
+    store (``SqliteStore`` by default, ``PostgresStore`` with ``store=``); thread-safe through
+    one lock."""
 
     def __init__(
         self,
         keys: Mapping[str, bytes],
         *,
         sqlite_path: Path | None = None,
+        store: IngestStore | None = None,
         out: TextIO | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_age_s: float | None = DEFAULT_MAX_AGE_S,
@@ -87,34 +66,24 @@ class Ingestor:
     ) -> None:
         self.keys, self.out, self.max_bytes = keys, out, max_bytes
         self.max_age_s, self.max_future_s, self.clock = max_age_s, max_future_s, clock
-        target = str(sqlite_path) if sqlite_path is not None else ":memory:"
-        if sqlite_path is not None:
-            Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        if sqlite_path is not None:
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(rejects)")}
-        for column, sql_type in (("device_id", "TEXT"), ("raw_bytes", "INTEGER")):
-            if column not in columns:  # an ingest database from before these columns
-                self.db.execute(f"ALTER TABLE rejects ADD COLUMN {column} {sql_type}")
-        self.ledger = SeenLedger(self.db)
+        self.store: IngestStore = store if store is not None else SqliteStore(sqlite_path)
         self._lock = threading.Lock()
         self.counts = {"raw": 0, "new": 0, "duplicate": 0, "replay": 0, "rejected": 0}
 
+    @property
+    def db(self) -> Any:
+        """The SQLite connection of the default store (tests and tools read it)."""
+        return self.store.db  # type: ignore[attr-defined]
+
     def handle(self, topic: str, payload: bytes) -> str:
-        """Process one payload; returns new | duplicate | replay | rejected | status."""
+        """Process one payload; returns new | duplicate | replay | rejected | status.
+        ``StoreUnavailable``: the database is down, nothing was stored; retry the payload."""
         with self._lock:
             if topic.endswith("/status"):
                 return self._status_hint(topic, payload)
-            self.counts["raw"] += 1
             verdict = self._handle(topic, payload)
+            self.counts["raw"] += 1
             self.counts[verdict] += 1
-            self.db.execute(
-                "INSERT INTO ingest_counters VALUES (?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
-                (verdict,),
-            )
             return verdict
 
     def _reject(self, topic: str, payload: bytes, reason: str, device: str | None) -> str:
@@ -129,12 +98,9 @@ class Ingestor:
         device = clean(device, 64) if device else None
         logger.warning("rejected a message on %s (%d bytes, device %s): %s",
                        topic, len(payload), device or "unknown", reason)  # fmt: skip
-        self.db.execute(
-            "INSERT INTO rejects (received_at, topic, reason, payload_head, device_id, raw_bytes)"
-            " VALUES (?,?,?,?,?,?)",
-            (utc_iso(time.time()), topic, reason, payload[:200].decode("utf-8", "replace"),
-             device, len(payload)),
-        )  # fmt: skip
+        head = payload[:200].decode("utf-8", "replace")
+        self.store.reject(received_s=time.time(), topic=topic, reason=reason,
+                          payload_head=head, device_id=device, raw_bytes=len(payload))  # fmt: skip
         return "rejected"
 
     def _status_hint(self, topic: str, payload: bytes) -> str:
@@ -146,11 +112,8 @@ class Ingestor:
         known = self.keys.devices() if isinstance(self.keys, KeyRing) else set(self.keys)
         if device not in known:
             return self._reject(topic, payload, "status from a device with no key", None)
-        self.db.execute(
-            "INSERT INTO status_hints VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE "
-            "SET status = excluded.status, received_at = excluded.received_at",
-            (device, payload.decode("utf-8", "replace")[:32], utc_iso(self.clock())),
-        )
+        status = payload.decode("utf-8", "replace")[:32]
+        self.store.status_hint(device, status, self.clock())
         return "status"
 
     def _check_fresh(self, envelope: dict[str, Any]) -> None:
@@ -175,26 +138,13 @@ class Ingestor:
                 f"{self.max_age_s / 3600:.1f} h", device,
             )  # fmt: skip
 
-    def _check_site(self, envelope: dict[str, Any]) -> None:
-        """The site a device belongs to: its ``<device_id>.site`` file in the keys folder, else
-        the site of its first accepted message (pinned in ``device_sites``)."""
-        device, site = envelope["device_id"], envelope["site_id"]
+    def _site_file(self, envelope: dict[str, Any]) -> str | None:
+        """The site of the device's ``<device_id>.site`` file in the keys folder (``Rejected``
+        when the message names another); None: the store pins the first message's site."""
         sites = self.keys.sites if isinstance(self.keys, KeyRing) else {}
-        expected, how = sites.get(device), "its keys-folder .site file"
-        if expected is None:
-            row = self.db.execute(
-                "SELECT site_id FROM device_sites WHERE device_id = ?", (device,)
-            ).fetchone()
-            expected, how = (row[0] if row else None), "pinned at its first message"
-        if expected is None:
-            self.db.execute(
-                "INSERT INTO device_sites VALUES (?, ?, ?)", (device, site, utc_iso(self.clock()))
-            )
-        elif expected != site:
-            raise Rejected(
-                f"device {device!r} belongs to site {expected!r} ({how}), message says {site!r}",
-                device,
-            )
+        expected = sites.get(envelope["device_id"])
+        check_site(envelope["device_id"], envelope["site_id"], expected, SITE_FILE)
+        return expected
 
     def _handle(self, topic: str, payload: bytes) -> str:
         try:
@@ -206,22 +156,11 @@ class Ingestor:
                     envelope["device_id"],
                 )
             self._check_fresh(envelope)
+            site_file = self._site_file(envelope)
+            verdict = self.store.accept(topic, envelope, site_file=site_file,
+                                        received_s=time.time())  # fmt: skip
         except VerificationError as exc:
             return self._reject(topic, payload, str(exc), getattr(exc, "device_id", None))
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            try:
-                self._check_site(envelope)
-            except Rejected as exc:
-                self.db.execute("ROLLBACK")
-                return self._reject(topic, payload, str(exc), exc.device_id)
-            verdict = self.ledger.check(envelope)
-            if verdict == "new":
-                self._store(topic, envelope)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         if verdict == "replay":
             logger.warning("replay or reset counter: device %s seq %s arrived again as %s",
                            envelope["device_id"], envelope["seq"], envelope["msg_id"])  # fmt: skip
@@ -230,26 +169,14 @@ class Ingestor:
             self.out.flush()
         return verdict
 
-    def _store(self, topic: str, env: dict[str, Any]) -> None:
-        self.db.execute(
-            "INSERT INTO messages (msg_id, site_id, device_id, seq, kind, created_at, received_at,"
-            " topic, envelope) VALUES (?,?,?,?,?,?,?,?,?)",
-            (env["msg_id"], env["site_id"], env["device_id"], env["seq"], env["kind"],
-             env["created_at"], utc_iso(time.time()), topic, json.dumps(env)),
-        )  # fmt: skip
-
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Accepted envelopes in arrival order."""
-        query, args = "SELECT envelope FROM messages", ()
-        if kind is not None:
-            query, args = query + " WHERE kind = ?", (kind,)
         with self._lock:
-            rows = self.db.execute(query + " ORDER BY arrival", args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            return self.store.messages(kind)
 
     def close(self) -> None:
         with self._lock:
-            self.db.close()
+            self.store.close()
 
 
 class MqttIngest:
@@ -269,10 +196,20 @@ class MqttIngest:
         cert_file: Path | None = None,
         key_file: Path | None = None,
         session_expiry_s: int = 7 * 86400,
+        share_group: str | None = None,
+        partition: tuple[int, int] | None = None,
+        retry_max_s: float = 2.0,
     ) -> None:
         import paho.mqtt.client as mqtt
 
-        self.ingestor, self.topic_filter = ingestor, topic_filter
+        if partition is not None and not 0 <= partition[0] < partition[1]:
+            raise ValueError(f"partition {partition[0]}/{partition[1]}: need 0 <= I < N")
+        self.partition = partition
+
+        if share_group is not None:  # MQTT 5 shared subscription: one copy to one group member
+            topic_filter = f"$share/{share_group}/{topic_filter}"
+        self.ingestor, self.topic_filter, self.retry_max_s = ingestor, topic_filter, retry_max_s
+        self._stopping = threading.Event()
         self.host, self.port = host, port
         self.subscribed = threading.Event()
         self.last_message_s = time.monotonic()
@@ -287,8 +224,9 @@ class MqttIngest:
                 keyfile=str(key_file) if key_file else None, tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )  # fmt: skip
         self.client.reconnect_delay_set(0.1, 2)
+        self.client.manual_ack_set(True)  # PUBACK only once the store committed
         self.client.on_connect = self._on_connect
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self._session_expiry_s = session_expiry_s
 
@@ -297,15 +235,47 @@ class MqttIngest:
             logger.error("ingest: %s:%s refused the connection: %s", self.host, self.port,
                          reason_code)  # fmt: skip
             return
+        logger.info("ingest: connected to %s:%s (session present: %s)", self.host, self.port,
+                    bool(flags.session_present))  # fmt: skip
         client.subscribe(self.topic_filter, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        failed = [c for c in reason_codes if c.is_failure]
+        if failed:
+            logger.error("ingest: %s:%s refused the subscription to %s: %s", self.host,
+                         self.port, self.topic_filter, failed[0])  # fmt: skip
+            return
+        logger.info("ingest: subscribed to %s on %s:%s", self.topic_filter, self.host, self.port)
+        self.subscribed.set()
+
+    def _mine(self, topic: str) -> bool:
+        """Whether this worker's partition owns the topic's device (carbonedge/site/device/kind)."""
+        if self.partition is None:
+            return True
+        parts = topic.split("/")
+        device = parts[-2] if len(parts) >= 4 else topic
+        index, count = self.partition
+        return zlib.crc32(device.encode("utf-8", "replace")) % count == index
 
     def _on_message(self, client, userdata, message) -> None:
         self.last_message_s = time.monotonic()
-        try:
-            self.ingestor.handle(message.topic, message.payload)
-        except Exception as exc:  # noqa: BLE001 - one bad message never stops the consumer
-            logger.error("ingest: cannot handle a message on %s: %s: %s", message.topic,
-                         type(exc).__name__, exc)  # fmt: skip
+        delay_s = 0.05
+        while self._mine(message.topic):
+            try:
+                self.ingestor.handle(message.topic, message.payload)
+                break
+            except StoreUnavailable as exc:  # not acked: retried here, or redelivered
+                if self._stopping.is_set():
+                    return
+                logger.warning("ingest: store unavailable (%s); retrying in %.2f s", exc, delay_s)
+                self._stopping.wait(delay_s)
+                delay_s = min(delay_s * 2, self.retry_max_s)
+            except Exception as exc:  # noqa: BLE001 - one bad message never stops the consumer
+                logger.error("ingest: cannot handle a message on %s: %s: %s", message.topic,
+                             type(exc).__name__, exc)  # fmt: skip
+                break
+        if message.qos > 0:
+            client.ack(message.mid, message.qos)
 
     def start(self) -> MqttIngest:
         from paho.mqtt.packettypes import PacketTypes
@@ -319,5 +289,6 @@ class MqttIngest:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.client.disconnect()
         self.client.loop_stop()

@@ -54,6 +54,7 @@ calibration:
   records_dir: {folder / "records"}
   key: {KEY}
 summary: {{interval_s: 60}}
+health: {{enabled: false}}
 output:
   sqlite_path: {folder / "out.sqlite"}
   jsonl_path: {folder / "summaries.jsonl"}
@@ -269,8 +270,8 @@ def _points(pixels, metres) -> list[dict]:
         ("save", {"created_by": "t", "snapshot_sha256": "0" * 64, "ground_points": []}, 400,
          "older snapshot"),
         ("save", {"created_by": "t", "snapshot_sha256": "SNAP",
-                  "ground_points": _points(ground_px()[:4], GROUND_M[:4])}, 400,
-         "fit fails (4 points determine the homography exactly"),
+                  "ground_points": _points(ground_px()[:4], [*GROUND_M[:3], (6.0, 29.0)])},
+         400, "fit fails (the 4 points disagree with any camera"),
         ("save", {"created_by": "t", "snapshot_sha256": "SNAP", "ground_points": [],
                   "lines": [{"id": "a", "start_px": [0, 10], "end_px": [900, 10]}]}, 400,
          "line 'a': point (900, 10) is outside the 640x360 image"),

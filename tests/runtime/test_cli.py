@@ -146,7 +146,7 @@ def test_run_synthetic_site_writes_summaries(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_example_configs_are_valid(example: Path) -> None:
     env = {"CARBONEDGE_SHARED_DIR": str(REPO_ROOT.parent / "shared")}
-    proc = carbonedge("check", str(example), cwd=REPO_ROOT, env=env)
+    proc = carbonedge("check", "--config-only", str(example), cwd=REPO_ROOT, env=env)
     assert proc.returncode == 0, proc.stderr
     assert ": ok (device " in proc.stdout
     assert proc.stderr == ""  # the new form: no deprecation notice

@@ -36,14 +36,20 @@ def test_quantize_writes_a_loadable_model_and_prints_the_check(
     with_model_dir, shared_dir, site_frames, tmp_path, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CARBONEDGE_PROGRESS_EVERY_S", "0.1")
     out = tmp_path / "int8.onnx"
     clip = shared_dir / CLIP
     argv = ["quantize", "yolox_nano_416.onnx", "--frames", str(site_frames), "--out", str(out),
             "--input-hw", "128", "320", "--calibration-frames", "8", "--check", str(clip),
             "--line-y", "150", "--check-frames", "150"]  # fmt: skip
     assert main(argv) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert f"wrote {out}" in text and "8 calibration frames" in text
+    progress = [ln for ln in captured.err.splitlines() if ln.startswith("quantize: ")]
+    assert any("quantizing (percentile calibration on 8 frames)" in ln for ln in progress)
+    assert any(re.search(r"counting on highway_cdnet_320x240\.avi with INT8 .* \d+/1700 ", ln)
+               for ln in progress), progress  # fmt: skip
     rows = {m[0]: m for m in re.findall(r"\| (FP32|INT8) \| 128x320 \| ([\d.]+) \| ([\d.]+)x "
                                         r"\| (\d+) \| (\d+) \|", text)}  # fmt: skip
     assert set(rows) == {"FP32", "INT8"}

@@ -105,6 +105,7 @@ def test_a_slow_writer_drops_frames_and_never_blocks_the_pipeline(
     stage = pipeline.stage("annotate")
     assert stage.dropped > 0
     assert stage.written + stage.dropped == result.frames == 4 * FPS
+    assert result.annotate_dropped == stage.dropped  # the run's figure (printed, /metrics)
     frames, _ = _decode(path)
     assert len(frames) == stage.written  # what was queued was flushed at close
     assert result.counts()["l"]["in"] == {"car": 1}  # counting unaffected

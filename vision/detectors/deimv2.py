@@ -58,7 +58,10 @@ _OUTPUTS = ("labels", "boxes", "scores")
 
 class Deimv2Config(YoloOnnxConfig):
     type: Literal["deimv2"] = "deimv2"
-    model: str = "deimv2_hgnetv2_femto_coco.onnx"
+    model: str = Field(
+        "deimv2_hgnetv2_femto_coco.onnx",
+        description="ONNX model file (name in the model folder, or a path)",
+    )
     score_threshold: float = Field(
         0.5, gt=0, le=1, description="0.5: below it the model boxes the whole road now and then"
     )

@@ -27,9 +27,16 @@ class SessionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     intra_op_threads: int = Field(0, ge=0, le=256, description="0: onnxruntime picks (all cores)")
-    inter_op_threads: int = Field(1, ge=0, le=64)
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    inter_op_threads: int = Field(
+        1, ge=0, le=64, description="ONNX Runtime threads across operators (0: its default)",
+    )
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        "all", description="ONNX Runtime graph optimisation level",
+    )
+    providers: tuple[str, ...] = Field(
+        ("CPUExecutionProvider",),
+        description="ONNX Runtime execution providers, in order of preference",
+    )
     allow_spinning: bool = Field(
         True,
         description=(

@@ -41,8 +41,13 @@ _STD_RGB = (58.395, 57.12, 57.375)
 
 class PicodetConfig(YoloOnnxConfig):
     type: Literal["picodet"] = "picodet"
-    model: str = "picodet_s_416_coco.onnx"
-    score_threshold: float = Field(0.4, gt=0, le=1)
+    model: str = Field(
+        "picodet_s_416_coco.onnx",
+        description="ONNX model file (name in the model folder, or a path)",
+    )
+    score_threshold: float = Field(
+        0.4, gt=0, le=1, description="detections below this confidence are dropped",
+    )
     strides: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         (8, 16, 32, 64), min_length=1, description="px per cell of each output level, in order"
     )

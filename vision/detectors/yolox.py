@@ -25,9 +25,13 @@ from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, Yol
 
 class YoloxConfig(YoloOnnxConfig):
     type: Literal["yolox"] = "yolox"
-    model: str = "yolox_nano_416.onnx"
+    model: str = Field(
+        "yolox_nano_416.onnx", description="ONNX model file (name in the model folder, or a path)",
+    )
     class_names_file: Path | None = Field(None, description="one name per line; default COCO-80")
-    strides: tuple[int, ...] = (8, 16, 32)
+    strides: tuple[int, ...] = Field(
+        (8, 16, 32), description="the model's output strides (pixels per grid cell)",
+    )
 
 
 @register_detector("yolox", YoloxConfig)

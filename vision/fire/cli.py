@@ -11,18 +11,27 @@ from pathlib import Path
 def register_audit(targets: argparse._SubParsersAction) -> None:
     p = targets.add_parser(
         "fire",
-        help="fire/smoke monitor on image sequences (YOLO labels) or folders of stills",
-        description="Per folder: a stamped sequence gives the time from the first labelled frame "
-        "to the first alarm and the alarms before it; stills give false alarms, each still "
-        "replayed static and jittered.",
+        help="fire/smoke monitor on tower sequences and stills (folders walked recursively)",
+        description="Every folder of frames with capture times in their names (FIgLib "
+        "<unix>_<offset>.jpg, HPWREN/AlertWildfire ..._2020_06_11T19_56_01.jpg) is one sequence; "
+        "other images are stills. A positive sequence (labels/frames.csv, YOLO labels or FIgLib "
+        "offsets) gives detected/missed, the time from the first smoke frame to the first alarm "
+        "and the alarms before ignition; negatives and stills give false alarms per camera-day. "
+        "Then the totals over everything given.",
     )
     p.add_argument("folders", type=Path, nargs="+", metavar="FOLDER")
     p.add_argument("--config", type=Path, default=None, help="YAML with the fire monitor settings")
-    p.add_argument("--mode", choices=("auto", "sequence", "stills"), default="auto")
-    p.add_argument("--interval-s", type=float, default=60.0, help="time between unstamped frames")
+    p.add_argument(
+        "--mode", choices=("auto", "sequence", "stills"), default="auto",
+        help="auto (default): sequences from the names' capture times; force one reading",
+    )  # fmt: skip
+    p.add_argument(
+        "--interval-s", type=float, default=60.0,
+        help="time between frames of unstamped sequences and replayed stills",
+    )  # fmt: skip
     p.add_argument("--frames", type=int, default=8, help="frames per still")
     p.add_argument("--evidence-dir", type=Path, default=None, help="write alarm JPEGs here")
-    p.add_argument("--json", action="store_true", help="one JSON object per folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per unit, then totals")
     p.set_defaults(handler=_cmd_audit_fire)
 
 
@@ -50,30 +59,22 @@ def _load_config(path: Path | None, evidence_dir: Path | None):
 
 
 def _cmd_audit_fire(args: argparse.Namespace) -> int:
-    from carbonedge.vision.fire.audit import SequenceScore, as_dict, score_folder
+    from carbonedge.vision.fire.audit import as_dict, score_path, totals
+    from carbonedge.vision.fire.audit_report import format_score, format_totals
+    from carbonedge.vision.fire.discover import discover
 
     config = _load_config(args.config, args.evidence_dir)
+    for folder in args.folders:  # refuse a missing or empty folder before minutes of work
+        discover(folder, args.mode)
+    scores = []
     for folder in args.folders:
-        score = score_folder(
+        for score in score_path(
             folder, config, args.mode, interval_s=args.interval_s, frames=args.frames
-        )
-        if args.json:
-            sys.stdout.write(json.dumps(as_dict(score)) + "\n")
-        elif isinstance(score, SequenceScore):
-            tta = "no alarm" if score.time_to_alarm_s is None else f"{score.time_to_alarm_s:.0f} s"
-            sys.stdout.write(
-                f"{folder}: sequence, {score.frames} frames ({score.labelled_frames} labelled); "
-                f"time to first alarm after the first labelled frame: {tta}"
-                f"{f' ({score.first_alarm_frame})' if score.first_alarm_frame else ''}; "
-                f"alarms before it: {score.alarms_before_first_label}; "
-                f"alarm starts: {score.alarm_starts}"
-                f"{f'; evidence: {score.evidence}' if score.evidence else ''}\n"
-            )
-        else:
-            which = ", ".join(score.alarmed_stills)
-            sys.stdout.write(
-                f"{folder}: {score.stills} stills x {score.frames_per_still} frames; false "
-                f"alarms: {score.static_false_alarms} static, {score.jittered_false_alarms} "
-                f"jittered{f' ({which})' if which else ''}\n"
-            )
+        ):
+            scores.append(score)
+            line = json.dumps(as_dict(score)) if args.json else format_score(score)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    total = totals(scores)
+    sys.stdout.write((json.dumps(as_dict(total)) if args.json else format_totals(total)) + "\n")
     return 0

@@ -103,6 +103,9 @@ class FireMonitor:
             calibration = self._scene_calibration.get(frame.source_id)
             scene = Scene.build(frame.image, self.config.scene, calibration)
             cam = _Camera(scene, Confirmer(self.config.confirm))
+            set_band = getattr(self.detector, "set_band", None)  # the pixel detector's band view
+            if set_band is not None:
+                set_band(frame.source_id, scene.band_rows())
             roi_box = getattr(self.detector, "roi_box", None)  # a model detector's fixed roi
             if roi_box is not None:
                 cam.roi_xyxy = roi_box(frame.shape_hw)
@@ -112,7 +115,10 @@ class FireMonitor:
     def confirm(self, frame: Frame, detections: Detections) -> list[FireAlarm]:
         """Confirmation and events for detections of ``frame`` from any source (tests, models)."""
         cam = self._camera(frame)
-        decision = cam.confirmer.step(self.candidates(detections), cam.scene, frame.t_mono_s)
+        night = getattr(self.detector, "last_mode", {}).get(frame.source_id) == "night"
+        decision = cam.confirmer.step(
+            self.candidates(detections), cam.scene, frame.t_mono_s, night=night
+        )
         if decision.action == "none":
             return []
         return [self._event(cam, frame, decision)]

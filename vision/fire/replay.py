@@ -8,8 +8,6 @@ camera shake. Shake is given in pixels of a 1280-wide frame and scaled to the im
 
 from __future__ import annotations
 
-import re
-from calendar import timegm
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +17,10 @@ from numpy.typing import NDArray
 
 from carbonedge.runtime.base.errors import SourceOpenError
 from carbonedge.runtime.base.types import Frame
+from carbonedge.vision.fire.stamps import stamp_s
+from carbonedge.vision.fire.truth import yolo_labelled
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-_STAMP = re.compile(r"(\d{4})_(\d{2})_(\d{2})T(\d{2})_(\d{2})_(\d{2})")
 REFERENCE_WIDTH_PX = 1280
 
 
@@ -61,18 +60,6 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     return image
 
 
-def stamp_s(path: Path) -> float | None:
-    """UTC seconds from a ``YYYY_MM_DDTHH_MM_SS`` stamp in the file name (FIgLib/HPWREN style)."""
-    m = _STAMP.search(path.name)
-    return None if m is None else float(timegm(tuple(int(g) for g in m.groups()) + (0, 0, 0)))
-
-
-def labelled(path: Path) -> bool:
-    """Whether ``labels/<stem>.txt`` next to the image holds at least one YOLO box."""
-    label = path.parent / "labels" / f"{path.stem}.txt"
-    return label.is_file() and any(line.split() for line in label.read_text().splitlines())
-
-
 @dataclass(frozen=True)
 class SequenceItem:
     path: Path
@@ -81,13 +68,15 @@ class SequenceItem:
 
 
 def as_sequence(files: list[Path], interval_s: float) -> list[SequenceItem]:
-    """Files with times (from their names when all have stamps, else ``interval_s`` apart)."""
+    """Files with times (from their names when all have stamps, else ``interval_s`` apart), in
+    capture order; ``labelled``: the frame has a YOLO box file."""
     stamps = [stamp_s(p) for p in files]
     if files and all(s is not None for s in stamps):
-        times = [float(s) for s in stamps]  # type: ignore[arg-type]
+        pairs = sorted(zip(stamps, files, strict=True), key=lambda st: (st[0], st[1].name))
+        files, times = [p for _, p in pairs], [float(t) for t, _ in pairs]  # type: ignore[arg-type]
     else:
         times = [i * interval_s for i in range(len(files))]
-    return [SequenceItem(p, t, labelled(p)) for p, t in zip(files, times, strict=True)]
+    return [SequenceItem(p, t, yolo_labelled(p)) for p, t in zip(files, times, strict=True)]
 
 
 def frame_at(image: NDArray[np.uint8], index: int, t_s: float, source_id: str, fps: float) -> Frame:

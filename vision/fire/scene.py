@@ -143,6 +143,22 @@ class Scene:
             excluded[:, :b] = excluded[:, -b:] = True
         return cls((h, w), horizon, excluded, config, calibration)
 
+    def band_rows(self) -> tuple[int, int] | None:
+        """Frame rows ``(y0, y1)`` of the band around the horizon where a distant plume starts:
+        from ``band_above_frac`` above the 10th percentile of the horizon (columns with sky and
+        terrain) to ``band_below_frac`` below its 90th, at most ``band_max_frac`` high (keeping
+        the lower end: the estimate errs toward terrain, so the true horizon is lower if
+        anything); None when no column shows both sky and terrain."""
+        h = self.shape_hw[0]
+        rows = self.horizon_row[(self.horizon_row > 0) & (self.horizon_row < h)]
+        if rows.size == 0:
+            return None
+        c = self.config
+        y1 = min(h, int(np.percentile(rows, 90) + c.band_below_frac * h))
+        y0 = max(0, int(np.percentile(rows, 10) - c.band_above_frac * h))
+        y0 = max(y0, y1 - int(c.band_max_frac * h))
+        return (y0, y1) if y1 - y0 >= 8 else None
+
     def origin_on_terrain(self, xyxy: NDArray[np.float32] | tuple[float, ...]) -> bool:
         """Whether the box's bottom edge is at most the margin above the horizon of its columns."""
         h, w = self.shape_hw

@@ -6,6 +6,8 @@ from ``static/`` and a small JSON API over :class:`~.session.CalibrationSession`
 - ``GET /`` the page; ``GET /static/<file>`` its script and style.
 - ``GET /api/state`` source, image size, snapshot hash, the record in force.
 - ``GET /api/snapshot.png`` the snapshot; ``POST /api/snapshot`` takes a fresh one.
+- ``GET /api/detections`` the camera's detector on its current frame (the page draws the boxes
+  over the snapshot: a live check of the lines; ``live_detections.py``).
 - ``POST /api/fit`` ground points -> fit, per-point and leave-one-out errors, verdict, grid.
 - ``POST /api/save`` lines, zones, masks, points -> a signed record (with the snapshot).
 
@@ -122,6 +124,8 @@ class CalibrationHandler(BaseHTTPRequestHandler):
             self._send_static(path.removeprefix("/static/"))
         elif method == "GET" and path == "/api/state":
             self._send_json(HTTPStatus.OK, session.state())
+        elif method == "GET" and path == "/api/detections":
+            self._send_json(HTTPStatus.OK, session.detections())
         elif method == "GET" and path == "/api/snapshot.png":
             self._send(HTTPStatus.OK, session.snapshot().png, "image/png")
         elif method == "POST" and path == "/api/snapshot":
@@ -247,6 +251,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+        session.close()
     return 0
 
 

@@ -109,6 +109,7 @@ class CalibrationSession:
         self.camera = camera
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        self._live: Any = None  # LiveDetections, made on the first request
 
     def snapshot(self, *, fresh: bool = False) -> Snapshot:
         """The current snapshot; a new one from the source when ``fresh`` or none was taken."""
@@ -168,6 +169,25 @@ class CalibrationSession:
             "sky_mask_px": None if applied is None or applied.sky_mask_px is None
             else [list(p) for p in applied.sky_mask_px],
         }  # fmt: skip
+
+    def detections(self) -> dict[str, Any]:
+        """The camera's detector on its current frame (``live_detections.LiveDetections``)."""
+        detector = getattr(self.camera, "detector", None)
+        if detector is None:
+            raise CalibrationInputError(
+                f"source {self.source_id!r}: no detector configured for live detections"
+            )
+        with self._lock:
+            if self._live is None:
+                from carbonedge.runtime.calibrate.web.live_detections import LiveDetections
+
+                self._live = LiveDetections(self.source_config, detector)
+        return self._live.latest()
+
+    def close(self) -> None:
+        """Release the live detections' source and detector (if they were opened)."""
+        if self._live is not None:
+            self._live.close()
 
     def fit(self, payload: Any) -> dict[str, Any]:
         """Fit the ground plane from the page's points; the fit's numbers and the grid overlay."""

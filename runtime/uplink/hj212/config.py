@@ -24,9 +24,9 @@ class _Strict(BaseModel):
 class FactorCode(_Strict):
     """One sensor value (``pm2_5_ugm3``) as an HJ 212 factor: ``code``, value = raw * ``scale``."""
 
-    code: str = Field(pattern=_CODE)
+    code: str = Field(pattern=_CODE, description="the HJ 212 factor code (e.g. a34004)")
     scale: float = Field(1.0, gt=0, description="unit conversion, e.g. ppm CO2 -> mg/m3")
-    decimals: int = Field(3, ge=0, le=6)
+    decimals: int = Field(3, ge=0, le=6, description="decimals written")
     upper_limit: float | None = Field(
         None, description="measuring range top (converted unit): above it the flag is T"
     )
@@ -74,8 +74,8 @@ DEFAULT_EMISSION_CODES: dict[str, str] = {
 class Hj212Config(_Strict):
     """The box as an HJ 212 field unit (现场机) talking to one platform (上位机) over TCP."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(ge=1, le=65535)
+    host: str = Field(min_length=1, description="platform host name or address")
+    port: int = Field(ge=1, le=65535, description="platform TCP port")
     mn: str = Field(pattern=r"^[0-9A-Fa-f]{24}$", description="EPC-96 device code, 24 hex")
     pw: str = Field(pattern=r"^[\x21-\x7e]{6}$", description="6-character access password")
     st: str = Field("22", pattern=r"^[0-9A-Z]{2}$", description="22 air quality, 31 source")
@@ -98,8 +98,13 @@ class Hj212Config(_Strict):
         15.0, ge=0, le=3600, description="wait this long after a period ends for late summaries"
     )
     poll_s: float = Field(1.0, gt=0, le=60, description="how often the store is checked")
-    reconnect_min_s: float = Field(1.0, gt=0, le=600)
-    reconnect_max_s: float = Field(120.0, gt=0, le=3600)
+    reconnect_min_s: float = Field(
+        1.0, gt=0, le=600,
+        description="first wait before reconnecting (doubles up to reconnect_max_s)",
+    )
+    reconnect_max_s: float = Field(
+        120.0, gt=0, le=3600, description="longest wait between reconnection attempts",
+    )
     max_data_len: int = Field(1024, ge=200, le=1024, description="split longer data segments")
     time_sync: Literal["record", "system"] = Field(
         "record", description="CN 1012: record the offset, or set the system clock (root)"
@@ -108,11 +113,15 @@ class Hj212Config(_Strict):
         None, description="while this file exists, every flag is M (technician on site)"
     )
     codes: dict[str, FactorCode] = Field(default_factory=dict, description="added/overridden")
-    vehicle_codes: dict[str, str] = Field(default_factory=dict)
+    vehicle_codes: dict[str, str] = Field(
+        default_factory=dict, description="vehicle class -> HJ 212 factor code for counts",
+    )
     vehicle_lines: list[str] | None = Field(
         None, description="line ids whose crossings count as vehicles (default: every line)"
     )
-    emission_codes: dict[str, str] = Field(default_factory=dict)
+    emission_codes: dict[str, str] = Field(
+        default_factory=dict, description="pollutant -> HJ 212 factor code for emissions",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Hj212Config:

@@ -1,4 +1,4 @@
-"""``carbonedge audit fire`` on folders the test writes: stills and a stamped, labelled sequence."""
+"""``carbonedge audit fire`` on folders the test writes: stills, stamped sequences, trees."""
 
 from __future__ import annotations
 
@@ -42,14 +42,17 @@ def test_audit_fire_sequence_and_stills(tmp_path: Path, capsys: pytest.CaptureFi
     rc = main(["audit", "fire", str(tmp_path / "seq"), str(tmp_path / "stills"), "--json",
                "--frames", "5", "--evidence-dir", str(tmp_path / "ev")])  # fmt: skip
     assert rc == 0
-    seq, stills = (json.loads(line) for line in capsys.readouterr().out.splitlines())
-    assert seq["kind"] == "sequence" and seq["labelled_frames"] == 7
-    assert seq["alarms_before_first_label"] == 0
+    seq, stills, total = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert seq["kind"] == "sequence" and seq["positive"] and seq["truth_source"] == "yolo labels"
+    assert seq["alarms_before_ignition"] == 0 and seq["detected"]
     assert seq["time_to_alarm_s"] is not None and 0 <= seq["time_to_alarm_s"] <= 240
     assert Path(seq["evidence"]).is_file()
     assert stills == {"kind": "stills", "folder": str(tmp_path / "stills"), "stills": 3,
                       "frames_per_still": 5, "static_false_alarms": 0,
-                      "jittered_false_alarms": 0, "alarmed_stills": []}  # fmt: skip
+                      "jittered_false_alarms": 0, "negative_days": 3 * 2 * 5 * 60 / 86400,
+                      "alarmed_stills": [], "labelled_skipped": 0}  # fmt: skip
+    assert total["kind"] == "totals" and (total["positives"], total["alarmed"]) == (1, 1)
+    assert total["median_time_to_alarm_s"] == seq["time_to_alarm_s"]
 
 
 def test_audit_fire_bad_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -59,3 +62,37 @@ def test_audit_fire_bad_config_is_one_line(tmp_path: Path, capsys: pytest.Captur
     assert rc == 2
     err = capsys.readouterr().err
     assert "fire.yaml: confirm.votes_to_start" in err and "Traceback" not in err
+
+
+def test_audit_fire_walks_subfolders_and_totals(tmp_path: Path, capsys) -> None:
+    """A folder of sequences: each stamped subfolder is one sequence, loose images are stills."""
+    _sequence(tmp_path / "towers" / "east" / "seq")
+    quiet = tmp_path / "towers" / "west"
+    quiet.mkdir(parents=True)
+    for k in range(6):  # a negative: FIgLib names, all before ignition, no labels
+        cv2.imwrite(str(quiet / f"{1000000000 + 60 * k}_{60 * k - 600:+06d}.jpg"), _terrain())
+    cv2.imwrite(str(tmp_path / "towers" / "loose.jpg"), _terrain(3))
+    (tmp_path / "towers" / "empty").mkdir()
+    rc = main(["audit", "fire", str(tmp_path / "towers"), "--frames", "3"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'towers'}: stills, 1 x 3 frames" in out
+    assert f"{quiet}: sequence, 6 frames every 60 s; negative; false alarms: 0 in 0.004" in out
+    seq = tmp_path / "towers" / "east" / "seq"
+    assert f"{seq}: sequence, 12 frames every 60 s; positive" in out
+    assert "totals: positives alarmed 1/1, median time from the first smoke frame" in out
+    assert "negative sequences 1: false alarms 0 in 0.004 camera-days" in out
+
+
+@pytest.mark.parametrize("make", ["empty", "missing", "only_labels"])
+def test_audit_fire_refuses_a_folder_without_images(tmp_path: Path, capsys, make: str) -> None:
+    folder = tmp_path / "f"
+    if make != "missing":
+        folder.mkdir()
+    if make == "only_labels":
+        (folder / "labels").mkdir()
+        cv2.imwrite(str(folder / "labels" / "x.jpg"), _terrain())  # labels/ is not footage
+    rc = main(["audit", "fire", str(folder)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"carbonedge: error: {folder}: no ")

@@ -7,6 +7,7 @@ const $ = (sel) => document.querySelector(sel);
 const state = {
   tool: "line", lines: [], zones: [], exclusions: [], sky: null, points: [],
   draft: [], fit: null, size: [640, 360], snapshotSha: null, image: new Image(),
+  view: { scale: 1, tx: 0, ty: 0 }, detections: [], detectionsFrame: null,
 };
 window.ceState = state; // for the page tests and for debugging in the browser console
 
@@ -72,10 +73,14 @@ function adopt(record, inForce) {
   if (fit && fit.image_px) {
     state.points = fit.image_px.map((p, i) => ({ image_px: p, world_m: fit.world_m[i] }));
   }
+  showInForce(record);
+  renderLists();
+}
+
+function showInForce(record) {
   $("#current-record").textContent = record
     ? `In force: ${record.source_id}@v${record.version}, ${record.created_at} by ${record.created_by}.`
     : "In force: the site config (no calibration record yet).";
-  renderLists();
 }
 
 // ---- drawing on the canvas -----------------------------------------------------------------
@@ -86,6 +91,141 @@ function imagePoint(event) {
   const x = (event.clientX - rect.left) * canvas.width / rect.width;
   const y = (event.clientY - rect.top) * canvas.height / rect.height;
   return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+}
+
+function clampToImage(p) {
+  return [Math.min(Math.max(p[0], 0), state.size[0]), Math.min(Math.max(p[1], 0), state.size[1])];
+}
+
+// ---- zoom, pan, drag ---------------------------------------------------------------------
+
+function applyView() {
+  const v = state.view, stage = $("#stage"), canvas = $("#canvas");
+  const w = stage.clientWidth, h = canvas.offsetHeight;
+  v.tx = Math.min(0, Math.max(w - w * v.scale, v.tx)); // the picture always covers the stage
+  v.ty = Math.min(0, Math.max(h - h * v.scale, v.ty));
+  canvas.style.transform = `translate(${v.tx}px, ${v.ty}px) scale(${v.scale})`;
+}
+
+function zoomAt(factor, clientX, clientY) {
+  const v = state.view, rect = $("#stage").getBoundingClientRect();
+  const px = (clientX === undefined ? rect.width / 2 : clientX - rect.left);
+  const py = (clientY === undefined ? rect.height / 2 : clientY - rect.top);
+  const scale = Math.min(8, Math.max(1, v.scale * factor));
+  v.tx = px - (px - v.tx) * (scale / v.scale);
+  v.ty = py - (py - v.ty) * (scale / v.scale);
+  v.scale = scale;
+  applyView();
+}
+
+function handles() {
+  // everything a finger can grab: [image point, setter]
+  const out = [];
+  state.lines.forEach((l) => {
+    out.push([l.start_px, (p) => { l.start_px = p; }], [l.end_px, (p) => { l.end_px = p; }]);
+  });
+  state.points.forEach((g) => { out.push([g.image_px, (p) => { g.image_px = p; staleFit(); }]); });
+  const corners = (poly) => poly.forEach((c, k) => out.push([c, (p) => { poly[k] = p; }]));
+  state.zones.forEach((z) => corners(z.polygon_px));
+  state.exclusions.forEach(corners);
+  if (state.sky) corners(state.sky);
+  corners(state.draft);
+  return out;
+}
+
+function hitTest(p) {
+  const canvas = $("#canvas"), rect = canvas.getBoundingClientRect();
+  const radius = 12 * canvas.width / rect.width; // 12 screen px, in image px
+  let best = null, bestD = radius;
+  for (const [q, set] of handles()) {
+    const d = Math.hypot(q[0] - p[0], q[1] - p[1]);
+    if (d <= bestD) { best = set; bestD = d; }
+  }
+  return best;
+}
+
+const pointers = new Map();
+let gesture = null; // {kind: "press"|"drag"|"pan"|"pinch", ...}
+
+function onPointerDown(event) {
+  if (event.button !== undefined && event.button > 0) return;
+  $("#stage").setPointerCapture(event.pointerId);
+  pointers.set(event.pointerId, [event.clientX, event.clientY]);
+  if (pointers.size === 2) {
+    const [a, b] = [...pointers.values()];
+    gesture = { kind: "pinch", dist: Math.hypot(a[0] - b[0], a[1] - b[1]) };
+    return;
+  }
+  if (pointers.size > 2) return;
+  const set = hitTest(imagePoint(event));
+  gesture = { kind: "press", x: event.clientX, y: event.clientY, tx: state.view.tx,
+    ty: state.view.ty, set, moved: false };
+}
+
+function onPointerMove(event) {
+  if (!pointers.has(event.pointerId)) return;
+  pointers.set(event.pointerId, [event.clientX, event.clientY]);
+  if (!gesture) return;
+  if (gesture.kind === "pinch" && pointers.size === 2) {
+    const [a, b] = [...pointers.values()];
+    const dist = Math.hypot(a[0] - b[0], a[1] - b[1]);
+    if (gesture.dist > 0) zoomAt(dist / gesture.dist, (a[0] + b[0]) / 2, (a[1] + b[1]) / 2);
+    gesture.dist = dist;
+    return;
+  }
+  const dx = event.clientX - gesture.x, dy = event.clientY - gesture.y;
+  if (!gesture.moved && Math.hypot(dx, dy) < 4) return;
+  gesture.moved = true;
+  if (gesture.set) { // drag a point, a line end or a corner
+    gesture.set(clampToImage(imagePoint(event)));
+    redraw();
+  } else if (state.view.scale > 1) { // pan the zoomed picture
+    state.view.tx = gesture.tx + dx;
+    state.view.ty = gesture.ty + dy;
+    applyView();
+  }
+}
+
+function onPointerUp(event) {
+  if (!pointers.delete(event.pointerId)) return;
+  const g = gesture;
+  if (!g || g.kind === "pinch") {
+    if (pointers.size === 0) gesture = null;
+    return;
+  }
+  gesture = null;
+  if (!g.moved) onCanvasClick(event); // a tap: the tool's click
+  else if (g.set) { renderLists(); redraw(); }
+}
+
+function onWheel(event) {
+  event.preventDefault();
+  zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX, event.clientY);
+}
+
+// ---- live detections ---------------------------------------------------------------------
+
+async function pollDetections() {
+  if (!$("#live-detections").checked) return;
+  try {
+    const d = await api("GET", "/api/detections");
+    state.detections = d.boxes;
+    state.detectionsFrame = d.frame_index;
+    window.ceDetectionRounds = (window.ceDetectionRounds || 0) + 1;
+    redraw();
+  } catch (err) {
+    showError(`Live detections: ${err.message}`);
+    $("#live-detections").checked = false;
+    state.detections = [];
+    redraw();
+    return;
+  }
+  setTimeout(pollDetections, 1000);
+}
+
+function toggleDetections() {
+  if ($("#live-detections").checked) pollDetections();
+  else { state.detections = []; redraw(); }
 }
 
 function onCanvasClick(event) {
@@ -150,6 +290,15 @@ function redraw() {
     fillPolygon(ctx, z.polygon_px, "rgba(255, 255, 255, 0.12)", zoneColour[z.movement], lw);
     label(ctx, z.polygon_px[0], `${z.id} (${z.movement})`, zoneColour[z.movement]);
   }
+  for (const b of state.detections) {
+    const [x0, y0, x1, y1] = b.xyxy;
+    ctx.strokeStyle = DETECTION_COLOUR;
+    ctx.lineWidth = lw;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    ctx.fillStyle = DETECTION_COLOUR;
+    ctx.fillRect((x0 + x1) / 2 - 2 * lw, y1 - 2 * lw, 4 * lw, 4 * lw); // the anchor lines count
+    label(ctx, [x0 - 6, y0 + 2], `${b.class_name} ${b.confidence.toFixed(2)}`, DETECTION_COLOUR);
+  }
   for (const l of state.lines) drawLine(ctx, l, lw);
   state.points.forEach((p, i) => {
     const outlier = state.fit && state.fit.inliers && state.fit.inliers[i] === false;
@@ -168,6 +317,8 @@ function redraw() {
     state.draft.forEach((p) => ctx.strokeRect(p[0] - 3, p[1] - 3, 6, 6));
   }
 }
+
+const DETECTION_COLOUR = "#ff8c00";
 
 function polyline(ctx, pts, close) {
   ctx.beginPath();
@@ -376,6 +527,8 @@ async function save() {
     });
     $("#save-result").textContent =
       `Saved ${record.record_id} (signed, sha256 ${record.sha256.slice(0, 12)}…) at ${record.created_at}.`;
+    const now = await api("GET", "/api/state"); // the record in force is the one just saved
+    showInForce(now.current);
     window.ceSaved = record;
   } catch (err) {
     showError(err.message);
@@ -393,7 +546,17 @@ function setTool(tool) {
 }
 
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
-$("#canvas").addEventListener("click", onCanvasClick);
+const stage = $("#stage");
+stage.addEventListener("pointerdown", onPointerDown);
+stage.addEventListener("pointermove", onPointerMove);
+stage.addEventListener("pointerup", onPointerUp);
+stage.addEventListener("pointercancel", (e) => { pointers.delete(e.pointerId); gesture = null; });
+stage.addEventListener("wheel", onWheel, { passive: false });
+$("#zoom-in").addEventListener("click", () => zoomAt(1.5));
+$("#zoom-out").addEventListener("click", () => zoomAt(1 / 1.5));
+$("#zoom-reset").addEventListener("click", () => { state.view = { scale: 1, tx: 0, ty: 0 }; applyView(); });
+$("#live-detections").addEventListener("change", toggleDetections);
+window.addEventListener("resize", applyView);
 $("#finish-polygon").addEventListener("click", finishPolygon);
 $("#undo-point").addEventListener("click", () => { state.draft.pop(); redraw(); });
 $("#rect-fill").addEventListener("click", fillRectangle);

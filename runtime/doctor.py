@@ -2,7 +2,7 @@
 source, sensor, detector and sink (``runtime/doctor_plugins.py``), and where models are looked for.
 
 The exit status says whether every kernel is compiled (a plugin this box cannot use, such as
-GStreamer missing from a pip OpenCV, is listed as FAIL but does not fail the command).
+GStreamer missing from a pip OpenCV, is listed as ``no`` and does not fail the command).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every frame source, sensor and detector in the registries, and every uplink sink, is listed with
 ``ok`` (it can work here), ``warn`` (it can work, but something it would use is absent here: no
-camera device, no serial port, a default model not found) or ``FAIL`` (it cannot work: the
+camera device, no serial port, a default model not found) or ``no`` (it cannot work: the
 OpenCV build lacks GStreamer, a Python package is missing). A plugin without a known check says so
 instead of pretending it works.
 """
@@ -19,7 +19,7 @@ from typing import Any, Callable, get_args
 class PluginStatus:
     kind: str  # "source", "sensor", "detector", "sink"
     name: str  # its ``type:`` in a config
-    level: str  # "ok", "warn", "FAIL", "?"
+    level: str  # "ok", "warn", "no", "?"
     detail: str
 
 
@@ -38,7 +38,7 @@ def _backend(api_name: str) -> tuple[str, str]:
     api = getattr(cv2, f"CAP_{api_name}")
     if has_backend(api):
         return "ok", f"OpenCV {cv2.__version__} has its {api_name} backend"
-    return "FAIL", f"this OpenCV build ({cv2.__version__}) has no {api_name} backend"
+    return "no", f"this OpenCV build ({cv2.__version__}) has no {api_name} backend"
 
 
 def _devices(pattern: str, what: str, ok_detail: str) -> tuple[str, str]:
@@ -51,7 +51,7 @@ def _devices(pattern: str, what: str, ok_detail: str) -> tuple[str, str]:
 
 def _serial() -> tuple[str, str]:
     if not _has_module("serial"):
-        return "FAIL", "pyserial is not installed (pip install pyserial)"
+        return "no", "pyserial is not installed (pip install pyserial)"
     import serial
 
     return _devices("/dev/tty[UA][SC]*", "serial ports", f"pyserial {serial.VERSION}")
@@ -59,12 +59,12 @@ def _serial() -> tuple[str, str]:
 
 def _v4l2() -> tuple[str, str]:
     level, detail = _backend("V4L2")
-    return (level, detail) if level == "FAIL" else _devices("/dev/video*", "cameras", detail)
+    return (level, detail) if level == "no" else _devices("/dev/video*", "cameras", detail)
 
 
 def _onnx_detector(config_cls: type) -> tuple[str, str]:
     if not _has_module("onnxruntime"):
-        return "FAIL", "onnxruntime is not installed"
+        return "no", "onnxruntime is not installed"
     import onnxruntime as ort
 
     from carbonedge.runtime.base.errors import ModelError
@@ -96,7 +96,7 @@ def _wrapping_detector(config_cls: type) -> tuple[str, str]:
 
 def _sink_mqtt() -> tuple[str, str]:
     if not _has_module("paho.mqtt"):
-        return "FAIL", "paho-mqtt is not installed (pip install paho-mqtt)"
+        return "no", "paho-mqtt is not installed (pip install paho-mqtt)"
     from importlib.metadata import version
 
     return "ok", f"paho-mqtt {version('paho-mqtt')}"
@@ -155,6 +155,6 @@ def plugin_statuses() -> list[PluginStatus]:
         try:
             level, detail = check()
         except Exception as exc:  # noqa: BLE001 - a failing probe is itself the answer
-            level, detail = "FAIL", f"{type(exc).__name__}: {exc}"
+            level, detail = "no", f"{type(exc).__name__}: {exc}"
         statuses.append(PluginStatus(kind, name, level, detail))
     return statuses

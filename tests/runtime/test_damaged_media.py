@@ -101,3 +101,20 @@ def test_a_png_is_refused_as_a_video(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and "still.png is an image (PNG), not a video" in lines[0], lines
+
+
+def test_health_reports_the_file_that_ended_early(truncated: Path, tmp_path: Path) -> None:
+    from carbonedge.runtime.config import parse_site_config
+    from carbonedge.runtime.site import Site
+
+    config = parse_site_config({
+        "device_id": "a", "detector": {"type": "motion"},
+        "cameras": {"cut": {"source": {"type": "video_file", "path": str(truncated)}}},
+        "health": {"enabled": False},
+        "output": {"sqlite_path": str(tmp_path / "s.sqlite"), "jsonl_path": None},
+    }, origin="test")  # fmt: skip
+    site = Site(config)
+    (result,) = site.run()
+    assert result.ended_early is not None and result.ended_early[1] == 150
+    entry = site.health()["sources"]["cut"]
+    assert entry["ended_early"] == {"frame": result.ended_early[0], "expected": 150}

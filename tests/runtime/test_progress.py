@@ -134,3 +134,20 @@ def test_a_fire_camera_ends_with_its_alarms(tmp_path: Path, shared_dir: Path) ->
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("lookout: "))
     assert re.search(r"81 frames \([\d.]+ FPS\), [1-9]\d* fire alarms? started", line), line
     assert "crossings" not in line  # a tower has no counting line
+
+
+def test_job_progress_redraws_one_line_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    seen = b""
+    with os.fdopen(follower, "w") as tty:
+        with JobProgress("quantize", stream=tty, every_s=0.01) as job:
+            job.phase("quantizing")
+            while (seen.count(b"\r\x1b[K") < 2 and len(seen) < 20_000
+                   and select.select([leader], [], [], 30)[0]):  # fmt: skip
+                seen += os.read(leader, 4096)
+    os.close(leader)
+    assert seen.count(b"\r\x1b[Kquantize: quantizing (0:00)") >= 2, seen
+    assert b"\n" not in seen.split(b"\r\x1b[K", 1)[1]  # redrawn in place, no new lines

@@ -76,6 +76,9 @@ class PixelDetectorConfig(_Strict):
         0.1, ge=0.01, le=1,
         description="light changes over areas wider than this (x width) are divided out",
     )  # fmt: skip
+    glare_halo_frac: float = Field(
+        0.03, ge=0, le=1, description="no smoke within this (x width) of clipped pixels (glare)"
+    )
     night_luma_max: float = Field(35.0, ge=0, le=255, description="darker mean luma is night")
     night_hysteresis_levels: float = Field(
         10.0, ge=0, le=255, description="night ends only this much above night_luma_max"
@@ -84,7 +87,9 @@ class PixelDetectorConfig(_Strict):
         4.0, ge=1, description="and brighter than this x the night frame's mean luma"
     )
     night_flame_luma: float = Field(
-        40.0, ge=0, le=255,
+        40.0,
+        ge=0,
+        le=255,
         description="at night, new light brighter than this (blurred luma) is flame",
     )
     grey_chroma_max: float = Field(3.0, ge=0, le=255, description="less mean chroma: IR/grey")

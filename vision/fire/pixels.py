@@ -166,6 +166,8 @@ class PixelFireDetector:
             luma, shift = self._register(luma, state, None)
         # Step 3: brightening against the background (the kernel updates it)
         bright = self._brightening(luma, state, dt_s, frame, "coarse")
+        if bright is not None and mode == "day":
+            bright = self._off_glare(bright, small)
         cv2.accumulateWeighted(colour / gains, state.colour_bg, state.alpha)
         if bright is None:
             return Detections.empty(), mode, shift, gains
@@ -223,6 +225,17 @@ class PixelFireDetector:
             glow = ((luma > self._glow_level(luma)) & (bright == 255)).astype(np.uint8)
             return self._boxes(glow * np.uint8(255), luma, excess, 1, factor, rows[0], min_area)
         return self._boxes(bright, luma, excess, 0, factor, rows[0], min_area)
+
+    def _off_glare(self, mask: NDArray[np.uint8], bgr: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """``mask`` without the clipped pixels and their halo (``glare_halo_frac`` x width): sun
+        glare and its bloom swell and shrink with every exposure step, and a clipped pixel
+        cannot show a veil of smoke."""
+        clipped = (bgr.max(axis=2) >= 250).astype(np.uint8)
+        if not clipped.any():
+            return mask
+        r = max(1, round(self.config.glare_halo_frac * bgr.shape[1]))
+        halo = cv2.dilate(clipped, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+        return np.where(halo > 0, np.uint8(0), mask)
 
     def _tick(self, state: _State, frame: Frame) -> float:
         dt_s = max(1e-3, frame.t_mono_s - state.t_mono_s)

@@ -22,9 +22,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     migrate.add_argument("config", type=Path, help="the site YAML in the old form")
     migrate.set_defaults(handler=_cmd_migrate)
-    from carbonedge.runtime.config_reference import add_parser as add_reference
+    reference = config_sub.add_parser(
+        "reference", help="print (or --write) the reference of every site config key",
+        description="Markdown reference of every site config key (type, default, unit, "
+                    "description, example), generated from the pydantic models",
+    )  # fmt: skip
+    reference.add_argument(
+        "--write", type=Path, default=None, metavar="FILE",
+        help="write to FILE (docs/config-reference.md) instead of stdout",
+    )  # fmt: skip
+    reference.set_defaults(handler=_cmd_reference)
 
-    add_reference(config_sub)
+
+def _cmd_reference(args: argparse.Namespace) -> int:
+    from carbonedge.runtime.config_reference import cmd_reference  # loads pydantic: not at --help
+
+    return cmd_reference(args)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

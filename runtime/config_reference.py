@@ -294,18 +294,8 @@ def undescribed(sections: list[Section]) -> list[str]:
 # -- the command (``carbonedge config reference``; registered by ``config_cli``) -----------------
 
 
-def add_parser(config_sub: argparse._SubParsersAction) -> None:
-    p = config_sub.add_parser(
-        "reference", help="print (or --write) the reference of every site config key",
-        description="Markdown reference of every site config key (type, default, unit, "
-                    "description, example), generated from the pydantic models",
-    )  # fmt: skip
-    p.add_argument("--write", type=Path, default=None, metavar="FILE",
-                   help="write to FILE (docs/config-reference.md) instead of stdout")  # fmt: skip
-    p.set_defaults(handler=_cmd_reference)
-
-
-def _cmd_reference(args: argparse.Namespace) -> int:
+def cmd_reference(args: argparse.Namespace) -> int:
+    """``carbonedge config reference [--write FILE]`` (parser in ``config_cli.py``)."""
     sections = collect()
     text = render(sections)
     if args.write is None:

@@ -55,14 +55,26 @@ def _writer_ms_per_frame(config, folder: Path, frames: int = 300) -> float:
     cap.release()
     xyxy = np.array([[20 + 35 * i, 60 + 10 * i, 60 + 35 * i, 100 + 10 * i] for i in range(8)],
                     np.float32)  # fmt: skip
-    det = Detections(xyxy=xyxy, confidence=np.full(8, 0.8, np.float32),
-                     class_id=np.zeros(8, np.int32), tracker_id=np.arange(8, dtype=np.int64))
+    det = Detections(
+        xyxy=xyxy,
+        confidence=np.full(8, 0.8, np.float32),
+        class_id=np.zeros(8, np.int32),
+        tracker_id=np.arange(8, dtype=np.int64),
+    )
     h, w = images[0].shape[:2]
     writer = open_mp4(folder / "cost.mp4", 60.0, w, h)
     t0 = time.perf_counter()
     for image in images:
-        writer.write(annotate_frame(image, det, ("car",), lines=camera.lines,
-                                    line_counts={}, header="cam  frame 1  t 0.00 s"))
+        writer.write(
+            annotate_frame(
+                image,
+                det,
+                ("car",),
+                lines=camera.lines,
+                line_counts={},
+                header="cam  frame 1  t 0.00 s",
+            )
+        )
     elapsed_s = time.perf_counter() - t0
     writer.release()
     return elapsed_s / len(images) * 1000.0
@@ -101,9 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\n--annotate / plain frames per second: {ratio:.2f}")
     pipeline_ms = 1000.0 / statistics.median(r[0] for r in rows["plain"])
-    print(f"writer thread: {writer_ms:.2f} ms per frame (draw + MP4 encode) vs the pipeline's "
-          f"{pipeline_ms:.1f} ms per frame: {writer_ms / pipeline_ms:.0%} of a frame's time, on "
-          "another thread")
+    print(
+        f"writer thread: {writer_ms:.2f} ms per frame (draw + MP4 encode) vs the pipeline's "
+        f"{pipeline_ms:.1f} ms per frame: {writer_ms / pipeline_ms:.0%} of a frame's time, on "
+        "another thread"
+    )
     return 0
 
 

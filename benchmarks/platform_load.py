@@ -179,7 +179,8 @@ def _measure(dsn: str, ids: dict[str, float], started: float) -> dict[str, Any]:
             "  received_at - created_at)) FROM accepted").fetchone()  # fmt: skip
         steady = conn.execute(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY n) FROM (SELECT count(*) AS n "
-            "FROM accepted GROUP BY date_trunc('second', received_at)) s").fetchone()[0]
+            "FROM accepted GROUP BY date_trunc('second', received_at)) s"
+        ).fetchone()[0]
         per_worker = dict(conn.execute("SELECT worker, count(*) FROM accepted GROUP BY 1"))
         redelivered = conn.execute("SELECT coalesce(sum(value), 0) FROM ingest_counters "
                                    "WHERE name = 'duplicate'").fetchone()[0]  # fmt: skip
@@ -191,8 +192,9 @@ def _measure(dsn: str, ids: dict[str, float], started: float) -> dict[str, Any]:
         "latency_p50_ms": round(float(p50 or 0.0), 1),
         "latency_p99_ms": round(float(p99 or 0.0), 1),
         "lost": len(set(ids) - stored),
-        "lost_published_at_s": sorted(round(t - started, 2) for m, t in ids.items()
-                                      if m not in stored)[:20],  # fmt: skip
+        "lost_published_at_s": sorted(
+            round(t - started, 2) for m, t in ids.items() if m not in stored
+        )[:20],  # fmt: skip
         "unexpected": len(stored - set(ids)),
         "duplicated": int(n_rows - n_distinct),
         "redelivered_dropped": int(redelivered),
@@ -209,8 +211,10 @@ def _city(result: dict[str, Any], cameras: int) -> str:
 
 
 def print_table(results: list[dict[str, Any]], cameras: int) -> None:
-    print("| workers | messages | msg/s (whole run) | msg/s steady | per worker msg/s | "
-          "p50 ms | p99 ms | lost | dup | gaps | redelivered (dropped) | city (cameras / boxes) |")
+    print(
+        "| workers | messages | msg/s (whole run) | msg/s steady | per worker msg/s | "
+        "p50 ms | p99 ms | lost | dup | gaps | redelivered (dropped) | city (cameras / boxes) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         per = ", ".join(f"{v:g}" for v in r["per_worker_msg_s"].values())
@@ -219,11 +223,15 @@ def print_table(results: list[dict[str, Any]], cameras: int) -> None:
               f"{r['duplicated']} | {r['unexplained_gaps']} | {r['redelivered_dropped']} | "
               f"{_city(r, cameras)} |")  # fmt: skip
     for r in results:
-        print(f"workers {r['workers']}: {'; '.join(r['events']) or 'no restarts'} "
-              f"(wall {r['wall_s']} s)")
+        print(
+            f"workers {r['workers']}: {'; '.join(r['events']) or 'no restarts'} "
+            f"(wall {r['wall_s']} s)"
+        )
         if r["lost"]:
-            print(f"workers {r['workers']}: LOST {r['lost']}, published at t = "
-                  f"{', '.join(f'{t:g}' for t in r['lost_published_at_s'])} s")
+            print(
+                f"workers {r['workers']}: LOST {r['lost']}, published at t = "
+                f"{', '.join(f'{t:g}' for t in r['lost_published_at_s'])} s"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,15 +239,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boxes", type=int, default=1000)
     p.add_argument("--cameras", type=int, default=4)
     p.add_argument("--minutes", type=int, default=2, help="simulated minutes per run")
-    p.add_argument("--rate-msg-s", type=float, default=0.0,
-                   help="offered load in all (default 0: as fast as the publishers sign)")
+    p.add_argument(
+        "--rate-msg-s",
+        type=float,
+        default=0.0,
+        help="offered load in all (default 0: as fast as the publishers sign)",
+    )
     p.add_argument("--workers", default="1,2,4", help="worker counts, one run each")
-    p.add_argument("--mode", choices=("share", "partition"), default="share",
-                   help="workers in one MQTT 5 shared subscription (--share-group), or each on "
-                   "its own persistent subscription storing its devices (--partition I/N)")
+    p.add_argument(
+        "--mode",
+        choices=("share", "partition"),
+        default="share",
+        help="workers in one MQTT 5 shared subscription (--share-group), or each on "
+        "its own persistent subscription storing its devices (--partition I/N)",
+    )
     p.add_argument("--publishers", type=int, default=4, help="publisher connections")
-    p.add_argument("--quick", action="store_true",
-                   help="50 boxes x 4 cameras x 5 minutes at 60 msg/s (restarts mid-flow)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="50 boxes x 4 cameras x 5 minutes at 60 msg/s (restarts mid-flow)",
+    )
     p.add_argument("--no-restarts", action="store_true", help="no injected restarts")
     p.add_argument("--wait-s", type=float, default=WAIT_S, help="give up waiting after this")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -262,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         pg.close()
     rate = f"at {args.rate_msg_s:g} msg/s" if args.rate_msg_s > 0 else "as fast as signed"
-    print(f"\n{args.boxes} boxes x {args.cameras} cameras x {args.minutes} simulated minutes, "
-          f"published {rate}, workers in mode {args.mode}\n")
+    print(
+        f"\n{args.boxes} boxes x {args.cameras} cameras x {args.minutes} simulated minutes, "
+        f"published {rate}, workers in mode {args.mode}\n"
+    )
     print_table(results, args.cameras)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

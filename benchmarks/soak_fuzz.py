@@ -122,7 +122,15 @@ def yaml_case(rng: random.Random) -> str:
     kind = rng.randint(0, 3)
     if kind == 0:
         alphabet = list("ab01:-[]{},&*!%@`'\"#|>?.\n \t") + [
-            "cameras:", "source:", "*a", "&a ", "2024-13-40", "<<: ", "1e9999", "!!python/name:x"]
+            "cameras:",
+            "source:",
+            "*a",
+            "&a ",
+            "2024-13-40",
+            "<<: ",
+            "1e9999",
+            "!!python/name:x",
+        ]
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
     if kind == 1:  # an alias bomb of 3..10 levels
         levels = rng.randint(3, 10)
@@ -170,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         return "accepted"
 
     def ingest(i: int) -> str:
-        return ingestor.handle(rng.choice([TOPIC, "", "a/b", f"carbonedge/{SITE}/x/y"]),
-                               payload_case(rng, good_message(i + 1) if i % 50 == 0 else good))
+        return ingestor.handle(
+            rng.choice([TOPIC, "", "a/b", f"carbonedge/{SITE}/x/y"]),
+            payload_case(rng, good_message(i + 1) if i % 50 == 0 else good),
+        )
 
     def config(i: int) -> str:
         path = folder / "site.yaml"

@@ -22,7 +22,8 @@ class LineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(
-        min_length=1, description="the line's id: counts, summaries and exports name it",
+        min_length=1,
+        description="the line's id: counts, summaries and exports name it",
     )
     start_px: tuple[float, float] = Field(
         description="first end of the line, (x, y) in frame pixels; 'in' is crossing from its left "
@@ -32,21 +33,28 @@ class LineConfig(BaseModel):
         description="second end of the line, (x, y) in frame pixels",
     )
     anchor: Literal["bottom_center", "center", "top_center"] = Field(
-        "bottom_center", description="which point of a vehicle's box must cross the line",
+        "bottom_center",
+        description="which point of a vehicle's box must cross the line",
     )
     hysteresis_px: float = Field(
-        2.0, ge=0.0,
+        2.0,
+        ge=0.0,
         description="an anchor has a side only this far from the line (stops jitter counting "
         "twice)",
     )
     end_tolerance_px: float = Field(
-        4.0, ge=0.0, description="how far beyond either end of the line a crossing still counts",
+        4.0,
+        ge=0.0,
+        description="how far beyond either end of the line a crossing still counts",
     )
     forget_after_s: float = Field(
-        60.0, gt=0.0, description="a track unseen this long is forgotten by the line",
+        60.0,
+        gt=0.0,
+        description="a track unseen this long is forgotten by the line",
     )
     class_vote_s: float = Field(
-        2.0, ge=0.0,
+        2.0,
+        ge=0.0,
         description="a crossing's class is the track's voted class after this long (or when the "
         "track ends)",
     )
@@ -65,11 +73,13 @@ class ZoneConfig(BaseModel):
 
     id: str = Field(min_length=1, description="the zone's id: queues and turning movements name it")
     polygon_px: tuple[tuple[float, float], ...] = Field(
-        min_length=3, description="the zone's corners, (x, y) in frame pixels, at least 3",
+        min_length=3,
+        description="the zone's corners, (x, y) in frame pixels, at least 3",
     )
     movement: Literal["none", "entry", "exit", "both"] = Field(
         "none", description="role in turning-movement counts"
     )
     anchor: Literal["bottom_center", "center", "top_center"] = Field(
-        "bottom_center", description="which point of a vehicle's box must be inside the zone",
+        "bottom_center",
+        description="which point of a vehicle's box must be inside the zone",
     )

@@ -35,10 +35,12 @@ class GroundPlaneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image_to_world: tuple[tuple[float, float, float], ...] | None = Field(
-        None, description="3x3 homography from pixels to road-plane metres (instead of points)",
+        None,
+        description="3x3 homography from pixels to road-plane metres (instead of points)",
     )
     points: tuple[PointPair, ...] | None = Field(
-        None, min_length=4,
+        None,
+        min_length=4,
         description="at least 4 measured pixel <-> ground pairs the homography is fitted to",
     )
 

@@ -396,8 +396,10 @@ def _blame_text(img: NDArray[np.float64], world: NDArray[np.float64],
                 size: tuple[int, int] | None) -> str:  # fmt: skip
     blame = blame_point(img, world, size)
     if blame is None:
-        return ("with 5 points the wrong one can only be named with the image size "
-                "(checks them against a camera): give it, or measure a 6th point")
+        return (
+            "with 5 points the wrong one can only be named with the image size "
+            "(checks them against a camera): give it, or measure a 6th point"
+        )
     return blame.text()
 
 

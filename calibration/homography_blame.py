@@ -130,14 +130,18 @@ class Blame:
         what = "the other 4 fit one camera" if self.unit == "px" else "the other points agree"
         s = self.scores
         if self.clear:
-            return (f"re-measure point {best + 1}: without it {what} ({s[best]:.2f} {self.unit}), "
-                    f"without any other point they do not (>= {s[rest[0]]:.2f} {self.unit})")
+            return (
+                f"re-measure point {best + 1}: without it {what} ({s[best]:.2f} {self.unit}), "
+                f"without any other point they do not (>= {s[rest[0]]:.2f} {self.unit})"
+            )
         close = [k for k in rest if s[k] <= _CLEAR_RATIO * s[best] + self._margin()][:2]
         others = ", ".join(f"{k + 1} ({s[k]:.2f} {self.unit})" for k in close)
-        return (f"most likely point {best + 1} ({s[best]:.2f} {self.unit} without it), but "
-                f"{'point ' + others if others else 'another point'} would explain it almost as "
-                f"well: with {len(s)} points one wrong point cannot be told apart for sure; "
-                "re-measure those, or measure more points")
+        return (
+            f"most likely point {best + 1} ({s[best]:.2f} {self.unit} without it), but "
+            f"{'point ' + others if others else 'another point'} would explain it almost as "
+            f"well: with {len(s)} points one wrong point cannot be told apart for sure; "
+            "re-measure those, or measure more points"
+        )
 
     def _margin(self) -> float:
         return _CLEAR_PX if self.unit == "px" else _CLEAR_M

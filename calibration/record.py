@@ -75,13 +75,15 @@ class CalibrationConfig(BaseModel):
         description="folder of the signed calibration records (one subfolder per camera or sensor)",
     )
     key: str | None = Field(
-        None, min_length=16,
+        None,
+        min_length=16,
         description="secret that signs and verifies the records (use ${ENV}); default: the uplink "
         "signing key",
     )
     key_file: Path | None = Field(None, description="file holding that secret instead of key")
     token_file: Path | None = Field(
-        None, description="file holding the technician web page's access token for this box",
+        None,
+        description="file holding the technician web page's access token for this box",
     )
 
     @model_validator(mode="after")

@@ -39,7 +39,10 @@ class ClassFleet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     electric_share: float = Field(
-        0.0, ge=0.0, le=1.0, description="share of battery-electric vehicles (zero tailpipe), 0-1",
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of battery-electric vehicles (zero tailpipe), 0-1",
     )
     size: dict[str, float] = Field(
         description="size segment -> share of the combustion-engine part (sums to 1)",
@@ -126,7 +129,9 @@ class UncertaintyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     draws: int = Field(
-        500, ge=100, le=100_000,
+        500,
+        ge=100,
+        le=100_000,
         description="Monte Carlo draws per interval for the 95 % intervals",
     )
     seed: int = Field(0, ge=0, description="random seed (same seed, same intervals)")
@@ -139,10 +144,16 @@ class UncertaintyConfig(BaseModel):
         description="vehicle-to-vehicle spread per pollutant, coefficient of variation",
     )
     fleet_mix_gsd: float = Field(
-        1.3, ge=1.0, le=5.0, description="fleet composition error, geometric standard deviation",
+        1.3,
+        ge=1.0,
+        le=5.0,
+        description="fleet composition error, geometric standard deviation",
     )
     speed_gsd: float = Field(
-        1.04, ge=1.0, le=2.0, description="speed calibration error, geometric standard deviation",
+        1.04,
+        ge=1.0,
+        le=2.0,
+        description="speed calibration error, geometric standard deviation",
     )
     count_gsd: float | None = Field(
         None, ge=1.0, le=2.0,
@@ -163,11 +174,16 @@ class UncertaintyConfig(BaseModel):
         return by_class.get(vehicle_class, self.count_gsd or 1.03)
 
     default_length_gsd: float = Field(
-        1.3, ge=1.0, le=5.0,
+        1.3,
+        ge=1.0,
+        le=5.0,
         description="error of the default segment length, geometric standard deviation",
     )
     idle_rate_gsd: float = Field(
-        1.5, ge=1.0, le=5.0, description="idling emission rate error, geometric standard deviation",
+        1.5,
+        ge=1.0,
+        le=5.0,
+        description="idling emission rate error, geometric standard deviation",
     )
 
 
@@ -188,7 +204,9 @@ class EmissionsConfig(BaseModel):
         default_factory=dict, description="per class; classes left out use DEFAULT_FLEET"
     )
     bus_share_of_bus_or_truck: float = Field(
-        0.3, ge=0.0, le=1.0,
+        0.3,
+        ge=0.0,
+        le=1.0,
         description="share of buses among vehicles the detector calls bus_or_truck",
     )
     unknown_class_shares: dict[VehicleClass, float] = Field(
@@ -202,18 +220,23 @@ class EmissionsConfig(BaseModel):
         description="how vehicles of an unknown class are split over the emitting classes",
     )
     default_speed_kmh: float = Field(
-        25.0, gt=0.0, le=200.0,
+        25.0,
+        gt=0.0,
+        le=200.0,
         description="speed used where no speed is measured (no ground plane)",
     )
     default_segment_length_m: float = Field(
-        50.0, gt=0.0, le=10_000.0,
+        50.0,
+        gt=0.0,
+        le=10_000.0,
         description="road length in view, where no ground plane gives it",
     )
     mee2014_newer_standard_proxy: bool = Field(
         True, description="mee2014: use the newest 国 standard in the guideline for newer ones"
     )
     uncertainty: UncertaintyConfig = Field(
-        UncertaintyConfig(), description="spreads behind the 95 % intervals",
+        UncertaintyConfig(),
+        description="spreads behind the 95 % intervals",
     )
 
     _unknown = field_validator("unknown_class_shares")(_check_shares)

@@ -139,12 +139,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{r.summary_count} summaries, {r.frame_errors} frame errors, "
             f"{r.decode_errors} undecodable frames skipped, "
             f"detector skipped on {r.gated_fraction:.0%} of frames (motion gating)"
-            + (f", {r.annotate_dropped} frames left out of the annotated video"
-               if r.annotate_dropped else "")
-            + (f", {r.unwritten} items NOT written to the store ({r.spilled} in the spill file)"
-               if r.unwritten else "")
-            + (f", FILE ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected"
-               if r.ended_early else "")
+            + (
+                f", {r.annotate_dropped} frames left out of the annotated video"
+                if r.annotate_dropped
+                else ""
+            )
+            + (
+                f", {r.unwritten} items NOT written to the store ({r.spilled} in the spill file)"
+                if r.unwritten
+                else ""
+            )
+            + (
+                f", FILE ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected"
+                if r.ended_early
+                else ""
+            )
             + "\n"
         )
     if failed:

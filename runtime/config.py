@@ -102,7 +102,9 @@ class SummaryConfig(StrictModel):
     """Per-interval summaries."""
 
     interval_s: float = Field(
-        60.0, gt=0, le=86400,
+        60.0,
+        gt=0,
+        le=86400,
         description="length of one summary interval, aligned to UTC wall time",
     )
 
@@ -120,11 +122,14 @@ class OutputConfig(StrictModel):
         description="a JSON-lines copy of every summary (null: none)",
     )
     shutdown_flush_s: float = Field(
-        10.0, ge=0.0, le=600.0,
+        10.0,
+        ge=0.0,
+        le=600.0,
         description="at shutdown, retry a failing store this long before spilling the queue",
     )
     spill_dir: Path | None = Field(
-        None, description="folder of the spill file (default: next to the store; "
+        None,
+        description="folder of the spill file (default: next to the store; "
         "another filesystem survives a full disk)",
     )
 
@@ -220,7 +225,8 @@ class SiteConfig(StrictModel):
     """A whole box: site-wide settings, camera defaults and ``cameras`` (module docstring)."""
 
     device_id: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
         description="this box's id: every summary, event and upload carries it",
     )
     time_zone: str | None = Field(
@@ -232,35 +238,44 @@ class SiteConfig(StrictModel):
     tracker: ByteTrackConfig = Field(ByteTrackConfig(), description="ByteTrack settings")
     speed: SpeedConfig = Field(SpeedConfig(), description="speed, stop and distance estimation")
     length_classes: bool = Field(
-        True, description="class a one-class detector's boxes by length where metres are known",
+        True,
+        description="class a one-class detector's boxes by length where metres are known",
     )
     road_classes: RoadClassesConfig = Field(
-        RoadClassesConfig(), description="detector labels -> road classes (riders folded in)",
+        RoadClassesConfig(),
+        description="detector labels -> road classes (riders folded in)",
     )
     gating: GateConfig = Field(
-        GateConfig(), description="skip the detector on frames where nothing moved",
+        GateConfig(),
+        description="skip the detector on frames where nothing moved",
     )
     emissions: EmissionsConfig | None = Field(
-        None, description="traffic exhaust emissions per interval (null: none)",
+        None,
+        description="traffic exhaust emissions per interval (null: none)",
     )
     cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")
     # site-level only
     sensors: list[SensorConfig] = Field(
-        default_factory=list, description="air-quality and other sensors on serial lines or Modbus",
+        default_factory=list,
+        description="air-quality and other sensors on serial lines or Modbus",
     )
     watchdog: WatchdogConfig = Field(
-        WatchdogConfig(), description="when live sources that stall or freeze are restarted",
+        WatchdogConfig(),
+        description="when live sources that stall or freeze are restarted",
     )
     summary: SummaryConfig = Field(SummaryConfig(), description="interval summaries")
     output: OutputConfig = Field(
-        OutputConfig(), description="where the box stores what it measured",
+        OutputConfig(),
+        description="where the box stores what it measured",
     )
     uplink: UplinkConfig | None = Field(
-        None, description="where messages go upstream (MQTT or HTTPS; null: none)",
+        None,
+        description="where messages go upstream (MQTT or HTTPS; null: none)",
     )
     hj212: Hj212Config | None = Field(None, description="HJ 212 link to a China platform")
     health: HealthConfig = Field(
-        HealthConfig(), description="the local health, metrics and web page server",
+        HealthConfig(),
+        description="the local health, metrics and web page server",
     )
     calibration: CalibrationConfig | None = Field(
         None,
@@ -295,8 +310,10 @@ class SiteConfig(StrictModel):
                 raise ValueError(name)
             return name if name is None or ZoneInfo(name) else name
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as "
-                             "Asia/Shanghai, Europe/London or UTC)") from None
+            raise ValueError(
+                f"unknown time zone {name!r} (expected an IANA name such as "
+                "Asia/Shanghai, Europe/London or UTC)"
+            ) from None
 
     @model_validator(mode="after")
     def _check_ids(self) -> SiteConfig:

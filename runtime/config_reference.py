@@ -90,8 +90,9 @@ def collect(root: type[BaseModel] | None = None) -> list[Section]:
         sections.append(section)
         nested: list[tuple[type[BaseModel], str, str]] = []
         for name, info in model.model_fields.items():
-            if info.exclude or (name == "id" and (path == "cameras.<id>"
-                                                  or path.startswith("cameras.<id>.source"))):
+            if info.exclude or (
+                name == "id" and (path == "cameras.<id>" or path.startswith("cameras.<id>.source"))
+            ):
                 continue  # set at run time, or filled from the key under cameras:
             annotation = info.annotation
             description = (info.description or "").strip()
@@ -259,7 +260,7 @@ def render(sections: list[Section], command: str = "carbonedge config reference"
     for s in sections:
         out.append(f"- [{_title(s)}](#{_anchor(s)})")
     for s in sections:
-        out.append(f"\n<a id=\"{_anchor(s)}\"></a>\n## {_title(s)}\n")
+        out.append(f'\n<a id="{_anchor(s)}"></a>\n## {_title(s)}\n')
         doc = (s.model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         if doc:
             out.append(f"{doc} (`{s.model.__name__}`)\n")

@@ -71,7 +71,12 @@ def run_video(path: Path, out_dir: Path, *, line_y_px: float | None, model: str)
 
 
 def _run(
-    source, detector, line: LineConfig, out_dir: Path, *, interval_s: float,
+    source,
+    detector,
+    line: LineConfig,
+    out_dir: Path,
+    *,
+    interval_s: float,
     ground_plane: GroundPlane | None = None,
     on_events: Callable[[list[LineCrossed]], None] | None = None,
 ) -> SourceResult:
@@ -91,8 +96,12 @@ def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
     out.write(
         f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
         f"{r.detections} detections, {r.summary_count} interval summaries\n"
-        + (f"the file ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected "
-           "(truncated or damaged): counted up to there\n" if r.ended_early else "")
+        + (
+            f"the file ENDED EARLY at frame {r.ended_early[0]} of {r.ended_early[1]} expected "
+            "(truncated or damaged): counted up to there\n"
+            if r.ended_early
+            else ""
+        )
         + "\n"
     )
     if outcome.audit is not None:

@@ -31,8 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format", choices=FORMATS, default="csv",
         help="csv (default), json, emissions-csv (what `carbonedge emissions` reads; one line)",
     )  # fmt: skip
-    p.add_argument("--tz", default=None,
-                   help="IANA time zone (default: the --config's time_zone, else the system's)")
+    p.add_argument(
+        "--tz",
+        default=None,
+        help="IANA time zone (default: the --config's time_zone, else the system's)",
+    )
     p.add_argument("--config", type=Path, default=None, metavar="SITE.yaml",
                    help="the site config whose time_zone sets the clock")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")

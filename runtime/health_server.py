@@ -75,7 +75,10 @@ class HealthServer:
 
     @classmethod
     def from_config(
-        cls, config: HealthConfig, metrics: Metrics, health: Callable[[], dict[str, Any]],
+        cls,
+        config: HealthConfig,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
         live: Callable[[], Any] | None = None,
     ) -> HealthServer | None:
         """A server for ``config``, or None when ``enabled`` is false (not started yet).
@@ -160,8 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 200 if report.get("status") == "ok" else 503
                 body = json.dumps(report, sort_keys=True, default=str).encode("utf-8")
                 self._reply(status, "application/json", body)
-            elif self.owner.live is not None and live_page.handle(self, self.owner.live,
-                                                                 self.owner.stopping):
+            elif self.owner.live is not None and live_page.handle(
+                self, self.owner.live, self.owner.stopping
+            ):
                 pass  # the live page answered (runtime/live/page.py)
             else:
                 text = b"not found: try /metrics or /healthz\n"

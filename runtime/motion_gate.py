@@ -36,7 +36,8 @@ class GateConfig(BaseModel):
 
     enabled: bool = Field(True, description="skip the detector on frames where nothing moved")
     regions: Literal["frame", "lines_and_zones"] = Field(
-        "frame", description="look for motion in the whole frame or only around lines and zones",
+        "frame",
+        description="look for motion in the whole frame or only around lines and zones",
     )
     keepalive_s: float = Field(2.0, gt=0.0, description="infer at least this often")
     min_changed_fraction: float = Field(

@@ -35,8 +35,8 @@ from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.vision.analytics.kinematics import SpeedConfig
-from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 from carbonedge.vision.taxonomy import RoadClassesConfig
+from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
 if TYPE_CHECKING:  # the fire monitor, emissions and masks are imported only when a site uses them
     from carbonedge.calibration.masks import SourceMasks

@@ -86,7 +86,7 @@ def time_ticks(
     """Tick times on a round step of the local clock of ``zone`` and their strftime format."""
     span = max(t1_s - t0_s, 1.0)
     step = next((s for s in _TIME_STEPS_S if span / s <= target), _TIME_STEPS_S[-1])
-    offset_s = (datetime.fromtimestamp(t0_s, tz=zone).utcoffset() or timezone.utc.utcoffset(None))
+    offset_s = datetime.fromtimestamp(t0_s, tz=zone).utcoffset() or timezone.utc.utcoffset(None)
     shift = offset_s.total_seconds() if offset_s else 0.0  # one offset: DST mid-axis shifts ticks
     first = math.ceil((t0_s + shift) / step) * step - shift
     ticks = [first + i * step for i in range(int((t1_s - first) // step) + 1)]
@@ -234,8 +234,9 @@ def diverging_bars_chart(
     top = max((sum(v[i] for v in up.values()) for i in range(len(starts_s))), default=0.0)
     bottom = max((sum(v[i] for v in down.values()) for i in range(len(starts_s))), default=0.0)
     x1 = (starts_s[-1] + width_s) if starts_s else 1.0
-    frame = _Frame(starts_s[0] if starts_s else 0.0, x1, -bottom, max(top, 1.0), integer=True,
-                   zone=zone)
+    frame = _Frame(
+        starts_s[0] if starts_s else 0.0, x1, -bottom, max(top, 1.0), integer=True, zone=zone
+    )
     body = frame.y_axis(y_label, absolute=True) + frame.time_axis()
     bar_w = max(frame.x(width_s) - frame.x(0.0) - 2.0, 1.0)
     for i, start in enumerate(starts_s):

@@ -64,7 +64,9 @@ def render_report(data: ReportData) -> str:
     ]
     devices = ", ".join(sorted({s["device_id"] for s in data.summaries}))
     return _PAGE.format(
-        title=escape(f"carbonedge report: {devices}"), css=_CSS, body="\n".join(sections),
+        title=escape(f"carbonedge report: {devices}"),
+        css=_CSS,
+        body="\n".join(sections),
         zone=escape(zone_label(data.zone, bins.origin_s)),
     )
 
@@ -244,8 +246,9 @@ def _queue_section(data: ReportData, bins: Bins, x_range: tuple[float, float], m
         series.append(Series(f"{name} max", colour, [(x, c[2]) for x, c in pts], dashed=True))
     note = ("Vehicles stopped inside each zone: mean over the frames of the interval (solid) and "
             "the peak (dashed).")  # fmt: skip
-    chart = line_chart("chart-queue", "Queue length per zone", series, "vehicles queued", x_range,
-                       zone=data.zone)
+    chart = line_chart(
+        "chart-queue", "Queue length per zone", series, "vehicles queued", x_range, zone=data.zone
+    )
     return _section("Queue length", note, _legend([(s.name, s.colour, s.dashed) for s in series]),
                     chart)  # fmt: skip
 

@@ -39,8 +39,10 @@ def runs_section(data: ReportData) -> str:
             f"<td>{escape(local_text(run.end_s, data.zone))}</td>"
             f"<td>{len(run.summaries)}</td><td>{crossings:,}</td><td>{mark}</td></tr>"
         )
-    note = ("Each start of the service or each recorded file is a run; the report shows one "
-            "(the latest, unless <code>--run N</code> or <code>--run all</code> is given).")
+    note = (
+        "Each start of the service or each recorded file is a run; the report shows one "
+        "(the latest, unless <code>--run N</code> or <code>--run all</code> is given)."
+    )
     return ("<section id='runs'><h2>Runs</h2>"
             f"<p class='note'>{note}</p><div class='scroll'><table><thead><tr><th>run</th>"
             "<th>device</th><th>cameras</th><th>start</th><th>end</th><th>intervals</th>"

@@ -68,10 +68,14 @@ class WatchdogConfig(BaseModel):
         60.0, gt=0.0, description="frozen this long: reconnect (None: only report it)"
     )
     restart_backoff_max_s: float = Field(
-        60.0, gt=0.0, description="longest wait between two restarts of a failing source",
+        60.0,
+        gt=0.0,
+        description="longest wait between two restarts of a failing source",
     )
     check_every_s: float = Field(
-        1.0, gt=0.0, description="how often the watchdog looks at the sources",
+        1.0,
+        gt=0.0,
+        description="how often the watchdog looks at the sources",
     )
 
 
@@ -169,8 +173,10 @@ class Site:
                 for camera_id, camera in self.cameras.items():
                     runner = self._runners[camera_id]
                     runner.thread = threading.Thread(
-                        target=self._run_source, args=(runner, camera, store),
-                        name=f"source-{camera_id}", daemon=True,
+                        target=self._run_source,
+                        args=(runner, camera, store),
+                        name=f"source-{camera_id}",
+                        daemon=True,
                     )
                     runner.thread.start()
                 sensors_stop = threading.Event()
@@ -235,8 +241,9 @@ class Site:
                 return
             self.server = server.start()
         except ConfigError as exc:  # a second instance, or another service: nothing would watch it
-            raise ConfigError(f"{exc}; set health.port to a free port (0: any), or health: "
-                              "{enabled: false}") from None
+            raise ConfigError(
+                f"{exc}; set health.port to a free port (0: any), or health: {{enabled: false}}"
+            ) from None
 
     def _run_source(self, runner: _Runner, camera: CameraConfig, store: Store) -> None:
         backoff = Backoff(1.0, self.watchdog.restart_backoff_max_s)

@@ -23,7 +23,9 @@ def disk_free_bytes(sqlite_path: Path) -> int | None:
 
 
 def store_faults(
-    writes: dict[str, Any] | None, sqlite_path: Path, disk_min_free_mb: float,
+    writes: dict[str, Any] | None,
+    sqlite_path: Path,
+    disk_min_free_mb: float,
     integrity_problems: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """``writes`` is ``WriteHealth.snapshot()`` (None before the store is open).

@@ -52,16 +52,25 @@ class CameraMovedConfig(BaseModel):
         None, description="reference view; default: the source's calibration snapshot"
     )
     check_every_s: float = Field(
-        5.0, gt=0.0, le=3600.0, description="time between two comparisons with the reference view",
+        5.0,
+        gt=0.0,
+        le=3600.0,
+        description="time between two comparisons with the reference view",
     )
     work_width_px: int = Field(320, ge=64, le=1920, description="frames are downscaled to this")
     search_px: float = Field(12.0, gt=0.0, le=128.0, description="largest shift, full resolution")
     max_rotation_deg: float = Field(3.0, ge=0.0, le=10.0, description="largest roll searched for")
     tiles_x: int = Field(
-        4, ge=1, le=16, description="tiles across the image that are matched against the reference",
+        4,
+        ge=1,
+        le=16,
+        description="tiles across the image that are matched against the reference",
     )
     tiles_y: int = Field(
-        3, ge=1, le=16, description="tiles down the image that are matched against the reference",
+        3,
+        ge=1,
+        le=16,
+        description="tiles down the image that are matched against the reference",
     )
     moved_threshold_px: float = Field(
         1.5, gt=0.0, description="a tile displaced this much (full resolution) means moved"

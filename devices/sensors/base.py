@@ -70,7 +70,8 @@ class SensorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
         description="sensor id: its readings and calibration records carry it; must differ from "
         "camera ids",
     )
@@ -79,19 +80,29 @@ class SensorConfig(BaseModel):
         10.0, gt=0, le=86400, description="no valid frame this long: reopen the device"
     )
     backoff_initial_s: float = Field(
-        0.5, gt=0, le=60,
+        0.5,
+        gt=0,
+        le=60,
         description="first wait before reconnecting after a failure (doubles up to backoff_max_s)",
     )
     backoff_max_s: float = Field(
-        30.0, gt=0, le=3600, description="longest wait between reconnection attempts",
+        30.0,
+        gt=0,
+        le=3600,
+        description="longest wait between reconnection attempts",
     )
     queue_readings: int = Field(
-        1024, ge=1, le=1_000_000,
+        1024,
+        ge=1,
+        le=1_000_000,
         description="readings kept waiting for the pipeline (the newest are kept, drops are "
         "counted)",
     )
     close_timeout_s: float = Field(
-        2.0, gt=0, le=60, description="how long closing waits for the reader thread to stop",
+        2.0,
+        gt=0,
+        le=60,
+        description="how long closing waits for the reader thread to stop",
     )
 
 

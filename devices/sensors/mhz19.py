@@ -56,7 +56,10 @@ def encode_response(co2_ppm: int) -> bytes:
 class Mhz19Config(SerialSensorConfig):
     type: Literal["mhz19"] = "mhz19"
     baudrate: int = Field(
-        9600, ge=1200, le=115200, description="serial line speed (the MH-Z19 talks at 9600)",
+        9600,
+        ge=1200,
+        le=115200,
+        description="serial line speed (the MH-Z19 talks at 9600)",
     )
     interval_s: float = Field(2.0, gt=0, le=3600, description="time between requests")
 

@@ -38,18 +38,22 @@ class RegisterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(
-        min_length=1, pattern=r"^[a-z][a-z0-9_]*$",
+        min_length=1,
+        pattern=r"^[a-z][a-z0-9_]*$",
         description="the reading's name with its unit (e.g. co2_ppm), lower case",
     )
     address: int = Field(ge=0, le=65535, description="0-based register address")
     table: Literal["holding", "input"] = Field(
-        "holding", description="holding registers (function 3) or input registers (function 4)",
+        "holding",
+        description="holding registers (function 3) or input registers (function 4)",
     )
     data_type: DataType = Field(
-        "uint16", description="how the register(s) decode: 16-bit, 32-bit (two registers) or float",
+        "uint16",
+        description="how the register(s) decode: 16-bit, 32-bit (two registers) or float",
     )
     word_order: Literal["big", "little"] = Field(
-        "big", description="order of the two registers of a 32-bit value",
+        "big",
+        description="order of the two registers of a 32-bit value",
     )
     scale: float = Field(1.0, description="value = raw * scale + offset")
     offset: float = Field(0.0, description="value = raw * scale + offset")
@@ -81,31 +85,45 @@ def decode_registers(registers: list[int], spec: RegisterSpec) -> float:
 class ModbusConfig(SensorConfig):
     type: Literal["modbus"] = "modbus"
     transport: Literal["tcp", "rtu"] = Field(
-        "tcp", description="Modbus TCP over the network or RTU over a serial line",
+        "tcp",
+        description="Modbus TCP over the network or RTU over a serial line",
     )
     host: str | None = Field(None, description="tcp: device address")
     tcp_port: int = Field(502, ge=1, le=65535, description="Modbus TCP port of the device")
     port: str | None = Field(None, description="rtu: serial port, e.g. /dev/ttyUSB0")
     baudrate: int = Field(9600, ge=300, le=4_000_000, description="serial line speed (RTU)")
     parity: Literal["N", "E", "O"] = Field(
-        "N", description="serial parity (RTU): none, even or odd",
+        "N",
+        description="serial parity (RTU): none, even or odd",
     )
     unit_id: int = Field(1, ge=0, le=247, description="Modbus device (slave) address")
     timeout_s: float = Field(
-        1.0, gt=0, le=60, description="how long one request waits for the device's answer",
+        1.0,
+        gt=0,
+        le=60,
+        description="how long one request waits for the device's answer",
     )
     interval_s: float = Field(
-        5.0, gt=0, le=86400, description="time between two reads of the register map",
+        5.0,
+        gt=0,
+        le=86400,
+        description="time between two reads of the register map",
     )
     registers: list[RegisterSpec] = Field(
-        min_length=1, description="the values to read, one entry per register (or register pair)",
+        min_length=1,
+        description="the values to read, one entry per register (or register pair)",
     )
     stall_after_s: float = Field(
-        30.0, gt=0, le=86400,
+        30.0,
+        gt=0,
+        le=86400,
         description="no valid reading this long marks the sensor stalled in health",
     )
     reconnect_after_s: float = Field(
-        30.0, gt=0, le=86400, description="no valid reading this long reconnects (with backoff)",
+        30.0,
+        gt=0,
+        le=86400,
+        description="no valid reading this long reconnects (with backoff)",
     )
 
     @model_validator(mode="after")

@@ -65,7 +65,10 @@ def encode_frame(values: dict[str, float]) -> bytes:
 class Pms5003Config(SerialSensorConfig):
     type: Literal["pms5003"] = "pms5003"
     baudrate: int = Field(
-        9600, ge=1200, le=115200, description="serial line speed (the PMS5003 talks at 9600)",
+        9600,
+        ge=1200,
+        le=115200,
+        description="serial line speed (the PMS5003 talks at 9600)",
     )
 
 

@@ -61,7 +61,10 @@ def encode_response(co2_ppm: int) -> bytes:
 class SenseAirS8Config(SerialSensorConfig):
     type: Literal["senseair_s8"] = "senseair_s8"
     baudrate: int = Field(
-        9600, ge=1200, le=115200, description="serial line speed (the SenseAir S8 talks at 9600)",
+        9600,
+        ge=1200,
+        le=115200,
+        description="serial line speed (the SenseAir S8 talks at 9600)",
     )
     interval_s: float = Field(2.0, gt=0, le=3600, description="time between requests")
 

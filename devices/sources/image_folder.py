@@ -41,11 +41,16 @@ class ImageFolderConfig(LiveSourceConfig):
     path: Path = Field(description="folder of still images, read in name order")
     watch: bool = Field(False, description="keep polling for new images (else end at the last)")
     poll_interval_s: float = Field(
-        1.0, gt=0, le=3600, description="how often the folder is checked for new images",
+        1.0,
+        gt=0,
+        le=3600,
+        description="how often the folder is checked for new images",
     )
     settle_s: float = Field(0.5, ge=0, le=60, description="skip files younger than this")
     stall_after_s: float = Field(
-        120.0, gt=0, le=86400,
+        120.0,
+        gt=0,
+        le=86400,
         description="no new image this long marks the source stalled (health, watchdog)",
     )
     time_from: Literal["mtime", "name"] = Field(

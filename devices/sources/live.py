@@ -71,11 +71,16 @@ class LiveSourceConfig(SourceConfig):
     )
     stall_after_s: float = Field(5.0, gt=0, le=3600, description="no frame this long: stalled")
     backoff_initial_s: float = Field(
-        0.5, gt=0, le=60,
+        0.5,
+        gt=0,
+        le=60,
         description="first wait before reconnecting after a failure (doubles up to backoff_max_s)",
     )
     backoff_max_s: float = Field(
-        30.0, gt=0, le=3600, description="longest wait between reconnection attempts",
+        30.0,
+        gt=0,
+        le=3600,
+        description="longest wait between reconnection attempts",
     )
     give_up_after_s: float | None = Field(
         None, gt=0, description="failing this long: failed for good (default: retry for ever)"
@@ -85,7 +90,10 @@ class LiveSourceConfig(SourceConfig):
         0.3, ge=0, le=255, description="mean absolute grey difference that counts as a change"
     )
     close_timeout_s: float = Field(
-        1.0, gt=0, le=60, description="how long closing waits for the reader thread to stop",
+        1.0,
+        gt=0,
+        le=60,
+        description="how long closing waits for the reader thread to stop",
     )
 
 

@@ -28,13 +28,19 @@ class RtspConfig(LiveSourceConfig):
     type: Literal["rtsp"] = "rtsp"
     url: str = Field(repr=False, description="rtsp:// or rtsps:// URL; may hold credentials")
     transport: Literal["tcp", "udp"] = Field(
-        "tcp", description="RTP over the RTSP TCP connection (robust) or UDP",
+        "tcp",
+        description="RTP over the RTSP TCP connection (robust) or UDP",
     )
     connect_timeout_s: float = Field(
-        10.0, gt=0, le=300, description="how long opening the stream may take",
+        10.0,
+        gt=0,
+        le=300,
+        description="how long opening the stream may take",
     )
     read_timeout_s: float = Field(
-        5.0, gt=0, le=300,
+        5.0,
+        gt=0,
+        le=300,
         description="no frame this long counts as a disconnect (reconnects with backoff)",
     )
 

@@ -37,7 +37,9 @@ class SnapshotConfig(LiveSourceConfig):
     interval_s: float = Field(1.0, gt=0, le=86400, description="time between requests")
     timeout_s: float = Field(5.0, gt=0, le=300, description="how long one HTTP request may take")
     stall_after_s: float = Field(
-        30.0, gt=0, le=86400,
+        30.0,
+        gt=0,
+        le=86400,
         description="no new image this long marks the source stalled (health, watchdog)",
     )
 

@@ -27,11 +27,15 @@ class V4l2Config(LiveSourceConfig):
     type: Literal["v4l2"] = "v4l2"
     device: str | int = Field("/dev/video0", description="device node or index")
     width_px: int | None = Field(
-        None, ge=16, le=8192,
+        None,
+        ge=16,
+        le=8192,
         description="capture width asked of the camera (default: the camera's)",
     )
     height_px: int | None = Field(
-        None, ge=16, le=8192,
+        None,
+        ge=16,
+        le=8192,
         description="capture height asked of the camera (default: the camera's)",
     )
     fourcc: str | None = Field(None, min_length=4, max_length=4, description="e.g. MJPG, YUYV")

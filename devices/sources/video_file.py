@@ -49,7 +49,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 
 
 def image_format(path: Path) -> str | None:
-    """"PNG", "JPEG", "BMP" or "TIFF" when ``path`` starts like that still image, else None."""
+    """ "PNG", "JPEG", "BMP" or "TIFF" when ``path`` starts like that still image, else None."""
     try:
         with open(path, "rb") as f:
             head = f.read(16)
@@ -89,7 +89,8 @@ class VideoFileConfig(SourceConfig):
         None, gt=0, le=1000, description="override the container's frame rate"
     )
     realtime: bool = Field(
-        False, description="pace frames at the file's frame rate instead of as fast as possible",
+        False,
+        description="pace frames at the file's frame rate instead of as fast as possible",
     )
     start_wall: datetime | None = Field(
         None,
@@ -98,7 +99,9 @@ class VideoFileConfig(SourceConfig):
         "of the same file makes the same interval ids",
     )
     max_frames: int | None = Field(
-        None, ge=1, description="stop after this many frames (default: the whole file)",
+        None,
+        ge=1,
+        description="stop after this many frames (default: the whole file)",
     )
     max_consecutive_errors: int = Field(
         30, ge=1, description="frames tried past a failed read before it is taken as the end"

@@ -84,16 +84,20 @@ class AppliedRecord(StrictModel):
         description="the record in force (e.g. road@v3), carried by every interval summary",
     )
     image_size_px: tuple[int, int] | None = Field(
-        None, description="(width, height) of the image the record's pixels refer to",
+        None,
+        description="(width, height) of the image the record's pixels refer to",
     )
     masks_size_px: tuple[int, int] | None = Field(
-        None, description="(width, height) of the image the masks were drawn on",
+        None,
+        description="(width, height) of the image the masks were drawn on",
     )
     sky_mask_px: MaskPolygon | None = Field(
-        None, description="polygon of the sky (fire monitor), frame pixels",
+        None,
+        description="polygon of the sky (fire monitor), frame pixels",
     )
     azimuth: AzimuthFields | None = Field(
-        None, description="the record's azimuth calibration (alarm bearings)",
+        None,
+        description="the record's azimuth calibration (alarm bearings)",
     )
     intrinsics: IntrinsicsFields | None = Field(None, description="the record's lens calibration")
 

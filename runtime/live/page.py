@@ -86,8 +86,13 @@ def _camera(handler: Any, view: LiveView, path: str, stopping: threading.Event) 
         if latest is None and slot.wait_newer(None, _FIRST_FRAME_WAIT_S):
             latest = slot.latest_jpeg()
         if latest is None:
-            _send(handler, 503, "text/plain; charset=utf-8",
-                  f"camera {slot.camera_id}: no frame yet\n".encode(), {"Retry-After": "1"})
+            _send(
+                handler,
+                503,
+                "text/plain; charset=utf-8",
+                f"camera {slot.camera_id}: no frame yet\n".encode(),
+                {"Retry-After": "1"},
+            )
             return
         _send(handler, 200, "image/jpeg", latest[1], {"X-Frame-Index": str(latest[0])})
         return
@@ -141,12 +146,16 @@ def _counts_table(camera: dict[str, Any]) -> str:
         for direction in ("in", "out"):
             by_class = per_dir.get(direction, {})
             detail = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(by_class.items()) if v)
-            rows.append(f"<tr><td>{html.escape(line_id)}</td><td>{direction}</td>"
-                        f"<td class=n>{sum(by_class.values())}</td><td>{detail or '-'}</td></tr>")
+            rows.append(
+                f"<tr><td>{html.escape(line_id)}</td><td>{direction}</td>"
+                f"<td class=n>{sum(by_class.values())}</td><td>{detail or '-'}</td></tr>"
+            )
     if not rows:
         return "<p class=muted>no counting lines</p>"
-    return ("<table class=counts><thead><tr><th>line</th><th>dir</th><th>total</th>"
-            "<th>by class</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (
+        "<table class=counts><thead><tr><th>line</th><th>dir</th><th>total</th>"
+        "<th>by class</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def render_page(status: dict[str, Any]) -> str:
@@ -160,7 +169,7 @@ def render_page(status: dict[str, Any]) -> str:
             f"</span></h2>"
             f'<img class=frame alt="latest annotated frame of {html.escape(camera_id)}" '
             f'src="cameras/{q}/latest.jpg">'
-            f'<p class=meta><span class=figures>{cam["frames"]} frames, {cam["crossings"]} '
+            f"<p class=meta><span class=figures>{cam['frames']} frames, {cam['crossings']} "
             f'crossings</span> · <a href="cameras/{q}/stream.mjpg">live stream (MJPEG)</a></p>'
             f"<div class=table>{_counts_table(cam)}</div></section>"
         )

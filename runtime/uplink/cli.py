@@ -88,19 +88,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Mosquitto 2.0 shared subscription) survives a broker restart",
     )  # fmt: skip
     ingest.add_argument("--stdout", action="store_true", help="print accepted messages")
-    ingest.add_argument("--client-id", default="carbonedge-ingest",
-                        help="MQTT client id: names the worker's persistent session (restart a "
-                        "worker with the same id and the broker redelivers what it had)")
+    ingest.add_argument(
+        "--client-id",
+        default="carbonedge-ingest",
+        help="MQTT client id: names the worker's persistent session (restart a "
+        "worker with the same id and the broker redelivers what it had)",
+    )
     ingest.add_argument("--username", default=None)
     ingest.add_argument("--password-file", type=Path, default=None)
     ingest.add_argument("--ca-file", type=Path, default=None)
     ingest.add_argument("--cert-file", type=Path, default=None)
     ingest.add_argument("--key-file", type=Path, default=None)
     ingest.add_argument("--max-bytes", type=int, default=16384)
-    ingest.add_argument("--max-age-h", type=float, default=720.0,
-                        help="refuse messages created longer ago (0: no limit; default 30 days)")
-    ingest.add_argument("--max-future-s", type=float, default=600.0,
-                        help="refuse messages created further in the future (box clock skew)")
+    ingest.add_argument(
+        "--max-age-h",
+        type=float,
+        default=720.0,
+        help="refuse messages created longer ago (0: no limit; default 30 days)",
+    )
+    ingest.add_argument(
+        "--max-future-s",
+        type=float,
+        default=600.0,
+        help="refuse messages created further in the future (box clock skew)",
+    )
     ingest.add_argument("--max-messages", type=int, default=None, help="exit after N accepted")
     ingest.add_argument("--idle-exit-s", type=float, default=None, help="exit after N s quiet")
     ingest.set_defaults(handler=_cmd_ingest)
@@ -180,8 +191,9 @@ def _pending_data(sqlite_path: Path) -> int:
 
     db = read_connection(sqlite_path)
     try:
-        return int(db.execute(
-            "SELECT COUNT(*) FROM outbox WHERE kind != 'device_health'").fetchone()[0])
+        return int(
+            db.execute("SELECT COUNT(*) FROM outbox WHERE kind != 'device_health'").fetchone()[0]
+        )
     finally:
         db.close()
 

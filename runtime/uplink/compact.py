@@ -39,7 +39,6 @@ _BASE_KEYS = frozenset({
 })  # fmt: skip
 
 
-
 def _t(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 

@@ -24,7 +24,8 @@ class MqttTlsConfig(_Strict):
 
     ca_file: Path = Field(description="CA certificate(s) that verify the broker (PEM)")
     cert_file: Path | None = Field(
-        None, description="client certificate, when the broker requires one (PEM)",
+        None,
+        description="client certificate, when the broker requires one (PEM)",
     )
     key_file: Path | None = Field(None, description="the client certificate's private key (PEM)")
 
@@ -47,23 +48,34 @@ class MqttSinkConfig(_Strict):
     password_file: Path | None = Field(None, description="file holding the MQTT password")
     tls: MqttTlsConfig | None = Field(None, description="TLS settings (null: plain TCP)")
     topic_prefix: str = Field(
-        "carbonedge", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        "carbonedge",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="first level of every topic (<prefix>/<site>/<device>/...)",
     )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval")
     session_expiry_s: int = Field(
-        7 * 86400, ge=0, le=0xFFFFFFFF,
+        7 * 86400,
+        ge=0,
+        le=0xFFFFFFFF,
         description="how long the broker keeps the session while the box is away",
     )
     reconnect_min_s: float = Field(
-        1.0, gt=0, le=600,
+        1.0,
+        gt=0,
+        le=600,
         description="first wait before reconnecting (doubles up to reconnect_max_s)",
     )
     reconnect_max_s: float = Field(
-        120.0, gt=0, le=3600, description="longest wait between reconnection attempts",
+        120.0,
+        gt=0,
+        le=3600,
+        description="longest wait between reconnection attempts",
     )
     max_inflight: int = Field(
-        20, ge=1, le=1000, description="messages sent and not yet acknowledged at most",
+        20,
+        ge=1,
+        le=1000,
+        description="messages sent and not yet acknowledged at most",
     )
 
     @model_validator(mode="after")
@@ -81,15 +93,20 @@ class HttpSinkConfig(_Strict):
     type: Literal["http"] = "http"
     url: str = Field(pattern=r"^https?://", description="endpoint each message is POSTed to")
     ca_file: Path | None = Field(
-        None, description="CA certificate(s) that verify the server (PEM; default: the system's)",
+        None,
+        description="CA certificate(s) that verify the server (PEM; default: the system's)",
     )
     token: str | None = Field(None, description="bearer token; prefer ${ENV} or token_file")
     token_file: Path | None = Field(
-        None, description="file holding the bearer token sent with each request",
+        None,
+        description="file holding the bearer token sent with each request",
     )
     timeout_s: float = Field(10.0, gt=0, le=300, description="how long one request may take")
     retry_min_s: float = Field(
-        1.0, gt=0, le=600, description="first wait before a retry (doubles up to retry_max_s)",
+        1.0,
+        gt=0,
+        le=600,
+        description="first wait before a retry (doubles up to retry_max_s)",
     )
     retry_max_s: float = Field(120.0, gt=0, le=3600, description="longest wait between retries")
 
@@ -100,10 +117,12 @@ class SigningConfig(_Strict):
     (PEM, mode 0600, from ``carbonedge keys generate``); the platform holds only its public key."""
 
     algorithm: Literal["hmac-sha256", "ed25519"] = Field(
-        "hmac-sha256", description="hmac-sha256 (shared secret) or ed25519 (device private key)",
+        "hmac-sha256",
+        description="hmac-sha256 (shared secret) or ed25519 (device private key)",
     )
     key: str | None = Field(
-        None, min_length=16,
+        None,
+        min_length=16,
         description="the HMAC secret (use ${ENV}); exactly one of key or key_file",
     )
     key_file: Path | None = Field(
@@ -128,34 +147,50 @@ class UplinkConfig(_Strict):
     """Where messages go and how the on-box outbox (in ``output.sqlite_path``) behaves."""
 
     site_id: str = Field(
-        pattern=_ID, description="the site's id upstream (topic level and message field)",
+        pattern=_ID,
+        description="the site's id upstream (topic level and message field)",
     )
     sink: SinkConfig = Field(description="where messages go, chosen by type: (mqtt or http)")
     signing: SigningConfig = Field(description="how messages are signed")
     outbox_max_mb: float = Field(
-        64.0, gt=0, le=100_000,
+        64.0,
+        gt=0,
+        le=100_000,
         description="outbox size past which old summaries are merged (compacted)",
     )
     max_message_bytes: int = Field(
-        16384, ge=256, le=256 * 1024 * 1024,
+        16384,
+        ge=256,
+        le=256 * 1024 * 1024,
         description="largest message sent; larger ones are dead-lettered",
     )
     drain_rate_msg_s: float = Field(
-        20.0, gt=0, le=100_000, description="messages sent per second at most when catching up",
+        20.0,
+        gt=0,
+        le=100_000,
+        description="messages sent per second at most when catching up",
     )
     compact_max_interval_s: float = Field(
-        3600.0, gt=0, le=7 * 86400,
+        3600.0,
+        gt=0,
+        le=7 * 86400,
         description="longest interval that compaction merges summaries into",
     )
     health_interval_s: float = Field(300.0, ge=0, le=86400, description="0 = no health messages")
     live_events: bool = Field(
-        False, description="also publish each line crossing at once, QoS 0, on "
+        False,
+        description="also publish each line crossing at once, QoS 0, on "
         "<prefix>/<site>/<device>/events/crossing (mqtt sink only; runtime/uplink/live_events.py)",
     )
     flush_timeout_s: float = Field(
-        10.0, ge=0, le=3600, description="how long shutdown waits for the outbox to drain",
+        10.0,
+        ge=0,
+        le=3600,
+        description="how long shutdown waits for the outbox to drain",
     )
     stalled_after_s: float = Field(
-        120.0, gt=0, le=86400,
+        120.0,
+        gt=0,
+        le=86400,
         description="nothing acknowledged this long while messages wait: /healthz degraded",
     )

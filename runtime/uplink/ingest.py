@@ -88,6 +88,7 @@ class Ingestor:
 
     def _reject(self, topic: str, payload: bytes, reason: str, device: str | None) -> str:
         """Keep a reject record (reason, claimed device, size) and log one line."""
+
         def clean(text: str, limit: int) -> str:  # one line, storable UTF-8
             return " ".join(text.split())[:limit].encode("utf-8", "replace").decode("utf-8")
 

@@ -87,23 +87,24 @@ SELECT site_id, camera, {bucket} AS bucket_start, sum(vehicles)::bigint AS vehic
 FROM interval_summary WHERE co2_g IS NOT NULL GROUP BY 1, 2, 3;"""
 
 
-VIEWS = "\n".join([
-    """CREATE OR REPLACE VIEW device_messages AS
+VIEWS = "\n".join(
+    [
+        """CREATE OR REPLACE VIEW device_messages AS
 SELECT device_id, seq, kind, msg_id, site_id, created_at, received_at, worker
 FROM accepted ORDER BY device_id, seq;""",
-    """CREATE OR REPLACE VIEW ledger_gaps AS
+        """CREATE OR REPLACE VIEW ledger_gaps AS
 SELECT device_id, seq AS after_seq, next_seq AS before_seq, next_seq - seq - 1 AS missing
 FROM (SELECT device_id, seq, lead(seq) OVER (PARTITION BY device_id ORDER BY seq) AS next_seq
       FROM ledger) s
 WHERE next_seq > seq + 1 ORDER BY device_id, after_seq;""",
-    """CREATE OR REPLACE VIEW ledger_replays AS
+        """CREATE OR REPLACE VIEW ledger_replays AS
 SELECT r.device_id, r.seq, r.msg_id AS replay_msg_id, l.msg_id AS accepted_msg_id, r.received_at
 FROM replays r LEFT JOIN ledger l USING (device_id, seq) ORDER BY r.device_id, r.seq;""",
-    _counts_view("counts_15min", _BUCKET_15),
-    _counts_view("counts_hourly", _BUCKET_60),
-    _emissions_view("emissions_15min", _BUCKET_15),
-    _emissions_view("emissions_hourly", _BUCKET_60),
-    """CREATE OR REPLACE VIEW device_status AS
+        _counts_view("counts_15min", _BUCKET_15),
+        _counts_view("counts_hourly", _BUCKET_60),
+        _emissions_view("emissions_15min", _BUCKET_15),
+        _emissions_view("emissions_hourly", _BUCKET_60),
+        """CREATE OR REPLACE VIEW device_status AS
 SELECT a.device_id, max(a.site_id) AS site_id, count(*) AS messages, min(a.seq) AS first_seq,
        max(a.seq) AS last_seq, max(a.created_at) AS last_created_at,
        max(a.received_at) AS last_received_at,
@@ -111,7 +112,8 @@ SELECT a.device_id, max(a.site_id) AS site_id, count(*) AS messages, min(a.seq) 
            ::bigint AS missing_seqs,
        (SELECT count(*) FROM replays r WHERE r.device_id = a.device_id) AS replays
 FROM accepted a GROUP BY a.device_id ORDER BY a.device_id;""",
-])
+    ]
+)
 
 
 def partition_ddl(table: str, day_iso: str, next_day_iso: str) -> tuple[str, str]:

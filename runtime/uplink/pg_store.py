@@ -94,8 +94,11 @@ class PostgresStore:
 
         conn = self._connection()
         try:
-            with (conn.pipeline() if pipeline else nullcontext()), conn.transaction(), \
-                    conn.cursor() as cur:
+            with (
+                conn.pipeline() if pipeline else nullcontext(),
+                conn.transaction(),
+                conn.cursor() as cur,
+            ):
                 yield cur
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self._drop()
@@ -219,8 +222,12 @@ class PostgresStore:
                  _first(total.get("co2_g")), _first(total.get("nox_g")),
                  _first(total.get("pm25_g")), _first(total.get("co_g")), Jsonb(body)),
             )  # fmt: skip
-            cells = [(line, direction, cls, n) for line, dirs in body["counts"].items()
-                     for direction, classes in dirs.items() for cls, n in classes.items()]
+            cells = [
+                (line, direction, cls, n)
+                for line, dirs in body["counts"].items()
+                for direction, classes in dirs.items()
+                for cls, n in classes.items()
+            ]
             cur.execute(
                 "INSERT INTO interval_counts SELECT %s, %s, %s, %s, %s, %s, l, d, c, n FROM "
                 "unnest(%s::text[], %s::text[], %s::text[], %s::int[]) AS u(l, d, c, n)"

@@ -36,16 +36,22 @@ _FIELDS = ("device_id", "site_id", "messages", "first_seq", "last_seq", "last_cr
 def register(sub: argparse._SubParsersAction) -> None:
     platform = sub.add_parser("platform", help="the receiving side: what its store knows")
     actions = platform.add_subparsers(dest="platform_action", required=True, metavar="ACTION")
-    status = actions.add_parser(
-        "status", help="boxes seen, last message per box, gaps, late boxes"
-    )
+    status = actions.add_parser("status", help="boxes seen, last message per box, gaps, late boxes")
     where = status.add_mutually_exclusive_group(required=True)
     where.add_argument("--postgres", metavar="DSN", help="the ingest PostgreSQL store")
     where.add_argument("--db", type=Path, metavar="SQLITE", help="an ingest SQLite file")
-    status.add_argument("--late-min", type=float, default=10.0,
-                        help="a box is late after this long without a message (default 10)")
-    status.add_argument("--as-of", default=None, metavar="ISO8601",
-                        help="judge lateness at this UTC time instead of now")
+    status.add_argument(
+        "--late-min",
+        type=float,
+        default=10.0,
+        help="a box is late after this long without a message (default 10)",
+    )
+    status.add_argument(
+        "--as-of",
+        default=None,
+        metavar="ISO8601",
+        help="judge lateness at this UTC time instead of now",
+    )
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.set_defaults(handler=_cmd_status)
 
@@ -130,8 +136,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     w(f"{report['boxes']} boxes seen, {report['late']} late (nothing for > {args.late_min:g} min "
       f"as of {_iso(now)}), {report['with_gaps']} with gaps ({report['missing_seqs']} seqs "
       f"missing), {report['replays']} replays\n")  # fmt: skip
-    w("| box | site | messages | seqs | missing | replays | last created | last received "
-      "| quiet min | late |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    w(
+        "| box | site | messages | seqs | missing | replays | last created | last received "
+        "| quiet min | late |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     for r in report["devices"]:
         replays = "-" if r["replays"] is None else r["replays"]
         w(f"| {r['device_id']} | {r['site_id']} | {r['messages']} | {r['first_seq']}-"

@@ -127,4 +127,3 @@ def write_generated(package_dir: Path) -> list[Path]:
         doc_path.write_text(new_doc, encoding="utf-8")
         changed.append(doc_path)
     return changed
-

@@ -128,8 +128,12 @@ def fire_alarms(tmp_path: Path, name: str, frames: Path) -> list[dict]:
     site = {
         "device_id": "box-f",
         # the linear hfov model the record's azimuth must win over
-        "cameras": {"tower": {"source": tower, "fire": {
-            "scene": {"azimuth_center_deg": 10.0, "hfov_deg": 50.0}}}},
+        "cameras": {
+            "tower": {
+                "source": tower,
+                "fire": {"scene": {"azimuth_center_deg": 10.0, "hfov_deg": 50.0}},
+            }
+        },
         "detector": {"type": "motion"},
         "summary": {"interval_s": 3600},
         "output": {"sqlite_path": str(tmp_path / f"{name}.sqlite"), "jsonl_path": None},

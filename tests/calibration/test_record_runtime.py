@@ -23,17 +23,23 @@ KEY = "site-calibration-key-0123456789"
 def write_site(tmp_path: Path) -> Path:
     site = {
         "device_id": "box-9",
-        "cameras": {"road": {
-            "source": {"type": "synthetic", "duration_s": 15, "seed": 7},
-            "lines": [{"id": "config_line", "start_px": [0, 100], "end_px": [640, 100]}]}},
+        "cameras": {
+            "road": {
+                "source": {"type": "synthetic", "duration_s": 15, "seed": 7},
+                "lines": [{"id": "config_line", "start_px": [0, 100], "end_px": [640, 100]}],
+            }
+        },
         "detector": {"type": "motion"},
         "summary": {"interval_s": 5},
         "output": {"sqlite_path": str(tmp_path / "out.sqlite"), "jsonl_path": None},
         "calibration": {"records_dir": str(tmp_path / "records"), "key": KEY},
         # with an uplink, calibration changes are queued upstream (no forwarder runs here, so
         # they stay in the outbox, where the test reads them; without one nothing is queued)
-        "uplink": {"site_id": "main-st", "signing": {"key": KEY},
-                   "sink": {"type": "mqtt", "host": "127.0.0.1", "port": 1}},
+        "uplink": {
+            "site_id": "main-st",
+            "signing": {"key": KEY},
+            "sink": {"type": "mqtt", "host": "127.0.0.1", "port": 1},
+        },
     }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site))

@@ -267,8 +267,11 @@ def _site_yaml(tmp_path: Path, *, port: str = "/dev/null", calibration: bool = T
     if calibration:
         data["calibration"] = {"records_dir": str(tmp_path / "records"), "key": KEY}
         # calibration changes are queued upstream only with an uplink (no forwarder runs here)
-        data["uplink"] = {"site_id": "main-st", "signing": {"key": KEY},
-                          "sink": {"type": "mqtt", "host": "127.0.0.1", "port": 1}}
+        data["uplink"] = {
+            "site_id": "main-st",
+            "signing": {"key": KEY},
+            "sink": {"type": "mqtt", "host": "127.0.0.1", "port": 1},
+        }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

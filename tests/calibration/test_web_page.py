@@ -391,8 +391,13 @@ def test_the_page_starts_from_the_config_and_a_save_removes_a_config_line(tmp_pa
     assert [x["id"] for x in state["in_force"]["lines"]] == ["yaml-line"]
     assert state["in_force"]["exclusion_masks_px"] == [[[0, 0], [30, 0], [0, 30]]]
     zone = {"id": "q", "polygon_px": [[0, 0], [50, 0], [50, 50]]}
-    body = {"created_by": "t", "snapshot_sha256": state["snapshot_sha256"], "ground_points": [],
-            "zones": [zone], "exclusion_masks_px": state["in_force"]["exclusion_masks_px"]}
+    body = {
+        "created_by": "t",
+        "snapshot_sha256": state["snapshot_sha256"],
+        "ground_points": [],
+        "zones": [zone],
+        "exclusion_masks_px": state["in_force"]["exclusion_masks_px"],
+    }
     assert session.save(body)["record_id"] == "road@v1"
     record = store.current("road")
     assert record.sets == ("lines", "zones", "exclusion_masks_px", "sky_mask_px")

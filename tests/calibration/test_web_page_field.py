@@ -59,8 +59,10 @@ def served(tmp_path: Path) -> Iterator[str]:
 def _open(browser: Browser, url: str, width: int, height: int) -> Page:  # noqa: F811
     page = browser.page("about:blank")
     mobile = width < 700
-    page.send("Emulation.setDeviceMetricsOverride",
-              {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    page.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
     page.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
     page.send("Page.navigate", {"url": url})
     assert page.wait_for("window.ceReady", timeout_s=30) is True
@@ -68,8 +70,10 @@ def _open(browser: Browser, url: str, width: int, height: int) -> Page:  # noqa:
 
 
 def _rect(page: Page, selector: str = "#canvas") -> list[float]:
-    return page.eval(f"(() => {{ const r = document.querySelector('{selector}')"
-                     ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+    return page.eval(
+        f"(() => {{ const r = document.querySelector('{selector}')"
+        ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
+    )
 
 
 def _screen(page: Page, x_px: float, y_px: float) -> tuple[float, float]:
@@ -99,7 +103,11 @@ def _tap_image(page: Page, x_px: float, y_px: float) -> None:
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_the_picture_fills_the_width_on_phones_and_tablets(
-    served: str, browser: Browser, tmp_path: Path, width: int, height: int  # noqa: F811
+    served: str,
+    browser: Browser,
+    tmp_path: Path,
+    width: int,
+    height: int,  # noqa: F811
 ) -> None:
     page = _open(browser, served, width, height)
     _, _, w, h = _rect(page)
@@ -117,7 +125,8 @@ def test_the_picture_fills_the_width_on_phones_and_tablets(
 
 
 def test_drag_moves_a_line_end_and_a_ground_point_and_zoom_keeps_clicks_true(
-    served: str, browser: Browser  # noqa: F811
+    served: str,
+    browser: Browser,  # noqa: F811
 ) -> None:
     page = _open(browser, served, 412, 915)
     page.eval("document.querySelector('#stage').scrollIntoView({block: 'start'})")
@@ -162,16 +171,21 @@ def test_wheel_and_pinch_zoom(served: str, browser: Browser) -> None:  # noqa: F
     page = _open(browser, served, 412, 915)
     page.eval("document.querySelector('#stage').scrollIntoView({block: 'start'})")
     x, y = _screen(page, 320, 180)
-    page.send("Input.dispatchMouseEvent",
-              {"type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": -400})
+    page.send(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseWheel", "x": x, "y": y, "deltaX": 0, "deltaY": -400},
+    )
     page.wait_for("ceState.view.scale > 1.5")
     page.click("#zoom-reset")
     page.eval("document.querySelector('#stage').scrollIntoView({block: 'start'})")
     x, y = _screen(page, 320, 180)
 
     def touch(kind: str, spread: float) -> None:
-        points = [] if kind == "touchEnd" else [
-            {"x": x - spread, "y": y, "id": 1}, {"x": x + spread, "y": y, "id": 2}]
+        points = (
+            []
+            if kind == "touchEnd"
+            else [{"x": x - spread, "y": y, "id": 1}, {"x": x + spread, "y": y, "id": 2}]
+        )
         page.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
 
     touch("touchStart", 20)
@@ -184,7 +198,8 @@ def test_wheel_and_pinch_zoom(served: str, browser: Browser) -> None:  # noqa: F
 
 
 def test_live_detections_are_drawn_over_the_snapshot_and_refresh(
-    served: str, browser: Browser  # noqa: F811
+    served: str,
+    browser: Browser,  # noqa: F811
 ) -> None:
     page = _open(browser, served, 412, 915)
     page.click("#live-detections")

@@ -80,7 +80,7 @@ def site_yaml(tmp: Path) -> str:
         + cam("garbage", "garbage.mp4")
         + cam("cut", "cut.mp4")
         + f"  outside:\n    source: {{type: video_file, path: clip.mp4}}\n"
-          f"    lines: [{LINE_OK}, {LINE_OUT}]\n"
+        f"    lines: [{LINE_OK}, {LINE_OUT}]\n"
         + cam("wrong_kind", "clip.mp4", "    detector: {type: yolox, model: ./classifier.onnx}\n")
         + cam("no_model", "clip.mp4", "    detector: {type: yolox, model: nowhere.onnx}\n")
     )

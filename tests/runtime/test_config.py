@@ -73,9 +73,12 @@ def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             ("{type: video_file, path: clip.avi}", "{type: video_file}"),
             "cameras.cam1.source.video_file.path: Field required",
         ),
-        (("source: {type: video_file, ", "source: {"), "cameras.cam1.source: missing key 'type' "
-         "(one of 'gstreamer', 'image_folder', 'rtsp', 'snapshot', 'synthetic', 'v4l2', "
-         "'video_file')"),
+        (
+            ("source: {type: video_file, ", "source: {"),
+            "cameras.cam1.source: missing key 'type' "
+            "(one of 'gstreamer', 'image_folder', 'rtsp', 'snapshot', 'synthetic', 'v4l2', "
+            "'video_file')",
+        ),
     ],
 )
 def test_bad_config_one_line_error(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:

@@ -46,8 +46,9 @@ def test_half_open_requests_hold_a_bounded_number_of_threads_for_a_bounded_time(
 
 
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
-def test_listening_beyond_loopback_is_warned(host: str, warned: bool,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_listening_beyond_loopback_is_warned(
+    host: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="carbonedge.runtime.health_server"):
         with HealthServer(Metrics(), lambda: {"status": "ok"}, host=host, port=0):
             pass

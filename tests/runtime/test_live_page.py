@@ -142,17 +142,25 @@ def test_the_mjpeg_stream_sends_decodable_frames(running: str) -> None:
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (412, 915)])
 def test_the_page_in_chromium_at_desktop_and_phone_width(
-    running: str, browser: Browser, tmp_path: Path, width: int, height: int  # noqa: F811
+    running: str,
+    browser: Browser,
+    tmp_path: Path,
+    width: int,
+    height: int,  # noqa: F811
 ) -> None:
     page = browser.page("about:blank")
-    page.send("Emulation.setDeviceMetricsOverride",
-              {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    page.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
     page.send("Page.navigate", {"url": f"{running}/"})
     page.wait_for("document.querySelectorAll('img.frame').length === 2 && "
                   "[...document.querySelectorAll('img.frame')].every(i => i.naturalWidth > 0)",
                   timeout_s=30)  # fmt: skip
-    rects = page.eval("[...document.querySelectorAll('img.frame')].map(i => "
-                      "{const r = i.getBoundingClientRect(); return [r.width, r.height]})")
+    rects = page.eval(
+        "[...document.querySelectorAll('img.frame')].map(i => "
+        "{const r = i.getBoundingClientRect(); return [r.width, r.height]})"
+    )
     for w, h in rects:
         assert w > 300 and h > 150, rects  # never collapsed, the frame fills the card
         assert w <= width

@@ -33,7 +33,9 @@ def run():
     gt = scene.ground_truth
     (x1, y1), (x2, y2) = gt.counting_line_px
     pipeline = SourcePipeline(
-        device_id="box", source=scene, detector=MotionDetector(MotionDetectorConfig()),
+        device_id="box",
+        source=scene,
+        detector=MotionDetector(MotionDetectorConfig()),
         camera=CameraPlan(
             tracker=ByteTrackConfig(),
             lines=[LineConfig(id="line", start_px=(x1, y1), end_px=(x2, y2))],

@@ -75,8 +75,10 @@ def test_highway_clip_gives_the_release_s_crossings(shared_dir: Path, tmp_path: 
     example = Path(__file__).resolve().parents[2] / "runtime" / "examples" / "highway.yaml"
     text = example.read_text().replace("carbonedge-out/", f"{tmp_path}/")
     # the release's tracker thresholds (the defaults changed after the redesign, issue 25)
-    text = text.replace("  lost_buffer_s: 1.0\n",
-                        "  lost_buffer_s: 1.0\n  high_score: 0.5\n  new_track_score: 0.6\n")
+    text = text.replace(
+        "  lost_buffer_s: 1.0\n",
+        "  lost_buffer_s: 1.0\n  high_score: 0.5\n  new_track_score: 0.6\n",
+    )
     assert "new_track_score: 0.6" in text
     site_yaml = tmp_path / "highway.yaml"
     site_yaml.write_text(text)

@@ -165,7 +165,7 @@ def test_snapshot_shows_the_first_frame_with_lines_and_zones(site) -> None:
     html = (site / "r.html").read_text()
     svg = re.search(r'<svg id="snapshot-road".*?</svg>', html, re.S).group(0)
     assert "first frame of its source (synthetic, frame 0)" in svg
-    assert svg.count("class=\"count-line\"") == 2 and svg.count("class=\"zone\"") == 2
+    assert svg.count('class="count-line"') == 2 and svg.count('class="zone"') == 2
     jpeg = base64.b64decode(re.search(r'href="data:image/jpeg;base64,([^"]+)"', svg).group(1))
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (360, 640, 3) and float(image.std()) > 10  # a real frame, not blank
@@ -289,7 +289,6 @@ def test_config_time_zone_is_checked(tmp_path, capsys) -> None:
     assert "time_zone" in err and "unknown time zone 'Asia/Atlantis'" in err
 
 
-
 def test_hourly_periods_follow_a_half_hour_zone(two_runs) -> None:
     """India is UTC+05:30: its hours start at :30 UTC, so the site clock decides the cells."""
     from carbonedge.runtime.export import resolve_zone
@@ -310,5 +309,11 @@ def test_export_takes_the_site_clock_from_the_config(site, capsys) -> None:
               for r in rows if ",total," in r}  # fmt: skip
     shown = count_tables(html, "counts-15min")
     for (camera, line, direction), n in totals.items():
-        assert sum(v for (_, col), v in shown[(camera, line)].items()
-                   if col.startswith(direction + " ")) == n
+        assert (
+            sum(
+                v
+                for (_, col), v in shown[(camera, line)].items()
+                if col.startswith(direction + " ")
+            )
+            == n
+        )

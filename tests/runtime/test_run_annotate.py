@@ -75,7 +75,7 @@ def _frames_and_dropped(stdout: str, camera_id: str) -> tuple[int, int]:
 
 
 def _near(image: np.ndarray, bgr: tuple[int, int, int], tol: int = 45) -> np.ndarray:
-    return (np.abs(image.astype(int) - np.array(bgr)).max(axis=-1) <= tol)
+    return np.abs(image.astype(int) - np.array(bgr)).max(axis=-1) <= tol
 
 
 def _check_drawn(frames: list[np.ndarray], seed: int) -> None:
@@ -91,7 +91,7 @@ def _check_drawn(frames: list[np.ndarray], seed: int) -> None:
             continue
         raw = scene.render(index).image
         changed = np.abs(image.astype(int) - raw.astype(int)).max(axis=-1) > 60
-        changed[: 30] = False  # the header band
+        changed[:30] = False  # the header band
         changed[LINE_Y - 12 : LINE_Y + 6] = False  # the line and its label
         palette = np.zeros(changed.shape, bool)
         for bgr in CLASS_PALETTE_BGR:

@@ -99,7 +99,12 @@ def _run(order: tuple[str, ...] | None) -> Any:
 def test_a_toy_stage_adds_its_section_to_every_summary(toy_stage) -> None:
     pipeline, result = _run(toy_stage)
     assert [s.name for s in pipeline.stages] == [
-        "detect", "road_classes", "track", "analytics", "modal_split", "brightness"
+        "detect",
+        "road_classes",
+        "track",
+        "analytics",
+        "modal_split",
+        "brightness",
     ]
     bodies = [s.to_dict() for s in result.summaries]
     assert len(bodies) == 2
@@ -144,7 +149,11 @@ def test_a_stage_may_only_close_the_sections_it_owns(toy_stage) -> None:
 def test_the_pipeline_is_the_list_of_stages_the_camera_asks_for() -> None:
     pipeline, _ = _run(None)
     assert [s.name for s in pipeline.stages] == [
-        "detect", "road_classes", "track", "analytics", "modal_split"
+        "detect",
+        "road_classes",
+        "track",
+        "analytics",
+        "modal_split",
     ]
 
 
@@ -154,7 +163,8 @@ def test_published_schema_and_schema_md_are_generated_from_the_registry() -> Non
     published = resources.files("carbonedge.runtime.uplink").joinpath(
         "schemas", "interval_summary.v1.json").read_text(encoding="utf-8")  # fmt: skip
     assert published == schema.summary_schema_text(), (
-        "stale: run carbonedge schema --write runtime/uplink")
+        "stale: run carbonedge schema --write runtime/uplink"
+    )
     doc = resources.files("carbonedge.runtime.uplink").joinpath("SCHEMA.md").read_text("utf-8")
     assert schema.sections_table() in doc, "stale: run the same --write"
 

@@ -116,7 +116,7 @@ def site_broker(tmp: Path, central_port: int, *, site: str = "site-a") -> Broker
     ``runtime/examples/mosquitto-site-bridge.conf``, pointed at the central broker."""
     broker = make_broker(tmp)
     template = (EXAMPLES / "mosquitto-site-bridge.conf").read_text()
-    bridge = template[template.index("connection "):]
+    bridge = template[template.index("connection ") :]
     bridge = bridge.replace("CENTRAL_HOST:1883", f"127.0.0.1:{central_port}")
     with broker.conf.open("a") as conf:
         conf.write(bridge.replace("SITE_ID", site))
@@ -144,4 +144,3 @@ def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.2) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(step_s)
-

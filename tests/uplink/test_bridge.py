@@ -49,7 +49,8 @@ def test_box_publishes_while_central_is_down_and_ingest_gets_all_once(
         time.sleep(1.0)  # a redelivered copy would show up as an extra row or a replay below
         assert pg_count(pg_dsn, "SELECT count(*) FROM interval_summary") == N
         assert pg_count(pg_dsn, "SELECT count(DISTINCT msg_id) FROM accepted") == pg_count(
-            pg_dsn, "SELECT count(*) FROM accepted")
+            pg_dsn, "SELECT count(*) FROM accepted"
+        )
         assert pg_count(pg_dsn, "SELECT count(*) FROM ledger_gaps") == 0
         assert pg_count(pg_dsn, "SELECT count(*) FROM ledger_replays") == 0
         assert pg_count(pg_dsn, "SELECT max(seq) - min(seq) + 1 - count(*) "

@@ -101,8 +101,9 @@ def test_deep_body_inside_a_validly_signed_envelope() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),  # fmt: skip
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),  # fmt: skip
     max_leaves=30,
 )
 _FIELDS = ["envelope_version", "kind", "schema_version", "site_id", "device_id", "msg_id", "seq",
@@ -249,8 +250,10 @@ def test_deep_yaml_fails_with_one_line(tmp_path: Path) -> None:
 
 
 _YAML_TEXT = st.lists(
-    st.sampled_from(list("ab01:-[]{},&*!%@`'\"#|>?.\n \t") + ["cameras:", "source:", "*a", "&a ",
-                                                              "2024-13-40", "<<: ", "1e9999"]),
+    st.sampled_from(
+        list("ab01:-[]{},&*!%@`'\"#|>?.\n \t")
+        + ["cameras:", "source:", "*a", "&a ", "2024-13-40", "<<: ", "1e9999"]
+    ),
     max_size=80,
 ).map("".join)
 

@@ -103,7 +103,12 @@ def test_each_crossing_is_one_small_qos0_message(tmp_path: Path, broker: Broker)
                           "direction", "class_name", "track_id", "frame_index", "t_wall",
                           "speed_kmh"}  # fmt: skip
         assert (b["kind"], b["site_id"], b["device_id"], b["source_id"], b["line_id"]) == (
-            "crossing", SITE, DEVICE, "road", "main")
+            "crossing",
+            SITE,
+            DEVICE,
+            "road",
+            "main",
+        )
         assert b["direction"] in ("in", "out") and b["t_wall"].endswith("Z")
         assert 0 <= b["frame_index"] < FRAMES
     assert max(len(p) for p in sub.on(TOPIC)) < 400  # small, unsigned: not an envelope

@@ -35,8 +35,13 @@ def smash(db: Path, table: str, which: slice, *, keep_header: bool = False) -> N
     con = sqlite3.connect(db)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = con.execute("PRAGMA page_size").fetchone()[0]
-    pages = [n for (n,) in con.execute(
-        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,))]
+    pages = [
+        n
+        for (n,) in con.execute(
+            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
+            (table,),
+        )
+    ]
     con.close()
     data = bytearray(db.read_bytes())
     for page in pages[which]:

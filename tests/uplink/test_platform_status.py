@@ -24,6 +24,7 @@ CREATED_S = time.time() - 60
 
 def fill(ingestor: Ingestor) -> None:
     """box-a: seqs 1, 2, 5 (a gap of 2); box-b: 1..3, and seq 2 again under another id."""
+
     def send(device: str, seq: int, minute: int) -> str:
         topic = f"carbonedge/site-{device[-1]}/{device}/interval_summary"
         return ingestor.handle(topic, signed_summary(
@@ -73,8 +74,12 @@ def test_sqlite_status_and_the_table(tmp_path: Path) -> None:
     report = status("--db", str(db), as_of_s=time.time() + 15 * 60)
     assert (report["boxes"], report["late"], report["missing_seqs"]) == (2, 2, 2)
     assert [d["replays"] for d in report["devices"]] == [None, None]
-    proc = subprocess.run([sys.executable, "-m", "carbonedge.runtime.cli", "platform", "status",
-                           "--db", str(db)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "carbonedge.runtime.cli", "platform", "status", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("2 boxes seen, 0 late (nothing for > 10 min as of ")
     assert "| box-a | site-a | 3 | 1-5 | 2 | - |" in proc.stdout

@@ -68,17 +68,26 @@ def test_typed_columns_counts_and_day_partitions(pg_dsn: str, ingestor: Ingestor
     for seq, minute in ((1, 0), (2, 1), (3, day2)):
         assert ingestor.handle(TOPIC, msg(seq, minute=minute, cars=seq)) == "new"
     assert ingestor.handle(TOPIC, msg(4, minute=2, camera="cam-2", co2_g=None)) == "new"
-    parts = {r[0] for r in rows(pg_dsn, "SELECT inhrelid::regclass::text FROM pg_inherits "
-                                        "WHERE inhparent = 'interval_summary'::regclass")}
+    parts = {
+        r[0]
+        for r in rows(
+            pg_dsn,
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'interval_summary'::regclass",
+        )
+    }
     assert parts == {"interval_summary_p20260101", "interval_summary_p20260102"}
     summary = rows(pg_dsn, "SELECT camera, interval_start, interval_end - interval_start, frames, "
                            "vehicles, co2_g, body->>'source_id' FROM interval_summary "
                            "WHERE seq = 3")  # fmt: skip
-    (camera, start, length, frames, vehicles, co2_g, body_camera), = summary
+    ((camera, start, length, frames, vehicles, co2_g, body_camera),) = summary
     assert (camera, start.timestamp(), length.total_seconds(), frames, vehicles, co2_g,
             body_camera) == ("cam-1", T0 + 60 * day2, 60.0, 1500, 11, 250.0, "cam-1")  # fmt: skip
-    counts = rows(pg_dsn, "SELECT c.line, c.direction, c.class, c.count FROM interval_counts c "
-                  "JOIN accepted a USING (msg_id) WHERE a.seq = 2 ORDER BY 1, 2, 3")
+    counts = rows(
+        pg_dsn,
+        "SELECT c.line, c.direction, c.class, c.count FROM interval_counts c "
+        "JOIN accepted a USING (msg_id) WHERE a.seq = 2 ORDER BY 1, 2, 3",
+    )
     assert counts == [("exit", "in", "car", 2), ("stop-line", "in", "bus", 1),
                       ("stop-line", "in", "car", 2), ("stop-line", "out", "car", 3),
                       ("stop-line", "out", "truck", 1)]  # fmt: skip
@@ -98,7 +107,9 @@ def test_15_minute_and_hourly_views(pg_dsn: str, ingestor: Ingestor) -> None:
     em = rows(pg_dsn, "SELECT bucket_start, vehicles, co2_g, summaries FROM emissions_15min "
                       "ORDER BY 1")  # fmt: skip
     assert [(b.timestamp() - T0, v, round(c, 3), n) for b, v, c, n in em] == [
-        (0.0, 15 * 7, 15 * 250.0, 15), (900.0, 15 * 7, 15 * 250.0, 15)]
+        (0.0, 15 * 7, 15 * 250.0, 15),
+        (900.0, 15 * 7, 15 * 250.0, 15),
+    ]
     assert rows(pg_dsn, "SELECT sum(co2_g) FROM emissions_hourly") == [(30 * 250.0,)]
 
 
@@ -106,7 +117,9 @@ def test_ledger_gaps_in_seq_order_and_merged_seqs(pg_dsn: str, ingestor: Ingesto
     for seq in (5, 1, 2, 9):  # arrival order is not seq order
         assert ingestor.handle(TOPIC, msg(seq)) == "new"
     assert rows(pg_dsn, "SELECT after_seq, before_seq, missing FROM ledger_gaps") == [
-        (2, 5, 2), (5, 9, 3)]
+        (2, 5, 2),
+        (5, 9, 3),
+    ]
     # a compacted summary covering 6..8 (seq 8, merged 6, 7) closes the second gap
     assert ingestor.handle(TOPIC, msg(8, merged_seqs=[6, 7])) == "new"
     assert rows(pg_dsn, "SELECT after_seq, before_seq, missing FROM ledger_gaps") == [(2, 5, 2)]
@@ -136,7 +149,8 @@ def test_two_stores_racing_on_the_same_messages_store_each_once(pg_dsn: str) -> 
         t.join()
     assert sorted(verdicts).count("new") == 40 and verdicts.count("duplicate") == 40
     assert rows(pg_dsn, "SELECT count(*), count(DISTINCT msg_id) FROM interval_summary") == [
-        (40, 40)]
+        (40, 40)
+    ]
     assert rows(pg_dsn, "SELECT count(*) FROM ledger_gaps") == [(0,)]
     for s in stores:
         s.close()

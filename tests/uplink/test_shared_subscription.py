@@ -55,13 +55,20 @@ def test_two_workers_one_killed_every_message_exactly_once(tmp_path: Path, pg_ds
         assert pg_count(pg_dsn, "SELECT count(*) FROM accepted") == len(messages)
         assert pg_count(pg_dsn, "SELECT count(*) FROM interval_summary") == len(messages)
         assert pg_count(pg_dsn, "SELECT count(DISTINCT msg_id) FROM interval_summary") == len(
-            messages)
+            messages
+        )
         assert pg_count(pg_dsn, "SELECT count(*) FROM ledger_gaps") == 0
         assert pg_count(pg_dsn, "SELECT count(*) FROM ledger_replays") == 0
         assert pg_count(pg_dsn, "SELECT count(DISTINCT worker) FROM accepted") == 2
         for device in DEVICES:  # per-device order restored by seq in the store
-            assert pg_count(pg_dsn, f"SELECT max(seq) - min(seq) + 1 - count(*) FROM "
-                                    f"device_messages WHERE device_id = '{device}'") == 0
+            assert (
+                pg_count(
+                    pg_dsn,
+                    f"SELECT max(seq) - min(seq) + 1 - count(*) FROM "
+                    f"device_messages WHERE device_id = '{device}'",
+                )
+                == 0
+            )
         assert pg_count(pg_dsn, "SELECT coalesce(sum(value), 0) FROM ingest_counters "
                                 "WHERE name = 'rejected'") == 0  # fmt: skip
         # each message went to one worker of the group: duplicates are only the redeliveries

@@ -44,11 +44,15 @@ class SpeedConfig(BaseModel):
 
     window_s: float = Field(1.0, gt=0.0, description="fit velocity over this much history")
     min_samples: int = Field(
-        3, ge=2, description="track positions needed before a speed is reported",
+        3,
+        ge=2,
+        description="track positions needed before a speed is reported",
     )
     smoothing_s: float = Field(0.5, ge=0.0, description="EMA time constant of the speed")
     max_speed_kmh: float = Field(
-        200.0, gt=0.0, description="faster estimates are dropped as tracking errors",
+        200.0,
+        gt=0.0,
+        description="faster estimates are dropped as tracking errors",
     )
     outlier_floor_m: float = Field(0.5, ge=0.0, description="residual below this is never cut")
     idle_speed_kmh: float = Field(5.0, ge=0.0, description="slower than this: stopped/idling")
@@ -56,7 +60,8 @@ class SpeedConfig(BaseModel):
         0.15, ge=0.0, description="stopped threshold without a ground plane (box heights/s)"
     )
     edge_margin_px: float = Field(
-        2.0, ge=0.0,
+        2.0,
+        ge=0.0,
         description="boxes this close to the frame edge are not used for speed (cut off)",
     )
     max_step_s: float = Field(1.0, gt=0.0, description="longer gaps are not integrated")

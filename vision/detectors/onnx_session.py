@@ -28,10 +28,14 @@ class SessionConfig(BaseModel):
 
     intra_op_threads: int = Field(0, ge=0, le=256, description="0: onnxruntime picks (all cores)")
     inter_op_threads: int = Field(
-        1, ge=0, le=64, description="ONNX Runtime threads across operators (0: its default)",
+        1,
+        ge=0,
+        le=64,
+        description="ONNX Runtime threads across operators (0: its default)",
     )
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
-        "all", description="ONNX Runtime graph optimisation level",
+        "all",
+        description="ONNX Runtime graph optimisation level",
     )
     providers: tuple[str, ...] = Field(
         ("CPUExecutionProvider",),

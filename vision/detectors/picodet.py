@@ -46,7 +46,10 @@ class PicodetConfig(YoloOnnxConfig):
         description="ONNX model file (name in the model folder, or a path)",
     )
     score_threshold: float = Field(
-        0.4, gt=0, le=1, description="detections below this confidence are dropped",
+        0.4,
+        gt=0,
+        le=1,
+        description="detections below this confidence are dropped",
     )
     strides: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         (8, 16, 32, 64), min_length=1, description="px per cell of each output level, in order"

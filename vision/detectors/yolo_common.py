@@ -55,10 +55,15 @@ class YoloOnnxConfig(DetectorConfig):
         "(all)",
     )
     score_threshold: float = Field(
-        0.3, gt=0, le=1, description="detections below this confidence are dropped",
+        0.3,
+        gt=0,
+        le=1,
+        description="detections below this confidence are dropped",
     )
     nms_iou: float = Field(
-        0.45, gt=0, le=1,
+        0.45,
+        gt=0,
+        le=1,
         description="boxes overlapping more than this IoU are merged by non-maximum suppression",
     )
     nms_class_groups: tuple[tuple[str, ...], ...] | None = Field(
@@ -67,7 +72,10 @@ class YoloOnnxConfig(DetectorConfig):
         "every other class is suppressed on its own",
     )
     max_detections: int = Field(
-        300, ge=1, le=10000, description="detections kept per frame at most",
+        300,
+        ge=1,
+        le=10000,
+        description="detections kept per frame at most",
     )
     input_hw: tuple[_SidePx, _SidePx] | None = Field(
         None,
@@ -105,7 +113,8 @@ class YoloOnnxConfig(DetectorConfig):
         "haze and dusk; vision/detectors/contrast.py) or 'none'",
     )
     session: onnx_session.SessionConfig = Field(
-        onnx_session.SessionConfig(), description="ONNX Runtime session options",
+        onnx_session.SessionConfig(),
+        description="ONNX Runtime session options",
     )
 
     @field_validator("input_hw")

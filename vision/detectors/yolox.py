@@ -26,11 +26,13 @@ from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, Yol
 class YoloxConfig(YoloOnnxConfig):
     type: Literal["yolox"] = "yolox"
     model: str = Field(
-        "yolox_nano_416.onnx", description="ONNX model file (name in the model folder, or a path)",
+        "yolox_nano_416.onnx",
+        description="ONNX model file (name in the model folder, or a path)",
     )
     class_names_file: Path | None = Field(None, description="one name per line; default COCO-80")
     strides: tuple[int, ...] = Field(
-        (8, 16, 32), description="the model's output strides (pixels per grid cell)",
+        (8, 16, 32),
+        description="the model's output strides (pixels per grid cell)",
     )
 
 

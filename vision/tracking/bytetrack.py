@@ -53,32 +53,49 @@ class ByteTrackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     high_score: float = Field(
-        0.4, gt=0.0, le=1.0,
+        0.4,
+        gt=0.0,
+        le=1.0,
         description="detections at or above this score take part in the first association",
     )
     low_score: float = Field(
-        0.1, ge=0.0, le=1.0,
+        0.1,
+        ge=0.0,
+        le=1.0,
         description="detections between this and high_score take part in the second association",
     )
     new_track_score: float = Field(
-        0.45, ge=0.0, le=1.0,
+        0.45,
+        ge=0.0,
+        le=1.0,
         description="an unmatched detection starts a track only at or above this score",
     )
     match_iou: float = Field(
-        0.2, gt=0.0, le=1.0, description="least similarity of the first association",
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="least similarity of the first association",
     )
     second_match_iou: float = Field(
-        0.5, gt=0.0, le=1.0, description="least IoU of the second (low-score) association",
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="least IoU of the second (low-score) association",
     )
     unconfirmed_match_iou: float = Field(
-        0.3, gt=0.0, le=1.0, description="least similarity to match an unconfirmed track",
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="least similarity to match an unconfirmed track",
     )
     fuse_score: bool = Field(
         True,
         description="multiply IoU by the detection score in the first and unconfirmed association",
     )
     lost_buffer_s: float = Field(
-        1.0, ge=0.0, description="a lost track is kept this long for re-matching",
+        1.0,
+        ge=0.0,
+        description="a lost track is kept this long for re-matching",
     )
     min_hits: int = Field(2, ge=1, description="matches before a track is confirmed (gets an id)")
 

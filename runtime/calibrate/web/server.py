@@ -159,8 +159,9 @@ class CalibrationHandler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _HTTPError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
         except RecursionError:  # e.g. 50,000 nested brackets: bad input, not a server bug
-            raise _HTTPError(HTTPStatus.BAD_REQUEST,
-                             "the body is not valid JSON: nested too deeply") from None
+            raise _HTTPError(
+                HTTPStatus.BAD_REQUEST, "the body is not valid JSON: nested too deeply"
+            ) from None
 
     def _send_static(self, name: str) -> None:
         path = STATIC_DIR / name

@@ -99,11 +99,16 @@ class Hj212Config(_Strict):
     )
     poll_s: float = Field(1.0, gt=0, le=60, description="how often the store is checked")
     reconnect_min_s: float = Field(
-        1.0, gt=0, le=600,
+        1.0,
+        gt=0,
+        le=600,
         description="first wait before reconnecting (doubles up to reconnect_max_s)",
     )
     reconnect_max_s: float = Field(
-        120.0, gt=0, le=3600, description="longest wait between reconnection attempts",
+        120.0,
+        gt=0,
+        le=3600,
+        description="longest wait between reconnection attempts",
     )
     max_data_len: int = Field(1024, ge=200, le=1024, description="split longer data segments")
     time_sync: Literal["record", "system"] = Field(
@@ -114,13 +119,15 @@ class Hj212Config(_Strict):
     )
     codes: dict[str, FactorCode] = Field(default_factory=dict, description="added/overridden")
     vehicle_codes: dict[str, str] = Field(
-        default_factory=dict, description="vehicle class -> HJ 212 factor code for counts",
+        default_factory=dict,
+        description="vehicle class -> HJ 212 factor code for counts",
     )
     vehicle_lines: list[str] | None = Field(
         None, description="line ids whose crossings count as vehicles (default: every line)"
     )
     emission_codes: dict[str, str] = Field(
-        default_factory=dict, description="pollutant -> HJ 212 factor code for emissions",
+        default_factory=dict,
+        description="pollutant -> HJ 212 factor code for emissions",
     )
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from carbonedge.devices.sources.synthetic import EPOCH_S, SyntheticScene, Synthe
 from carbonedge.devices.sources.video_file import VideoFileConfig, VideoFileSource
 from carbonedge.emissions import EmissionsConfig
 from carbonedge.runtime.audit_traffic import AuditReport, score_events, synthetic_truth
+from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
 from carbonedge.runtime.store import Store
 from carbonedge.vision.counting.line import LineConfig
@@ -36,6 +37,7 @@ class DemoOutcome:
     result: SourceResult
     audit: AuditReport | None = None  # synthetic scene only: counts, classes, speeds vs truth
     summaries: list[dict] = field(default_factory=list)
+    line_text: str = ""  # --video: where the counting line was drawn, said before the counts
 
     def counted(self) -> dict[str, int]:
         per_dir = self.result.counts().get("line", {"in": {}, "out": {}})
@@ -64,10 +66,21 @@ def run_video(path: Path, out_dir: Path, *, line_y_px: float | None, model: str)
     with source:  # the same checks and messages as the run itself; gives the frame size
         first = source.read()
     height, width = first.shape_hw if first is not None else (0, 0)
+    if line_y_px is not None and not 0 <= line_y_px < height:
+        raise ConfigError(
+            f"--line-y {line_y_px:g}: outside {path.name}'s {width}x{height} frame "
+            f"(rows 0 to {height - 1})"
+        )
     y = line_y_px if line_y_px is not None else round(height * 0.625)
     line = LineConfig(id="line", start_px=(0.0, float(y)), end_px=(float(width), float(y)))
     detector = YoloxDetector(YoloxConfig(model=model))
-    return DemoOutcome(_run(source, detector, line, out_dir, interval_s=60.0), None)
+    how = "--line-y" if line_y_px is not None else "default: 62.5 % of the height; set --line-y"
+    text = (
+        f"counting line: row y = {y:g} px across the whole {width}x{height} frame ({how}; "
+        f"`carbonedge count {path.name} --line x1,y1,x2,y2` draws any line and writes an "
+        "annotated video)"
+    )
+    return DemoOutcome(_run(source, detector, line, out_dir, interval_s=60.0), None, [], text)
 
 
 def _run(
@@ -93,6 +106,8 @@ def _run(
 
 def print_outcome(outcome: DemoOutcome, out: TextIO, out_dir: Path) -> None:
     r = outcome.result
+    if outcome.line_text:
+        out.write(outcome.line_text + "\n")
     out.write(
         f"source {r.source_id}: {r.frames} frames in {r.elapsed_s:.1f} s ({r.fps:.0f} FPS), "
         f"{r.detections} detections, {r.summary_count} interval summaries\n"

@@ -48,6 +48,9 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 )  # fmt: skip
 
 
+_MJPEG_SUFFIXES = (".mjpeg", ".mjpg", ".mjp")
+
+
 def image_format(path: Path) -> str | None:
     """ "PNG", "JPEG", "BMP" or "TIFF" when ``path`` starts like that still image, else None."""
     try:
@@ -57,7 +60,10 @@ def image_format(path: Path) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
-    return next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
+    found = next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
+    if found == "JPEG" and path.suffix.lower() in _MJPEG_SUFFIXES:
+        return None  # Motion JPEG: JPEG frames one after another, a video
+    return found
 
 
 # Video files open in this process, for progress displays (``open_files``); weak: a source that

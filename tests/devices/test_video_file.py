@@ -72,7 +72,7 @@ def plain_opencv_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
-def test_truncated_file_ends_silently_after_the_frames_before_the_cut(
+def test_truncated_file_ends_after_the_frames_before_the_cut_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clip = write_clip(tmp_path / "c.avi", frames=30)
@@ -87,7 +87,8 @@ def test_truncated_file_ends_silently_after_the_frames_before_the_cut(
     ):
         frames = list(src)
     assert src.decode_errors == 0
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and f"ended early at frame {len(expected)} of 30" in warnings[0]
     assert [f.index for f in frames] == list(range(len(expected)))
     for frame, image in zip(frames, expected, strict=True):
         np.testing.assert_array_equal(frame.image, image)
@@ -143,10 +144,11 @@ def fake_source(
     [
         ("OOOO", [0, 1, 2, 3], 0, None),
         ("OOX", [0, 1], 0, None),  # container overstates the frame count: end, no error
-        ("OOXXXX", [0, 1], 0, None),
+        ("OOXXXX", [0, 1], 0, "ended early at frame 2 of 6"),  # said once: a truncated file
         ("OXOO", [0, 2, 3], 1, "frame 1 could"),
         ("OOXXXO", [0, 1, 5], 3, "frames 2-4 could"),
-        ("OXXXXO", [0], 0, None),  # more than max_consecutive_errors=3 in a row: end
+        # more than max_consecutive_errors=3 in a row: the end, said as a file that ended early
+        ("OXXXXO", [0], 0, "ended early at frame 1 of 6"),
     ],
 )
 def test_failed_reads_are_errors_only_when_a_frame_follows(

@@ -23,8 +23,9 @@ class PixelDetectorConfig(_Strict):
     type: Literal["pixels"] = "pixels"
     work_width_px: int = Field(640, ge=64, le=4096, description="frames are downscaled to this")
     band_width_px: int = Field(
-        2048, ge=64, le=8192,
-        description="the horizon band is processed this wide at most (full resolution up to it)",
+        1536, ge=64, le=8192,
+        description="the horizon band is processed this wide at most (full resolution up to it; "
+        "wider frames by a whole-number factor: 2048 and 3072 px at 1024 and 1536)",
     )  # fmt: skip
     band_min_area_px: int = Field(12, ge=1, description="smallest candidate in the band, its px")
     blur_sigma_px: float = Field(1.5, ge=0, le=10, description="Gaussian blur at work scale")

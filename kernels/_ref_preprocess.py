@@ -108,22 +108,7 @@ def letterbox_chw_opencv(
     out: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.float32], LetterboxInfo]:
     """The OpenCV way: resize, copyMakeBorder, astype, swap, normalise, transpose."""
-    import cv2  # a dependency, imported lazily so the references stay importable without it
-
-    src_h, src_w = image.shape[:2]
-    out_h, out_w = out_hw
-    new_w, new_h, off_x, off_y = _geometry((src_h, src_w), out_hw, mode, align)
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    padded = cv2.copyMakeBorder(
-        resized,
-        off_y,
-        out_h - new_h - off_y,
-        off_x,
-        out_w - new_w - off_x,
-        cv2.BORDER_CONSTANT,
-        value=(pad_value, pad_value, pad_value),
-    )
-    info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
+    padded, info = _resize_pad_opencv(image, out_hw, mode, align, pad_value)
     return _finish(padded.astype(np.float32), swap_rb, mean, std, out), info
 
 
@@ -143,6 +128,19 @@ def letterbox_chw_blob(
 
     if len(set(std)) != 1:
         raise ValueError(f"blobFromImage takes one scale for all channels, got std={std}")
+    padded, info = _resize_pad_opencv(image, out_hw, mode, align, pad_value)
+    blob = cv2.dnn.blobFromImage(
+        padded, scalefactor=1.0 / std[0], mean=tuple(mean), swapRB=swap_rb, crop=False
+    )
+    return blob, info
+
+
+def _resize_pad_opencv(
+    image: NDArray[np.uint8], out_hw: tuple[int, int], mode: str, align: str, pad_value: float
+) -> tuple[NDArray[np.uint8], LetterboxInfo]:
+    """``cv2.resize`` + ``cv2.copyMakeBorder`` to ``out_hw``, as detector code usually does it."""
+    import cv2  # a dependency, imported lazily so the references stay importable without it
+
     src_h, src_w = image.shape[:2]
     out_h, out_w = out_hw
     new_w, new_h, off_x, off_y = _geometry((src_h, src_w), out_hw, mode, align)
@@ -156,8 +154,4 @@ def letterbox_chw_blob(
         cv2.BORDER_CONSTANT,
         value=(pad_value, pad_value, pad_value),
     )
-    info = LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))
-    blob = cv2.dnn.blobFromImage(
-        padded, scalefactor=1.0 / std[0], mean=tuple(mean), swapRB=swap_rb, crop=False
-    )
-    return blob, info
+    return padded, LetterboxInfo(new_w / src_w, new_h / src_h, float(off_x), float(off_y))

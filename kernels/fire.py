@@ -76,23 +76,38 @@ def smoke_update(
     Raises:
         ValueError: wrong shapes, dtypes, layout or parameter ranges.
     """
+    args = check_smoke_args(luma, background, variance, threshold_levels, k_sigma, alpha,
+                            alpha_candidate, alpha_variance, out_mask)  # fmt: skip
+    count = _require("_fire").smoke_update(*args)
+    return args[-1], int(count)
+
+
+def check_smoke_args(
+    luma: NDArray[np.float32],
+    background: NDArray[np.float32],
+    variance: NDArray[np.float32],
+    threshold_levels: float,
+    k_sigma: float,
+    alpha: float,
+    alpha_candidate: float,
+    alpha_variance: float,
+    out_mask: NDArray[np.uint8] | None,
+) -> tuple:
+    """The checked arguments of a smoke-background kernel (``smoke_update``,
+    ``smoke_change_update``), in their order, ``out_mask`` allocated when None."""
     luma = _check_image("luma", luma, np.float32)
     background = _check_image("background", background, np.float32, writable=True)
     variance = _check_image("variance", variance, np.float32, writable=True)
     for name, arr in (("background", background), ("variance", variance)):
         if arr.shape != luma.shape:
             raise ValueError(f"{name}: expected shape {luma.shape}, got {arr.shape}")
-    threshold_levels = _check_level("threshold_levels", threshold_levels)
-    k_sigma = _check_level("k_sigma", k_sigma)
-    alpha = _check_rate("alpha", alpha, allow_zero=False)
-    alpha_candidate = _check_rate("alpha_candidate", alpha_candidate, allow_zero=True)
-    alpha_variance = _check_rate("alpha_variance", alpha_variance, allow_zero=True)
-    out_mask = _out_mask(out_mask, luma.shape)
-    count = _require("_fire").smoke_update(
-        luma, background, variance, threshold_levels, k_sigma, alpha, alpha_candidate,
-        alpha_variance, out_mask,
+    return (
+        luma, background, variance, _check_level("threshold_levels", threshold_levels),
+        _check_level("k_sigma", k_sigma), _check_rate("alpha", alpha, allow_zero=False),
+        _check_rate("alpha_candidate", alpha_candidate, allow_zero=True),
+        _check_rate("alpha_variance", alpha_variance, allow_zero=True),
+        _out_mask(out_mask, luma.shape),
     )  # fmt: skip
-    return out_mask, int(count)
 
 
 def flame_mask(

@@ -10,8 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
-from carbonedge.kernels.fire import _check_level, _out_mask
-from carbonedge.kernels.motion import _check_image, _check_rate
+from carbonedge.kernels.fire import check_smoke_args
 
 __all__ = ["smoke_change_update"]
 
@@ -59,17 +58,7 @@ def smoke_change_update(
     Raises:
         ValueError: wrong shapes, dtypes, layout or parameter ranges.
     """
-    luma = _check_image("luma", luma, np.float32)
-    background = _check_image("background", background, np.float32, writable=True)
-    variance = _check_image("variance", variance, np.float32, writable=True)
-    for name, arr in (("background", background), ("variance", variance)):
-        if arr.shape != luma.shape:
-            raise ValueError(f"{name}: expected shape {luma.shape}, got {arr.shape}")
-    out_mask = _out_mask(out_mask, luma.shape)
-    up, down = _require(_MODULE).smoke_change_update(
-        luma, background, variance, _check_level("threshold_levels", threshold_levels),
-        _check_level("k_sigma", k_sigma), _check_rate("alpha", alpha, allow_zero=False),
-        _check_rate("alpha_candidate", alpha_candidate, allow_zero=True),
-        _check_rate("alpha_variance", alpha_variance, allow_zero=True), out_mask,
-    )  # fmt: skip
-    return out_mask, int(up), int(down)
+    args = check_smoke_args(luma, background, variance, threshold_levels, k_sigma, alpha,
+                            alpha_candidate, alpha_variance, out_mask)  # fmt: skip
+    up, down = _require(_MODULE).smoke_change_update(*args)
+    return args[-1], int(up), int(down)

@@ -32,6 +32,7 @@ from carbonedge.vision.detectors.base import (
 )
 from carbonedge.vision.detectors.motion import MotionDetectorConfig
 from carbonedge.vision.detectors.roi import RoiBox
+from carbonedge.vision.detectors.slices import intersection_over_area
 
 __all__ = ["FusedConfig", "FusedDetector"]
 
@@ -85,11 +86,7 @@ def _covered(blobs: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[
     """(B,) largest fraction of each blob's area inside any one of ``boxes``."""
     if len(blobs) == 0 or len(boxes) == 0:
         return np.zeros(len(blobs))
-    lo = np.maximum(blobs[:, None, :2], boxes[None, :, :2])
-    hi = np.minimum(blobs[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = np.prod(np.clip(blobs[:, 2:] - blobs[:, :2], 1e-6, None), axis=1)
-    return (inter / area[:, None]).max(axis=1)
+    return intersection_over_area(blobs, boxes).max(axis=1)
 
 
 @register_detector("fused", FusedConfig)

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels import nms
 
-__all__ = ["merge_passes", "slice_boxes"]
+__all__ = ["intersection_over_area", "merge_passes", "slice_boxes"]
 
 SliceBox = tuple[int, int, int, int]  # x0, y0, x1, y1 image px, x1/y1 exclusive
 
@@ -47,15 +47,14 @@ def slice_boxes(image_hw: tuple[int, int], rows: int, cols: int, overlap: float)
     return [(x0, y0, x1, y1) for y0, y1 in spans(h, rows) for x0, x1 in spans(w, cols)]
 
 
-def _ios_matrix(xyxy: NDArray[np.float32]) -> NDArray[np.float64]:
-    """(N, N) intersection area over the smaller box's area."""
-    b = xyxy.astype(np.float64)
-    lo = np.maximum(b[:, None, :2], b[None, :, :2])
-    hi = np.minimum(b[:, None, 2:], b[None, :, 2:])
-    ix, iy = np.clip(hi - lo, 0, None).transpose(2, 0, 1)
-    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    smaller = np.minimum(area[:, None], area[None, :])
-    return np.divide(ix * iy, smaller, out=np.zeros_like(smaller), where=smaller > 0)
+def intersection_over_area(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
+    """(A, B) area of each ``a`` box inside each ``b`` box over the ``a`` box's own area."""
+    a64, b64 = a.astype(np.float64).reshape(-1, 4), b.astype(np.float64).reshape(-1, 4)
+    lo = np.maximum(a64[:, None, :2], b64[None, :, :2])
+    hi = np.minimum(a64[:, None, 2:], b64[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area = np.prod(np.clip(a64[:, 2:] - a64[:, :2], 0, None), axis=1)[:, None]
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
 
 
 def merge_passes(
@@ -71,7 +70,8 @@ def merge_passes(
     keep = nms(xyxy, score, iou_threshold, group_id=group, max_det=max(max_det, 1) * 4)
     if len(keep) < 2:
         return keep[:max_det]
-    ios = _ios_matrix(xyxy[keep])
+    inside = intersection_over_area(xyxy[keep], xyxy[keep])
+    ios = np.maximum(inside, inside.T)  # intersection over the smaller of each pair
     same = group[keep][:, None] == group[keep][None, :]
     dropped = np.zeros(len(keep), np.bool_)
     for i in range(len(keep)):  # keep is in descending score order

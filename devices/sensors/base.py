@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from carbonedge.devices.health import DeviceHealth, DeviceState
 from carbonedge.runtime.base.events import stable_id, utc_iso
 from carbonedge.runtime.base.handoff import HandoffQueue
+from carbonedge.runtime.base.model import BackoffInitialS, BackoffMaxS
 from carbonedge.runtime.base.plugins import Registry
 
 logger = logging.getLogger(__name__)
@@ -79,18 +80,8 @@ class SensorConfig(BaseModel):
     reconnect_after_s: float = Field(
         10.0, gt=0, le=86400, description="no valid frame this long: reopen the device"
     )
-    backoff_initial_s: float = Field(
-        0.5,
-        gt=0,
-        le=60,
-        description="first wait before reconnecting after a failure (doubles up to backoff_max_s)",
-    )
-    backoff_max_s: float = Field(
-        30.0,
-        gt=0,
-        le=3600,
-        description="longest wait between reconnection attempts",
-    )
+    backoff_initial_s: BackoffInitialS = 0.5
+    backoff_max_s: BackoffMaxS = 30.0
     queue_readings: int = Field(
         1024,
         ge=1,

@@ -34,6 +34,7 @@ from carbonedge.devices.sources.freeze import FreezeDetector, FreezeSettings
 from carbonedge.runtime.base.backoff import Backoff
 from carbonedge.runtime.base.errors import DeviceError, SourceOpenError
 from carbonedge.runtime.base.handoff import HandoffQueue
+from carbonedge.runtime.base.model import BackoffInitialS, BackoffMaxS
 from carbonedge.runtime.base.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -70,18 +71,8 @@ class LiveSourceConfig(SourceConfig):
         10.0, ge=0, le=300, description="open() waits this long for a first frame (its fps)"
     )
     stall_after_s: float = Field(5.0, gt=0, le=3600, description="no frame this long: stalled")
-    backoff_initial_s: float = Field(
-        0.5,
-        gt=0,
-        le=60,
-        description="first wait before reconnecting after a failure (doubles up to backoff_max_s)",
-    )
-    backoff_max_s: float = Field(
-        30.0,
-        gt=0,
-        le=3600,
-        description="longest wait between reconnection attempts",
-    )
+    backoff_initial_s: BackoffInitialS = 0.5
+    backoff_max_s: BackoffMaxS = 30.0
     give_up_after_s: float | None = Field(
         None, gt=0, description="failing this long: failed for good (default: retry for ever)"
     )

@@ -6,9 +6,22 @@ config object handed down to a component cannot be changed behind the caller's b
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
-__all__ = ["StrictModel"]
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BackoffInitialS", "BackoffMaxS", "StrictModel"]
+
+#: The reconnect waits of every device that reconnects (live sources, sensors), given to
+#: ``runtime.base.backoff.Backoff``: ``backoff_initial_s: BackoffInitialS = 0.5``.
+BackoffInitialS = Annotated[
+    float,
+    Field(gt=0, le=60, description="first wait before reconnecting after a failure (doubles up "
+          "to backoff_max_s)"),
+]  # fmt: skip
+BackoffMaxS = Annotated[
+    float, Field(gt=0, le=3600, description="longest wait between reconnection attempts")
+]
 
 
 class StrictModel(BaseModel):

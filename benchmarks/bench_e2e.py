@@ -437,8 +437,9 @@ def rows_from(
 
 
 def run(quick: bool) -> list[Row]:
-    """Quick: the first 160 frames, 3 pairs of passes; full: the whole clip, 3 pairs (an odd
-    count, so that the median pair is a real pair)."""
+    """Quick: the first 160 frames, 1 pair of passes (a smoke run: ``carbonedge bench --quick``
+    and its test); full: the whole clip, 3 pairs (an odd count, so that the median pair is a real
+    pair)."""
     try:
         import supervision  # noqa: F401
         import trackers  # noqa: F401
@@ -452,7 +453,7 @@ def run(quick: bool) -> list[Row]:
     paths = shared_paths()
     if paths is None:
         return []
-    max_frames, repeats = (160, 3) if quick else (1_000_000, 3)
+    max_frames, repeats = (160, 1) if quick else (1_000_000, 3)
     sides: list[OursE2E | PeerE2E] = [OursE2E(*paths), PeerE2E(*paths)]
     for side in sides:
         side.run(30)  # warm-up: Numba caches, first-call allocations, the decoder

@@ -13,7 +13,7 @@ line at y = 150 px) on the clip (hand count 27). FLOPs from the graph and the fr
 CPU's peak: ``benchmarks/model_flops.py`` (the formula is printed in each row).
 
 ``--quick`` (part of ``carbonedge bench --quick``): the FP32 variants only (no quantization,
-which takes 20-40 s a model), counts on the first 400 frames (hand count 4).
+which takes 20-40 s a model), counts on the first 300 frames (hand count 3).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _input_of(detector, image):
 
 
 def run(quick: bool) -> list[Row]:
-    from carbonedge.benchmarks.bench_e2e import shared_paths
+    from carbonedge.benchmarks.bench_e2e import shared_paths, truth_before
     from carbonedge.benchmarks.model_flops import achieved, count_flops, cpu_peak
     from carbonedge.runtime.model_check import count_on_clip, interleaved_ms, read_frames
 
@@ -107,7 +107,7 @@ def run(quick: bool) -> list[Row]:
     if paths is None:
         return []
     model, clip = paths
-    max_frames, truth = (400, 4) if quick else (None, 27)
+    max_frames, truth = (300, truth_before(300)) if quick else (None, 27)
     image = read_frames(clip, 1, step=1)[0] if quick else read_frames(clip, 300)[-1]
     detectors, sessions, flops = {}, {}, {}
     variants = [v for v in VARIANTS if not (quick and v.int8)]

@@ -71,6 +71,7 @@ from carbonedge.kernels.counting import *  # noqa: E402,F401,F403
 from carbonedge.kernels.decode import *  # noqa: E402,F401,F403
 from carbonedge.kernels.fire import *  # noqa: E402,F401,F403
 from carbonedge.kernels.gfl import *  # noqa: E402,F401,F403
+from carbonedge.kernels.headlights import *  # noqa: E402,F401,F403
 from carbonedge.kernels.hj212 import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kinematics import *  # noqa: E402,F401,F403

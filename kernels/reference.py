@@ -12,6 +12,7 @@ from carbonedge.kernels._ref_camera_moved import *  # noqa: F401,F403
 from carbonedge.kernels._ref_decode import *  # noqa: F401,F403
 from carbonedge.kernels._ref_fire import *  # noqa: F401,F403
 from carbonedge.kernels._ref_gfl import *  # noqa: F401,F403
+from carbonedge.kernels._ref_headlights import *  # noqa: F401,F403
 from carbonedge.kernels._ref_hj212 import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kinematics import *  # noqa: F401,F403

@@ -32,6 +32,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "carbonedge.runtime.config_cli",
     "carbonedge.runtime.count_cli",
     "carbonedge.runtime.export_cli",
+    "carbonedge.runtime.tune_cli",
 )
 
 

@@ -54,6 +54,7 @@ from carbonedge.runtime.base.safe_yaml import YamlLimitError, load_yaml_limited
 from carbonedge.runtime.calibrate.overlay import AppliedRecord
 from carbonedge.runtime.config_legacy import convert_legacy, deprecation_notice, is_legacy
 from carbonedge.runtime.health_server import HealthConfig
+from carbonedge.runtime.light_profiles import LightProfilesConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.site import WatchdogConfig
 from carbonedge.runtime.uplink.config import UplinkConfig
@@ -94,7 +95,7 @@ SensorConfig = Annotated[Union[SENSORS.config_classes()], Field(discriminator="t
 CameraId = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 INHERITED: tuple[str, ...] = ("detector", "tracker", "speed", "length_classes", "gating",
-                              "emissions", "road_classes")  # fmt: skip
+                              "emissions", "road_classes", "profiles")  # fmt: skip
 """Camera keys whose site-wide default of the same name a camera inherits (deep-merged)."""
 
 
@@ -157,6 +158,11 @@ class CameraConfig(StrictModel):
     )
     emissions: EmissionsConfig | None = Field(
         None, description="estimate traffic emissions per interval (see the README)"
+    )
+    profiles: LightProfilesConfig = Field(
+        default_factory=LightProfilesConfig,
+        description="detector settings per light state (day, dusk, night, glare, fog), switched "
+        "from frame statistics; off: never (runtime/light_profiles.py)",
     )
     lines: list[LineConfig] = Field(default_factory=list, description="counting lines")
     zones: list[ZoneConfig] = Field(
@@ -252,6 +258,10 @@ class SiteConfig(StrictModel):
     emissions: EmissionsConfig | None = Field(
         None,
         description="traffic exhaust emissions per interval (null: none)",
+    )
+    profiles: LightProfilesConfig = Field(
+        default_factory=LightProfilesConfig,
+        description="light profiles every camera inherits (off: none)",
     )
     cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")
     # site-level only
@@ -459,6 +469,14 @@ def read_yaml(path: str | Path) -> object:
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
 
 
-def load_site_config(path: str | Path) -> SiteConfig:
-    """Read and validate one site YAML file. Relative paths inside stay relative to the CWD."""
-    return parse_site_config(read_yaml(path), origin=str(path))
+def load_site_config(path: str | Path, *, tuned: bool = True) -> SiteConfig:
+    """Read and validate one site YAML file. Relative paths inside stay relative to the CWD.
+
+    ``tuned``: lay the detector settings of ``carbonedge tune`` (``SITE.tuned.yaml`` next to
+    the file, ``runtime/tuned_config.py``) over the cameras it tuned (logged)."""
+    config = parse_site_config(read_yaml(path), origin=str(path))
+    if not tuned:
+        return config
+    from carbonedge.runtime.tuned_config import apply_tuned
+
+    return apply_tuned(config, path)

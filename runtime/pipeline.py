@@ -30,6 +30,7 @@ from carbonedge.runtime.base.errors import DeviceError
 from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.base.stage import Stage, StageContext
 from carbonedge.runtime.base.types import Frame, Packet
+from carbonedge.runtime.light_profiles import LightProfilesConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
@@ -114,6 +115,7 @@ class CameraPlan:
     masks: SourceMasks | None = None
     annotate_path: Path | None = None  # write an annotated MP4 here (stage "annotate")
     annotate: AnnotateConfig | None = None  # the camera's annotate: (video and/or alarm clips)
+    profiles: LightProfilesConfig = field(default_factory=LightProfilesConfig)  # light profiles
 
     def __post_init__(self) -> None:
         if isinstance(self.ground_plane, GroundPlaneConfig):
@@ -132,6 +134,7 @@ class CameraPlan:
             length_classes=camera.length_classes, road_classes=camera.road_classes,
             emissions=camera.emissions, fire=camera.fire, masks=masks,
             annotate=getattr(camera, "annotate", None),
+            profiles=getattr(camera, "profiles", LightProfilesConfig()),
         )  # fmt: skip
 
 

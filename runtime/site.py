@@ -4,7 +4,10 @@ Each camera runs its own ``SourcePipeline`` on its own thread (decoding on a fur
 ``prefetch``), so two cameras keep two cores busy: OpenCV decoding, ONNX Runtime inference and the
 compiled kernels release the GIL. Cameras whose detector config is the site's default share one
 detector: one ONNX Runtime session serves them concurrently (its ``run`` is thread-safe); each
-other distinct detector config gets one instance, shared by the cameras that use it. Batching
+other distinct detector config gets one instance, shared by the cameras that use it. A camera
+with light profiles (``profiles:``, on by default) gets its own ``ProfiledDetector`` around its
+detector; the detectors its profiles switch to (the fused one at dusk, say) come from one pool,
+built on first use and shared by every camera whose profile needs equal settings. Batching
 frames of several sources into one call needs a model with a free batch dimension; the shipped
 models are exported with batch 1, so sources are served concurrently instead. Each camera runs
 with its current calibration record laid over its config (``calibrate.overlay``).
@@ -41,6 +44,7 @@ from carbonedge.runtime.calibrate.active import report_changes
 from carbonedge.runtime.calibrate.overlay import current_records, overlay_record, source_masks
 from carbonedge.runtime.camera_moved_stage import camera_moved_stages
 from carbonedge.runtime.health_server import HealthServer
+from carbonedge.runtime.light_profiles import DetectorPool, ProfiledDetector
 from carbonedge.runtime.live.hub import LiveHub
 from carbonedge.runtime.metrics import Metrics
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline, SourceResult
@@ -138,7 +142,21 @@ class Site:
             for camera_id, camera in config.cameras.items()
         }  # what each camera runs: its config with its current record laid over it
         self.camera_checks = camera_moved_stages(config, self.calibrations)  # view vs snapshot
+        self.detector_pool = DetectorPool()  # the profiles' detectors, built on first use
         self.detectors = self._camera_detectors()
+        self.pipeline_detectors = self._profiled_detectors()
+
+    def _profiled_detectors(self) -> dict[str, Any]:
+        """camera id -> what its pipeline runs: a ``ProfiledDetector`` around its detector when
+        its light profiles are on (they share the pool), else its detector."""
+        out: dict[str, Any] = {}
+        for camera_id, camera in self.config.cameras.items():
+            detector = self.detectors[camera_id]
+            profiles = camera.profiles
+            if profiles.enabled and hasattr(detector, "config"):
+                detector = ProfiledDetector(detector, profiles, self.detector_pool, camera_id)
+            out[camera_id] = detector
+        return out
 
     def _camera_detectors(self) -> dict[str, Detector]:
         """camera id -> its detector: the site's, or one instance per other distinct config."""
@@ -190,6 +208,7 @@ class Site:
         finally:
             for detector in self._all_detectors():
                 detector.close()
+            self.detector_pool.close()
             if self.server is not None:
                 self.server.stop()
         return [self._merged(r) for r in self._runners.values()]
@@ -274,7 +293,7 @@ class Site:
             pipeline = SourcePipeline(
                 device_id=self.config.device_id,
                 source=source,
-                detector=self.detectors[camera.id],
+                detector=self.pipeline_detectors[camera.id],
                 camera=CameraPlan.of_config(camera, masks),
                 interval_s=self.config.summary.interval_s,
                 store=store,

@@ -54,6 +54,12 @@ def site_health(site: Site) -> dict[str, Any]:
                 ok = False
                 if state in ("running", "streaming"):
                     entry["state"] = "calibration_invalid"
+        light = p.stage("light_profile") if p is not None else None
+        if light is not None:  # the camera's light profile, its last sample and statistics
+            entry["light_profile"] = light.snapshot()  # type: ignore[attr-defined]
+        crop = p.stage("roi") if p is not None else None
+        if crop is not None:  # the detector's crop: learning, learned (with a hint), configured
+            entry["roi"] = crop.snapshot()  # type: ignore[attr-defined]
         sources[r.source_id] = entry
     sensors = {}
     for stage in site.sensors:

@@ -17,6 +17,7 @@ from carbonedge.runtime.metrics import SOURCE_STATES, Metrics
 from carbonedge.runtime.site_faults import disk_free_bytes
 from carbonedge.runtime.store.outbox import pending_count
 from carbonedge.runtime.store.write_health import write_health
+from carbonedge.vision.light import LIGHT_STATES
 
 if TYPE_CHECKING:
     from carbonedge.runtime.site import Site
@@ -95,6 +96,10 @@ class SiteMetrics:
                 metrics.set("carbonedge_source_fps", (frames - then_frames) / (now - then_s),
                             source=source_id)  # fmt: skip
             self._fps_mark[source_id] = (now, frames)
+            light = pipeline.stage("light_profile") if pipeline is not None else None
+            if light is not None:
+                metrics.set_state("carbonedge_light_profile", light.state,  # type: ignore[attr-defined]
+                                  LIGHT_STATES, source=source_id)  # fmt: skip
             health = getattr(pipeline.source, "health", None) if pipeline is not None else None
             if health is not None:
                 snap = health.snapshot()

@@ -99,7 +99,7 @@ def quantize_model(
     except ImportError as exc:
         raise ModelError(
             f"quantization needs onnxruntime's quantization tools and sympy ({exc}): "
-            "pip install 'carbonedge[models]'"
+            "pip install onnx (a carbonedge dependency)"
         ) from None
     if not tensors:
         raise ModelError("no calibration frames: give --frames a folder of images or a clip")

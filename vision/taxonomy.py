@@ -68,7 +68,7 @@ class RoadClassesConfig(BaseModel):
         "road-v1", description="road-v1, or 'detector': keep the detector's own labels"
     )
     min_score: dict[str, float] = Field(
-        default_factory=lambda: {"pedestrian": 0.45, "bicycle": 0.4},
+        default_factory=lambda: {"pedestrian": 0.3, "bicycle": 0.3, "motorcycle": 0.3},
         description="road class -> lowest detection score counted (others: the detector's)",
     )
     min_height_px: dict[str, float] = Field(
@@ -78,8 +78,26 @@ class RoadClassesConfig(BaseModel):
     rider_overlap: float = Field(
         0.5, ge=0.0, le=1.0,
         description="a person whose box lies this much (share of its area) on a two-wheeler's "
-        "box is its rider",
+        "box is its rider: one two-wheeler box (the union) with the higher of the two scores",
     )  # fmt: skip
+    rider_speed_heights_per_s: float | None = Field(
+        2.5, gt=0.0,
+        description="a pedestrian track moving this fast (its own box heights per second; "
+        "walkers measured 0.5-2.1) is a rider, counted as rider_class (vision/riders.py); "
+        "None: no rider tracks at all",
+    )  # fmt: skip
+    rider_squat_max_aspect: float = Field(
+        1.6, gt=0.0,
+        description="a pedestrian track whose box height/width (median) is at most this "
+        "(walkers measured 2.5-3.8) is a rider already at rider_squat_speed_heights_per_s",
+    )  # fmt: skip
+    rider_squat_speed_heights_per_s: float = Field(
+        1.3, gt=0.0,
+        description="the speed (box heights/s) at which a squat pedestrian track is a rider",
+    )  # fmt: skip
+    rider_class: Literal["motorcycle", "bicycle"] = Field(
+        "motorcycle", description="what a fast pedestrian track (a rider) is counted as"
+    )
 
 
 @dataclass
@@ -89,6 +107,9 @@ class RoadClasses:
     config: RoadClassesConfig
     detector_names: tuple[str, ...]
     taxonomy: str = TAXONOMY
+    #: The tracker's new-track score: a class whose ``min_score`` is lower has its scores
+    #: stretched so that its minimum lands here (None: scores unchanged).
+    track_start_score: float | None = None
 
     def __post_init__(self) -> None:
         names = list(ROAD_V1)
@@ -110,6 +131,10 @@ class RoadClasses:
                  float(self._min_score[to_road[i]]) if to_road[i] >= 0 else 0.0)
              for i, label in enumerate(self.detector_names)], np.float32)  # fmt: skip
         self._min_h = np.array([self.config.min_height_px.get(n, 0.0) for n in names], np.float32)
+        start = self.track_start_score
+        self._stretch = np.array(
+            [start is not None and n in self.config.min_score and self._min_score[i] < start
+             for i, n in enumerate(names)], np.bool_)  # fmt: skip
         self._person = ROAD_V1.index("pedestrian")
         self._two_wheel = np.array([ROAD_V1.index("bicycle"), ROAD_V1.index("motorcycle")])
 
@@ -121,13 +146,25 @@ class RoadClasses:
         safe = np.maximum(cls, 0)
         keep = (cls >= 0) & (detections.confidence >= self._label_min_score[detections.class_id])
         keep &= h >= self._min_h[safe]
-        keep &= ~self._riders(detections.xyxy, cls, keep)
-        out = detections[np.flatnonzero(keep)]
+        xyxy = detections.xyxy.copy()
+        score = detections.confidence.copy()
+        keep &= ~self._fold_riders(xyxy, score, cls, keep)
+        rows = np.flatnonzero(keep)
+        stretch = rows[self._stretch[cls[rows]]]
+        if len(stretch):  # [min_score, 1] -> [track_start_score, 1]: a class's own threshold
+            low, start = self._min_score[cls[stretch]], float(self.track_start_score)  # type: ignore[arg-type]
+            score[stretch] = start + (score[stretch] - low) * (1.0 - start) / (1.0 - low)
+        out = detections[rows]
+        out.xyxy, out.confidence = xyxy[rows], score[rows]
         out.class_id = cls[keep].astype(np.int32)
         return out
 
-    def _riders(self, xyxy: np.ndarray, cls: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Person rows whose box lies ``rider_overlap`` of its area on a kept two-wheeler box."""
+    def _fold_riders(
+        self, xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray:
+        """Person rows whose box lies ``rider_overlap`` of its area on a kept two-wheeler box:
+        its rider. Each such two-wheeler takes the union of its box and its rider's, and the
+        higher score of the two (in place); the rider rows are returned to be dropped."""
         riders = np.zeros(len(cls), np.bool_)
         people = np.flatnonzero((cls == self._person) & keep)
         wheels = np.flatnonzero(np.isin(cls, self._two_wheel) & keep)
@@ -137,7 +174,14 @@ class RoadClasses:
         iw = np.clip(np.minimum(p[..., 2], w[..., 2]) - np.maximum(p[..., 0], w[..., 0]), 0, None)
         ih = np.clip(np.minimum(p[..., 3], w[..., 3]) - np.maximum(p[..., 1], w[..., 1]), 0, None)
         area = np.maximum((p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1]), 1e-6)
-        riders[people] = ((iw * ih) / area >= self.config.rider_overlap).any(axis=1)
+        share = (iw * ih) / area
+        on_wheel = share >= self.config.rider_overlap  # (people, wheels)
+        riders[people] = on_wheel.any(axis=1)
+        for i in np.flatnonzero(on_wheel.any(axis=1)):  # the rider's wheel: most overlap
+            person, wheel = people[i], wheels[int(np.argmax(share[i]))]
+            xyxy[wheel, :2] = np.minimum(xyxy[wheel, :2], xyxy[person, :2])
+            xyxy[wheel, 2:] = np.maximum(xyxy[wheel, 2:], xyxy[person, 2:])
+            score[wheel] = max(score[wheel], score[person])
         return riders
 
 

@@ -20,6 +20,7 @@ from carbonedge.runtime.stages.traffic import counts_traffic
 STAGE_ORDER: tuple[str, ...] = (
     "camera_moved",  # view vs calibration snapshot: calibration_valid
     "fire",  # fire/smoke monitor: alarms, fire
+    "light_profile",  # day/dusk/night/glare/fog from frame statistics: the detector profile
     "motion_gate",  # nothing moved: the detector may skip this frame
     "roi",  # the part of the frame the detector looks at
     "detect",  # the shared detector (or the last detections on a gated frame)
@@ -27,6 +28,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "road_classes",  # detector labels -> road-v1 (riders folded in, per-class evidence)
     "length_classes",  # a one-class detector's boxes classed by length in metres
     "track",  # ByteTrack ids; ended tracks
+    "riders",  # a pedestrian track at vehicle speed is a two-wheeler's rider
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
     "modal_split",  # road users by travel mode: modal_split
     "annotate",  # an annotated MP4 when the camera asks for one (annotate_path)

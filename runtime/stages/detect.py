@@ -2,7 +2,8 @@
 
 The detector plugin is shared by every camera and keeps no per-camera state (but for a
 background model, which needs every frame); this stage keeps the camera's last detections, which
-it reuses when the motion gate let the frame skip the detector."""
+it reuses when the motion gate let the frame skip the detector (not while the camera's light
+profile runs a detector that needs every frame: ``runtime/light_profiles.py``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class DetectStage(Stage):
         return cls(context.services["detector"])
 
     def process(self, packet: Packet) -> Packet:
-        if not packet.run_detector and self._last is not None:
+        every_frame = getattr(self.detector, "needs_every_frame_now", False)  # a light profile
+        if not packet.run_detector and self._last is not None and not every_frame:
             self.context.count("gated_frames")
             packet.detections = self._last
             return packet

@@ -1,5 +1,7 @@
 """Stage "road_classes": the detector's labels mapped into the road taxonomy (road-v1), riders
-folded into their two-wheelers, per-class minimum scores and sizes; owns ``taxonomy``."""
+folded into their two-wheelers, per-class minimum scores and sizes (a class whose minimum is
+below the tracker's new-track score has its scores stretched onto it, so it can start tracks);
+owns ``taxonomy``."""
 
 from __future__ import annotations
 
@@ -35,7 +37,10 @@ class RoadClassesStage(Stage):
             return None
         from carbonedge.vision.taxonomy import RoadClasses
 
-        return cls(RoadClasses(camera.road_classes, tuple(detector.class_names)))
+        start = getattr(getattr(camera, "tracker", None), "new_track_score", None)
+        return cls(
+            RoadClasses(camera.road_classes, tuple(detector.class_names), track_start_score=start)
+        )
 
     def process(self, packet: Packet) -> Packet:
         packet.detections = self.mapper(packet.detections)

@@ -1,17 +1,25 @@
 """Stage "roi": the part of the frame the shared detector looks at, on ``packet.roi_xyxy``.
 
-The detector's config says what it wants (``roi: auto``: around the camera's lines and zones,
-grown by ``roi_margin_px``; or a fixed [x0, y0, x1, y1] px box) and ``Detector.roi_box`` turns
-that and this camera's lines and zones into the final box (grown to the model input's aspect
-ratio). This stage keeps the box of the camera's current frame size, so the detector itself keeps
-no per-camera state and one instance serves every camera. Built only when the detector has a
-``roi`` and the camera counts traffic (no detect stage otherwise).
+The detector's config says what it wants (``roi: auto``, the default: around the camera's lines
+and zones, grown by ``roi_margin_px``; or a fixed [x0, y0, x1, y1] px box) and
+``Detector.roi_box`` turns that and this camera's lines and zones into the final box. This stage
+keeps the box of the camera's current frame size, so the detector itself keeps no per-camera
+state and one instance serves every camera. Built only when the detector has a ``roi`` and the
+camera counts traffic (no detect stage otherwise).
+
+Learned margins (``roi: auto`` with no ``roi_margin_px``, the default): a new camera is detected
+whole-frame until ``roi_learn_vehicles`` tracks were seen at its lines and zones; the margins
+then come from those vehicles' box sizes (``roi.margins_from_boxes``), and the crop is logged
+with the setting that pins it and shown in ``/healthz``. A vehicle at a line whose box touches
+the crop's inner edge later (a lorry taller than any seen while learning) grows that side.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Frame, Packet
@@ -34,12 +42,22 @@ class RoiStage(Stage):
     name = "roi"
     vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
+    #: Box samples kept while learning (the newest win), and growths per side at most.
+    MAX_SAMPLES = 4000
+    MAX_GROWTHS = 4
+
     def __init__(self, detector: Any, regions: list[NDArray]) -> None:
-        """``detector``: the shared detector (its ``roi`` and ``roi_box``); ``regions``: the
-        camera's lines and zones, each (K, 2) x, y px."""
+        """``detector``: the shared detector (its ``roi``, ``roi_learn_vehicles`` and
+        ``roi_box``); ``regions``: the camera's lines and zones, each (K, 2) x, y px."""
         self.detector = detector
         self.regions = regions
         self._box: tuple[tuple[int, int], RoiBox | None] | None = None  # (frame hw, its box)
+        self.learn_vehicles: int | None = detector.roi_learn_vehicles if regions else None
+        self.margin_px: list[float] | None = None  # learned (left, top, right, bottom)
+        self._samples: list[NDArray] = []
+        self._seen_tracks: set[int] = set()
+        self._growths = [0, 0, 0, 0]
+        self._prev: Packet | None = None
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> RoiStage | None:
@@ -50,10 +68,97 @@ class RoiStage(Stage):
 
     def process(self, packet: Packet) -> Packet:
         frame = packet.frame
+        if self._prev is not None and self.learn_vehicles is not None:
+            self._look_at(self._prev.detections)  # the last frame, tracked by now
+        self._prev = packet
         if self._box is None or self._box[0] != frame.shape_hw:  # first frame, or a new size
             self._box = (frame.shape_hw, self._compute(frame))
         packet.roi_xyxy = self._box[1]
         return packet
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``/healthz`` shows: the crop, where its margins came from, and a hint."""
+        box = None if self._box is None else self._box[1]
+        out: dict[str, Any] = {"box": None if box is None else list(box)}
+        if self.learn_vehicles is None:
+            out["state"] = "configured" if box is not None else "whole_frame"
+        elif self.margin_px is None:
+            out.update(state="learning", vehicles_seen=len(self._seen_tracks),
+                       vehicles_needed=self.learn_vehicles)  # fmt: skip
+        else:
+            out.update(state="learned", margin_px=self.margin_px, hint=self._hint())
+        return out
+
+    def _hint(self) -> str:
+        return f"pin it with roi_margin_px: {self.margin_px} in the camera's detector settings"
+
+    def _look_at(self, detections: Any) -> None:
+        """Learn from (or, once learned, check the crop against) one frame's tracked boxes."""
+        from carbonedge.vision.detectors import roi
+
+        if len(detections) == 0:
+            return
+        near = roi.near_regions(detections.xyxy, self.regions) & (detections.tracker_id >= 0)
+        if not near.any():
+            return
+        xyxy = detections.xyxy[near]
+        if self.margin_px is None:
+            self._samples.append(xyxy.copy())
+            self._seen_tracks.update(int(t) for t in detections.tracker_id[near] if t >= 0)
+            if len(self._seen_tracks) >= self.learn_vehicles:
+                self._learned()
+        else:
+            self._grow_if_cut(xyxy)
+
+    def _learned(self) -> None:
+        from carbonedge.vision.detectors import roi
+
+        samples = np.concatenate(self._samples)[-self.MAX_SAMPLES :]
+        self.margin_px = list(roi.margins_from_boxes(samples))
+        self._samples.clear()
+        self._box = None  # recomputed with the margins on the next frame
+        logger.info(
+            "camera %s: learned the detector's crop from %d vehicles at the lines: margins "
+            "[left, top, right, bottom] %s px; %s", self._camera(), len(self._seen_tracks),
+            self.margin_px, self._hint(),
+        )  # fmt: skip
+
+    def _grow_if_cut(self, xyxy: NDArray) -> None:
+        """A vehicle crossing a line (its anchor within a quarter of its height of it) cut by an
+        inner edge of the crop: grow that side's margin by half (at most ``MAX_GROWTHS`` times
+        per side). Boxes over three times the learned median height are not vehicles cut by
+        the crop but false road-wide boxes, and are ignored."""
+        from carbonedge.vision.detectors import roi
+
+        if self._box is None or self._box[1] is None:
+            return
+        heights = xyxy[:, 3] - xyxy[:, 1]
+        crossing = roi.near_regions(xyxy, self.regions, reach=0.25) & (
+            heights <= 3.0 * self.margin_px[1] / roi.LEARNED_MARGIN_SIZES[1]
+        )
+        if not crossing.any():
+            return
+        xyxy = xyxy[crossing]
+        (h, w), (x0, y0, x1, y1) = self._box[0], self._box[1]
+        cut = (  # left, top, right, bottom: touching an edge that is not the frame's
+            x0 > 0 and bool((xyxy[:, 0] <= x0 + 1).any()),
+            y0 > 0 and bool((xyxy[:, 1] <= y0 + 1).any()),
+            x1 < w and bool((xyxy[:, 2] >= x1 - 1).any()),
+            y1 < h and bool((xyxy[:, 3] >= y1 - 1).any()),
+        )
+        grew = [side for side, is_cut in enumerate(cut) if is_cut]
+        grew = [side for side in grew if self._growths[side] < self.MAX_GROWTHS]
+        for side in grew:
+            self.margin_px[side] = round(self.margin_px[side] * 1.5, 1)
+            self._growths[side] += 1
+        if grew:
+            logger.info("camera %s: a vehicle crossing a line was cut by the crop: margins now "
+                        "%s px", self._camera(), self.margin_px)  # fmt: skip
+            self._box = None
+
+    def _camera(self) -> str:
+        context = getattr(self, "context", None)  # set by start()
+        return context.camera_id if context is not None else "?"
 
     def _compute(self, frame: Frame) -> RoiBox | None:
         """The box for ``frame``'s size; ``ValueError`` naming the frame when it is outside."""
@@ -61,8 +166,12 @@ class RoiStage(Stage):
         if self.detector.roi == "auto" and not self.regions:
             logger.warning("%s: roi auto, but no lines or zones: whole frame", where)
         try:
-            box = self.detector.roi_box(frame.shape_hw, self.regions)
+            box = self.detector.roi_box(frame.shape_hw, self.regions, self.margin_px)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
-        logger.info("%s: detecting inside %s", where, box or "the whole frame")
+        if self.learn_vehicles is not None and self.margin_px is None:
+            logger.info("%s: whole frame until %d vehicles were seen at the lines (learning "
+                        "the crop)", where, self.learn_vehicles)  # fmt: skip
+        else:
+            logger.info("%s: detecting inside %s", where, box or "the whole frame")
         return box

@@ -122,6 +122,7 @@ def test_motion_gating_cuts_detector_calls_tenfold_and_misses_nobody(
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # measures this process's CPU use: no other xdist worker may run beside it
 def test_two_cameras_at_once_both_counted_and_both_cores_busy(
     shared_dir: Path, with_model_dir: Path, tmp_path: Path
 ) -> None:

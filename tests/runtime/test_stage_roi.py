@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import make_frame
+from conftest import make_detections, make_frame
 
 from carbonedge.calibration.geometry import LineConfig, ZoneConfig
 from carbonedge.runtime.base.stage import StageContext
@@ -61,6 +61,9 @@ def grid_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def grid_detector(model: Path, **settings) -> UltralyticsDetector:
+    """The colour-grid detector with the roi settings these tests give (none: no roi) and its
+    input kept at 320x320 (the box grows to the input's aspect) unless they set input_fit."""
+    settings = {"roi": None, "input_fit": False, **settings}
     config = UltralyticsConfig(model=str(model), classes=None, score_threshold=0.5, **settings)
     return UltralyticsDetector(config)
 
@@ -179,7 +182,9 @@ def test_stage_then_detect_matches_the_detector_internal_roi_path(
     settings, 270 boxes), and exactly what running the crop alone and shifting it gives."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the 128x320 variant is written there
     image = read_frames(shared_dir / CLIP, 841)[-1]
-    detector = YoloxDetector(YoloxConfig(input_hw=(128, 320), roi="auto", roi_margin_px=64))
+    detector = YoloxDetector(
+        YoloxConfig(input_hw=(128, 320), roi="auto", roi_margin_px=64, input_fit=False)
+    )
     stage = build(make_camera([make_line((0.0, 150.0), (320.0, 150.0))]), detector)
     assert stage is not None
     packet = stage.process(Packet(make_frame(image, index=840, fps=60.0)))
@@ -195,3 +200,74 @@ def test_stage_then_detect_matches_the_detector_internal_roi_path(
     alone = detector.detect(make_frame(np.ascontiguousarray(image[86:214, 0:320])))
     np.testing.assert_array_equal(found.xyxy, alone.xyxy + np.float32([0, 86, 0, 86]))
     np.testing.assert_array_equal(found.confidence, alone.confidence)
+
+
+# --- learned margins (roi: auto with no roi_margin_px: the default) ----------------------------
+def tracked(boxes, ids):
+    detections = make_detections(boxes, 0.9, 2)
+    detections.tracker_id = np.asarray(ids, np.int64)
+    return detections
+
+
+def feed(stage: RoiStage, frames: list, start: int = 0) -> list:
+    """Each item: the tracked boxes the pipeline ends the frame with; the crop of each frame."""
+    crops = []
+    for i, detections in enumerate(frames, start=start):
+        packet = stage.process(Packet(make_frame(np.zeros((480, 640, 3), np.uint8), index=i)))
+        crops.append(packet.roi_xyxy)
+        packet.detections = detections  # what detect + track left on it
+    return crops
+
+
+def test_whole_frame_until_enough_vehicles_then_the_learned_crop(grid_model, caplog) -> None:
+    """Line at y = 300: three vehicles (40x20 and 60x30 px boxes) reach it, one box far from it
+    (a car parked up the road) must not count; with roi_learn_vehicles 3 the crop follows from
+    the median box at the line: 2 heights above, 1 below, 1 width to each side."""
+    camera = make_camera([make_line((200, 300), (400, 300))])
+    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=3, input_fit=True))
+    assert stage is not None and stage.snapshot()["state"] == "learning"
+    car = lambda x, w, h: [x, 300 - h, x + w, 300]  # noqa: E731 - anchor on the line
+    frames = [
+        tracked([car(220, 40, 20), [10, 10, 200, 100]], [1, 9]),  # id 9 far from the line
+        tracked([car(300, 40, 20)], [2]),
+        tracked([car(220, 40, 20), car(300, 40, 20)], [1, 2]),
+        tracked([car(320, 60, 30)], [3]),  # the third vehicle: learned after this frame
+        tracked([], []),
+    ]
+    with caplog.at_level(logging.INFO, logger="carbonedge.runtime.stages.roi"):
+        crops = feed(stage, frames)
+    assert crops[:4] == [None] * 4
+    # median box 40x20 -> margins [40, 40, 40, 20]: (200-40, 300-40, 400+40, 300+20)
+    assert stage.margin_px == [40.0, 40.0, 40.0, 20.0]
+    assert crops[4] == (160, 260, 440, 320)
+    snap = stage.snapshot()
+    assert snap["state"] == "learned" and snap["box"] == [160, 260, 440, 320]
+    assert "roi_margin_px: [40.0, 40.0, 40.0, 20.0]" in snap["hint"]
+    assert any("learned the detector's crop from 3 vehicles" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+def test_a_vehicle_cut_by_the_crop_grows_that_side(grid_model) -> None:
+    """After learning, a lorry crossing the line whose box reaches the crop's top edge grows
+    the top margin by half; a box touching the bottom edge far below the line does not count,
+    and neither does a road-wide false box."""
+    camera = make_camera([make_line((200, 300), (400, 300))])
+    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=1, input_fit=True))
+    feed(stage, [tracked([[220, 280, 260, 300]], [1]), tracked([], [])])
+    assert stage.snapshot()["box"] == [160, 260, 440, 320]  # margins [40, 40, 40, 20]
+    below = [300, 300, 340, 320]  # anchor 20 px below the line: not crossing
+    road_wide = [0, 260, 640, 480]
+    crops = feed(stage, [tracked([below, road_wide], [4, 5]), tracked([], [])], start=2)
+    assert crops[-1] == (160, 260, 440, 320)
+    lorry = [250, 260, 330, 301]  # crossing, its top at the crop's top edge
+    crops = feed(stage, [tracked([lorry], [6]), tracked([], [])], start=4)
+    assert stage.margin_px == [40.0, 60.0, 40.0, 20.0]
+    assert crops[-1] == (160, 240, 440, 320)
+
+
+def test_margins_set_in_the_config_are_not_learned(grid_model) -> None:
+    camera = make_camera([make_line((200, 300), (400, 300))])
+    stage = build(camera, grid_detector(grid_model, roi="auto", roi_margin_px=10, input_fit=True))
+    assert stage.learn_vehicles is None
+    assert feed(stage, [tracked([], [])]) == [(190, 290, 410, 310)]
+    assert stage.snapshot() == {"box": [190, 290, 410, 310], "state": "configured"}

@@ -54,14 +54,24 @@ class Detector(ABC):
     @property
     def roi(self) -> Literal["auto"] | RoiBox | None:
         """The region its config asks for: "auto" (around a camera's lines and zones), a fixed
-        (x0, y0, x1, y1) px box, or None (the whole frame; the default)."""
+        (x0, y0, x1, y1) px box, or None (the whole frame; a detector without the setting)."""
+        return None
+
+    @property
+    def roi_learn_vehicles(self) -> int | None:
+        """Vehicles a camera must see at its lines before ``roi_box`` gets learned margins;
+        None: the margins (if any) come from the config, nothing to learn."""
         return None
 
     def roi_box(
-        self, frame_hw: tuple[int, int], regions_px: Sequence[NDArray] = ()
+        self,
+        frame_hw: tuple[int, int],
+        regions_px: Sequence[NDArray] = (),
+        margin_px: float | Sequence[float] | None = None,
     ) -> RoiBox | None:
         """The box to pass to ``detect`` for a camera's frames of ``frame_hw`` (height, width)
-        whose lines and zones are ``regions_px`` (each (K, 2) x, y px); None: the whole frame.
+        whose lines and zones are ``regions_px`` (each (K, 2) x, y px), grown by ``margin_px``
+        where the config leaves the margin to be learned; None: the whole frame.
         Pure (no state); ``ValueError`` when the configured region lies outside the frame."""
         return None
 

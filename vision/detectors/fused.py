@@ -30,6 +30,7 @@ from carbonedge.vision.detectors.base import (
     create_detector,
     register_detector,
 )
+from carbonedge.vision.detectors.headlights import HeadlightPairs, HeadlightsConfig, PairBoxes
 from carbonedge.vision.detectors.motion import MotionDetectorConfig
 from carbonedge.vision.detectors.roi import RoiBox
 from carbonedge.vision.detectors.slices import intersection_over_area
@@ -62,6 +63,11 @@ class FusedConfig(DetectorConfig):
     )  # fmt: skip
     max_blob_fraction: float = Field(
         0.1, gt=0, le=1, description="motion blobs over this fraction of the image are dropped"
+    )
+    headlights: bool | HeadlightsConfig = Field(
+        False,
+        description="true (or settings): also head/tail-light pairs as vehicles where no model "
+        "box covers them, only in dark scenes (vision/detectors/headlights.py)",
     )
 
     @field_validator("detector")
@@ -101,19 +107,35 @@ class FusedDetector(Detector):
         self._vehicle_id = names.index("vehicle") if "vehicle" in names else len(names)
         self.class_names = names if "vehicle" in names else (*names, "vehicle")
         self.name = f"fused:{self.model.name}+motion"
+        lamps = HeadlightsConfig() if config.headlights is True else config.headlights
+        self.headlights = HeadlightPairs(lamps) if lamps else None
+        if self.headlights is not None:
+            self.name += "+headlights"
+            if self.headlights.plane is not None and "hgv" not in self.class_names:
+                self.class_names = (*self.class_names, "hgv")
+            self._hgv_id = self.class_names.index("hgv") if "hgv" in self.class_names else -1
 
     @property
     def roi(self) -> Literal["auto"] | RoiBox | None:
         return self.model.roi
 
+    @property
+    def roi_learn_vehicles(self) -> int | None:
+        return self.model.roi_learn_vehicles
+
     def roi_box(
-        self, frame_hw: tuple[int, int], regions_px: Sequence[NDArray] = ()
+        self,
+        frame_hw: tuple[int, int],
+        regions_px: Sequence[NDArray] = (),
+        margin_px: float | Sequence[float] | None = None,
     ) -> RoiBox | None:
-        return self.model.roi_box(frame_hw, regions_px)
+        return self.model.roi_box(frame_hw, regions_px, margin_px)
 
     def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
         found = self.model.detect(frame, roi_xyxy)
         blobs = self.motion.detect(frame, roi_xyxy)
+        if self.headlights is not None:  # before the blobs: a blob on a pair's box is that car
+            found = self._with_pairs(found, self.headlights.detect(frame, roi_xyxy))
         if len(blobs) == 0:
             return found
         h, w = frame.shape_hw
@@ -131,13 +153,31 @@ class FusedDetector(Detector):
             source_row=np.concatenate([found.source_row, np.full(n, -1, np.int32)]),
         )
 
+    def _with_pairs(self, found: Detections, pairs: PairBoxes) -> Detections:
+        """``found`` plus the lamp-pair boxes no model box covers (class vehicle, or hgv)."""
+        add = _covered(pairs.xyxy, found.xyxy) <= self.config.max_overlap
+        if not add.any():
+            return found
+        n = int(add.sum())
+        classes = np.where(pairs.hgv[add], self._hgv_id, self._vehicle_id).astype(np.int32)
+        return Detections(
+            np.concatenate([found.xyxy, pairs.xyxy[add]]),
+            np.concatenate([found.confidence, pairs.confidence[add]]),
+            np.concatenate([found.class_id, classes]),
+            source_row=np.concatenate([found.source_row, np.full(n, -1, np.int32)]),
+        )
+
     def warmup(self) -> None:
         self.model.warmup()
         self.motion.warmup()
+        if self.headlights is not None:
+            self.headlights.warmup()
 
     def forget(self, source_id: str) -> None:
         self.model.forget(source_id)
         self.motion.forget(source_id)
+        if self.headlights is not None:
+            self.headlights.forget(source_id)
 
     def close(self) -> None:
         self.model.close()

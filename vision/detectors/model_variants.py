@@ -43,7 +43,7 @@ def import_onnx():  # -> the onnx module
     except ImportError:
         raise ModelError(
             "rewriting or quantizing a model needs the onnx package: "
-            "pip install 'carbonedge[models]'"
+            "pip install onnx (a carbonedge dependency)"
         ) from None
     return onnx
 
@@ -75,11 +75,9 @@ def resize_graph(model, input_hw: tuple[int, int], strides: tuple[int, ...] = (8
     from onnx import numpy_helper
 
     new_h, new_w = input_hw
-    if new_h % max(strides) or new_w % max(strides):
-        raise ModelError(
-            f"input size {new_h}x{new_w} (h x w) must be a multiple of the largest stride "
-            f"{max(strides)} px"
-        )
+    multiple = min(max(strides), 32)  # a stride-64 level of a padded conv net rounds up
+    if new_h % multiple or new_w % multiple:
+        raise ModelError(f"input size {new_h}x{new_w} (h x w) must be a multiple of {multiple} px")
     model = onnx.ModelProto.FromString(model.SerializeToString())  # deep copy
     graph = model.graph
     inputs = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
@@ -90,6 +88,7 @@ def resize_graph(model, input_hw: tuple[int, int], strides: tuple[int, ...] = (8
         raise ModelError(f"expected an image input [1, 3, H, W], got {len(dims)} dims")
     old_hw = (dims[2].dim_value, dims[3].dim_value)
     if min(old_hw) > 0:
+        _retarget_grid_reshapes(graph, old_hw, input_hw, strides, numpy_helper)
         _refuse_size_constants(graph, grid_counts(old_hw, strides), numpy_helper)
     dims[2].Clear()
     dims[2].dim_value = new_h
@@ -102,6 +101,32 @@ def resize_graph(model, input_hw: tuple[int, int], strides: tuple[int, ...] = (8
                 dim.dim_param = f"{out.name}_d{k}"
     del graph.value_info[:]  # stale intermediate shapes would contradict the new input
     return model
+
+
+def _retarget_grid_reshapes(graph, old_hw, new_hw, strides, numpy_helper) -> None:
+    """Point every Reshape whose constant target ends in one level's grid (rows, cols at the
+    export size: a channel shuffle, [1, 2, C, 52, 52] in PicoDet) at that level's grid for
+    ``new_hw``. Each such target gets its own new initializer (constants may be shared)."""
+    grids = {
+        (-(-old_hw[0] // s), -(-old_hw[1] // s)): (-(-new_hw[0] // s), -(-new_hw[1] // s))
+        for s in strides
+    }
+    consts = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    consts[node.output[0]] = attr.t
+    for k, node in enumerate(graph.node):
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in consts:
+            continue
+        values = numpy_helper.to_array(consts[node.input[1]]).reshape(-1).astype(np.int64)
+        if len(values) < 4 or tuple(values[-2:].tolist()) not in grids:
+            continue
+        values[-2:] = grids[tuple(values[-2:].tolist())]
+        name = f"{node.input[1]}__grid_{new_hw[0]}x{new_hw[1]}_{k}"
+        graph.initializer.append(numpy_helper.from_array(values, name))
+        node.input[1] = name
 
 
 def _refuse_size_constants(graph, counts: set[int], numpy_helper) -> None:

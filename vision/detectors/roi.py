@@ -119,3 +119,81 @@ def to_frame_xyxy(xyxy_crop: NDArray[np.float32], box: RoiBox) -> NDArray[np.flo
     """(N, 4) float32 boxes in crop px shifted, in place, to full-frame px; returns them."""
     xyxy_crop += np.array([box[0], box[1], box[0], box[1]], np.float32)
     return xyxy_crop
+
+
+def fitted_input_hw(
+    frame_hw: tuple[int, int],
+    image_hw: tuple[int, int],
+    base_hw: tuple[int, int],
+    multiple_px: int = 32,
+) -> tuple[int, int]:
+    """(height, width) model input for an ``image_hw`` crop of an ``frame_hw`` frame: the crop
+    at the scale the WHOLE frame gets when letterboxed into ``base_hw`` (the model's own input),
+    rounded up to ``multiple_px``, never above ``base_hw``. The crop then keeps the whole
+    frame's pixels per model pixel (the accuracy of a full-frame pass), and neither padding nor
+    the parts outside the crop cost model time (Ultralytics calls the full-frame case
+    "rectangular inference")."""
+    scale = min(base_hw[0] / frame_hw[0], base_hw[1] / frame_hw[1])
+    h, w = (
+        min(base, max(multiple_px, math.ceil(side * scale / multiple_px) * multiple_px))
+        for side, base in zip(image_hw, base_hw, strict=True)
+    )
+    return h, w
+
+
+def near_regions(
+    xyxy: NDArray[np.float32], regions_px: Sequence[NDArray], reach: float = 1.0
+) -> NDArray[np.bool_]:
+    """(N,) True where a box's bottom centre (the counters' anchor) lies within ``reach`` times
+    its own height of a line or zone edge of ``regions_px`` (each (K, 2) x, y px; a line is its
+    polyline, a zone its closed outline), or inside a zone: the boxes that show how big
+    vehicles are where they are counted."""
+    n = len(xyxy)
+    hit = np.zeros(n, np.bool_)
+    if n == 0:
+        return hit
+    anchor = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1).astype(np.float64)
+    reach_px = reach * np.maximum(xyxy[:, 3] - xyxy[:, 1], 1.0).astype(np.float64)
+    for region in regions_px:
+        pts = np.asarray(region, np.float64).reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        closed = len(pts) >= 3
+        ends = np.roll(pts, -1, axis=0) if closed else pts[1:]
+        starts = pts if closed else pts[:-1]
+        d = np.full(n, np.inf)
+        for a, b in zip(starts, ends, strict=True):
+            ab = b - a
+            t = np.clip(((anchor - a) @ ab) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
+            d = np.minimum(d, np.hypot(*(anchor - (a + t[:, None] * ab)).T))
+        near = d <= reach_px
+        if closed:  # inside a zone (its bounding box: close enough for a size sample)
+            (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+            ax, ay = anchor[:, 0], anchor[:, 1]
+            near |= (ax >= x0) & (ax <= x1) & (ay >= y0) & (ay <= y1)
+        hit |= near
+    return hit
+
+
+#: Margins from the vehicles seen at the lines, in multiples of their median box size: above the
+#: lines twice the height (the counters anchor a box at its bottom centre, so the body lies above
+#: the line, and a bus or lorry stands about twice a car's height), below and to the sides one
+#: height / width (a vehicle is seen whole for a few frames before its anchor reaches a line from
+#: below or from the side). The ROI stage grows a side that later cuts a vehicle.
+LEARNED_MARGIN_SIZES: tuple[float, float, float, float] = (1.0, 2.0, 1.0, 1.0)  # l, t, r, b
+LEARNED_MARGIN_MIN_PX = 16.0
+
+
+def margins_from_boxes(xyxy: NDArray[np.float32]) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) px margins around lines and zones from the (N, 4) boxes of
+    vehicles seen at them (``near_regions``): ``LEARNED_MARGIN_SIZES`` times the boxes' median
+    width (sides) and height (top, bottom), at least ``LEARNED_MARGIN_MIN_PX``."""
+    if len(xyxy) == 0:
+        raise ValueError("no vehicle boxes at the lines to derive margins from")
+    w50 = float(np.median(xyxy[:, 2] - xyxy[:, 0]))
+    h50 = float(np.median(xyxy[:, 3] - xyxy[:, 1]))
+    kl, kt, kr, kb = LEARNED_MARGIN_SIZES
+    return tuple(  # type: ignore[return-value]
+        round(max(LEARNED_MARGIN_MIN_PX, k * size), 1)
+        for k, size in ((kl, w50), (kt, h50), (kr, w50), (kb, h50))
+    )

@@ -84,13 +84,34 @@ class YoloOnnxConfig(DetectorConfig):
         "(made once, cached: vision/detectors/model_variants.py)",
     )
     roi: Literal["auto"] | tuple[int, int, int, int] | None = Field(
-        None,
+        "auto",
         description="detect only inside this region: 'auto' (the source's lines and zones plus "
-        "roi_margin_px) or [x0, y0, x1, y1] full-frame px; None: the whole frame",
+        "roi_margin_px; the whole frame for a camera with neither) or [x0, y0, x1, y1] "
+        "full-frame px; None: always the whole frame",
     )
     roi_margin_px: (
-        Annotated[float, Field(ge=0, le=4096)] | tuple[_MarginPx, _MarginPx, _MarginPx, _MarginPx]
-    ) = Field(48.0, description="margin around lines/zones: px, or [left, top, right, bottom]")
+        Annotated[float, Field(ge=0, le=4096)]
+        | tuple[_MarginPx, _MarginPx, _MarginPx, _MarginPx]
+        | None
+    ) = Field(
+        None,
+        description="margin around lines/zones for roi 'auto': px, or [left, top, right, "
+        "bottom]; None: learned per camera: the whole frame until roi_learn_vehicles vehicles "
+        "were seen at the lines, then margins from their box sizes (logged, in /healthz)",
+    )
+    roi_learn_vehicles: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="vehicles (tracks) seen at the lines before a learned roi crop is used",
+    )
+    input_fit: bool = Field(
+        True,
+        description="size the model input to the detector's image (the roi crop, or the whole "
+        "frame without letterbox padding) at the scale the whole frame gets in the model's own "
+        "input, rounded up to 32 px; off when input_hw or slices are set. A model that cannot be "
+        "resized keeps its size (logged once)",
+    )
     slices: tuple[_SliceCount, _SliceCount] = Field(
         (1, 1),
         description="(rows, cols) overlapping slices of the detector's image (the frame, or the "
@@ -150,6 +171,10 @@ class YoloOnnxDetector(Detector):
         self.class_mask = self._class_mask(config.classes)
         self.group_of_class = self._nms_groups(config.nms_class_groups)
         self._buffers = threading.local()  # one input tensor per calling thread
+        # input_fit: one detector per fitted input size, made on first use (input_fit_hw)
+        self._fit = config.input_fit and config.input_hw is None and tuple(config.slices) == (1, 1)
+        self._fitted: dict[tuple[int, int], YoloOnnxDetector] = {}
+        self._fit_lock = threading.Lock()
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -180,7 +205,8 @@ class YoloOnnxDetector(Detector):
         if self.config.contrast == "clahe":
             image = clahe_bgr(image)
         if tuple(self.config.slices) == (1, 1):
-            xyxy, score, class_id, row = self._one_pass(image, frame)
+            sized = self._sized_for(frame.shape_hw, image.shape[:2]) if self._fit else self
+            xyxy, score, class_id, row = sized._one_pass(image, frame)
         else:
             xyxy, score, class_id, row = self._sliced(image, frame)
         if roi_xyxy is not None:
@@ -241,6 +267,43 @@ class YoloOnnxDetector(Detector):
         return xyxy[keep], score[keep], class_id[keep], row[keep]
 
     # -- input size and region of interest ------------------------------------------------------
+    #: At most this many fitted sizes (sessions) per detector; more cameras share the base size.
+    MAX_FITTED_SIZES = 8
+
+    def input_fit_hw(self, frame_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[int, int]:
+        """The model input for an ``image_hw`` crop of a ``frame_hw`` frame (input_fit)."""
+        return roi.fitted_input_hw(frame_hw, image_hw, self.input_hw)
+
+    def _sized_for(self, frame_hw: tuple[int, int], image_hw: tuple[int, int]) -> YoloOnnxDetector:
+        """This detector, or its copy running at the fitted input size (made once, warmed up;
+        a model that cannot be resized, or one size too many, keeps this one)."""
+        hw = self.input_fit_hw(frame_hw, image_hw)
+        if hw == self.input_hw:
+            return self
+        sized = self._fitted.get(hw)
+        if sized is not None:
+            return sized
+        with self._fit_lock:
+            if hw not in self._fitted:
+                self._fitted[hw] = self._make_sized(hw)
+            return self._fitted[hw]
+
+    def _make_sized(self, hw: tuple[int, int]) -> YoloOnnxDetector:
+        if len(self._fitted) >= self.MAX_FITTED_SIZES:
+            logger.warning("%s: %d input sizes already; %dx%d runs at %dx%d", self.name,
+                           len(self._fitted), *hw, *self.input_hw)  # fmt: skip
+            return self
+        update = {"input_hw": hw, "input_fit": False, "roi": None, "contrast": "none"}
+        try:
+            sized = type(self)(self.config.model_copy(update=update))
+            sized.warmup()
+        except (ModelError, ValueError) as exc:
+            logger.warning("%s: keeps its %dx%d input (input_fit: %s)", self.name,
+                           *self.input_hw, exc)  # fmt: skip
+            return self
+        logger.info("%s: runs at %dx%d for %s", self.name, *hw, "its crop")
+        return sized
+
     def _resize_model(self, input_hw: tuple[int, int]) -> None:
         """Swap the session for one on the model rewritten to ``input_hw`` (cached)."""
         from carbonedge.vision.detectors.model_variants import resized_model
@@ -255,24 +318,39 @@ class YoloOnnxDetector(Detector):
     def roi(self) -> Literal["auto"] | RoiBox | None:
         return self.config.roi
 
+    @property
+    def roi_learn_vehicles(self) -> int | None:
+        learn = self.config.roi == "auto" and self.config.roi_margin_px is None
+        return self.config.roi_learn_vehicles if learn else None
+
     def roi_box(
-        self, frame_hw: tuple[int, int], regions_px: Sequence[NDArray] = ()
+        self,
+        frame_hw: tuple[int, int],
+        regions_px: Sequence[NDArray] = (),
+        margin_px: float | Sequence[float] | None = None,
     ) -> RoiBox | None:
         """The crop for a camera's frames of ``frame_hw`` (height, width) whose lines and zones
         are ``regions_px`` (each (K, 2) x, y px): the configured ``roi`` (``auto``: around the
         regions, grown by ``roi_margin_px``; a fixed box: clipped to the frame), grown towards
         the model input's aspect ratio; None for the whole frame (no ``roi``, ``auto`` with no
-        regions, or a box that grew to the whole frame). ``ValueError`` when it lies outside
-        the frame. Pure: the caller (the ROI stage) keeps it per camera and frame size."""
+        regions, or a box that grew to the whole frame). ``margin_px`` (learned by the ROI
+        stage) stands in for a ``roi_margin_px`` of None; with neither, ``auto`` is the whole
+        frame (still learning). With ``input_fit`` the box is not grown: the model input is
+        sized to it. ``ValueError`` when it lies outside the frame. Pure: the caller (the ROI
+        stage) keeps it per camera and frame size."""
         if self.config.roi is None:
             return None
         if self.config.roi == "auto":
-            box = roi.auto_roi(regions_px, frame_hw, self.config.roi_margin_px)
+            margin = self.config.roi_margin_px if margin_px is None else margin_px
+            if margin is None:
+                return None
+            box = roi.auto_roi(regions_px, frame_hw, margin)
         else:
             box = roi.clip_roi(self.config.roi, frame_hw)
         if box is None:
             return None
-        box = roi.fit_aspect(box, frame_hw, self.input_hw)
+        if not self._fit:
+            box = roi.fit_aspect(box, frame_hw, self.input_hw)
         return None if box == (0, 0, frame_hw[1], frame_hw[0]) else box
 
     def _input_buffer(self) -> NDArray[np.float32]:

@@ -105,6 +105,11 @@ class ModelDetectorConfig(UltralyticsConfig):
         le=1,
         description="detections below this confidence are dropped",
     )
+    roi: Literal["auto"] | tuple[int, int, int, int] | None = Field(
+        None,
+        description="detect only inside [x0, y0, x1, y1] full-frame px; None: the whole frame "
+        "(a lookout has no lines or zones for 'auto')",
+    )
     smoke_classes: tuple[str, ...] = Field(("smoke",), description="model classes meaning smoke")
     fire_classes: tuple[str, ...] = Field(("fire", "flame"), description="classes meaning fire")
 

@@ -1,0 +1,148 @@
+"""``carbonedge tune``: a cheaper detector setting that keeps the reference's crossings, written
+to ``SITE.tuned.yaml``, used by ``run`` (log line), and ``--check`` failing once it no longer
+matches. Real footage: the first 150 frames of the CDnet highway clip (the first true crossing
+is at frame 138), YOLOX-nano, one model and one scale (0.5x) to keep it short."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from carbonedge.runtime.audit_events import Crossing
+from carbonedge.runtime.cli import main
+from carbonedge.runtime.config import load_site_config
+from carbonedge.runtime.tune import compare_crossings
+from carbonedge.runtime.tuned_config import sidecar_path
+
+SHARED = Path(os.environ.get("CARBONEDGE_SHARED_DIR", Path(__file__).parents[3] / "shared"))
+CLIP = SHARED / "media" / "traffic" / "highway_cdnet_320x240.avi"
+FRAMES = "150"
+
+
+def _need_clip() -> None:
+    if not CLIP.is_file() or not (SHARED / "models" / "yolox_nano_416.onnx").is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CLIP} or the YOLOX model is missing (CI=true: ../shared is required)")
+        pytest.skip(f"needs ../shared (the highway clip and models): {CLIP} not found")
+
+
+def _site(folder: Path, line_y: int = 150) -> Path:
+    site = folder / "site.yaml"
+    site.write_text(
+        "# a site of one camera (this comment must survive tuning)\n"
+        + yaml.safe_dump({
+            "device_id": "tune-test",
+            "detector": {"type": "yolox", "roi": None, "input_fit": False,
+                         "session": {"intra_op_threads": 2}},
+            "cameras": {"highway": {
+                "source": {"type": "video_file", "path": str(CLIP)},
+                "lines": [{"id": "y150", "start_px": [0, line_y], "end_px": [320, line_y]}],
+            }},
+            "output": {"sqlite_path": str(folder / "out.sqlite"), "jsonl_path": None},
+            "health": {"enabled": False},
+        }),  # fmt: skip
+        encoding="utf-8",
+    )
+    return site
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """(site config, stdout of ``carbonedge tune``): tuned once for the whole module."""
+    _need_clip()
+    os.environ.setdefault("CARBONEDGE_MODEL_DIR", str(SHARED / "models"))
+    folder = tmp_path_factory.mktemp("tune")
+    site = _site(folder)
+    capture = folder / "stdout.txt"
+    import contextlib
+
+    with open(capture, "w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
+        rc = main(["tune", str(site), "--clip", str(CLIP), "--max-frames", FRAMES,
+                   "--one-model", "--scales", "0.5", "--repeats", "1"])  # fmt: skip
+    assert rc == 0
+    return site, capture.read_text(encoding="utf-8")
+
+
+def test_tune_finds_a_cheaper_setting_that_matches_the_reference(tuned):
+    site, stdout = tuned
+    data = yaml.safe_load(sidecar_path(site).read_text(encoding="utf-8"))
+    entry = data["cameras"]["highway"]
+    report = entry["report"]
+    assert report["events"]["reference"] >= 1  # the van at frame 138
+    assert report["events"]["matched"] == report["events"]["reference"]
+    assert report["events"]["missed"] == report["events"]["extra"] == 0
+    assert not report["chosen"].startswith("reference")
+    h, w = entry["detector"]["input_hw"]  # a smaller model input than the reference's 416x416
+    assert h * w < 416 * 416
+    assert "| reference: yolox whole frame |" in stdout and "(chosen)" in stdout
+    assert site.read_text(encoding="utf-8").startswith("# a site of one camera")
+
+
+def test_run_uses_the_tuned_settings_and_says_so(tuned, caplog):
+    site, _ = tuned
+    caplog.set_level(logging.WARNING, logger="carbonedge.runtime.tuned_config")
+    assert main(["run", str(site), "--max-frames", "2"]) == 0
+    assert f"using tuned detector settings from {sidecar_path(site)}" in caplog.text
+    entry = yaml.safe_load(sidecar_path(site).read_text(encoding="utf-8"))["cameras"]["highway"]
+    camera = load_site_config(site).cameras["highway"]
+    assert list(camera.detector.input_hw) == entry["detector"]["input_hw"]
+    assert load_site_config(site, tuned=False).cameras["highway"].detector.input_hw is None
+
+
+def test_tuned_settings_of_a_changed_camera_are_ignored(tuned, tmp_path, caplog):
+    site, _ = tuned
+    moved = _site(tmp_path, line_y=160)  # the line moved since tuning
+    sidecar_path(moved).write_text(sidecar_path(site).read_text(encoding="utf-8"))
+    caplog.set_level(logging.WARNING, logger="carbonedge.runtime.tuned_config")
+    assert load_site_config(moved).cameras["highway"].detector.input_hw is None
+    assert "changed since tuning" in caplog.text
+
+
+def test_check_fails_when_the_crop_leaves_out_the_lines_vehicles(tuned, capsys):
+    site, _ = tuned
+    path = sidecar_path(site)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # a crop in the top left corner (grown to the input aspect, still far above the line)
+    data["cameras"]["highway"]["detector"].update(roi=[0, 0, 64, 48], roi_margin_px=None)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    rc = main(["tune", str(site), "--check", "--clip", str(CLIP), "--max-frames", FRAMES])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert "NO LONGER MATCHES" in out
+
+
+@pytest.mark.parametrize(
+    ("counted", "expected"),
+    [
+        ([("y", "in", 5.0, "car")], (1, 0, 0)),
+        ([("y", "in", 5.9, "car")], (1, 0, 0)),  # within 1 s
+        ([("y", "in", 6.2, "car")], (0, 1, 1)),  # too late
+        ([("y", "out", 5.0, "car")], (0, 1, 1)),  # other direction
+        ([("y", "in", 5.0, "hgv")], (0, 1, 1)),  # other class: a miss and an extra
+        ([("y", "in", 5.0, "car"), ("y", "in", 5.1, "car")], (1, 0, 1)),
+        ([], (0, 1, 0)),
+    ],
+)
+def test_compare_crossings(counted, expected):
+    reference = [Crossing("y", "in", 5.0, 50, "car")]
+    other = [Crossing(line, d, t, round(t * 10), c) for line, d, t, c in counted]
+    assert compare_crossings(reference, other) == expected
+
+
+def test_minutes_of_the_cameras_source_are_recorded_to_tune_on(tmp_path):
+    import cv2
+
+    from carbonedge.devices.sources.video_file import VideoFileConfig
+    from carbonedge.runtime.tune_record import record_minutes
+
+    _need_clip()
+    out = record_minutes(VideoFileConfig(id="highway", path=CLIP), 0.5 / 60, tmp_path / "a.avi")
+    cap = cv2.VideoCapture(str(out))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    cap.release()
+    assert 29 <= frames <= 31 and size == (320, 240)  # 0.5 s of the 60 FPS clip (media time)

@@ -1,0 +1,76 @@
+"""Riders: a tracked pedestrian at vehicle speed (or squat and faster than a walk) becomes a
+two-wheeler; scripted scenes through the real ByteTrack (vision/riders.py, stage "riders")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from carbonedge.vision.riders import RiderSpeeds
+from carbonedge.vision.taxonomy import ROAD_V1
+from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
+from tests.conftest import make_detections
+
+PED, MOTO, CAR = (ROAD_V1.index(n) for n in ("pedestrian", "motorcycle", "car"))
+FPS = 25.0
+
+
+def _scene(speed_heights_per_s: float, w_px: float, h_px: float = 40.0, frames: int = 40):
+    """One pedestrian box moving right at ``speed_heights_per_s``, plus a parked car; yields
+    (t_s, detections) frame by frame."""
+    for i in range(frames):
+        x = 20.0 + i * speed_heights_per_s * h_px / FPS
+        yield i / FPS, make_detections(
+            [[x, 100, x + w_px, 100 + h_px], [400, 80, 480, 140]],
+            confidence=0.8, class_id=[PED, CAR],
+        )  # fmt: skip
+
+
+def _classes_over_run(speed: float, w_px: float) -> list[int]:
+    tracker, riders = ByteTrack(ByteTrackConfig(), fps=FPS), RiderSpeeds(PED, MOTO)
+    out = []
+    for t, d in _scene(speed, w_px):
+        tracked = riders(tracker.update(d), t)
+        out.append(int(tracked.class_id[tracked.xyxy[:, 0] < 400][0]) if len(tracked) else -1)
+        assert (tracked.class_id[tracked.xyxy[:, 0] >= 400] == CAR).all()  # cars untouched
+    return out
+
+
+@pytest.mark.parametrize(
+    ("speed", "w_px", "rider"),
+    [
+        (3.0, 14.0, True),  # a walker-shaped box at cyclist speed: a rider
+        (0.8, 14.0, False),  # walking pace, walker shape (h/w 2.9)
+        (1.25, 14.0, False),  # the fastest walkers measured, walker shape
+        (2.0, 14.0, False),  # a jog, walker shape: below 2.5 heights/s
+        (1.6, 36.0, True),  # squat (h/w 1.1) and faster than a walk: a rider in a queue
+        (1.0, 36.0, False),  # squat but at walking pace (a group of two, a pram)
+    ],
+)
+def test_fast_or_squat_and_quick_pedestrian_tracks_become_two_wheelers(speed, w_px, rider) -> None:
+    classes = [c for c in _classes_over_run(speed, w_px) if c >= 0]
+    assert classes, "the tracker never confirmed the track"
+    if rider:
+        assert classes[-1] == MOTO and classes[0] == PED  # decided after 0.8 s, then for good
+        first = classes.index(MOTO)
+        assert all(c == MOTO for c in classes[first:])
+    else:
+        assert set(classes) == {PED}
+
+
+def test_short_spans_are_not_judged_and_forget_drops_the_state() -> None:
+    riders = RiderSpeeds(PED, MOTO)
+    jump = make_detections([[0, 0, 14, 40]], class_id=PED, tracker_id=np.array([7]))
+    riders(jump, 0.0)
+    far = make_detections([[200, 0, 214, 40]], class_id=PED, tracker_id=np.array([7]))
+    assert riders(far, 0.2).class_id[0] == PED  # 200 px in 0.2 s: an id switch, not a rider
+    assert riders.measures(7) is not None
+    riders.forget([7])
+    assert riders.measures(7) is None and not riders._riders
+
+
+def test_state_is_capped_for_a_box_that_runs_for_months() -> None:
+    riders = RiderSpeeds(PED, MOTO, max_tracks=16)
+    for tid in range(100):
+        riders(make_detections([[0, 0, 14, 40]], class_id=PED, tracker_id=np.array([tid])), 0.0)
+    assert len(riders._tracks) == 16

@@ -115,7 +115,8 @@ class TuneResult:
                "| config | input (h x w) | FPS | model ms/frame | speed-up | events matched / "
                "missed / extra |", "|---|---|---:|---:|---:|---|"]  # fmt: skip
         for t in [self.reference, *self.trials]:
-            hw = "?" if t.candidate.input_hw is None else "x".join(map(str, t.candidate.input_hw))
+            hw = ("per crop" if t.candidate.input_hw is None  # input_fit and/or a learned crop
+                  else "x".join(map(str, t.candidate.input_hw)))  # fmt: skip
             mark = " **(chosen)**" if t is self.chosen else ""
             events = t.error or f"{t.matched} of {n} / {t.missed} / {t.extra}"
             out.append(f"| {t.candidate.name}{mark} | {hw} | {t.fps_median:.1f} | "
@@ -404,7 +405,9 @@ def check_tuned(config: Any, camera_id: str, tuned_detector: dict[str, Any], cli
     camera = _camera(config, camera_id)
     runner = _Runner(camera, camera_plan(camera), clip, max_frames)
     ref_settings = reference_settings(camera.detector)
-    ref_trial = Trial(Candidate(f"reference: {ref_settings['type']} whole frame", ref_settings))
+    reference = Candidate(f"reference: {ref_settings['type']} whole frame", ref_settings)
+    reference = dataclasses.replace(reference, input_hw=tuple(runner.detector(reference).input_hw))
+    ref_trial = Trial(reference)
     runner.run(ref_trial)
     ref_trial.matched = len(ref_trial.crossings)
     trial = try_candidate(runner, Trial(Candidate("tuned", tuned_detector)), ref_trial)

@@ -224,7 +224,9 @@ def test_whole_frame_until_enough_vehicles_then_the_learned_crop(grid_model, cap
     (a car parked up the road) must not count; with roi_learn_vehicles 3 the crop follows from
     the median box at the line: 2 heights above, 1 below, 1 width to each side."""
     camera = make_camera([make_line((200, 300), (400, 300))])
-    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=3, input_fit=True))
+    stage = build(
+        camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=3, input_fit=True)
+    )
     assert stage is not None and stage.snapshot()["state"] == "learning"
     car = lambda x, w, h: [x, 300 - h, x + w, 300]  # noqa: E731 - anchor on the line
     frames = [
@@ -252,7 +254,9 @@ def test_a_vehicle_cut_by_the_crop_grows_that_side(grid_model) -> None:
     the top margin by half; a box touching the bottom edge far below the line does not count,
     and neither does a road-wide false box."""
     camera = make_camera([make_line((200, 300), (400, 300))])
-    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=1, input_fit=True))
+    stage = build(
+        camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=1, input_fit=True)
+    )
     feed(stage, [tracked([[220, 280, 260, 300]], [1]), tracked([], [])])
     assert stage.snapshot()["box"] == [160, 260, 440, 320]  # margins [40, 40, 40, 20]
     below = [300, 300, 340, 320]  # anchor 20 px below the line: not crossing

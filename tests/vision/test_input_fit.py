@@ -45,6 +45,19 @@ def test_fitted_input_keeps_the_whole_frame_scale(frame_hw, image_hw, expected) 
     assert roi.fitted_input_hw(frame_hw, image_hw, (416, 416)) == expected
 
 
+@pytest.mark.parametrize(
+    ("frame_hw", "image_hw", "expected"),
+    [
+        ((240, 320), (240, 320), (416, 416)),  # a stretched whole frame stays as it was
+        ((720, 1280), (720, 1280), (416, 416)),
+        ((240, 320), (128, 320), (224, 416)),  # y scale 416/240: 221.9 rows
+        ((720, 1280), (200, 1280), (128, 416)),  # y scale 416/720: 115.6 rows
+    ],
+)
+def test_a_stretching_model_keeps_its_per_axis_scales(frame_hw, image_hw, expected) -> None:
+    assert roi.fitted_input_hw(frame_hw, image_hw, (416, 416), stretch=True) == expected
+
+
 def test_picodet_rewritten_at_its_own_size_is_the_same_graph(model_dir, variant_cache) -> None:
     """The retargeted reshapes at the export size are the export's: identical outputs."""
     source = model_dir / "picodet_s_416_coco.onnx"
@@ -72,7 +85,7 @@ def test_picodet_resized_finds_the_same_vehicles(with_model_dir, variant_cache, 
 
 
 def test_input_fit_runs_a_crop_at_the_frame_scale(with_model_dir, variant_cache, shared_dir):
-    """The default detector on a band around the highway line runs a 192x416 copy of the
+    """The default detector on a band around the highway line runs a 224x416 copy of the
     model (made once, then reused) and finds the vehicles the whole-frame pass finds there."""
     images = read_frames(shared_dir / CLIP, 321)[240::10]
     detector = PicodetDetector(PicodetConfig())  # the defaults: roi auto, input_fit
@@ -89,8 +102,8 @@ def test_input_fit_runs_a_crop_at_the_frame_scale(with_model_dir, variant_cache,
         inside = inside[inside.confidence >= 0.5]
         matched, _ = match_detections(inside, found, iou_min=0.6)
         matched_all, wanted_all = matched_all + matched, wanted_all + len(inside)
-    assert list(detector._fitted) == [(192, 416)]  # 416x166 px: one copy, reused
-    assert detector._fitted[(192, 416)].input_hw == (192, 416)
+    assert list(detector._fitted) == [(224, 416)]  # stretched: one copy, reused
+    assert detector._fitted[(224, 416)].input_hw == (224, 416)
     assert wanted_all >= 3 and matched_all >= wanted_all - 1
 
 
@@ -101,8 +114,8 @@ def test_a_model_that_cannot_be_resized_keeps_its_size(with_model_dir, caplog) -
     detector = Deimv2Detector(Deimv2Config())
     frame = make_frame(np.zeros((240, 320, 3), np.uint8))
     with caplog.at_level("WARNING"):
-        detector.detect(frame)
-        detector.detect(frame)
+        detector.detect(frame, (0, 0, 320, 128))
+        detector.detect(frame, (0, 0, 320, 128))
     kept = [r for r in caplog.records if "keeps its 416x416 input" in r.getMessage()]
     assert len(kept) == 1
-    assert detector._fitted == {(320, 416): detector}
+    assert detector._fitted == {(224, 416): detector}

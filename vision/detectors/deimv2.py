@@ -77,6 +77,8 @@ class Deimv2Detector(YoloOnnxDetector):
 
     config: Deimv2Config
 
+    stretches = True  # the image is stretched to the input (per-axis scales)
+
     def __init__(self, config: Deimv2Config) -> None:
         # Not YoloOnnxDetector.__init__: that one expects a single image input.
         self.config = config
@@ -88,6 +90,7 @@ class Deimv2Detector(YoloOnnxDetector):
         self.name = f"{config.type}:{self.model_path.name}"
         self.class_mask = self._class_mask(config.classes)
         self.group_of_class = self._nms_groups(config.nms_class_groups)
+        self._init_input_fit()
         self._letterbox = Letterbox(self.input_hw, mode="stretch", swap_rb=True, std=(255.0,) * 3)
         self._buffers = threading.local()  # one input tensor per calling thread
 

@@ -60,6 +60,8 @@ class PicodetConfig(YoloOnnxConfig):
 class PicodetDetector(YoloOnnxDetector):
     config: PicodetConfig
 
+    stretches = True  # the image is stretched to the input (per-axis scales)
+
     def __init__(self, config: PicodetConfig) -> None:
         super().__init__(config)
         self._letterbox = Letterbox(

@@ -126,17 +126,22 @@ def fitted_input_hw(
     image_hw: tuple[int, int],
     base_hw: tuple[int, int],
     multiple_px: int = 32,
+    stretch: bool = False,
 ) -> tuple[int, int]:
-    """(height, width) model input for an ``image_hw`` crop of an ``frame_hw`` frame: the crop
-    at the scale the WHOLE frame gets when letterboxed into ``base_hw`` (the model's own input),
-    rounded up to ``multiple_px``, never above ``base_hw``. The crop then keeps the whole
-    frame's pixels per model pixel (the accuracy of a full-frame pass), and neither padding nor
-    the parts outside the crop cost model time (Ultralytics calls the full-frame case
-    "rectangular inference")."""
-    scale = min(base_hw[0] / frame_hw[0], base_hw[1] / frame_hw[1])
+    """(height, width) model input for an ``image_hw`` crop of a ``frame_hw`` frame: the crop
+    at the scale the WHOLE frame gets in ``base_hw`` (the model's own input), rounded up to
+    ``multiple_px``, never above ``base_hw``. The crop then keeps the whole frame's pixels per
+    model pixel (the accuracy of a full-frame pass), and what the crop leaves out costs no model
+    time. A letterboxing model (``stretch`` False: one scale, the smaller) also stops paying for
+    the padding of a whole frame of another aspect (Ultralytics' "rectangular inference"); a
+    stretching one (PicoDet, DEIMv2: each axis scaled to fill the input) keeps its per-axis
+    scales, so its whole frame stays at ``base_hw``."""
+    sy, sx = base_hw[0] / frame_hw[0], base_hw[1] / frame_hw[1]
+    if not stretch:
+        sy = sx = min(sy, sx)
     h, w = (
         min(base, max(multiple_px, math.ceil(side * scale / multiple_px) * multiple_px))
-        for side, base in zip(image_hw, base_hw, strict=True)
+        for side, scale, base in zip(image_hw, (sy, sx), base_hw, strict=True)
     )
     return h, w
 

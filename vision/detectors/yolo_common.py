@@ -171,10 +171,7 @@ class YoloOnnxDetector(Detector):
         self.class_mask = self._class_mask(config.classes)
         self.group_of_class = self._nms_groups(config.nms_class_groups)
         self._buffers = threading.local()  # one input tensor per calling thread
-        # input_fit: one detector per fitted input size, made on first use (input_fit_hw)
-        self._fit = config.input_fit and config.input_hw is None and tuple(config.slices) == (1, 1)
-        self._fitted: dict[tuple[int, int], YoloOnnxDetector] = {}
-        self._fit_lock = threading.Lock()
+        self._init_input_fit()
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -267,12 +264,21 @@ class YoloOnnxDetector(Detector):
         return xyxy[keep], score[keep], class_id[keep], row[keep]
 
     # -- input size and region of interest ------------------------------------------------------
+    #: The preprocessing scales each axis to fill the input (no letterbox padding).
+    stretches = False
     #: At most this many fitted sizes (sessions) per detector; more cameras share the base size.
     MAX_FITTED_SIZES = 8
 
+    def _init_input_fit(self) -> None:
+        """input_fit: one detector per fitted input size, made on first use (``_sized_for``)."""
+        config = self.config
+        self._fit = config.input_fit and config.input_hw is None and tuple(config.slices) == (1, 1)
+        self._fitted: dict[tuple[int, int], YoloOnnxDetector] = {}
+        self._fit_lock = threading.Lock()
+
     def input_fit_hw(self, frame_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[int, int]:
         """The model input for an ``image_hw`` crop of a ``frame_hw`` frame (input_fit)."""
-        return roi.fitted_input_hw(frame_hw, image_hw, self.input_hw)
+        return roi.fitted_input_hw(frame_hw, image_hw, self.input_hw, stretch=self.stretches)
 
     def _sized_for(self, frame_hw: tuple[int, int], image_hw: tuple[int, int]) -> YoloOnnxDetector:
         """This detector, or its copy running at the fitted input size (made once, warmed up;

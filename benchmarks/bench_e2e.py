@@ -139,7 +139,11 @@ class OursE2E:
     def __init__(
         self, model: Path, clip: Path, name: str = "carbonedge", **detector_settings
     ) -> None:
-        """``detector_settings``: more ``YoloxConfig`` fields (``input_hw``, ``roi``, ...)."""
+        """``detector_settings``: more ``YoloxConfig`` fields (``input_hw``, ``roi``, ...). By
+        default the whole frame in the square 416x416 input, as the peer runs it: these rows
+        compare the pipelines around one model call; the default crop and fitted input are
+        measured whole-process in ``bench_user``."""
+        detector_settings = {"roi": None, "input_fit": False, **detector_settings}
         from carbonedge.vision.detectors.onnx_session import SessionConfig
         from carbonedge.vision.detectors.yolox import YoloxConfig, YoloxDetector
 

@@ -133,16 +133,28 @@ class TuneResult:
             "frames": self.frames,
             "chosen": self.chosen.candidate.name,
             "speedup": round(self.speedup(self.chosen), 2),
-            "fps": {"reference": round(self.reference.fps_median, 1),
-                    "chosen": round(self.chosen.fps_median, 1)},  # fmt: skip
-            "events": {"reference": n, "matched": self.chosen.matched,
-                       "missed": self.chosen.missed, "extra": self.chosen.extra},  # fmt: skip
+            "fps": {
+                "reference": round(self.reference.fps_median, 1),
+                "chosen": round(self.chosen.fps_median, 1),
+            },  # fmt: skip
+            "events": {
+                "reference": n,
+                "matched": self.chosen.matched,
+                "missed": self.chosen.missed,
+                "extra": self.chosen.extra,
+            },  # fmt: skip
             "tolerance": self.tolerance,
             "margins_px": None if self.margins_px is None else list(self.margins_px),
             "tried": [
-                {"config": t.candidate.name, "fps": round(t.fps_median, 1),
-                 "speedup": round(self.speedup(t), 2), "matched": t.matched,
-                 "missed": t.missed, "extra": t.extra, **({"error": t.error} if t.error else {})}
+                {
+                    "config": t.candidate.name,
+                    "fps": round(t.fps_median, 1),
+                    "speedup": round(self.speedup(t), 2),
+                    "matched": t.matched,
+                    "missed": t.missed,
+                    "extra": t.extra,
+                    **({"error": t.error} if t.error else {}),
+                }
                 for t in self.trials
             ],  # fmt: skip
         }

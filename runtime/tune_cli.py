@@ -145,6 +145,7 @@ def _check(args: argparse.Namespace, config, cameras: list[str]) -> int:
                 f"{result.speedup(trial):.2f}x the reference's FPS, {trial.matched} of "
                 f"{len(result.reference.crossings)} crossings matched, {trial.missed} missed, "
                 f"{trial.extra} extra (tolerance {args.tolerance})"
-                + ("" if ok else f"; run carbonedge tune {args.config} again") + "\n\n"
+                + ("" if ok else f"; run carbonedge tune {args.config} again")
+                + "\n\n"
             )
     return 1 if failed else 0

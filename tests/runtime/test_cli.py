@@ -152,6 +152,7 @@ def test_example_configs_are_valid(example: Path) -> None:
     assert proc.stderr == ""  # the new form: no deprecation notice
 
 
+@pytest.mark.serial  # a fixed 6 s start-up wait: no other xdist worker beside it
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_flushes_the_open_interval(tmp_path: Path, sig: int) -> None:
     (tmp_path / "site.yaml").write_text(

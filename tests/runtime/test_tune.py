@@ -34,17 +34,25 @@ def _site(folder: Path, line_y: int = 150) -> Path:
     site = folder / "site.yaml"
     site.write_text(
         "# a site of one camera (this comment must survive tuning)\n"
-        + yaml.safe_dump({
-            "device_id": "tune-test",
-            "detector": {"type": "yolox", "roi": None, "input_fit": False,
-                         "session": {"intra_op_threads": 2}},
-            "cameras": {"highway": {
-                "source": {"type": "video_file", "path": str(CLIP)},
-                "lines": [{"id": "y150", "start_px": [0, line_y], "end_px": [320, line_y]}],
-            }},
-            "output": {"sqlite_path": str(folder / "out.sqlite"), "jsonl_path": None},
-            "health": {"enabled": False},
-        }),  # fmt: skip
+        + yaml.safe_dump(
+            {
+                "device_id": "tune-test",
+                "detector": {
+                    "type": "yolox",
+                    "roi": None,
+                    "input_fit": False,
+                    "session": {"intra_op_threads": 2},
+                },
+                "cameras": {
+                    "highway": {
+                        "source": {"type": "video_file", "path": str(CLIP)},
+                        "lines": [{"id": "y150", "start_px": [0, line_y], "end_px": [320, line_y]}],
+                    }
+                },
+                "output": {"sqlite_path": str(folder / "out.sqlite"), "jsonl_path": None},
+                "health": {"enabled": False},
+            }
+        ),  # fmt: skip
         encoding="utf-8",
     )
     return site

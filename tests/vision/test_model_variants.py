@@ -95,14 +95,14 @@ def test_detector_input_hw_rewrites_a_fixed_model(with_model_dir, variant_cache)
 
 
 def test_roi_detections_map_back_to_the_frame_exactly(with_model_dir, busy_frame) -> None:
-    plain = YoloxDetector(YoloxConfig())
+    plain = YoloxDetector(YoloxConfig(input_fit=False))  # the square input, crop or not
     # a 320x128 band grows about its centre to the 416x416 input's 1:1 aspect, as far as the
     # frame allows: here that is the whole frame, so there is no crop at all
-    band = YoloxDetector(YoloxConfig(roi=(0, 86, 320, 214)))
+    band = YoloxDetector(YoloxConfig(roi=(0, 86, 320, 214), input_fit=False))
     assert roi.fit_aspect((0, 86, 320, 214), (240, 320), (416, 416)) == (0, 0, 320, 240)
     assert band.roi_box((240, 320)) is None
     # a crop that keeps the input's aspect ratio: crop-then-shift is exact
-    square = YoloxDetector(YoloxConfig(roi=(40, 20, 240, 220)))
+    square = YoloxDetector(YoloxConfig(roi=(40, 20, 240, 220), input_fit=False))
     box = square.roi_box((240, 320))
     assert box == (40, 20, 240, 220)
     shifted = plain.detect(make_frame(busy_frame), box)
@@ -234,7 +234,7 @@ def test_rewrite_refuses_a_hard_coded_anchor_count(tmp_path, variant_cache) -> N
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     result = session.run(None, {"images": np.zeros((1, 3, 64, 96), np.float32)})[0]
     assert result.shape == (1, 4, 6)
-    with pytest.raises(ModelError, match="multiple of the largest stride 32"):
+    with pytest.raises(ModelError, match="must be a multiple of 32 px"):
         model_variants.resized_model(free, (64, 100), strides=(32,))
 
 

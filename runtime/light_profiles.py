@@ -207,6 +207,10 @@ class ProfiledDetector:
     def roi_learn_vehicles(self) -> int | None:
         return getattr(self.base, "roi_learn_vehicles", None)
 
+    @property
+    def roi_learned(self) -> str:
+        return getattr(self.base, "roi_learned", "propose")
+
     def roi_box(self, *args: Any, **kwargs: Any) -> Any:
         """The camera detector's box (every profile detects inside the same box)."""
         return self.base.roi_box(*args, **kwargs)

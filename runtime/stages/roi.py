@@ -10,8 +10,11 @@ camera counts traffic (no detect stage otherwise).
 Learned margins (``roi: auto`` with no ``roi_margin_px``, the default): a new camera is detected
 whole-frame until ``roi_learn_vehicles`` tracks were seen at its lines and zones; the margins
 then come from those vehicles' box sizes (``roi.margins_from_boxes``), and the crop is logged
-with the setting that pins it and shown in ``/healthz``. A vehicle at a line whose box touches
-the crop's inner edge later (a lorry taller than any seen while learning) grows that side.
+with the setting that pins it and shown in ``/healthz``. By default it is only proposed
+(``roi_learned: propose``: detection stays whole-frame; on the dev truth clips applying it lost
+crossings of fast vehicles that enter the crop too late to be tracked); with ``roi_learned:
+apply`` the detector uses it, and a vehicle at a line whose box touches the crop's inner edge
+later (a lorry taller than any seen while learning) grows that side.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class RoiStage(Stage):
         self.regions = regions
         self._box: tuple[tuple[int, int], RoiBox | None] | None = None  # (frame hw, its box)
         self.learn_vehicles: int | None = detector.roi_learn_vehicles if regions else None
+        self.apply_learned = getattr(detector, "roi_learned", "propose") == "apply"
         self.margin_px: list[float] | None = None  # learned (left, top, right, bottom)
         self._samples: list[NDArray] = []
         self._seen_tracks: set[int] = set()
@@ -86,11 +90,20 @@ class RoiStage(Stage):
             out.update(state="learning", vehicles_seen=len(self._seen_tracks),
                        vehicles_needed=self.learn_vehicles)  # fmt: skip
         else:
-            out.update(state="learned", margin_px=self.margin_px, hint=self._hint())
+            state = "learned" if self.apply_learned else "proposed"
+            out.update(state=state, margin_px=self.margin_px, hint=self._hint())
+            if not self.apply_learned and self._box is not None:
+                proposed = self.detector.roi_box(self._box[0], self.regions, self.margin_px)
+                out["proposed_box"] = None if proposed is None else list(proposed)
         return out
 
     def _hint(self) -> str:
-        return f"pin it with roi_margin_px: {self.margin_px} in the camera's detector settings"
+        if self.apply_learned:
+            return f"pin it with roi_margin_px: {self.margin_px} in the camera's detector settings"
+        return (
+            f"detect inside it with roi_margin_px: {self.margin_px} in the camera's detector "
+            "settings (check the counts with carbonedge tune --check), or roi_learned: apply"
+        )
 
     def _look_at(self, detections: Any) -> None:
         """Learn from (or, once learned, check the crop against) one frame's tracked boxes."""
@@ -107,7 +120,7 @@ class RoiStage(Stage):
             self._seen_tracks.update(int(t) for t in detections.tracker_id[near] if t >= 0)
             if len(self._seen_tracks) >= self.learn_vehicles:
                 self._learned()
-        else:
+        elif self.apply_learned:
             self._grow_if_cut(xyxy)
 
     def _learned(self) -> None:
@@ -116,12 +129,14 @@ class RoiStage(Stage):
         samples = np.concatenate(self._samples)[-self.MAX_SAMPLES :]
         self.margin_px = list(roi.margins_from_boxes(samples))
         self._samples.clear()
-        self._box = None  # recomputed with the margins on the next frame
+        verb = "detecting inside" if self.apply_learned else "proposed"
         logger.info(
-            "camera %s: learned the detector's crop from %d vehicles at the lines: margins "
-            "[left, top, right, bottom] %s px; %s", self._camera(), len(self._seen_tracks),
+            "camera %s: learned the detector's crop from %d vehicles at the lines (%s): margins "
+            "[left, top, right, bottom] %s px; %s", self._camera(), len(self._seen_tracks), verb,
             self.margin_px, self._hint(),
         )  # fmt: skip
+        if self.apply_learned:
+            self._box = None  # recomputed with the margins on the next frame
 
     def _grow_if_cut(self, xyxy: NDArray) -> None:
         """A vehicle crossing a line (its anchor within a quarter of its height of it) cut by an
@@ -165,8 +180,9 @@ class RoiStage(Stage):
         where = f"frame {frame.source_id}#{frame.index}"
         if self.detector.roi == "auto" and not self.regions:
             logger.warning("%s: roi auto, but no lines or zones: whole frame", where)
+        margin = self.margin_px if self.apply_learned or self.learn_vehicles is None else None
         try:
-            box = self.detector.roi_box(frame.shape_hw, self.regions, self.margin_px)
+            box = self.detector.roi_box(frame.shape_hw, self.regions, margin)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
         if self.learn_vehicles is not None and self.margin_px is None:

@@ -225,7 +225,10 @@ def test_whole_frame_until_enough_vehicles_then_the_learned_crop(grid_model, cap
     the median box at the line: 2 heights above, 1 below, 1 width to each side."""
     camera = make_camera([make_line((200, 300), (400, 300))])
     stage = build(
-        camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=3, input_fit=True)
+        camera,
+        grid_detector(
+            grid_model, roi="auto", roi_learn_vehicles=3, input_fit=True, roi_learned="apply"
+        ),
     )
     assert stage is not None and stage.snapshot()["state"] == "learning"
     car = lambda x, w, h: [x, 300 - h, x + w, 300]  # noqa: E731 - anchor on the line
@@ -255,7 +258,10 @@ def test_a_vehicle_cut_by_the_crop_grows_that_side(grid_model) -> None:
     and neither does a road-wide false box."""
     camera = make_camera([make_line((200, 300), (400, 300))])
     stage = build(
-        camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=1, input_fit=True)
+        camera,
+        grid_detector(
+            grid_model, roi="auto", roi_learn_vehicles=1, input_fit=True, roi_learned="apply"
+        ),
     )
     feed(stage, [tracked([[220, 280, 260, 300]], [1]), tracked([], [])])
     assert stage.snapshot()["box"] == [160, 260, 440, 320]  # margins [40, 40, 40, 20]
@@ -275,3 +281,20 @@ def test_margins_set_in_the_config_are_not_learned(grid_model) -> None:
     assert stage.learn_vehicles is None
     assert feed(stage, [tracked([], [])]) == [(190, 290, 410, 310)]
     assert stage.snapshot() == {"box": [190, 290, 410, 310], "state": "configured"}
+
+
+def test_by_default_the_learned_crop_is_only_proposed(grid_model, caplog) -> None:
+    """roi_learned: propose (the default): the margins are learned and shown with the setting
+    that applies them, but every frame is still detected whole."""
+    camera = make_camera([make_line((200, 300), (400, 300))])
+    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=1,
+                                        input_fit=True))  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="carbonedge.runtime.stages.roi"):
+        crops = feed(stage, [tracked([[220, 280, 260, 300]], [1])] + [tracked([], [])] * 3)
+    assert crops == [None] * 4
+    snap = stage.snapshot()
+    assert snap["state"] == "proposed" and snap["box"] is None
+    assert snap["proposed_box"] == [160, 260, 440, 320]
+    assert "roi_margin_px: [40.0, 40.0, 40.0, 20.0]" in snap["hint"]
+    assert "roi_learned: apply" in snap["hint"]
+    assert any("(proposed)" in r.getMessage() for r in caplog.records)

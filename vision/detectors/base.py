@@ -63,6 +63,12 @@ class Detector(ABC):
         None: the margins (if any) come from the config, nothing to learn."""
         return None
 
+    @property
+    def roi_learned(self) -> str:
+        """What a learned crop does: "propose" (logged, in /healthz; detection stays
+        whole-frame) or "apply" (detect inside it)."""
+        return "propose"
+
     def roi_box(
         self,
         frame_hw: tuple[int, int],

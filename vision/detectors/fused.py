@@ -123,6 +123,10 @@ class FusedDetector(Detector):
     def roi_learn_vehicles(self) -> int | None:
         return self.model.roi_learn_vehicles
 
+    @property
+    def roi_learned(self) -> str:
+        return self.model.roi_learned
+
     def roi_box(
         self,
         frame_hw: tuple[int, int],

@@ -103,7 +103,13 @@ class YoloOnnxConfig(DetectorConfig):
         8,
         ge=1,
         le=1000,
-        description="vehicles (tracks) seen at the lines before a learned roi crop is used",
+        description="vehicles (tracks) seen at the lines before the roi crop is learned",
+    )
+    roi_learned: Literal["propose", "apply"] = Field(
+        "propose",
+        description="a learned roi crop: 'propose' (logged and shown in /healthz with the "
+        "roi_margin_px that pins it; detection stays whole-frame) or 'apply' (detect inside it "
+        "from then on)",
     )
     input_fit: bool = Field(
         True,
@@ -328,6 +334,10 @@ class YoloOnnxDetector(Detector):
     def roi_learn_vehicles(self) -> int | None:
         learn = self.config.roi == "auto" and self.config.roi_margin_px is None
         return self.config.roi_learn_vehicles if learn else None
+
+    @property
+    def roi_learned(self) -> str:
+        return self.config.roi_learned
 
     def roi_box(
         self,

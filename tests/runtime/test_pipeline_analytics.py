@@ -57,8 +57,9 @@ def test_every_summary_has_every_section_and_matches_the_schema(run) -> None:
     for body in summaries:
         validate_body("interval_summary", body)
         assert {"line_speeds", "traffic", "zones", "movements", "emissions"} <= set(body)
-        # every section, two zones, five classes: ~2.2 KB (a counts-only summary is ~0.8 KB)
-        assert len(json.dumps(body, separators=(",", ":"))) < 2300
+        # every section (the light profile's included), two zones, five classes: ~2.4 KB (a
+        # counts-only summary is ~0.8 KB)
+        assert len(json.dumps(body, separators=(",", ":"))) < 2500
 
 
 def test_movements_follow_the_traffic_direction(run) -> None:

@@ -45,7 +45,7 @@ class RoiStage(Stage):
     name = "roi"
     vehicles = True  # not built for a camera that counts no traffic (a fire lookout)
 
-    #: Box samples kept while learning (the newest win), and growths per side at most.
+    #: Frames of box samples kept while learning (the newest win), and growths per side at most.
     MAX_SAMPLES = 4000
     MAX_GROWTHS = 4
 
@@ -72,7 +72,8 @@ class RoiStage(Stage):
 
     def process(self, packet: Packet) -> Packet:
         frame = packet.frame
-        if self._prev is not None and self.learn_vehicles is not None:
+        watching = self.margin_px is None or self.apply_learned  # learning, or guarding a crop
+        if self._prev is not None and self.learn_vehicles is not None and watching:
             self._look_at(self._prev.detections)  # the last frame, tracked by now
         self._prev = packet
         if self._box is None or self._box[0] != frame.shape_hw:  # first frame, or a new size
@@ -117,7 +118,8 @@ class RoiStage(Stage):
         xyxy = detections.xyxy[near]
         if self.margin_px is None:
             self._samples.append(xyxy.copy())
-            self._seen_tracks.update(int(t) for t in detections.tracker_id[near] if t >= 0)
+            del self._samples[: -self.MAX_SAMPLES]  # a car parked at the line for days: bounded
+            self._seen_tracks.update(int(t) for t in detections.tracker_id[near])
             if len(self._seen_tracks) >= self.learn_vehicles:
                 self._learned()
         elif self.apply_learned:

@@ -119,3 +119,26 @@ def test_a_model_that_cannot_be_resized_keeps_its_size(with_model_dir, caplog) -
     kept = [r for r in caplog.records if "keeps its 416x416 input" in r.getMessage()]
     assert len(kept) == 1
     assert detector._fitted == {(224, 416): detector}
+
+
+def test_boxes_near_a_line_or_inside_a_zone() -> None:
+    """Anchors (bottom centres): on the line, a box height away, far off; inside a triangular
+    zone, and inside its bounding box but outside the triangle."""
+    line = np.array([[0.0, 100.0], [200.0, 100.0]])
+    zone = np.array([[300.0, 0.0], [400.0, 0.0], [300.0, 100.0]])  # right angle at top left
+    boxes = np.array(
+        [[40, 80, 60, 100],  # anchor on the line
+         [40, 60, 60, 80],  # 20 px above it, 20 px tall: within its height
+         [40, 0, 60, 10],  # 90 px above, 10 px tall: far
+         [300, 0, 320, 20],  # anchor (310, 20): inside the triangle
+         [380, 70, 400, 90]],  # anchor (390, 90): in the bounding box, outside the triangle
+        np.float32,
+    )  # fmt: skip
+    assert roi.near_regions(boxes, [line, zone]).tolist() == [True, True, False, True, False]
+    assert roi.near_regions(boxes, [line], reach=0.25).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]

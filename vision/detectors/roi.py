@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from carbonedge.vision.analytics.zones import points_in_polygon
+
 RoiBox = tuple[int, int, int, int]  # x0, y0, x1, y1 px, x1/y1 exclusive
 
 
@@ -172,10 +174,8 @@ def near_regions(
             t = np.clip(((anchor - a) @ ab) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
             d = np.minimum(d, np.hypot(*(anchor - (a + t[:, None] * ab)).T))
         near = d <= reach_px
-        if closed:  # inside a zone (its bounding box: close enough for a size sample)
-            (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-            ax, ay = anchor[:, 0], anchor[:, 1]
-            near |= (ax >= x0) & (ax <= x1) & (ay >= y0) & (ay <= y1)
+        if closed:  # inside a zone
+            near |= points_in_polygon(anchor, pts)
         hit |= near
     return hit
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,17 +50,14 @@ def _total(counts: object) -> int:
     return int(counts) if isinstance(counts, (int, float)) else 0
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, CPU s of the child, its stdout) of one fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """(wall s, stdout) of one fresh process."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
     wall_s = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed: {proc.stderr.strip()[-400:]}")
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall_s, cpu_s, proc.stdout
+    return wall_s, proc.stdout
 
 
 def ours_once(detector: str, clip: Path, frames: int, env: dict[str, str]) -> tuple[float, int]:
@@ -70,7 +66,7 @@ def ours_once(detector: str, clip: Path, frames: int, env: dict[str, str]) -> tu
         site = Path(tmp) / "site.yaml"
         site.write_text(SITE.format(detector=detector, clip=clip, frames=frames, out=tmp))
         cmd = [sys.executable, "-m", "carbonedge.runtime.cli", "run", str(site)]
-        wall_s, _, _ = _timed(cmd, env)
+        wall_s, _ = _timed(cmd, env)
         lines = (Path(tmp) / "site.jsonl").read_text().splitlines()
         count = sum(_total(json.loads(line).get("counts", {})) for line in lines if line.strip())
     return wall_s, count
@@ -79,7 +75,7 @@ def ours_once(detector: str, clip: Path, frames: int, env: dict[str, str]) -> tu
 def peer_once(clip: Path, frames: int, env: dict[str, str]) -> tuple[float, int]:
     cmd = [sys.executable, "-m", "carbonedge.benchmarks.bench_user", "--peer", str(clip),
            str(frames)]  # fmt: skip
-    wall_s, _, out = _timed(cmd, env)
+    wall_s, out = _timed(cmd, env)
     return wall_s, int(out.strip().splitlines()[-1])
 
 

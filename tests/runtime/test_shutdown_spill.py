@@ -26,6 +26,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _summaries_so_far(db: Path) -> int:
+    """Summaries the running box has stored; 0 while the file or its schema is not there yet
+    (the store creates the file, then its tables: a poll can land in between)."""
+    if not db.exists():
+        return 0
+    try:
+        return len(_rows(db, "SELECT id FROM summaries"))
+    except sqlite3.OperationalError:
+        return 0
+
+
 def _rows(db: Path, sql: str) -> list[tuple]:
     con = sqlite3.connect(db)
     try:
@@ -66,7 +77,7 @@ def test_sigterm_on_a_full_disk_spills_and_the_next_start_replays(tmp_path: Path
         )
         first = _run(tmp_path)
         deadline = time.monotonic() + WAIT_S
-        while not db.exists() or len(_rows(db, "SELECT id FROM summaries")) < 2:
+        while _summaries_so_far(db) < 2:
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
             time.sleep(0.1)
         filler = fill(mnt)

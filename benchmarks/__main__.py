@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help="run only bench modules whose name contains this"
     )
     parser.add_argument("--no-headline", action="store_true", help="kernel tables only")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="leave out this bench module (repeatable)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     configure_process()
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     if args.only != "headline":
         # the headline already ran the end-to-end comparison: bench_e2e only on request
-        rows = _kernel_rows(args.only, args.quick, ("bench_e2e",) if headline else ())
+        skip = (*args.skip, *(("bench_e2e",) if headline else ()))
+        rows = _kernel_rows(args.only, args.quick, skip)
         sys.stdout.write(
             f"machine: {platform.platform()}, {platform.processor() or platform.machine()}\n\n"
         )

@@ -9,7 +9,8 @@ every repetition so a noisy neighbour slows both alike).
   0.3), ByteTrack, one line at y = 150 px and no store: the per-source pipeline of ``carbonedge
   run``, without its motion gate (the default gate skips none of this clip's frames: the scene
   never stops changing).
-- **Peer**: the supervision/Roboflow tutorial pipeline: ``cv2.VideoCapture``; the YOLOX demo's
+- **Peer**: the supervision/Roboflow tutorial pipeline: ``cv2.VideoCapture`` read ahead on a
+  thread into a queue as deep as ours (``peer_frames``: both sides decode ahead); the YOLOX demo's
   letterbox (``cv2.resize`` + NumPy pad + transpose + float32); ``InferenceSession.run``; YOLOX
   decode in NumPy (grids and strides computed once); score = obj * best vehicle-class score; one
   class-agnostic ``cv2.dnn.NMSBoxes`` over the vehicle classes (per-class NMS, as many tutorials
@@ -17,11 +18,11 @@ every repetition so a noisy neighbour slows both alike).
   ``trackers`` ByteTrack and supervision ``LineZone`` wired as in ``bench_tracking``.
 
 Model time is the wall time inside ``session.run`` (the call is wrapped on both sides); non-model
-time is the rest of the pass (video decode, pre/post-processing, tracking, counting, pipeline
-bookkeeping). Each repetition is a pair of passes run back to back; a row holds the milliseconds
-per frame of the pair with the median ratio, and its case text every pair's ratio, each side's
-range, the counts and the load average (the machine may be shared). Where the non-model time
-goes: ``python -m carbonedge.benchmarks.e2e_diagnose --stages`` (or ``--profile``).
+time is the rest of the pass (waiting for decoded frames, pre/post-processing, tracking,
+counting, pipeline bookkeeping). Each repetition is a pair of passes run back to back; a row
+holds the milliseconds per frame of the pair with the median ratio, and its case text every pair's
+ratio, each side's range, the counts and the load average (the machine may be shared). Where the
+non-model time goes: ``python -m carbonedge.benchmarks.e2e_diagnose --stages`` (or ``--profile``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import statistics
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +55,7 @@ COCO_VEHICLE_IDS = (2, 5, 7, 3)  # car, bus, truck, motorcycle in COCO-80 order
 SCORE_THRESHOLD = 0.3
 NMS_IOU = 0.45  # ours: YoloOnnxConfig.nms_iou default; the YOLOX demo uses 0.45 too
 INTRA_OP_THREADS = 2
+PREFETCH_DEPTH = 4  # frames decoded ahead on both sides: runtime.prefetch.frames_of's depth
 STRIDES = (8, 16, 32)
 # ../shared/media/MEDIA.md, hand count at y = 150: frames at which each vehicle reaches the line
 HAND_COUNT_FRAMES = (
@@ -182,8 +187,6 @@ class OursE2E:
 
     def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:
         """One pass; ``on_first_frame`` is called once the first frame has been handled."""
-        import threading
-
         read_timer = CallTimer()
         pipeline = self.pipeline(read_timer)
         read_threads: set[str] = set()
@@ -242,38 +245,43 @@ class PeerE2E:
         self.session.run = self.model_timer.wrap(self.session.run)
 
     def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:
-        """One pass; ``on_first_frame`` is called once the first frame is counted."""
+        """One pass; ``on_first_frame`` is called once the first frame is counted. The frames are
+        read ahead on a ``peer-decode`` thread (``peer_frames``), as ours are on ``decode-...``."""
         import cv2
         import supervision as sv
 
         from carbonedge.benchmarks.bench_tracking import peer_line_zone, peer_tracker
 
-        self.model_timer.seconds = read_s = 0.0
+        self.model_timer.seconds = 0.0
+        read_timer, read_threads = CallTimer(), set()
         t0 = time.perf_counter()
         cap = cv2.VideoCapture(str(self.clip))
+        if not cap.isOpened():
+            raise SourceOpenError(f"{self.clip}: the peer cannot open the clip")
         tracker = peer_tracker(cap.get(cv2.CAP_PROP_FPS))
         zone = None
         frames = 0
-        while frames < max_frames:
-            t_read = time.perf_counter()
-            ok, image = cap.read()
-            read_s += time.perf_counter() - t_read
-            if not ok:
-                break
-            if zone is None:
-                zone = peer_line_zone(((0.0, LINE_Y_PX), (float(image.shape[1]), LINE_Y_PX)))
-            blob, ratio = yolox_preprocess(image, self.input_hw)
-            output = self.session.run(None, {self.input_name: blob})[0]
-            xyxy, confidence, class_id = self.postprocess(output[0], ratio)
-            detections = sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id)
-            zone.trigger(tracker.update(detections))
-            frames += 1
-            if frames == 1 and on_first_frame is not None:
-                on_first_frame()
-        cap.release()
+        images = peer_frames(cap, max_frames, read_timer, read_threads)
+        try:
+            for image in images:
+                if zone is None:
+                    zone = peer_line_zone(((0.0, LINE_Y_PX), (float(image.shape[1]), LINE_Y_PX)))
+                blob, ratio = yolox_preprocess(image, self.input_hw)
+                output = self.session.run(None, {self.input_name: blob})[0]
+                xyxy, confidence, class_id = self.postprocess(output[0], ratio)
+                detections = sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id)
+                zone.trigger(tracker.update(detections))
+                frames += 1
+                if frames == 1 and on_first_frame is not None:
+                    on_first_frame()
+        finally:
+            images.close()  # stops and joins the reader before the capture goes
+            cap.release()
         total_s = time.perf_counter() - t0
         count = zone.in_count + zone.out_count if zone is not None else 0
-        return PassTimes(frames, total_s, self.model_timer.seconds, read_s, count)
+        off_main = bool(read_threads) and threading.main_thread().name not in read_threads
+        return PassTimes(frames, total_s, self.model_timer.seconds, read_timer.seconds, count,
+                         off_main)  # fmt: skip
 
     def postprocess(
         self, output: NDArray[np.float32], ratio: float
@@ -282,6 +290,58 @@ class PeerE2E:
         return peer_postprocess(
             output, ratio, self.grids, self.expanded_strides, self.vehicle_ids, SCORE_THRESHOLD
         )
+
+
+def peer_frames(
+    cap,  # cv2.VideoCapture
+    max_frames: int,
+    read_timer: CallTimer,
+    read_threads: set[str],
+    depth: int = PREFETCH_DEPTH,
+) -> Iterator[NDArray[np.uint8]]:
+    """The peer's decode-ahead, as a user writes it: ``cap.read()`` on a ``peer-decode`` thread
+    into a ``queue.Queue(maxsize=depth)`` that blocks when full (no frame dropped), the images
+    yielded in order. At most ``max_frames`` reads; each is timed by ``read_timer`` on the reader
+    thread (ours: ``source.read`` on ``decode-...``) and its thread name added to ``read_threads``.
+    A reader error is raised in the consumer; leaving early stops and joins the reader."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    read = read_timer.wrap(cap.read)
+
+    def put(item: object) -> bool:  # False once the consumer has gone
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for _ in range(max_frames):
+                read_threads.add(threading.current_thread().name)
+                ok, image = read()
+                if not ok or not put(image):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+        finally:
+            put(_END)
+
+    thread = threading.Thread(target=reader, name="peer-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # a reader blocked in put() gives up
+        thread.join(timeout=5.0)
+
+
+_END = object()  # peer_frames: the reader has finished
 
 
 def peer_postprocess(
@@ -374,6 +434,11 @@ def _median_pair(
     return sorted(pairs, key=lambda pair: ratio(*pair))[(len(pairs) - 1) // 2]
 
 
+def _where(passes: list[PassTimes]) -> str:
+    """Where a side's video reads ran: on its decode-ahead thread in every pass, or not."""
+    return "decode thread" if all(p.reads_off_main for p in passes) else "NOT on a decode thread"
+
+
 def _non_model_ms(p: PassTimes) -> float:
     return p.per_frame_ms(p.non_model_s)
 
@@ -421,8 +486,8 @@ def rows_from(
         f"{head}, non-model ms/frame ours {_spread([_non_model_ms(p) for p in ours], '.2f')} "
         f"peer {_spread([_non_model_ms(p) for p in peer], '.2f')}, pair ratios "
         f"{pair_ratios(non_model_ratio)}; video reads ours "
-        f"{_spread([p.per_frame_ms(p.read_s) for p in ours], '.2f')} (decode thread) peer "
-        f"{_spread([p.per_frame_ms(p.read_s) for p in peer], '.2f')}"
+        f"{_spread([p.per_frame_ms(p.read_s) for p in ours], '.2f')} ({_where(ours)}) peer "
+        f"{_spread([p.per_frame_ms(p.read_s) for p in peer], '.2f')} ({_where(peer)})"
     )
     model_ms = [[p.per_frame_ms(p.model_s) for p in side] for side in (ours, peer)]
     model_case = (

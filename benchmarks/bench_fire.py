@@ -6,7 +6,7 @@ whole frame at full resolution, measured in the same run."""
 from __future__ import annotations
 
 import os
-from itertools import count
+from itertools import count, cycle
 from pathlib import Path
 
 import cv2
@@ -44,15 +44,24 @@ def _bench_flame(name: str, shape_hw: tuple[int, int]) -> Row:
     )  # fmt: skip
 
 
-def _bench_flicker(name: str, shape_hw: tuple[int, int]) -> Row:
+def flicker_masks(shape_hw: tuple[int, int], n: int = 8) -> list[np.ndarray]:
+    """``n`` random (H, W) uint8 0/255 masks, 30 % set: fed in turn, most pixels keep toggling."""
     rng = np.random.default_rng(2)
-    mask = (rng.random(shape_hw) < 0.3).astype(np.uint8) * 255
+    return [(rng.random(shape_hw) < 0.3).astype(np.uint8) * 255 for _ in range(n)]
+
+
+def _bench_flicker(name: str, shape_hw: tuple[int, int]) -> Row:
+    """A new mask every call (8 random masks in turn), as flames toggle. One fixed mask would let
+    every score decay by ``decay`` per call into float32 subnormals (after ~400 calls), where both
+    sides run 10-60x slower and the row measures the FPU's subnormal path, not the kernel."""
+    masks = flicker_masks(shape_hw)
     prev, flick = np.zeros(shape_hw, np.uint8), np.zeros(shape_hw, np.float32)
     prev_ref, flick_ref = prev.copy(), flick.copy()
+    ours_masks, ref_masks = cycle(masks), cycle(masks)
     return compare(
         "flicker_update", name,
-        lambda: fire.flicker_update(mask, prev, flick, decay=0.8),
-        lambda: ref.flicker_update(mask, prev_ref, flick_ref, decay=0.8),
+        lambda: fire.flicker_update(next(ours_masks), prev, flick, decay=0.8),
+        lambda: ref.flicker_update(next(ref_masks), prev_ref, flick_ref, decay=0.8),
     )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ loop runs without the GIL, over raw rows, in float32.
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport sqrtf
+from libc.math cimport fabsf, sqrtf
 
 cnp.import_array()
 
@@ -86,11 +86,17 @@ def flame_mask(const cnp.uint8_t[:, :, ::1] bgr, float min_red, float min_cr_min
 
 def flicker_update(const cnp.uint8_t[:, ::1] mask, cnp.uint8_t[:, ::1] previous,
                    float[:, ::1] flicker, float decay):
-    """Flicker score in place: flicker = decay * flicker + (mask != previous); previous = mask."""
+    """Flicker score in place: flicker = decay * flicker + (mask != previous), then 0 where
+    |flicker| < 1e-30 (no subnormal is ever stored); previous = mask."""
     cdef Py_ssize_t h = mask.shape[0], w = mask.shape[1], y, x
     cdef const cnp.uint8_t* m
     cdef cnp.uint8_t* p
     cdef float* f
+    cdef float v
+    # |score| < 1e-30 is stored as 0: a decaying score would otherwise reach the float32
+    # subnormals (10-100x slower per pixel) and, at decay > 0.5, stay there for good (the
+    # smallest subnormal times 0.8 rounds back to itself)
+    cdef float flush = <float>1e-30
     if h == 0 or w == 0:
         return
     with nogil:
@@ -99,5 +105,6 @@ def flicker_update(const cnp.uint8_t[:, ::1] mask, cnp.uint8_t[:, ::1] previous,
             p = &previous[y, 0]
             f = &flicker[y, 0]
             for x in range(w):
-                f[x] = decay * f[x] + (<float>1.0 if (m[x] != 0) != (p[x] != 0) else <float>0.0)
+                v = decay * f[x] + (<float>1.0 if (m[x] != 0) != (p[x] != 0) else <float>0.0)
+                f[x] = <float>0.0 if fabsf(v) < flush else v  # NaN stays NaN
                 p[x] = m[x]

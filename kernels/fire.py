@@ -163,7 +163,10 @@ def flicker_update(
     ``flicker = decay * flicker + (mask != previous)`` (non-zero counts as set), then
     ``previous = mask``. Flames toggle a pixel's flame colour many times a second; a steady
     orange object (a sunset, a red roof) never does. At steady state a pixel toggling every frame
-    scores ``1 / (1 - decay)``.
+    scores ``1 / (1 - decay)``. A score whose magnitude falls below ``1e-30`` is stored as exactly
+    0: a pixel that stopped toggling would otherwise decay into the float32 subnormal range,
+    where the CPU runs this loop 10-100x slower, and at decay > 0.5 stay there for good (the
+    smallest subnormal times the decay rounds back to itself).
 
     Args:
         mask: (H, W) uint8 current mask.

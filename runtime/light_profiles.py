@@ -8,7 +8,8 @@ blobs as ``vehicle``, ``vision/detectors/fused.py``). ``profiles: off`` (or ``fa
 the switch: the camera runs its detector as configured.
 
 The built-in default: ``day`` runs the camera's detector unchanged; ``dusk``, ``night``, ``glare``
-and ``fog`` fuse motion (README, "Hard light and distance", for the measurements).
+and ``fog`` fuse motion, ``dusk`` and ``night`` headlight pairs too (README, "Hard light and
+distance", for the measurements).
 
 A camera's ``ProfiledDetector`` is what its stages see as the detector: it runs the current
 profile's detector and maps its class ids into one stable table (the camera detector's names,
@@ -71,6 +72,12 @@ def _fusing() -> LightProfile:
     return LightProfile(fuse_motion=True)
 
 
+def _fusing_lamps() -> LightProfile:
+    """Dusk and night: fused motion and headlight pairs (these switch themselves on only in a
+    dark frame, mean grey <= 70: a lit city street at night stays off, ``fused.py``)."""
+    return LightProfile(fuse_motion=True, fused={"headlights": True})
+
+
 class LightProfilesConfig(StrictModel):
     """``profiles:``: switch each camera's detection with its light (``off``: never)."""
 
@@ -86,8 +93,12 @@ class LightProfilesConfig(StrictModel):
         default_factory=LightRules, description="thresholds of the light classifier"
     )
     day: LightProfile = Field(default_factory=LightProfile, description="the camera's detector")
-    dusk: LightProfile = Field(default_factory=_fusing, description="fused motion")
-    night: LightProfile = Field(default_factory=_fusing, description="fused motion")
+    dusk: LightProfile = Field(
+        default_factory=_fusing_lamps, description="fused motion and headlight pairs"
+    )
+    night: LightProfile = Field(
+        default_factory=_fusing_lamps, description="fused motion and headlight pairs"
+    )
     glare: LightProfile = Field(default_factory=_fusing, description="fused motion")
     fog: LightProfile = Field(default_factory=_fusing, description="fused motion")
 

@@ -169,6 +169,8 @@ class Packet:
             the whole frame (the ROI stage sets it).
         ended_track_ids: tracks that ended with this frame (the tracker stage sets them; the
             pipeline then calls every stage's ``forget``).
+        backfill_xyxy: tracker id -> (4,) box where a track first output on this frame was
+            before it (the tracker stage's backfill; the line counters start from there).
     """
 
     frame: Frame
@@ -177,3 +179,4 @@ class Packet:
     run_detector: bool = True
     roi_xyxy: tuple[int, int, int, int] | None = None
     ended_track_ids: list[int] = field(default_factory=list)
+    backfill_xyxy: dict[int, Any] = field(default_factory=dict)

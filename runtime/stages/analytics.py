@@ -119,7 +119,9 @@ class AnalyticsStage(Stage):
         return {c.config.id: c.counts for c in self.analytics.counters}
 
     def process(self, packet: Packet) -> Packet:
-        packet.events.extend(self.analytics.update(packet.detections, packet.frame))
+        packet.events.extend(
+            self.analytics.update(packet.detections, packet.frame, packet.backfill_xyxy)
+        )
         return packet
 
     def forget(self, track_ids: Sequence[int]) -> list[Any]:

@@ -1,9 +1,12 @@
 """Stage "track": ByteTrack ids on the detections; ended tracks go on the packet
-(``ended_track_ids``) for every stage's ``forget``."""
+(``ended_track_ids``) for every stage's ``forget``; a track new on this frame brings the box it
+was at before it was confirmed (``backfill_xyxy``, ``vision/tracking/backfill.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
@@ -27,13 +30,38 @@ class TrackStage(Stage):
 
         self.tracker = ByteTrack(self.config, fps=context.fps)
         self.tracker.warmup()
+        frames = round(self.config.backfill_s * context.fps)
+        self.backfill = None
+        if frames >= 1:
+            from carbonedge.vision.tracking.backfill import Backfill
+
+            self.backfill = Backfill(frames)
 
     def process(self, packet: Packet) -> Packet:
-        packet.detections = self.tracker.update(packet.detections)
+        detections = packet.detections
+        if self.backfill is None:
+            packet.detections = self.tracker.update(detections)
+        else:  # the tracker's source_row says which input rows it took
+            source_row = detections.source_row
+            detections.source_row = np.arange(len(detections), dtype=np.int32)
+            try:
+                tracked = self.tracker.update(detections)
+            finally:
+                detections.source_row = source_row
+            taken = tracked.source_row
+            tracked.source_row = source_row[taken]
+            packet.backfill_xyxy = self.backfill.update(
+                packet.frame.index, detections, tracked, taken
+            )
+            packet.detections = tracked
         packet.ended_track_ids = list(self.tracker.pop_removed())
+        if self.backfill is not None and packet.ended_track_ids:
+            self.backfill.forget(packet.ended_track_ids)
         return packet
 
     def end_all(self) -> list[int]:
         """End of the source: every live track ends."""
         self.tracker.reset()
+        if self.backfill is not None:
+            self.backfill.reset()
         return list(self.tracker.pop_removed())

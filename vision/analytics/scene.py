@@ -106,11 +106,22 @@ class SceneAnalytics:
             tables.append(self.movements.tracked_state_count)
         return max(tables)
 
-    def update(self, tracked: Detections, frame: Frame) -> list[LineCrossed]:
-        """One frame of tracker output; returns the line crossings that became final."""
+    def update(
+        self, tracked: Detections, frame: Frame, backfill: dict[int, NDArray] | None = None
+    ) -> list[LineCrossed]:
+        """One frame of tracker output; returns the line crossings that became final.
+        ``backfill``: tracker id -> the box a track new on this frame was at before it (the
+        line counters start from there, ``LineCounter.prime``)."""
         kin = self.kinematics.update(tracked, frame)
         whole = self.unclipper.apply(tracked, frame)
         events: list[LineCrossed] = []
+        if backfill and self.counters:
+            ids = np.fromiter(backfill, np.int64, len(backfill))
+            row_of = {int(t): r for r, t in enumerate(tracked.tracker_id)}
+            class_id = np.array([tracked.class_id[row_of[int(t)]] for t in ids], np.int32)
+            boxes = np.stack([backfill[int(t)] for t in ids])
+            for counter in self.counters:
+                counter.prime(ids, boxes, class_id, frame)
         for counter in self.counters:
             events += counter.update(whole, frame, kin.speed_kmh)
         if self.zones is not None:

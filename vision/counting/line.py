@@ -153,6 +153,18 @@ class LineCounter:
             )  # fmt: skip
         return done
 
+    def prime(self, tracker_ids: NDArray, xyxy: NDArray, class_id: NDArray, frame: Frame) -> None:
+        """Tracks seen for the first time on ``frame`` were at ``xyxy`` before it (their
+        backfilled past, ``vision/tracking/backfill.py``): observed now, before the frame's own
+        boxes, so a path from there across the line counts. A track already held is left as
+        it is."""
+        new = np.flatnonzero([self._state.slot(int(t)) is None for t in tracker_ids])
+        if len(new) == 0:
+            return
+        ids = np.asarray(tracker_ids, np.int64)[new]
+        slots = self._state.slots_for(ids, frame.t_mono_s)
+        self._observe_rows(np.asarray(xyxy, np.float32)[new], np.asarray(class_id)[new], slots)
+
     def _observe(
         self, tracked: Detections, rows: NDArray, frame: Frame, speed_kmh: NDArray | None
     ) -> None:

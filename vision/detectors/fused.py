@@ -5,7 +5,8 @@ little (event F1 0 to 0.1 on the hard-condition truth clips), while the vehicles
 weight-free motion detector (``motion.py``), made sensitive (a lower threshold, small blobs),
 finds many of them, but on its own it merges neighbours and knows no classes. Fused: every box
 of the model is kept with its class; a motion blob is added as class ``vehicle`` only where no
-model box covers it (intersection over the blob's area below ``max_overlap``), so by day the
+model box of at least ``cover_score`` covers it (intersection over the blob's area below
+``max_overlap``; weaker boxes only continue tracks, they stand for no vehicle), so by day the
 model decides and in the dark the motion fills in. Blobs larger than ``max_blob_fraction`` of
 the image (a lighting change the background model has not caught up with) are dropped.
 
@@ -60,6 +61,11 @@ class FusedConfig(DetectorConfig):
         0.3, ge=0, le=1,
         description="a motion blob covered by a model box more than this (intersection over the "
         "blob's area) is the model's vehicle: dropped",
+    )  # fmt: skip
+    cover_score: float = Field(
+        0.4, ge=0, le=1,
+        description="only model boxes from this score hide a motion blob or a lamp pair (the "
+        "tracker's high_score: weaker boxes only continue tracks)",
     )  # fmt: skip
     max_blob_fraction: float = Field(
         0.1, gt=0, le=1, description="motion blobs over this fraction of the image are dropped"
@@ -145,7 +151,7 @@ class FusedDetector(Detector):
         h, w = frame.shape_hw
         wh = blobs.xyxy[:, 2:] - blobs.xyxy[:, :2]
         small = wh[:, 0] * wh[:, 1] <= self.config.max_blob_fraction * h * w
-        free = _covered(blobs.xyxy, found.xyxy) <= self.config.max_overlap
+        free = _covered(blobs.xyxy, self._covering(found)) <= self.config.max_overlap
         add = small & free
         if not add.any():
             return found
@@ -157,9 +163,13 @@ class FusedDetector(Detector):
             source_row=np.concatenate([found.source_row, np.full(n, -1, np.int32)]),
         )
 
+    def _covering(self, found: Detections) -> NDArray[np.float32]:
+        """The model's boxes strong enough to stand for a vehicle by themselves."""
+        return found.xyxy[found.confidence >= self.config.cover_score]
+
     def _with_pairs(self, found: Detections, pairs: PairBoxes) -> Detections:
         """``found`` plus the lamp-pair boxes no model box covers (class vehicle, or hgv)."""
-        add = _covered(pairs.xyxy, found.xyxy) <= self.config.max_overlap
+        add = _covered(pairs.xyxy, self._covering(found)) <= self.config.max_overlap
         if not add.any():
             return found
         n = int(add.sum())

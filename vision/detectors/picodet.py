@@ -7,12 +7,16 @@ class probabilities [1, A_l, 80] (sigmoid applied, no objectness), then for each
 distributions [1, A_l, 4 * 8] (left, top, right, bottom logits over 8 bins); decoded by
 :func:`carbonedge.kernels.decode_gfl` from the cell centres, then grouped NMS.
 
-Default ``score_threshold`` 0.4, the top of the 0.35-0.4 that MODELS.md gives. Seen on the CDnet
-highway clip (every 5th frame, 340 frames, after NMS): clearly visible cars score 0.7-0.9 in
-several neighbouring cells each (NMS keeps one box), far cars 0.3-0.5; like DEIMv2 it puts a
-large ``train`` (now and then ``bus``) box over the road at 0.35-0.51: 74 such boxes at 0.35,
-41 at 0.4, 19 at 0.45, for 1277, 1220 and 1177 car boxes. The audit of the clip counts 27 of 27
-at 0.35 and at 0.4.
+Default ``score_threshold`` 0.1, the tracker's ``low_score``: what starts a track is the tracker's
+``high_score``/``new_track_score`` (0.4/0.45) and each road class's ``min_score``, so the boxes
+under them only keep existing tracks going (ByteTrack's second association, its point) and give
+a new track its past (backfill, ``vision/tracking/backfill.py``). At MODELS.md's 0.35-0.4 they
+never reached the tracker. Measured on the daylight truth clips (development figures, README
+"Low-score boxes and backfill"): far, small and half-hidden vehicles score 0.1-0.4 for most of
+their way to the line. Seen on the CDnet highway clip (every 5th frame, 340 frames, after NMS):
+clearly visible cars score 0.7-0.9 in several neighbouring cells each (NMS keeps one box), far
+cars 0.3-0.5; like DEIMv2 it puts a large ``train`` (now and then ``bus``) box over the road at
+0.35-0.51 (``train`` needs 0.65 in road-v1, ``vision/taxonomy.py``).
 """
 
 from __future__ import annotations
@@ -46,10 +50,11 @@ class PicodetConfig(YoloOnnxConfig):
         description="ONNX model file (name in the model folder, or a path)",
     )
     score_threshold: float = Field(
-        0.4,
+        0.1,
         gt=0,
         le=1,
-        description="detections below this confidence are dropped",
+        description="detections below this confidence are dropped; 0.1, the tracker's "
+        "low_score: boxes under its high_score only continue tracks and backfill new ones",
     )
     strides: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         (8, 16, 32, 64), min_length=1, description="px per cell of each output level, in order"

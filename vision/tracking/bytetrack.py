@@ -98,6 +98,14 @@ class ByteTrackConfig(BaseModel):
         description="a lost track is kept this long for re-matching",
     )
     min_hits: int = Field(2, ge=1, description="matches before a track is confirmed (gets an id)")
+    backfill_s: float = Field(
+        0.8,
+        ge=0.0,
+        le=5.0,
+        description="a track, when confirmed, takes back the boxes no track took in up to this "
+        "many seconds before it (vision/tracking/backfill.py): a line it crossed while still "
+        "too weak to track counts; 0: off",
+    )
 
     @model_validator(mode="after")
     def _check_order(self) -> ByteTrackConfig:

@@ -105,6 +105,19 @@ def test_boxes_a_confirmed_track_took_are_not_stored() -> None:
     assert fill.update(3, new, new, np.array([0])) == {}
 
 
+def test_a_second_box_inside_a_tracked_vehicle_is_not_its_past() -> None:
+    """A bus (tracked, counted) carries a small weak box on its front (a COCO "car" on the
+    bonnet) that turns strong past the line: that box's track does not count the bus again."""
+    frames = []
+    for k in range(40):
+        y = 100 + 3 * k  # the bus's bottom crosses y=120 at frame 7
+        bus = (100.0, y - 60, 200.0, y, 0.9)
+        front = car(y - 5, 0.2 if k < 20 else 0.7, x=150, w=30, h=20)
+        frames.append([bus, front])
+    events = run(frames, backfill_s=0.8)
+    assert len(events) == 1
+
+
 def test_a_parked_car_past_the_line_does_not_count() -> None:
     frames = [[car(150, 0.2 if k < 20 else 0.7)] for k in range(40)]
     assert run(frames, backfill_s=0.8) == []

@@ -14,7 +14,9 @@ shown so far; up to ``max_gap_frames`` frames in a row may have none. The oldest
 chain is the track's *previous position*: the line counters observe it before the track's
 first box (``LineCounter.prime``), so a track whose chain crosses a line counts, once, on the
 frame it is confirmed. Each stored box serves at most one chain, and a box a confirmed track
-took is never stored, so a track cannot inherit the path of a track that was counted already.
+took is never stored, nor one lying ``max_inside_tracked`` (0.6 of its area) inside a box a
+confirmed track took (a second, partial box on one vehicle: the front of a bus), so a track
+cannot inherit the path of a track that was counted already.
 
 Cost: the boxes of ``window_s`` seconds (tens per frame) and, per confirmed track, one IoU row
 per older frame; nothing at all on frames where no track is confirmed.
@@ -30,6 +32,7 @@ from numpy.typing import NDArray
 
 from carbonedge.kernels import box_iou
 from carbonedge.runtime.base.types import Detections
+from carbonedge.vision.detectors.slices import intersection_over_area
 
 __all__ = ["Backfill"]
 
@@ -48,6 +51,7 @@ class Backfill:
     window_frames: int
     min_iou: float = 0.3
     max_gap_frames: int = 2
+    max_inside_tracked: float = 0.6
     _frames: deque = field(init=False)
     _seen: set[int] = field(default_factory=set, init=False)
 
@@ -74,6 +78,9 @@ class Backfill:
                 out[tid] = oldest
         free = np.ones(len(detections), np.bool_)
         free[np.asarray(taken_rows, np.int64)] = False
+        if len(tracked) and free.any():  # part of a tracked road user (a bus's front): not kept
+            inside = intersection_over_area(detections.xyxy[free], tracked.xyxy).max(axis=1)
+            free[np.flatnonzero(free)[inside >= self.max_inside_tracked]] = False
         boxes = np.ascontiguousarray(detections.xyxy[free], np.float32)
         self._frames.append(_Frame(frame_index, boxes, np.zeros(len(boxes), np.bool_)))
         return out

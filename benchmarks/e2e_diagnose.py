@@ -2,11 +2,15 @@
 many camera streams one box keeps up with.
 
     python -m carbonedge.benchmarks.e2e_diagnose --stages       # wall time per pipeline stage
+    python -m carbonedge.benchmarks.e2e_diagnose --default-stages  # the DEFAULT pipeline's stages
     python -m carbonedge.benchmarks.e2e_diagnose --profile      # cProfile, top functions
     python -m carbonedge.benchmarks.e2e_diagnose --multistream  # streams at 10 FPS sustained
     python -m carbonedge.benchmarks.e2e_diagnose --spinning     # onnxruntime spin-wait on vs off
 
-Same model, clip and session settings as ``bench_e2e``; nothing here is run by the benchmark suite.
+Same model, clip and session settings as ``bench_e2e`` (YOLOX whole-frame, pinned); nothing here is
+run by the benchmark suite. ``--default-stages`` instead times what ``carbonedge run`` builds with
+default settings (PicoDet, learned crop, light profiles, road classes...), per stage, main-thread
+CPU and wall time, on the 320x240 highway clip and a 1280x720 clip: ``bench_nonmodel``.
 """
 
 from __future__ import annotations
@@ -256,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--stages", action="store_true", help="time each stage of one pass of ours")
     what.add_argument("--profile", action="store_true", help="cProfile one pass of ours")
     what.add_argument(
+        "--default-stages", action="store_true", help="the default pipeline's non-model time"
+    )
+    what.add_argument(
         "--multistream", action="store_true", help="how many 10 FPS streams this box sustains"
     )
     what.add_argument(
@@ -272,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_process()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    if args.default_stages:
+        from carbonedge.benchmarks import bench_nonmodel
+
+        return bench_nonmodel.main(["--stages", "--frames", str(args.frames)])
     if args.profile:
         sys.stdout.write(profile_ours(args.frames, args.top))
     elif args.stages:

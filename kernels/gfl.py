@@ -15,6 +15,7 @@ order. The Numba backend compiles on the first call (or loads its cache).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,12 +118,25 @@ def decode_gfl(
         ValueError: wrong dtype/shape, level count or cells not matching ``input_hw``/``strides``,
             bad sizes, threshold or mask.
     """
-    cells = gfl_grid_cells(input_hw, strides)
+    try:
+        cells, steps, in_w = _grid(input_hw, strides)  # the same every frame: made once
+    except TypeError:  # unhashable (a list): checked each call
+        cells, steps, in_w = _grid.__wrapped__(input_hw, strides)
     scores, dists = _levels(cls_scores, box_dists, cells)
     geom = _geometry(letterbox, image_hw)
     thr, classes = _threshold_classes(scores[0].shape[1], score_threshold, class_mask)
     if classes.size == 0:
         return _empty()
-    steps = np.asarray(strides, dtype=np.int64)
-    in_w = _hw("input_hw", input_hw)[1]
     return _require("_gfl_nb").decode_gfl_nb(scores, dists, steps, in_w, geom, thr, classes)
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(
+    input_hw: tuple[int, int], strides: Sequence[int]
+) -> tuple[tuple[int, ...], NDArray[np.int64], int]:
+    """(cells per level, strides as int64, input width) for ``decode_gfl``; ``ValueError`` for
+    a bad size or stride (not cached). The strides array is shared (the kernel only reads it;
+    writeable, so the kernel's one compiled signature serves it)."""
+    cells = gfl_grid_cells(input_hw, strides)
+    steps = np.array(strides, dtype=np.int64)
+    return cells, steps, _hw("input_hw", input_hw)[1]

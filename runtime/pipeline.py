@@ -362,6 +362,8 @@ class SourcePipeline:
 
     def _emit(self, summary: IntervalSummary | None, result: SourceResult) -> None:
         """Queue ``summary`` (if any) and write what is queued; a store error keeps it queued."""
+        if summary is None and (self._writer is None or not self._writer.pending):
+            return  # most frames (twice each): nothing to write
         if self._writer is None:
             written = [summary] if summary is not None else []
         else:

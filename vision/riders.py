@@ -66,7 +66,10 @@ class RiderSpeeds:
         if len(tracked) == 0:
             return tracked
         ids = tracked.tracker_id
-        for row in np.flatnonzero((tracked.class_id == self.pedestrian) & (ids >= 0)):
+        walkers = (tracked.class_id == self.pedestrian) & (ids >= 0)
+        if not self._riders and not walkers.any():  # most frames: no pedestrian, no rider
+            return tracked
+        for row in np.flatnonzero(walkers):
             tid = int(ids[row])
             if tid in self._riders:
                 continue

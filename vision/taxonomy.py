@@ -137,27 +137,34 @@ class RoadClasses:
              for i, n in enumerate(names)], np.bool_)  # fmt: skip
         self._person = ROAD_V1.index("pedestrian")
         self._two_wheel = np.array([ROAD_V1.index("bicycle"), ROAD_V1.index("motorcycle")])
+        # The same tables per detector label, so a frame indexes them by its class ids only.
+        road = self._label_road = to_road >= 0
+        safe = np.maximum(to_road, 0)
+        self._label_min_h = np.where(road, self._min_h[safe], np.inf).astype(np.float32)
+        self._label_stretch = road & self._stretch[safe]
+        self._label_person = road & (to_road == self._person)
+        self._label_wheel = road & np.isin(to_road, self._two_wheel)
 
     def __call__(self, detections: Detections) -> Detections:
         if len(detections) == 0:
             return detections
-        cls = self._to_road[detections.class_id]
-        h = detections.xyxy[:, 3] - detections.xyxy[:, 1]
-        safe = np.maximum(cls, 0)
-        keep = (cls >= 0) & (detections.confidence >= self._label_min_score[detections.class_id])
-        keep &= h >= self._min_h[safe]
-        xyxy = detections.xyxy.copy()
-        score = detections.confidence.copy()
-        keep &= ~self._fold_riders(xyxy, score, cls, keep)
+        # Per frame only a few boxes: every test is one lookup by label (tables built above).
+        label, xyxy, score = detections.class_id, detections.xyxy, detections.confidence
+        keep = self._label_road[label] & (score >= self._label_min_score[label])
+        keep &= (xyxy[:, 3] - xyxy[:, 1]) >= self._label_min_h[label]
+        cls = self._to_road[label]
+        if (keep & self._label_person[label]).any() and (keep & self._label_wheel[label]).any():
+            xyxy, score = xyxy.copy(), score.copy()  # riders folded into their wheels: edited
+            keep &= ~self._fold_riders(xyxy, score, cls, keep)
         rows = np.flatnonzero(keep)
-        stretch = rows[self._stretch[cls[rows]]]
-        if len(stretch):  # [min_score, 1] -> [track_start_score, 1]: a class's own threshold
-            low, start = self._min_score[cls[stretch]], float(self.track_start_score)  # type: ignore[arg-type]
-            score[stretch] = start + (score[stretch] - low) * (1.0 - start) / (1.0 - low)
-        out = detections[rows]
-        out.xyxy, out.confidence = xyxy[rows], score[rows]
-        out.class_id = cls[keep].astype(np.int32)
-        return out
+        out_xyxy, out_score = xyxy[rows], score[rows]  # copies (the detect stage keeps its own)
+        at = np.flatnonzero(self._label_stretch[label[rows]])
+        if len(at):  # [min_score, 1] -> [track_start_score, 1]: a class's own threshold
+            low, start = self._min_score[cls[rows[at]]], float(self.track_start_score)  # type: ignore[arg-type]
+            out_score[at] = start + (out_score[at] - low) * (1.0 - start) / (1.0 - low)
+        data = {name: column[rows] for name, column in detections.data.items()}
+        return Detections(out_xyxy, out_score, cls[rows], detections.tracker_id[rows],
+                          detections.source_row[rows], data)  # fmt: skip
 
     def _fold_riders(
         self, xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, keep: np.ndarray

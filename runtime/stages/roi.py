@@ -110,16 +110,18 @@ class RoiStage(Stage):
         """Learn from (or, once learned, check the crop against) one frame's tracked boxes."""
         from carbonedge.vision.detectors import roi
 
-        if len(detections) == 0:
+        tracked = np.flatnonzero(detections.tracker_id >= 0)  # only tracked boxes count
+        if len(tracked) == 0:
             return
-        near = roi.near_regions(detections.xyxy, self.regions) & (detections.tracker_id >= 0)
+        xyxy = detections.xyxy[tracked]  # a copy (fancy indexing): kept as a sample
+        near = roi.near_regions(xyxy, self.regions)  # per box: the same on the tracked rows
         if not near.any():
             return
-        xyxy = detections.xyxy[near]
+        xyxy = xyxy[near]
         if self.margin_px is None:
-            self._samples.append(xyxy.copy())
+            self._samples.append(xyxy)
             del self._samples[: -self.MAX_SAMPLES]  # a car parked at the line for days: bounded
-            self._seen_tracks.update(int(t) for t in detections.tracker_id[near])
+            self._seen_tracks.update(detections.tracker_id[tracked[near]].tolist())
             if len(self._seen_tracks) >= self.learn_vehicles:
                 self._learned()
         elif self.apply_learned:

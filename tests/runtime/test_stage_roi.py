@@ -298,3 +298,19 @@ def test_by_default_the_learned_crop_is_only_proposed(grid_model, caplog) -> Non
     assert "roi_margin_px: [40.0, 40.0, 40.0, 20.0]" in snap["hint"]
     assert "roi_learned: apply" in snap["hint"]
     assert any("(proposed)" in r.getMessage() for r in caplog.records)
+
+
+def test_untracked_boxes_at_the_line_teach_nothing(grid_model) -> None:
+    """Only tracked boxes (tracker id >= 0) count as vehicles and box samples while learning; the
+    samples are the tracked boxes at the line, in order."""
+    camera = make_camera([make_line((200, 300), (400, 300))])
+    stage = build(camera, grid_detector(grid_model, roi="auto", roi_learn_vehicles=2))
+    car = lambda x, w, h: [x, 300 - h, x + w, 300]  # noqa: E731 - anchor on the line
+    frames = [
+        tracked([car(220, 40, 20), car(300, 60, 30)], [-1, -1]),  # not tracked yet
+        tracked([car(220, 40, 20), car(300, 60, 30), [10, 10, 50, 40]], [-1, 4, 5]),
+        tracked([], []),
+    ]
+    feed(stage, frames)
+    assert stage._seen_tracks == {4} and stage.margin_px is None
+    assert [s.tolist() for s in stage._samples] == [[car(300, 60, 30)]]

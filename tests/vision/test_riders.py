@@ -74,3 +74,21 @@ def test_state_is_capped_for_a_box_that_runs_for_months() -> None:
     for tid in range(100):
         riders(make_detections([[0, 0, 14, 40]], class_id=PED, tracker_id=np.array([tid])), 0.0)
     assert len(riders._tracks) == 16
+
+
+def test_a_rider_track_stays_a_rider_on_frames_without_any_pedestrian_row() -> None:
+    """Frames with no pedestrian rows skip the per-row work, but a known rider's rows (here
+    labelled car by the detector for a frame) are still relabelled; frames with neither are
+    returned untouched."""
+    riders = RiderSpeeds(PED, MOTO)
+    for i in range(25):  # 3 heights/s for 1 s: a rider
+        x = 3.0 * 40.0 * i / FPS
+        riders(make_detections([[x, 0, x + 14, 40]], class_id=PED, tracker_id=np.array([5])),
+               i / FPS)  # fmt: skip
+    assert 5 in riders._riders
+    later = make_detections([[200, 0, 214, 40], [400, 0, 480, 60]], class_id=[CAR, CAR],
+                            tracker_id=np.array([5, 6]))  # fmt: skip
+    assert riders(later, 1.1).class_id.tolist() == [MOTO, CAR]
+    riders.forget([5])
+    cars = make_detections([[400, 0, 480, 60]], class_id=CAR, tracker_id=np.array([6]))
+    assert riders(cars, 1.2) is cars and cars.class_id.tolist() == [CAR]

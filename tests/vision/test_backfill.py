@@ -137,6 +137,17 @@ def test_each_stored_box_serves_one_chain() -> None:
     assert fill.update(5, now, now, np.array([0])) == {}  # id 7 was seen already
 
 
+def test_frame_numbers_that_restart_end_the_chain() -> None:
+    """A source that reconnects numbers its frames from 0 again: no chain into the old ones."""
+    fill = Backfill(window_frames=10)
+    empty = Detections.empty()
+    box = np.array([[100, 100, 120, 110]], np.float32)
+    for k in (7, 8, 9):
+        fill.update(k, make_detections(box), empty, np.zeros(0, np.int64))
+    new = make_detections(box, tracker_id=np.array([4]))
+    assert fill.update(0, new, new, np.array([0])) == {}
+
+
 def test_window_must_hold_a_frame() -> None:
     with pytest.raises(ValueError, match="window_frames must be >= 1"):
         Backfill(window_frames=0)

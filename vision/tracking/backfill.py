@@ -100,7 +100,7 @@ class Backfill:
         oldest = None
         for past in reversed(self._frames):
             steps = box_frame - past.index
-            if steps > self.max_gap_frames + 1:
+            if not 0 < steps <= self.max_gap_frames + 1:  # a gap, or frame numbers restarted
                 break
             free = np.flatnonzero(~past.used)
             if len(free) == 0:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
 
@@ -39,21 +37,11 @@ class TrackStage(Stage):
 
     def process(self, packet: Packet) -> Packet:
         detections = packet.detections
-        if self.backfill is None:
-            packet.detections = self.tracker.update(detections)
-        else:  # the tracker's source_row says which input rows it took
-            source_row = detections.source_row
-            detections.source_row = np.arange(len(detections), dtype=np.int32)
-            try:
-                tracked = self.tracker.update(detections)
-            finally:
-                detections.source_row = source_row
-            taken = tracked.source_row
-            tracked.source_row = source_row[taken]
+        packet.detections = self.tracker.update(detections)
+        if self.backfill is not None:
             packet.backfill_xyxy = self.backfill.update(
-                packet.frame.index, detections, tracked, taken
+                packet.frame.index, detections, packet.detections, self.tracker.taken_rows
             )
-            packet.detections = tracked
         packet.ended_track_ids = list(self.tracker.pop_removed())
         if self.backfill is not None and packet.ended_track_ids:
             self.backfill.forget(packet.ended_track_ids)

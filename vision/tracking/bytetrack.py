@@ -142,6 +142,7 @@ class ByteTrack:
             [config.match_iou, config.second_match_iou, config.unconfirmed_match_iou], np.float64
         )
         self._next_id = 1
+        self.taken_rows = np.zeros(0, np.int32)  # input rows the last update output
         self._removed: deque[int] = deque(maxlen=_REMOVED_QUEUE_MAX)
         self._clear()
 
@@ -217,7 +218,8 @@ class ByteTrack:
         Returns:
             The input rows matched to confirmed tracks this frame, in input order, with
             ``tracker_id`` set, ``class_id`` replaced by the track's confidence-weighted class vote
-            and ``xyxy``, ``confidence`` and ``source_row`` as in the input.
+            and ``xyxy``, ``confidence`` and ``source_row`` as in the input; ``taken_rows`` holds
+            their indices in ``detections`` until the next call.
 
         Raises:
             ValueError: a ``class_id`` < 0, a non-finite confidence in an association, or a
@@ -230,7 +232,7 @@ class ByteTrack:
             status, detail, n, next_id, n_removed, out = self._step(
                 self._mean, self._cov, self._votes, self._table, self._n, self._frame,
                 self._next_id, detections.xyxy, detections.confidence, detections.class_id,
-                detections.source_row, self._thresholds, self._similarities,
+                np.arange(len(detections), dtype=np.int32), self._thresholds, self._similarities,
                 self.config.fuse_score, self.lost_buffer_frames, self.config.min_hits,
                 self._removed_rows,
             )  # fmt: skip
@@ -242,7 +244,9 @@ class ByteTrack:
         self._n, self._next_id = n, next_id
         if n_removed:
             self._removed.extend(self._removed_rows[:n_removed].tolist())
-        return Detections(*out)
+        xyxy, confidence, class_id, tracker_id, taken = out
+        self.taken_rows = taken
+        return Detections(xyxy, confidence, class_id, tracker_id, detections.source_row[taken])
 
 
 def _problem(status: int, detail: int) -> str:

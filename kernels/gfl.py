@@ -118,10 +118,7 @@ def decode_gfl(
         ValueError: wrong dtype/shape, level count or cells not matching ``input_hw``/``strides``,
             bad sizes, threshold or mask.
     """
-    try:
-        cells, steps, in_w = _grid(input_hw, strides)  # the same every frame: made once
-    except TypeError:  # unhashable (a list): checked each call
-        cells, steps, in_w = _grid.__wrapped__(input_hw, strides)
+    cells, steps, in_w = _grid(tuple(input_hw), tuple(strides))  # the same every frame: once
     scores, dists = _levels(cls_scores, box_dists, cells)
     geom = _geometry(letterbox, image_hw)
     thr, classes = _threshold_classes(scores[0].shape[1], score_threshold, class_mask)

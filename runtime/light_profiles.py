@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,7 @@ from pydantic import Field, field_validator, model_validator
 
 from carbonedge.runtime.base.model import StrictModel
 from carbonedge.runtime.base.types import Detections, Frame
+from carbonedge.vision.detectors.base import CropOfInner
 from carbonedge.vision.light import LIGHT_STATES, LightRules
 
 if TYPE_CHECKING:  # the detectors package loads onnxruntime
@@ -168,7 +169,7 @@ class DetectorPool:
             detector.close()
 
 
-class ProfiledDetector:
+class ProfiledDetector(CropOfInner):
     """One camera's detector under light profiles (module docstring); ``select`` switches.
 
     A profile's detector is taken from the pool the first time the profile is selected (day, the
@@ -211,20 +212,8 @@ class ProfiledDetector:
         return bool(self.current.needs_every_frame)
 
     @property
-    def roi(self) -> Literal["auto"] | Any:
-        return self.base.roi
-
-    @property
-    def roi_learn_vehicles(self) -> int | None:
-        return getattr(self.base, "roi_learn_vehicles", None)
-
-    @property
-    def roi_learned(self) -> str:
-        return getattr(self.base, "roi_learned", "propose")
-
-    def roi_box(self, *args: Any, **kwargs: Any) -> Any:
-        """The camera detector's box (every profile detects inside the same box)."""
-        return self.base.roi_box(*args, **kwargs)
+    def crop_inner(self) -> Any:
+        return self.base  # every profile detects inside the camera detector's crop
 
     def select(self, state: str) -> None:
         """Run the profile of ``state`` from the next frame on."""

@@ -91,6 +91,34 @@ class Detector(ABC):
         """Release resources (sessions, threads)."""
 
 
+class CropOfInner:
+    """Mixin of a detector that wraps another (``crop_inner``) and detects inside that one's
+    crop: ``roi``, ``roi_learn_vehicles``, ``roi_learned`` and ``roi_box`` are the inner
+    detector's (the fused detector's model, a camera's light-profile detector)."""
+
+    crop_inner: Detector
+
+    @property
+    def roi(self) -> Literal["auto"] | RoiBox | None:
+        return self.crop_inner.roi
+
+    @property
+    def roi_learn_vehicles(self) -> int | None:
+        return self.crop_inner.roi_learn_vehicles
+
+    @property
+    def roi_learned(self) -> str:
+        return self.crop_inner.roi_learned
+
+    def roi_box(
+        self,
+        frame_hw: tuple[int, int],
+        regions_px: Sequence[NDArray] = (),
+        margin_px: float | Sequence[float] | None = None,
+    ) -> RoiBox | None:
+        return self.crop_inner.roi_box(frame_hw, regions_px, margin_px)
+
+
 DETECTORS: Registry[DetectorConfig, Detector] = Registry("detector")
 
 #: The product's default detector (what ``carbonedge audit`` runs when a truth file names none):

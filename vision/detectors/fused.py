@@ -16,7 +16,6 @@ gating) and forgets a source's background when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -26,6 +25,7 @@ from pydantic import Field, field_validator
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.detectors.base import (
     DETECTORS,
+    CropOfInner,
     Detector,
     DetectorConfig,
     create_detector,
@@ -102,7 +102,7 @@ def _covered(blobs: NDArray[np.float32], boxes: NDArray[np.float32]) -> NDArray[
 
 
 @register_detector("fused", FusedConfig)
-class FusedDetector(Detector):
+class FusedDetector(CropOfInner, Detector):
     needs_every_frame = True  # the motion part's background learns from every frame
 
     def __init__(self, config: FusedConfig) -> None:
@@ -122,24 +122,8 @@ class FusedDetector(Detector):
             self._hgv_id = self.class_names.index("hgv") if "hgv" in self.class_names else -1
 
     @property
-    def roi(self) -> Literal["auto"] | RoiBox | None:
-        return self.model.roi
-
-    @property
-    def roi_learn_vehicles(self) -> int | None:
-        return self.model.roi_learn_vehicles
-
-    @property
-    def roi_learned(self) -> str:
-        return self.model.roi_learned
-
-    def roi_box(
-        self,
-        frame_hw: tuple[int, int],
-        regions_px: Sequence[NDArray] = (),
-        margin_px: float | Sequence[float] | None = None,
-    ) -> RoiBox | None:
-        return self.model.roi_box(frame_hw, regions_px, margin_px)
+    def crop_inner(self) -> Detector:
+        return self.model  # the crop settings are the model's (CropOfInner)
 
     def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
         found = self.model.detect(frame, roi_xyxy)

@@ -29,11 +29,12 @@ from carbonedge.calibration.ground_plane import GroundPlane, GroundPlaneConfig
 from carbonedge.runtime.base.errors import DeviceError
 from carbonedge.runtime.base.events import IntervalSummary, LineCrossed
 from carbonedge.runtime.base.stage import Stage, StageContext
-from carbonedge.runtime.base.types import Frame, Packet
+from carbonedge.runtime.base.types import Detections, Frame, Packet
 from carbonedge.runtime.light_profiles import LightProfilesConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
+from carbonedge.runtime.stride import detect_stride
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.taxonomy import RoadClassesConfig
@@ -75,6 +76,7 @@ class SourceResult:
     spilled: int = 0  # of those, kept in the spill file (replayed at the next start)
     detector_calls: int = 0
     gated_frames: int = 0  # frames the motion gate let skip the detector (detections reused)
+    strided_frames: int = 0  # frames between a detection stride's frames (runtime/stride.py)
     annotate_dropped: int = 0  # frames left out of the annotated video (its writer was behind)
     inference_s: float = 0.0  # time spent in the detector
     last_frame_s: float | None = None  # time.monotonic() when the last frame was handled
@@ -244,8 +246,16 @@ class SourcePipeline:
         from carbonedge.runtime.stages import STAGE_ORDER, build_stages
 
         self._late: list[LineCrossed] = []
+        detect_fps = getattr(self.detector, "detect_fps", None)
+        every_frame = getattr(self.detector, "needs_every_frame", False)
+        self._stride = detect_stride(src.fps, detect_fps, every_frame)
+        self._held = Detections.empty()
+        if self._stride > 1:
+            logger.info("source %s: the detector, tracker and traffic analytics see every %d. "
+                        "frame (%.1f of %.1f fps: detect_fps %s)", src.source_id, self._stride,
+                        src.fps / self._stride, src.fps, detect_fps)  # fmt: skip
         context = StageContext(
-            device_id=self.device_id, camera_id=src.source_id, fps=src.fps,
+            device_id=self.device_id, camera_id=src.source_id, fps=src.fps, stride=self._stride,
             interval_s=self._interval_s, emit_now=self._store_now, emit_late=self._late.extend,
             observe=self._observe, count=self._count,
             services={"detector": self.detector, "camera_moved": self.camera_moved,
@@ -343,11 +353,23 @@ class SourcePipeline:
         result.frames += 1
 
     _error_streak = 0
+    _stride = 1  # set by _start
 
     def _process(self, frame: Frame) -> Packet:
         packet = Packet(frame)
-        for stage in self.stages:
-            packet = stage.process(packet)
+        if self._stride == 1:
+            for stage in self.stages:
+                packet = stage.process(packet)
+        elif frame.index % self._stride == 0:
+            for stage in self.stages:
+                packet = stage.process(packet)
+            self._held = packet.detections
+        else:  # between strided frames: no vehicle stage; the last tracked boxes (annotate)
+            packet.detections = self._held
+            self._count("strided_frames")
+            for stage in self.stages:
+                if not stage.vehicles:
+                    packet = stage.process(packet)
         if packet.ended_track_ids:
             packet.events.extend(self._forget(packet.ended_track_ids))
         return packet

@@ -49,6 +49,8 @@ class StageContext:
         device_id: the box.
         camera_id: the camera (source id).
         fps: the source's nominal frame rate.
+        stride: the vehicle stages (``Stage.vehicles``) see every ``stride``-th frame only
+            (``runtime/stride.py``): they step at ``fps / stride``.
         interval_s: the summary interval.
         emit_now: store (and queue upstream) events at once, outside the frame's packet.
         emit_late: hand over events made final while an interval closes (they count in it).
@@ -63,6 +65,7 @@ class StageContext:
     device_id: str
     camera_id: str
     fps: float = 25.0
+    stride: int = 1
     interval_s: float = 60.0
     emit_now: Callable[[list[Any]], None] = lambda events: None
     emit_late: Callable[[list[Any]], None] = lambda events: None

@@ -26,9 +26,11 @@ class TrackStage(Stage):
         super().start(context)
         from carbonedge.vision.tracking.bytetrack import ByteTrack
 
-        self.tracker = ByteTrack(self.config, fps=context.fps)
+        self.stride = context.stride  # the tracker steps once per strided frame
+        step_fps = context.fps / self.stride
+        self.tracker = ByteTrack(self.config, fps=step_fps)
         self.tracker.warmup()
-        frames = round(self.config.backfill_s * context.fps)
+        frames = round(self.config.backfill_s * step_fps)
         self.backfill = None
         if frames >= 1:
             from carbonedge.vision.tracking.backfill import Backfill
@@ -40,7 +42,10 @@ class TrackStage(Stage):
         packet.detections = self.tracker.update(detections)
         if self.backfill is not None:
             packet.backfill_xyxy = self.backfill.update(
-                packet.frame.index, detections, packet.detections, self.tracker.taken_rows
+                packet.frame.index // self.stride,
+                detections,
+                packet.detections,
+                self.tracker.taken_rows,
             )
         packet.ended_track_ids = list(self.tracker.pop_removed())
         if self.backfill is not None and packet.ended_track_ids:

@@ -52,6 +52,12 @@ class Detector(ABC):
         """
 
     @property
+    def detect_fps(self) -> float | None:
+        """A camera's frames per second that go through the detector, tracker and analytics at
+        most: the pipeline lets the others skip them (``runtime/stride.py``); None: every frame."""
+        return None
+
+    @property
     def roi(self) -> Literal["auto"] | RoiBox | None:
         """The region its config asks for: "auto" (around a camera's lines and zones), a fixed
         (x0, y0, x1, y1) px box, or None (the whole frame; a detector without the setting)."""
@@ -93,10 +99,15 @@ class Detector(ABC):
 
 class CropOfInner:
     """Mixin of a detector that wraps another (``crop_inner``) and detects inside that one's
-    crop: ``roi``, ``roi_learn_vehicles``, ``roi_learned`` and ``roi_box`` are the inner
-    detector's (the fused detector's model, a camera's light-profile detector)."""
+    crop and rate: ``roi``, ``roi_learn_vehicles``, ``roi_learned``, ``roi_box`` and
+    ``detect_fps`` are the inner detector's (the fused detector's model, a camera's light-profile
+    detector)."""
 
     crop_inner: Detector
+
+    @property
+    def detect_fps(self) -> float | None:
+        return self.crop_inner.detect_fps
 
     @property
     def roi(self) -> Literal["auto"] | RoiBox | None:

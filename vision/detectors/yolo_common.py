@@ -111,6 +111,15 @@ class YoloOnnxConfig(DetectorConfig):
         "roi_margin_px that pins it; detection stays whole-frame) or 'apply' (detect inside it "
         "from then on)",
     )
+    detect_fps: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="a camera's frames per second that go through the detector, the tracker and "
+        "the traffic analytics at most: every k-th frame, k = source fps // detect_fps (a 30 fps "
+        "camera at 12: every 2nd); the frames between skip them, their timestamps keep speeds "
+        "and idle times right (runtime/stride.py); None: every frame",
+    )
     input_fit: bool = Field(
         True,
         description="size the model input to the detector's image (the roi crop, or the whole "
@@ -325,6 +334,10 @@ class YoloOnnxDetector(Detector):
         self.session = onnx_session.open_session(self.session_path, self.config.session)
         self.input_hw = onnx_session.input_hw(self.session, self.session_path)
         logger.info("%s runs at %dx%d: %s", self.model_path.name, *input_hw, self.session_path)
+
+    @property
+    def detect_fps(self) -> float | None:
+        return self.config.detect_fps
 
     @property
     def roi(self) -> Literal["auto"] | RoiBox | None:

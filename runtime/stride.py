@@ -1,0 +1,32 @@
+"""Detection stride: a camera's vehicle stages see every k-th frame, not every frame.
+
+The model is 85-90 % of a frame's cost. Road users move a few pixels between frames of a 25-60 fps
+camera; ByteTrack's IoU association and the line counters need only a dozen looks a second (what
+Frigate's ``detect: fps`` does, 5 by default there). With the detector's ``detect_fps`` set, the
+pipeline gives its *vehicle* stages (``Stage.vehicles``: motion gate, roi, detect, track,
+analytics, emissions, ...) the frames whose index is a multiple of
+``k = max(1, floor(source fps / detect_fps))``; the others (camera moved, fire, annotate) still see
+every frame, the annotated video showing the last tracked boxes on the frames between.
+
+What keeps the results right at a stride:
+
+- the tracker and its backfill step once per strided frame, built for ``fps / k`` (their frame
+  windows: the lost-track buffer, the backfill's reach);
+- speeds, idle times, zone dwell and the crossing times come from the frames' timestamps, not
+  from frame counts.
+
+A detector that needs every frame (a background model) gets k = 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["detect_stride"]
+
+
+def detect_stride(fps: float, detect_fps: float | None, needs_every_frame: bool = False) -> int:
+    """k: the vehicle stages see frames whose index is a multiple of k (1: every frame)."""
+    if detect_fps is None or needs_every_frame or not fps > 0:
+        return 1
+    return max(1, math.floor(fps / detect_fps + 1e-9))

@@ -20,8 +20,9 @@ For one camera and the site's own footage:
    matched timed again in rounds taking turns with the reference in this process (median).
    The fastest candidate with missed + extra <= ``tolerance`` wins.
 
-Detection stride (detect every k-th frame, the tracker predicting in between) is not searched:
-the pipeline has no such setting (only motion gating, which stays as the camera configures it).
+4. STRIDE (``runtime/tune_stride.py``): the fastest match (or the reference) with the vehicle
+   stages seeing every 2nd, 3rd, ... frame (``detect_fps``, ``runtime/stride.py``), until a miss.
+   The reference sees every frame.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ __all__ = ["Candidate", "TuneResult", "Trial", "check_tuned", "compare_crossings
            "reference_settings", "try_candidate", "tune_camera"]  # fmt: skip
 
 SCALES: tuple[float, ...] = (1.0, 0.75, 0.5)  # of the fitted input size
+#: Fewer reference crossings than this cannot tell candidates apart: the table says so.
+FEW_CROSSINGS = 10
 _START = datetime(2026, 1, 1, tzinfo=timezone.utc)  # media time = wall time - _START
 #: The other model tried for each family (DEIMv2-Femto is slower than both: not tried).
 OTHER_MODEL: dict[str, dict[str, Any]] = {
@@ -114,6 +117,9 @@ class TuneResult:
                f"{n} crossings; tolerance {self.tolerance} events",
                "| config | input (h x w) | FPS | model ms/frame | speed-up | events matched / "
                "missed / extra |", "|---|---|---:|---:|---:|---|"]  # fmt: skip
+        if n < FEW_CROSSINGS:
+            out.insert(1, f"WARNING: only {n} reference crossings: too few to tell the "
+                          f"candidates apart; tune on footage with {FEW_CROSSINGS} or more")  # fmt: skip
         for t in [self.reference, *self.trials]:
             hw = ("per crop" if t.candidate.input_hw is None  # input_fit and/or a learned crop
                   else "x".join(map(str, t.candidate.input_hw)))  # fmt: skip
@@ -180,7 +186,7 @@ def reference_settings(detector: Any) -> dict[str, Any]:
         raise ConfigError(f"detector type {detector.type!r}: nothing to tune (tune needs one of "
                           f"{', '.join(_YOLO_FAMILY)})")  # fmt: skip
     data = detector.model_dump(mode="json")
-    data.update(roi=None, input_fit=False, input_hw=None)
+    data.update(roi=None, input_fit=False, input_hw=None, detect_fps=None)
     return data
 
 
@@ -309,15 +315,17 @@ def candidates(runner: _Runner, reference: Candidate, configured: dict[str, Any]
     return chains
 
 
-def _frame_hw(clip: Path) -> tuple[int, int]:
+def _frame_hw(clip: Path) -> tuple[tuple[int, int], float]:
+    """The clip's (height, width) px and frame rate."""
     import cv2
 
     cap = cv2.VideoCapture(str(clip))
     ok, image = cap.read()
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     cap.release()
     if not ok:
         raise ConfigError(f"--clip {clip}: not a readable video")
-    return image.shape[0], image.shape[1]
+    return (image.shape[0], image.shape[1]), fps
 
 
 def _camera(config: Any, camera_id: str) -> Any:
@@ -359,15 +367,16 @@ def tune_camera(
     scales: tuple[float, ...] = SCALES,
     models: int = 2,
     int8: bool = False,
+    stride: bool = True,
 ) -> TuneResult:
     """Search the cheaper settings of ``camera_id`` of ``config`` (a ``SiteConfig`` read
     without its tuned sidecar) on ``clip`` (its first ``max_frames``); see the module
     docstring. ``repeats``: timing passes of each matching candidate and the reference (taking
-    turns); ``scales``/``models``: fewer candidates (tests)."""
+    turns); ``scales``/``models``/``stride``: fewer candidates (tests)."""
     from carbonedge.vision.detectors.roi import margins_from_boxes
 
     camera = _camera(config, camera_id)
-    frame_hw = _frame_hw(clip)
+    frame_hw, clip_fps = _frame_hw(clip)
     runner = _Runner(camera, camera_plan(camera), clip, max_frames)
     ref_settings = reference_settings(camera.detector)
     reference = Candidate(f"reference: {ref_settings['type']} whole frame", ref_settings)
@@ -397,6 +406,10 @@ def tune_camera(
         from carbonedge.runtime.tune_int8 import int8_trials
 
         trials.extend(int8_trials(runner, trials, ref_trial, tolerance, frame_hw))
+    if stride:
+        from carbonedge.runtime.tune_stride import stride_trials
+
+        trials.extend(stride_trials(runner, trials, ref_trial, tolerance, clip_fps))
     # Step 3: time the reference and every match again, taking turns
     timed = [ref_trial, *(t for t in trials if t.matches(tolerance))]
     for r in range(1, repeats):

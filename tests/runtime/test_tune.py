@@ -87,6 +87,8 @@ def test_tune_finds_a_cheaper_setting_that_matches_the_reference(tuned):
     h, w = entry["detector"]["input_hw"]  # a smaller model input than the reference's 416x416
     assert h * w < 416 * 416
     assert "| reference: yolox whole frame |" in stdout and "(chosen)" in stdout
+    assert " every 2 |" in stdout  # the detection stride was tried (runtime/tune_stride.py)
+    assert "WARNING: only 1 reference crossings: too few" in stdout  # 150 frames, one van
     assert site.read_text(encoding="utf-8").startswith("# a site of one camera")
 
 

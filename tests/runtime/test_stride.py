@@ -1,0 +1,120 @@
+"""Detection stride (``detect_fps``, runtime/stride.py): the vehicle stages see every k-th frame,
+and the counts and speeds stay those of every frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from carbonedge.calibration.ground_plane import GroundPlaneConfig
+from carbonedge.devices.sources.synthetic import SyntheticScene, SyntheticSceneConfig
+from carbonedge.runtime.audit_traffic import TRUTH_TO_LINE_DIRECTION
+from carbonedge.runtime.base.types import Detections, Frame
+from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
+from carbonedge.runtime.stride import detect_stride
+from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.detectors.base import Detector
+
+
+@pytest.mark.parametrize(
+    ("fps", "detect_fps", "every_frame", "stride"),
+    [
+        (60.0, 12.0, False, 5),
+        (30.0, 12.0, False, 2),
+        (25.0, 12.0, False, 2),
+        (24.0, 12.0, False, 2),
+        (15.0, 12.0, False, 1),
+        (10.0, 12.0, False, 1),
+        (30.0, 10.0, False, 3),  # exact ratios are not floored one short
+        (60.0, None, False, 1),
+        (60.0, 12.0, True, 1),  # a background model sees every frame
+        (0.0, 12.0, False, 1),  # a source that announces no rate
+    ],
+)
+def test_stride_is_the_whole_number_of_frames_per_detection(fps, detect_fps, every_frame, stride):
+    assert detect_stride(fps, detect_fps, every_frame) == stride
+
+
+class SceneTruthDetector(Detector):
+    """The synthetic scene's own boxes at the frame's time: what a perfect model would see."""
+
+    name = "truth"
+    class_names = ("car",)
+
+    def __init__(self, scene: SyntheticScene, detect_fps: float | None) -> None:
+        self.truth, self._detect_fps = scene.ground_truth, detect_fps
+        self.frames_seen: list[int] = []
+
+    @property
+    def detect_fps(self) -> float | None:
+        return self._detect_fps
+
+    def detect(self, frame: Frame, roi_xyxy=None) -> Detections:
+        self.frames_seen.append(frame.index)
+        boxes = [box for _, box in self.truth.boxes_at(frame.t_mono_s)]
+        n = len(boxes)
+        return Detections(
+            np.asarray(boxes, np.float32).reshape(n, 4),
+            np.full(n, 0.9, np.float32),
+            np.zeros(n, np.int64),
+        )
+
+
+def run(detect_fps: float | None):
+    scene = SyntheticScene(SyntheticSceneConfig(id="road", duration_s=30.0, fps=60.0, seed=5))
+    gt = scene.ground_truth
+    (x1, y1), (x2, y2) = gt.counting_line_px
+    detector = SceneTruthDetector(scene, detect_fps)
+    pipeline = SourcePipeline(
+        device_id="box",
+        source=scene,
+        detector=detector,
+        camera=CameraPlan(
+            lines=[LineConfig(id="line", start_px=(x1, y1), end_px=(x2, y2))],
+            ground_plane=GroundPlaneConfig(
+                image_to_world=np.linalg.inv(gt.homography_world_to_image).tolist()
+            ),
+        ),
+        interval_s=10.0,
+    )
+    result = pipeline.run()
+    truth = {"in": 0, "out": 0}
+    for _, direction, _ in gt.crossings():
+        truth[TRUTH_TO_LINE_DIRECTION[direction]] += 1
+    return result, detector, truth
+
+
+def mean_speed_kmh(result) -> float:
+    rows = [row for s in result.summaries for row in s.to_dict()["traffic"].values()]
+    return sum(r["mean_speed_kmh"] * r["vehicles"] for r in rows) / sum(r["vehicles"] for r in rows)
+
+
+def test_a_60_fps_camera_at_12_detections_a_second_counts_and_times_as_every_frame() -> None:
+    every, every_detector, truth = run(None)
+    strided, detector, _ = run(12.0)
+    assert sum(truth.values()) >= 10
+    assert every_detector.frames_seen == list(range(1800))
+    assert detector.frames_seen == list(range(0, 1800, 5))  # every 5th frame
+    assert strided.detector_calls == 360 and strided.strided_frames == 1440
+    assert strided.frames == every.frames == 1800  # every frame is handled and summarised
+    assert sum(s.frames for s in strided.summaries) == 1800
+    for direction in ("in", "out"):
+        counted = sum(strided.counts()["line"][direction].values())
+        assert counted == sum(every.counts()["line"][direction].values()) == truth[direction]
+    # speeds come from timestamps: the same at 12 looks a second as at 60
+    assert mean_speed_kmh(strided) == pytest.approx(mean_speed_kmh(every), rel=0.05)
+    assert 15 < mean_speed_kmh(strided) < 80
+
+
+@pytest.mark.parametrize("fps", [10.0, 24.0, 25.0, 29.97, 30.0, 60.0])
+def test_tune_tries_every_stride_down_to_5_detections_a_second(fps) -> None:
+    from carbonedge.runtime.tune import Candidate
+    from carbonedge.runtime.tune_stride import stride_candidates
+
+    base = Candidate("yolox frame", {"type": "yolox", "detect_fps": None}, (320, 416))
+    tried = stride_candidates(base, fps)
+    assert [detect_stride(fps, c.detector["detect_fps"]) for c in tried] == list(
+        range(2, int(fps // 5) + 1)
+    )
+    assert all(c.input_hw == (320, 416) and c.detector["type"] == "yolox" for c in tried)
+    assert [c.name for c in tried[:1]] == (["yolox frame every 2"] if fps >= 10 else [])

@@ -141,6 +141,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{r.decode_errors} undecodable frames skipped, "
             f"detector skipped on {r.gated_fraction:.0%} of frames (motion gating)"
             + (
+                f", {r.strided_frames} frames between detection strides (detect_fps)"
+                if r.strided_frames
+                else ""
+            )  # fmt: skip
+            + (
                 f", {r.annotate_dropped} frames left out of the annotated video"
                 if r.annotate_dropped
                 else ""

@@ -58,6 +58,8 @@ STANDARD_METRICS: tuple[tuple[str, MetricKind, str, tuple[str, ...]], ...] = (
      "Frames dropped by the source queue's drop policy (latest-frame).", ("source",)),
     ("carbonedge_frames_skipped_total", "counter",
      "Frames the motion gate let pass without a detector call.", ("source",)),
+    ("carbonedge_frames_strided_total", "counter",
+     "Frames between detection strides: no vehicle stage saw them (detect_fps).", ("source",)),
     ("carbonedge_detector_calls_total", "counter",
      "Frames that went through the detector.", ("source",)),
     ("carbonedge_inference_seconds", "histogram",

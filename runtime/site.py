@@ -414,7 +414,7 @@ class Site:
 
 
 _SUMMED = ("frames", "frame_errors", "decode_errors", "detections", "crossings", "summary_count",
-           "unwritten", "spilled", "detector_calls", "gated_frames",
+           "unwritten", "spilled", "detector_calls", "gated_frames", "strided_frames",
            "annotate_dropped")  # fmt: skip
 
 

@@ -28,6 +28,7 @@ __all__ = ["SiteMetrics"]
 _COUNTERS = {
     "frames": "carbonedge_frames_total",
     "gated_frames": "carbonedge_frames_skipped_total",
+    "strided_frames": "carbonedge_frames_strided_total",
     "detector_calls": "carbonedge_detector_calls_total",
     "frame_errors": "carbonedge_frame_errors_total",
     "summary_count": "carbonedge_summaries_total",

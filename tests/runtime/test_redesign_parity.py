@@ -79,10 +79,11 @@ def test_highway_clip_gives_the_release_s_crossings(shared_dir: Path, tmp_path: 
         "  lost_buffer_s: 1.0\n",
         "  lost_buffer_s: 1.0\n  high_score: 0.5\n  new_track_score: 0.6\n",
     )
-    # and the release's detector input: the whole frame in the square 416x416 input (the crop
-    # and the fitted input became the defaults later, issue 27)
+    # and the release's detector input: the whole frame in the square 416x416 input on every
+    # frame (the crop, the fitted input and the detection stride became defaults later, #27)
     text = text.replace(
-        "  score_threshold: 0.3\n", "  score_threshold: 0.3\n  roi: null\n  input_fit: false\n"
+        "  score_threshold: 0.3\n",
+        "  score_threshold: 0.3\n  roi: null\n  input_fit: false\n  detect_fps: null\n",
     )
     assert "new_track_score: 0.6" in text and "input_fit: false" in text
     site_yaml = tmp_path / "highway.yaml"

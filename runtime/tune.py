@@ -118,8 +118,9 @@ class TuneResult:
                "| config | input (h x w) | FPS | model ms/frame | speed-up | events matched / "
                "missed / extra |", "|---|---|---:|---:|---:|---|"]  # fmt: skip
         if n < FEW_CROSSINGS:
-            out.insert(1, f"WARNING: only {n} reference crossings: too few to tell the "
-                          f"candidates apart; tune on footage with {FEW_CROSSINGS} or more")  # fmt: skip
+            warning = (f"WARNING: only {n} reference crossings: too few to tell the candidates "
+                       f"apart; tune on footage with {FEW_CROSSINGS} or more")  # fmt: skip
+            out.insert(1, warning)
         for t in [self.reference, *self.trials]:
             hw = ("per crop" if t.candidate.input_hw is None  # input_fit and/or a learned crop
                   else "x".join(map(str, t.candidate.input_hw)))  # fmt: skip

@@ -29,26 +29,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import statistics
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from carbonedge.runtime.audit_events import MATCH_WINDOW_S, Crossing, match_events
+from carbonedge.runtime.audit_events import Crossing
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
+from carbonedge.runtime.tune_result import Candidate, Trial, TuneResult, compare_crossings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Candidate", "TuneResult", "Trial", "check_tuned", "compare_crossings",
-           "reference_settings", "try_candidate", "tune_camera"]  # fmt: skip
+__all__ = ["check_tuned", "reference_settings", "try_candidate", "tune_camera"]
 
 SCALES: tuple[float, ...] = (1.0, 0.75, 0.5)  # of the fitted input size
-#: Fewer reference crossings than this cannot tell candidates apart: the table says so.
-FEW_CROSSINGS = 10
 _START = datetime(2026, 1, 1, tzinfo=timezone.utc)  # media time = wall time - _START
 #: The other model tried for each family (DEIMv2-Femto is slower than both: not tried).
 OTHER_MODEL: dict[str, dict[str, Any]] = {
@@ -56,128 +52,6 @@ OTHER_MODEL: dict[str, dict[str, Any]] = {
     "yolox": {"type": "picodet"},
 }
 _YOLO_FAMILY = ("picodet", "yolox", "ultralytics")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One configuration: a short ``name`` for tables and the complete detector settings."""
-
-    name: str
-    detector: dict[str, Any]
-    input_hw: tuple[int, int] | None = None  # the model input it runs at (for the table)
-
-
-@dataclass
-class Trial:
-    """One candidate's outcome: its crossings, speed per round, and the match with the
-    reference (``matched`` / ``missed`` / ``extra`` crossings)."""
-
-    candidate: Candidate
-    crossings: list[Crossing] = field(default_factory=list)
-    fps: list[float] = field(default_factory=list)
-    model_ms: list[float] = field(default_factory=list)
-    matched: int = 0
-    missed: int = 0
-    extra: int = 0
-    error: str | None = None
-
-    @property
-    def fps_median(self) -> float:
-        return statistics.median(self.fps) if self.fps else 0.0
-
-    @property
-    def model_ms_median(self) -> float:
-        return statistics.median(self.model_ms) if self.model_ms else 0.0
-
-    def matches(self, tolerance: int) -> bool:
-        return self.error is None and self.missed + self.extra <= tolerance
-
-
-@dataclass
-class TuneResult:
-    """Everything tried for one camera; ``chosen`` is the fastest that matched."""
-
-    camera_id: str
-    clip: Path
-    frames: int
-    reference: Trial
-    trials: list[Trial]
-    chosen: Trial
-    margins_px: tuple[float, float, float, float] | None
-    tolerance: int
-
-    def speedup(self, trial: Trial) -> float:
-        ref = self.reference.fps_median
-        return trial.fps_median / ref if ref > 0 else 0.0
-
-    def table(self) -> str:
-        """Markdown table of every trial: config, input, FPS, model ms, speed-up, events."""
-        n = len(self.reference.crossings)
-        out = [f"camera {self.camera_id}: {self.frames} frames of {self.clip.name}, reference "
-               f"{n} crossings; tolerance {self.tolerance} events",
-               "| config | input (h x w) | FPS | model ms/frame | speed-up | events matched / "
-               "missed / extra |", "|---|---|---:|---:|---:|---|"]  # fmt: skip
-        if n < FEW_CROSSINGS:
-            warning = (f"WARNING: only {n} reference crossings: too few to tell the candidates "
-                       f"apart; tune on footage with {FEW_CROSSINGS} or more")  # fmt: skip
-            out.insert(1, warning)
-        for t in [self.reference, *self.trials]:
-            hw = ("per crop" if t.candidate.input_hw is None  # input_fit and/or a learned crop
-                  else "x".join(map(str, t.candidate.input_hw)))  # fmt: skip
-            mark = " **(chosen)**" if t is self.chosen else ""
-            events = t.error or f"{t.matched} of {n} / {t.missed} / {t.extra}"
-            out.append(f"| {t.candidate.name}{mark} | {hw} | {t.fps_median:.1f} | "
-                       f"{t.model_ms_median:.2f} | {self.speedup(t):.2f}x | "
-                       f"{events} |")  # fmt: skip
-        return "\n".join(out)
-
-    def report(self) -> dict[str, Any]:
-        """What the sidecar keeps about this tuning (``tuned_config``)."""
-        n = len(self.reference.crossings)
-        return {
-            "tuned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "footage": str(self.clip),
-            "frames": self.frames,
-            "chosen": self.chosen.candidate.name,
-            "speedup": round(self.speedup(self.chosen), 2),
-            "fps": {
-                "reference": round(self.reference.fps_median, 1),
-                "chosen": round(self.chosen.fps_median, 1),
-            },  # fmt: skip
-            "events": {
-                "reference": n,
-                "matched": self.chosen.matched,
-                "missed": self.chosen.missed,
-                "extra": self.chosen.extra,
-            },  # fmt: skip
-            "tolerance": self.tolerance,
-            "margins_px": None if self.margins_px is None else list(self.margins_px),
-            "tried": [
-                {
-                    "config": t.candidate.name,
-                    "fps": round(t.fps_median, 1),
-                    "speedup": round(self.speedup(t), 2),
-                    "matched": t.matched,
-                    "missed": t.missed,
-                    "extra": t.extra,
-                    **({"error": t.error} if t.error else {}),
-                }
-                for t in self.trials
-            ],  # fmt: skip
-        }
-
-
-def compare_crossings(reference: list[Crossing], other: list[Crossing],
-                      window_s: float = MATCH_WINDOW_S) -> tuple[int, int, int]:  # fmt: skip
-    """(matched, missed, extra): ``other``'s crossings matched one-to-one to ``reference``'s of
-    the same line, direction AND class within ``window_s`` (``match_events`` with the class
-    folded into the line key, so a class change is a miss plus an extra)."""
-
-    def keyed(rows: list[Crossing]) -> list[Crossing]:
-        return [dataclasses.replace(c, line=f"{c.line}|{c.class_name}") for c in rows]
-
-    score = match_events(keyed(reference), keyed(other), window_s)
-    return score.matched, len(score.missed), len(score.phantoms)
 
 
 def reference_settings(detector: Any) -> dict[str, Any]:

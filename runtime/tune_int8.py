@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from carbonedge.runtime.tune import Candidate, Trial, try_candidate
+from carbonedge.runtime.tune import try_candidate
+from carbonedge.runtime.tune_result import Candidate, Trial
 
 logger = logging.getLogger(__name__)
 

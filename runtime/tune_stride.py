@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from carbonedge.runtime.tune import Candidate, Trial, try_candidate
+from carbonedge.runtime.tune import try_candidate
+from carbonedge.runtime.tune_result import Candidate, Trial
 
 __all__ = ["MIN_DETECT_FPS", "stride_candidates", "stride_trials"]
 

@@ -108,7 +108,7 @@ def test_a_60_fps_camera_at_12_detections_a_second_counts_and_times_as_every_fra
 
 @pytest.mark.parametrize("fps", [10.0, 24.0, 25.0, 29.97, 30.0, 60.0])
 def test_tune_tries_every_stride_down_to_5_detections_a_second(fps) -> None:
-    from carbonedge.runtime.tune import Candidate
+    from carbonedge.runtime.tune_result import Candidate
     from carbonedge.runtime.tune_stride import stride_candidates
 
     base = Candidate("yolox frame", {"type": "yolox", "detect_fps": None}, (320, 416))

@@ -15,7 +15,7 @@ import yaml
 from carbonedge.runtime.audit_events import Crossing
 from carbonedge.runtime.cli import main
 from carbonedge.runtime.config import load_site_config
-from carbonedge.runtime.tune import compare_crossings
+from carbonedge.runtime.tune_result import compare_crossings
 from carbonedge.runtime.tuned_config import sidecar_path
 
 SHARED = Path(os.environ.get("CARBONEDGE_SHARED_DIR", Path(__file__).parents[3] / "shared"))

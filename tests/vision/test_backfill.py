@@ -137,28 +137,6 @@ def test_each_stored_box_serves_one_chain() -> None:
     assert fill.update(5, now, now, np.array([0])) == {}  # id 7 was seen already
 
 
-def test_a_chain_does_not_step_onto_a_loose_box_over_several_vehicles() -> None:
-    """Frames 0-1: a loose weak box three times the car's area, around it (IoU 0.33 with the
-    car's box: enough to match); frames 2-3: the car's own weak boxes. The chain stops at
-    frame 2 instead of taking the loose box (and extrapolating its growth further back)."""
-    fill = Backfill(window_frames=10)
-    empty, none = Detections.empty(), np.zeros(0, np.int64)
-    car_box = np.array([[100, 100, 120, 110]], np.float32)
-    loose = np.array([[90, 95, 130, 110]], np.float32)  # 600 px^2 around the car's 200
-    for k in (0, 1):
-        fill.update(k, make_detections(loose), empty, none)
-    for k in (2, 3):
-        fill.update(k, make_detections(car_box), empty, none)
-    now = make_detections(car_box, tracker_id=np.array([3]))
-    np.testing.assert_array_equal(fill.update(4, now, now, np.array([0]))[3], car_box[0])
-    wide = Backfill(window_frames=10, max_area_ratio=4.0)  # the bound off: it takes the loose box
-    for k in (0, 1):
-        wide.update(k, make_detections(loose), empty, none)
-    for k in (2, 3):
-        wide.update(k, make_detections(car_box), empty, none)
-    np.testing.assert_array_equal(wide.update(4, now, now, np.array([0]))[3], loose[0])
-
-
 def test_frame_numbers_that_restart_end_the_chain() -> None:
     """A source that reconnects numbers its frames from 0 again: no chain into the old ones."""
     fill = Backfill(window_frames=10)

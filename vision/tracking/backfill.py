@@ -10,10 +10,7 @@ What. ``Backfill`` keeps, for the last ``window_s`` seconds, the boxes no confir
 (low-score boxes, and the boxes of tracks not confirmed yet). When a track is confirmed, its
 box is followed back through them frame by frame: in each older frame the unused box with the
 best IoU (at least ``min_iou``) with the chain's box, moved back by the velocity the chain has
-shown so far, and no more than ``max_area_ratio`` (2) times larger or smaller than the chain's
-box (the low-score boxes include loose ones over half a queue; a chain that stepped onto one
-would extrapolate its growth onto more); up to ``max_gap_frames`` frames in a row may have
-none. The oldest box of the
+shown so far; up to ``max_gap_frames`` frames in a row may have none. The oldest box of the
 chain is the track's *previous position*: the line counters observe it before the track's
 first box (``LineCounter.prime``), so a track whose chain crosses a line counts, once, on the
 frame it is confirmed. Each stored box serves at most one chain, and a box a confirmed track
@@ -55,7 +52,6 @@ class Backfill:
     min_iou: float = 0.3
     max_gap_frames: int = 2
     max_inside_tracked: float = 0.6
-    max_area_ratio: float = 2.0
     _frames: deque = field(init=False)
     _seen: set[int] = field(default_factory=set, init=False)
 
@@ -111,8 +107,6 @@ class Backfill:
                 continue
             predicted = (box - velocity * steps)[None].astype(np.float32)
             iou = box_iou(predicted, past.xyxy[free])[0]
-            ratio = _area(past.xyxy[free]) / max(_area(box[None])[0], 1e-6)
-            iou[(ratio > self.max_area_ratio) | (ratio * self.max_area_ratio < 1.0)] = 0.0
             best = int(np.argmax(iou))
             if iou[best] < self.min_iou:
                 continue
@@ -122,8 +116,3 @@ class Backfill:
             velocity = (box - found) / steps
             box, box_frame, oldest = found, past.index, past.xyxy[row].copy()
         return oldest
-
-
-def _area(xyxy: NDArray) -> NDArray[np.float64]:
-    xyxy = np.asarray(xyxy, np.float64)
-    return (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer, smaller cases")
     bench.add_argument("--only", default="", help="only benchmark modules whose name contains this")
     bench.add_argument("--no-headline", action="store_true", help="kernel tables only")
+    bench.add_argument("--skip", action="append", default=[],
+                       help="leave out this bench module (repeatable)")  # fmt: skip
     bench.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     for module_name in _COMMAND_MODULES:
         importlib.import_module(module_name).register(sub)
@@ -237,6 +239,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     # benchmarks sit above everything (they import the CLI's pieces): found by name when run
     bench_main = importlib.import_module("carbonedge.benchmarks.__main__").main
     argv = ["--quick"] * args.quick + ["--no-headline"] * args.no_headline + ["--only", args.only]
+    argv += [arg for name in args.skip for arg in ("--skip", name)]
     return bench_main(argv + (["--json", str(args.json)] if args.json is not None else []))
 
 

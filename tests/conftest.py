@@ -201,3 +201,14 @@ def make_detections(xyxy, confidence=None, class_id=None, **kw) -> Detections:
 def make_frame(image=None, *, index: int = 0, fps: float = 25.0, source_id: str = "cam") -> Frame:
     image = np.zeros((240, 320, 3), np.uint8) if image is None else image
     return Frame(source_id, index, index / fps, 1_767_254_400.0 + index / fps, image, fps)
+
+
+@pytest.fixture(scope="module")
+def variant_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private XDG cache for a test module: model variants (``model_variants``) are written
+    there, never in ~/.cache. Yields the cache folder."""
+    mp = pytest.MonkeyPatch()
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    mp.setenv("XDG_CACHE_HOME", str(cache))
+    yield cache
+    mp.undo()

@@ -21,15 +21,6 @@ from carbonedge.vision.detectors.picodet import PicodetConfig, PicodetDetector
 CLIP = Path("media") / "traffic" / "highway_cdnet_320x240.avi"
 
 
-@pytest.fixture(scope="module")
-def variant_cache(tmp_path_factory: pytest.TempPathFactory):
-    """A private XDG cache for the module: variants are written there, never in ~/.cache."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-    yield
-    mp.undo()
-
-
 @pytest.mark.parametrize(
     ("frame_hw", "image_hw", "expected"),
     [

@@ -30,16 +30,6 @@ CLIP = Path("media") / "traffic" / "highway_cdnet_320x240.avi"
 
 
 @pytest.fixture(scope="module")
-def variant_cache(tmp_path_factory: pytest.TempPathFactory):
-    """A private XDG cache for the module: variants are written there, never in ~/.cache."""
-    mp = pytest.MonkeyPatch()
-    cache = tmp_path_factory.mktemp("xdg-cache")
-    mp.setenv("XDG_CACHE_HOME", str(cache))
-    yield cache
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def busy_frame(shared_dir: Path) -> np.ndarray:
     """Frame 300 of the highway clip: several cars on both lanes."""
     return read_frames(shared_dir / CLIP, 301)[-1]

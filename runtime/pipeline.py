@@ -251,8 +251,8 @@ class SourcePipeline:
         self._stride = detect_stride(src.fps, detect_fps, every_frame)
         self._held = Detections.empty()
         if self._stride > 1:
-            logger.info("source %s: the detector, tracker and traffic analytics see every %d. "
-                        "frame (%.1f of %.1f fps: detect_fps %s)", src.source_id, self._stride,
+            logger.info("source %s: the detector, tracker and traffic analytics see 1 frame in "
+                        "%d (%.1f of %.1f fps: detect_fps %s)", src.source_id, self._stride,
                         src.fps / self._stride, src.fps, detect_fps)  # fmt: skip
         context = StageContext(
             device_id=self.device_id, camera_id=src.source_id, fps=src.fps, stride=self._stride,

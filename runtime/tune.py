@@ -173,7 +173,8 @@ def candidates(runner: _Runner, reference: Candidate, configured: dict[str, Any]
             if region == "crop" and crop is None:
                 continue
             x0, y0, x1, y1 = crop if region == "crop" else (0, 0, frame_hw[1], frame_hw[0])
-            fit_hw = roi.fitted_input_hw(frame_hw, (y1 - y0, x1 - x0), base_hw)
+            fit_hw = roi.fitted_input_hw(frame_hw, (y1 - y0, x1 - x0), base_hw,
+                                         stretch=runner.detector(base).stretches)  # fmt: skip
             where = ({"roi": None} if region == "frame" else
                      {"roi": "auto", "roi_margin_px": list(margins)})  # fmt: skip
             chain, seen = [], {base_hw} if region == "frame" and family is ref else set()

@@ -156,3 +156,35 @@ def test_minutes_of_the_cameras_source_are_recorded_to_tune_on(tmp_path):
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     cap.release()
     assert 29 <= frames <= 31 and size == (320, 240)  # 0.5 s of the 60 FPS clip (media time)
+
+
+class _FakeRunner:
+    """What ``candidates`` asks of the runner: the plan (lines) and each model's input."""
+
+    def __init__(self) -> None:
+        from carbonedge.runtime.pipeline import CameraPlan
+        from carbonedge.vision.counting.line import LineConfig
+
+        self.plan = CameraPlan(lines=[LineConfig(id="l", start_px=(0, 200), end_px=(640, 200))])
+
+    def detector(self, candidate):
+        from types import SimpleNamespace
+
+        stretches = candidate.detector["type"] == "picodet"  # PicoDet stretches, YOLOX letterboxes
+        return SimpleNamespace(input_hw=(416, 416), stretches=stretches)
+
+
+def test_candidates_size_a_stretching_model_as_it_runs():
+    """PicoDet stretches a 640x360 frame to its whole 416x416 input: its whole-frame x1 is the
+    reference itself (not tried again, not labelled 256x416), and its smaller scales keep both
+    axes' scales; YOLOX letterboxes the frame into 416x234 -> 256x416."""
+    from carbonedge.runtime.tune import candidates
+    from carbonedge.runtime.tune_result import Candidate
+
+    ref = Candidate("reference", {"type": "picodet", "roi": None, "input_fit": False})
+    chains = candidates(_FakeRunner(), ref, {"type": "picodet"}, (360, 640), None, (1.0, 0.5))
+    sizes = {c.name: c.input_hw for chain in chains for c in chain}
+    assert "picodet frame x1" not in sizes  # = the reference's 416x416
+    assert sizes["picodet frame x0.5"] == (192, 192)
+    assert sizes["yolox frame x1"] == (256, 416)
+    assert sizes["yolox frame x0.5"] == (128, 192)

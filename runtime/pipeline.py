@@ -249,6 +249,8 @@ class SourcePipeline:
         detect_fps = getattr(self.detector, "detect_fps", None)
         every_frame = getattr(self.detector, "needs_every_frame", False)
         self._stride = detect_stride(src.fps, detect_fps, every_frame)
+        self._stride_s = (self._stride - 0.5) / src.fps if self._stride > 1 else 0.0
+        self._last_step_s: float | None = None
         self._held = Detections.empty()
         if self._stride > 1:
             logger.info("source %s: the detector, tracker and traffic analytics see 1 frame in "
@@ -360,7 +362,7 @@ class SourcePipeline:
         if self._stride == 1:
             for stage in self.stages:
                 packet = stage.process(packet)
-        elif frame.index % self._stride == 0:
+        elif self._vehicle_step(frame.t_mono_s):
             for stage in self.stages:
                 packet = stage.process(packet)
             self._held = packet.detections
@@ -373,6 +375,17 @@ class SourcePipeline:
         if packet.ended_track_ids:
             packet.events.extend(self._forget(packet.ended_track_ids))
         return packet
+
+    def _vehicle_step(self, t_s: float) -> bool:
+        """With a detection stride: does the frame at ``t_s`` go through the vehicle stages? The
+        first frame, then the first frame at least k - 1/2 frame periods after the last one that
+        did (by timestamp, not frame number: a live source's queue drops frames), and the first
+        frame after the clock went back (a restarted source)."""
+        last = self._last_step_s
+        if last is None or t_s >= last + self._stride_s or t_s < last:
+            self._last_step_s = t_s
+            return True
+        return False
 
     def _keep_events(self, events: list[LineCrossed]) -> None:
         if not events:

@@ -4,8 +4,10 @@ The model is 85-90 % of a frame's cost. Road users move a few pixels between fra
 camera; ByteTrack's IoU association and the line counters need only a dozen looks a second (what
 Frigate's ``detect: fps`` does, 5 by default there). With the detector's ``detect_fps`` set, the
 pipeline gives its *vehicle* stages (``Stage.vehicles``: motion gate, roi, detect, track,
-analytics, emissions, ...) the frames whose index is a multiple of
-``k = max(1, floor(source fps / detect_fps))``; the others (camera moved, fire, annotate) still see
+analytics, emissions, ...) one frame in ``k = max(1, floor(source fps / detect_fps))``: the first,
+then each first frame at least k - 1/2 frame periods after the last one they saw, by timestamp
+(a file: frames 0, k, 2k, ...; a live camera whose queue dropped frames: still ~fps / k a
+second, whichever frames arrive). The other stages (camera moved, fire, annotate) still see
 every frame, the annotated video showing the last tracked boxes on the frames between.
 
 What keeps the results right at a stride:

@@ -42,7 +42,7 @@ class TrackStage(Stage):
         packet.detections = self.tracker.update(detections)
         if self.backfill is not None:
             packet.backfill_xyxy = self.backfill.update(
-                packet.frame.index // self.stride,
+                packet.frame.index // self.stride,  # the step's number (0, 1, 2 ... on a file)
                 detections,
                 packet.detections,
                 self.tracker.taken_rows,

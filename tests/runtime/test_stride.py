@@ -60,8 +60,17 @@ class SceneTruthDetector(Detector):
         )
 
 
-def run(detect_fps: float | None):
-    scene = SyntheticScene(SyntheticSceneConfig(id="road", duration_s=30.0, fps=60.0, seed=5))
+class OddFramesScene(SyntheticScene):
+    """A 60 fps camera whose latest-frame queue dropped every even frame: the pipeline gets
+    frames 1, 3, 5, ... (numbered as the camera sent them)."""
+
+    def read(self) -> Frame | None:
+        self._index += self._index % 2 == 0
+        return super().read()
+
+
+def run(detect_fps: float | None, scene_type: type = SyntheticScene):
+    scene = scene_type(SyntheticSceneConfig(id="road", duration_s=30.0, fps=60.0, seed=5))
     gt = scene.ground_truth
     (x1, y1), (x2, y2) = gt.counting_line_px
     detector = SceneTruthDetector(scene, detect_fps)
@@ -118,3 +127,14 @@ def test_tune_tries_every_stride_down_to_5_detections_a_second(fps) -> None:
     )
     assert all(c.input_hw == (320, 416) and c.detector["type"] == "yolox" for c in tried)
     assert [c.name for c in tried[:1]] == (["yolox frame every 2"] if fps >= 10 else [])
+
+
+def test_a_live_camera_that_dropped_frames_still_detects_at_its_rate() -> None:
+    """Frames 1, 3, 5, ... arrive (1/30 s apart); at detect_fps 25 (1 frame in 2 of a 60 fps
+    camera) every one of them goes through the vehicle stages: the stride goes by timestamps,
+    not by frame numbers (every 2nd frame NUMBER would be none of them)."""
+    result, detector, truth = run(25.0, OddFramesScene)
+    assert detector.frames_seen == list(range(1, 1800, 2))
+    assert result.strided_frames == 0 and result.frames == 900
+    for direction in ("in", "out"):
+        assert sum(result.counts()["line"][direction].values()) == truth[direction]

@@ -39,7 +39,6 @@ def site_health(site: Site) -> dict[str, Any]:
             "restarts": r.restarts,
             "detector_calls": res.detector_calls if res else 0,
             "gated_frames": res.gated_frames if res else 0,
-            "strided_frames": res.strided_frames if res else 0,
             "frame_errors": res.frame_errors if res else 0,
         }
         if res is not None and res.ended_early:  # a file cut short: counted up to its end

@@ -34,7 +34,7 @@ from carbonedge.runtime.light_profiles import LightProfilesConfig
 from carbonedge.runtime.motion_gate import GateConfig
 from carbonedge.runtime.prefetch import frames_of
 from carbonedge.runtime.store import QueuedWriter, Store
-from carbonedge.runtime.stride import detect_stride
+from carbonedge.runtime.stride import Stride
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.taxonomy import RoadClassesConfig
@@ -246,18 +246,14 @@ class SourcePipeline:
         from carbonedge.runtime.stages import STAGE_ORDER, build_stages
 
         self._late: list[LineCrossed] = []
-        detect_fps = getattr(self.detector, "detect_fps", None)
-        every_frame = getattr(self.detector, "needs_every_frame", False)
-        self._stride = detect_stride(src.fps, detect_fps, every_frame)
-        self._stride_s = (self._stride - 0.5) / src.fps if self._stride > 1 else 0.0
-        self._last_step_s: float | None = None
-        self._held = Detections.empty()
-        if self._stride > 1:
-            logger.info("source %s: the detector, tracker and traffic analytics see 1 frame in "
-                        "%d (%.1f of %.1f fps: detect_fps %s)", src.source_id, self._stride,
-                        src.fps / self._stride, src.fps, detect_fps)  # fmt: skip
+        detect_fps, every_frame = (getattr(self.detector, name, None)
+                                   for name in ("detect_fps", "needs_every_frame"))  # fmt: skip
+        self._stride, self._held = Stride(src.fps, detect_fps, every_frame), Detections.empty()
+        if self._stride.k > 1:
+            logger.info("source %s: vehicle stages on 1 frame in %d (detect_fps %s, %.1f fps)",
+                        src.source_id, self._stride.k, detect_fps, src.fps)  # fmt: skip
         context = StageContext(
-            device_id=self.device_id, camera_id=src.source_id, fps=src.fps, stride=self._stride,
+            device_id=self.device_id, camera_id=src.source_id, fps=src.fps, stride=self._stride.k,
             interval_s=self._interval_s, emit_now=self._store_now, emit_late=self._late.extend,
             observe=self._observe, count=self._count,
             services={"detector": self.detector, "camera_moved": self.camera_moved,
@@ -355,14 +351,10 @@ class SourcePipeline:
         result.frames += 1
 
     _error_streak = 0
-    _stride = 1  # set by _start
 
     def _process(self, frame: Frame) -> Packet:
         packet = Packet(frame)
-        if self._stride == 1:
-            for stage in self.stages:
-                packet = stage.process(packet)
-        elif self._vehicle_step(frame.t_mono_s):
+        if self._stride.take(frame.t_mono_s):
             for stage in self.stages:
                 packet = stage.process(packet)
             self._held = packet.detections
@@ -375,17 +367,6 @@ class SourcePipeline:
         if packet.ended_track_ids:
             packet.events.extend(self._forget(packet.ended_track_ids))
         return packet
-
-    def _vehicle_step(self, t_s: float) -> bool:
-        """With a detection stride: does the frame at ``t_s`` go through the vehicle stages? The
-        first frame, then the first frame at least k - 1/2 frame periods after the last one that
-        did (by timestamp, not frame number: a live source's queue drops frames), and the first
-        frame after the clock went back (a restarted source)."""
-        last = self._last_step_s
-        if last is None or t_s >= last + self._stride_s or t_s < last:
-            self._last_step_s = t_s
-            return True
-        return False
 
     def _keep_events(self, events: list[LineCrossed]) -> None:
         if not events:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["detect_stride"]
+__all__ = ["Stride", "detect_stride"]
 
 
 def detect_stride(fps: float, detect_fps: float | None, needs_every_frame: bool = False) -> int:
@@ -35,3 +35,25 @@ def detect_stride(fps: float, detect_fps: float | None, needs_every_frame: bool 
     if detect_fps is None or needs_every_frame or not fps > 0:
         return 1
     return max(1, math.floor(fps / detect_fps + 1e-9))
+
+
+class Stride:
+    """Per camera: which frames go through the vehicle stages (``take``)."""
+
+    def __init__(self, fps: float, detect_fps: float | None, needs_every_frame: bool = False):
+        self.k = detect_stride(fps, detect_fps, needs_every_frame)
+        self.period_s = (self.k - 0.5) / fps if self.k > 1 else 0.0
+        self._last_s: float | None = None
+
+    def take(self, t_s: float) -> bool:
+        """Does the frame at ``t_s`` (its timestamp, s) go through the vehicle stages? The first
+        frame, then the first frame at least k - 1/2 frame periods after the last one that did
+        (by timestamp, not frame number: a live source's queue drops frames), and the first frame
+        after the clock went back (a restarted source). Always, with k = 1."""
+        if self.k == 1:
+            return True
+        last = self._last_s
+        if last is None or t_s >= last + self.period_s or t_s < last:
+            self._last_s = t_s
+            return True
+        return False

@@ -138,3 +138,17 @@ def test_a_live_camera_that_dropped_frames_still_detects_at_its_rate() -> None:
     assert result.strided_frames == 0 and result.frames == 900
     for direction in ("in", "out"):
         assert sum(result.counts()["line"][direction].values()) == truth[direction]
+
+
+def test_stride_takes_frames_by_timestamp() -> None:
+    from carbonedge.runtime.stride import Stride
+
+    stride = Stride(30.0, 10.0)  # 1 frame in 3
+    assert stride.k == 3
+    # a file: 0, 3, 6; jitter of a quarter frame does not shift the rhythm
+    assert [i for i in range(9) if stride.take(i / 30 + (0.008 if i % 2 else 0.0))] == [0, 3, 6]
+    assert stride.take(0.5) is True and stride.take(0.55) is False and stride.take(0.6) is True
+    # the clock goes back (the source restarted): that frame is taken, and the rhythm restarts
+    assert stride.take(0.1) is True and stride.take(0.12) is False and stride.take(0.19) is True
+    every = Stride(30.0, None)
+    assert every.k == 1 and all(every.take(t) for t in (0.0, 0.0, 0.01))

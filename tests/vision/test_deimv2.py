@@ -20,7 +20,7 @@ from carbonedge.runtime.base.errors import ModelError
 from carbonedge.runtime.base.types import Detections
 from carbonedge.vision.detectors import create_detector
 from carbonedge.vision.detectors.deimv2 import Deimv2Config, Deimv2Detector
-from carbonedge.vision.detectors.yolo_common import YoloOnnxConfig
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 HIGHWAY = "media/traffic/highway_cdnet_320x240.avi"
 # frame index -> cars (x1, y1, x2, y2 px) seen by eye on the 320x240 highway clip

@@ -21,7 +21,7 @@ from carbonedge.kernels import box_iou, nms
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors import create_detector
 from carbonedge.vision.detectors.picodet import PicodetConfig, PicodetDetector
-from carbonedge.vision.detectors.yolo_common import YoloOnnxConfig
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 from carbonedge.vision.tracking import ByteTrackConfig
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_detections
 
 from carbonedge.vision.riders import RiderSpeeds
 from carbonedge.vision.taxonomy import ROAD_V1
 from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
-from tests.conftest import make_detections
 
 PED, MOTO, CAR = (ROAD_V1.index(n) for n in ("pedestrian", "motorcycle", "car"))
 FPS = 25.0

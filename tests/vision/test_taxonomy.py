@@ -4,10 +4,10 @@ per-class evidence; the summary carries the taxonomy and the modal split."""
 from __future__ import annotations
 
 import numpy as np
+from conftest import make_detections
 
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.taxonomy import ROAD_V1, RoadClasses, RoadClassesConfig
-from tests.conftest import make_detections
 
 COCO = RoadClasses(RoadClassesConfig(), COCO80)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_detections
 
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.taxonomy import RoadClasses, RoadClassesConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
-from tests.conftest import make_detections
 
 START = ByteTrackConfig().new_track_score
 MAPPER = RoadClasses(RoadClassesConfig(), COCO80, track_start_score=START)

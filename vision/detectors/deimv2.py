@@ -41,11 +41,8 @@ from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors import onnx_session
 from carbonedge.vision.detectors.base import register_detector
 from carbonedge.vision.detectors.model_files import locate_model
-from carbonedge.vision.detectors.yolo_common import (
-    Decoded,
-    YoloOnnxConfig,
-    YoloOnnxDetector,
-)
+from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 logger = logging.getLogger(__name__)
 

@@ -32,11 +32,8 @@ from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors.base import register_detector
-from carbonedge.vision.detectors.yolo_common import (
-    Decoded,
-    YoloOnnxConfig,
-    YoloOnnxDetector,
-)
+from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 # ImageNet mean and std of R, G, B in pixel units (the tensor's channel order after the swap).
 _MEAN_RGB = (123.675, 116.28, 103.53)

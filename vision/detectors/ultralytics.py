@@ -18,7 +18,8 @@ from carbonedge.kernels import decode_yolo_v8, letterbox_chw
 from carbonedge.kernels.preprocess import LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.detectors.base import register_detector
-from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 
 class UltralyticsConfig(YoloOnnxConfig):

@@ -20,7 +20,8 @@ from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors.base import register_detector
-from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxConfig, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 
 class YoloxConfig(YoloOnnxConfig):

@@ -1,8 +1,11 @@
 """Detection stride: a camera's vehicle stages see every k-th frame, not every frame.
 
-The model is 85-90 % of a frame's cost. Road users move a few pixels between frames of a 25-60 fps
-camera; ByteTrack's IoU association and the line counters need only a dozen looks a second (what
-Frigate's ``detect: fps`` does, 5 by default there). With the detector's ``detect_fps`` set, the
+The model is 85-90 % of a frame's cost. Road users move a few pixels between frames of a 50-60 fps
+camera, and ByteTrack's IoU association and the line counters do not need every one of them
+(Frigate's ``detect: fps`` is 5 by default). How few is enough was measured on the truth clips
+(benchmarks/RESULTS.md, "Detection stride"): 12 looks a second lose crossings on distant and dark
+scenes, so the default ``detect_fps`` is 25, the rate the clips were measured at; a lower rate
+is for ``carbonedge tune`` to check on a camera's own footage. With ``detect_fps`` set, the
 pipeline gives its *vehicle* stages (``Stage.vehicles``: motion gate, roi, detect, track,
 analytics, emissions, ...) one frame in ``k = max(1, floor(source fps / detect_fps))``: the first,
 then each first frame at least k - 1/2 frame periods after the last one they saw, by timestamp
@@ -31,7 +34,7 @@ __all__ = ["Stride", "detect_stride"]
 
 
 def detect_stride(fps: float, detect_fps: float | None, needs_every_frame: bool = False) -> int:
-    """k: the vehicle stages see frames whose index is a multiple of k (1: every frame)."""
+    """k: the vehicle stages see 1 frame in k (1: every frame)."""
     if detect_fps is None or needs_every_frame or not fps > 0:
         return 1
     return max(1, math.floor(fps / detect_fps + 1e-9))

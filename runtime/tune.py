@@ -162,7 +162,9 @@ def candidates(runner: _Runner, reference: Candidate, configured: dict[str, Any]
     ref = reference.detector
     families = [ref]
     if ref["type"] in OTHER_MODEL and models > 1:
-        other = {**OTHER_MODEL[ref["type"]], "session": ref.get("session", {})}
+        # every frame, as the reference (strides are tried last)
+        other = {**OTHER_MODEL[ref["type"]], "session": ref.get("session", {}),
+                 "detect_fps": None}  # fmt: skip
         families.append(other)
     for family in families:
         base = reference if family is ref else Candidate(

@@ -181,10 +181,14 @@ def test_candidates_size_a_stretching_model_as_it_runs():
     from carbonedge.runtime.tune import candidates
     from carbonedge.runtime.tune_result import Candidate
 
-    ref = Candidate("reference", {"type": "picodet", "roi": None, "input_fit": False})
+    ref = Candidate(
+        "reference", {"type": "picodet", "roi": None, "input_fit": False, "detect_fps": None}
+    )  # as reference_settings makes it
     chains = candidates(_FakeRunner(), ref, {"type": "picodet"}, (360, 640), None, (1.0, 0.5))
     sizes = {c.name: c.input_hw for chain in chains for c in chain}
     assert "picodet frame x1" not in sizes  # = the reference's 416x416
     assert sizes["picodet frame x0.5"] == (192, 192)
     assert sizes["yolox frame x1"] == (256, 416)
     assert sizes["yolox frame x0.5"] == (128, 192)
+    every_frame = [c.detector.get("detect_fps", "unset") for ch in chains[1:] for c in ch]
+    assert every_frame and all(v is None for v in every_frame)  # strides are tried last

@@ -347,7 +347,7 @@ class SourcePipeline:
         self._keep_events(packet.events)
         self._emit(aggregator.add_frame(frame.t_wall_s, packet.events), result)
         result.crossings += len(packet.events)
-        result.detections += len(packet.detections)
+        result.detections += 0 if packet.strided else len(packet.detections)
         result.frames += 1
 
     _error_streak = 0
@@ -359,7 +359,7 @@ class SourcePipeline:
                 packet = stage.process(packet)
             self._held = packet.detections
         else:  # between strided frames: no vehicle stage; the last tracked boxes (annotate)
-            packet.detections = self._held
+            packet.detections, packet.strided = self._held, True
             self._count("strided_frames")
             for stage in self.stages:
                 if not stage.vehicles:

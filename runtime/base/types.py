@@ -171,6 +171,8 @@ class Packet:
             pipeline then calls every stage's ``forget``).
         backfill_xyxy: tracker id -> (4,) box where a track first output on this frame was
             before it (the tracker stage's backfill; the line counters start from there).
+        strided: a frame between detection strides (``runtime/stride.py``): no vehicle stage
+            saw it; ``detections`` are the last tracked ones (for the annotated video).
     """
 
     frame: Frame
@@ -180,3 +182,4 @@ class Packet:
     roi_xyxy: tuple[int, int, int, int] | None = None
     ended_track_ids: list[int] = field(default_factory=list)
     backfill_xyxy: dict[int, Any] = field(default_factory=dict)
+    strided: bool = False

@@ -98,6 +98,7 @@ def mean_speed_kmh(result) -> float:
     return sum(r["mean_speed_kmh"] * r["vehicles"] for r in rows) / sum(r["vehicles"] for r in rows)
 
 
+@pytest.mark.slow  # 2 x 1800 synthetic frames (~25 s)
 def test_a_60_fps_camera_at_12_detections_a_second_counts_and_times_as_every_frame() -> None:
     every, every_detector, truth = run(None)
     strided, detector, _ = run(12.0)
@@ -107,6 +108,8 @@ def test_a_60_fps_camera_at_12_detections_a_second_counts_and_times_as_every_fra
     assert strided.detector_calls == 360 and strided.strided_frames == 1440
     assert strided.frames == every.frames == 1800  # every frame is handled and summarised
     assert sum(s.frames for s in strided.summaries) == 1800
+    # the boxes held for the annotated video between strides are not counted again
+    assert 4 * strided.detections < every.detections
     for direction in ("in", "out"):
         counted = sum(strided.counts()["line"][direction].values())
         assert counted == sum(every.counts()["line"][direction].values()) == truth[direction]
@@ -129,6 +132,7 @@ def test_tune_tries_every_stride_down_to_5_detections_a_second(fps) -> None:
     assert [c.name for c in tried[:1]] == (["yolox frame every 2"] if fps >= 10 else [])
 
 
+@pytest.mark.slow  # 900 synthetic frames
 def test_a_live_camera_that_dropped_frames_still_detects_at_its_rate() -> None:
     """Frames 1, 3, 5, ... arrive (1/30 s apart); at detect_fps 25 (1 frame in 2 of a 60 fps
     camera) every one of them goes through the vehicle stages: the stride goes by timestamps,

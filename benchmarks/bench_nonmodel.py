@@ -249,6 +249,7 @@ def measure(
     counts = result.counts().get("line", {})
     return {
         "frames": result.frames, "detector_calls": result.detector_calls,
+        "strided_frames": result.strided_frames,
         "crossings": sum(n for d in counts.values() for n in d.values()), "ms": per,
     }  # fmt: skip
 
@@ -408,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.json is not None:
             args.json.write_text(json.dumps(res), encoding="utf-8")
         nm, aim = res["ms"]["NON-MODEL (frame - model)"]["cpu_ms"], aim_ms(clip)
+        looked = res["frames"] - res["strided_frames"]  # frames the vehicle stages saw
+        per_look = nm * res["frames"] / max(looked, 1)
+        seen = f"{per_look:.3f} ms per frame the vehicle stages saw ({looked} of {res['frames']})"
         sys.stdout.write(format_pass(label, res) + f"\nnon-model CPU {nm:.3f} ms/frame: "
-                         f"{aim / nm:.2f}x the {aim:g} ms aim\n\n")  # fmt: skip
+                         f"{aim / nm:.2f}x the {aim:g} ms aim; {seen}\n\n")  # fmt: skip
     return 0
 
 

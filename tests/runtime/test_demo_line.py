@@ -48,7 +48,9 @@ def _first_frames(clip: Path, out: Path, frames: int) -> Path:
     return out
 
 
-def test_the_line_used_is_said(shared_dir: Path, tmp_path: Path) -> None:
+def test_the_line_used_is_said(shared_dir: Path, with_model_dir: Path, tmp_path: Path) -> None:
+    # the demo runs the model on a video: its folder is handed on (the README's test command
+    # sets no CARBONEDGE_MODEL_DIR; only .ci/run does)
     clip = _first_frames(shared_dir / SHORT, tmp_path / "short.avi", 15)  # a whole run, quickly
     proc = _demo("--video", str(clip), "--line-y", "60", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -85,7 +85,7 @@ def test_a_right_total_of_wrong_classes_fails_a_per_class_truth() -> None:
     json.dumps(body)
 
 
-def test_cli_audits_a_folder_of_truth_files(tmp_path, capsys, shared_dir) -> None:
+def test_cli_audits_a_folder_of_truth_files(tmp_path, capsys, shared_dir, with_model_dir) -> None:
     from carbonedge.runtime.cli import main
 
     truth = tmp_path / "truth"

@@ -68,7 +68,9 @@ def test_demo_gives_the_release_s_crossings_ids_included(
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_highway_clip_gives_the_release_s_crossings(shared_dir: Path, tmp_path: Path) -> None:
+def test_highway_clip_gives_the_release_s_crossings(
+    shared_dir: Path, with_model_dir: Path, tmp_path: Path
+) -> None:
     from carbonedge.runtime.config import load_site_config
     from carbonedge.runtime.site import run_site
 

@@ -60,9 +60,19 @@ def _site(folder: Path, line_y: int = 150) -> Path:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    """(site config, stdout of ``carbonedge tune``): tuned once for the whole module."""
+    """(site config, stdout of ``carbonedge tune``): tuned once for the whole module.
+
+    The model folder is set for this module's tests only (undone after its last one): a
+    ``setdefault`` here once let later tests in the same worker pass by order."""
     _need_clip()
-    os.environ.setdefault("CARBONEDGE_MODEL_DIR", str(SHARED / "models"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(
+            "CARBONEDGE_MODEL_DIR", os.environ.get("CARBONEDGE_MODEL_DIR", str(SHARED / "models"))
+        )
+        yield _tune_once(tmp_path_factory)
+
+
+def _tune_once(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tune")
     site = _site(folder)
     capture = folder / "stdout.txt"

@@ -13,7 +13,7 @@ from carbonedge.benchmarks import bench_nonmodel as bench
 from carbonedge.vision.detectors import yolo_common
 
 DEFAULT_STAGES = ("light_profile", "motion_gate", "roi", "detect", "road_classes", "track",
-                  "riders", "analytics", "modal_split")  # fmt: skip
+                  "riders", "size_classes", "analytics", "modal_split")  # fmt: skip
 
 
 @pytest.mark.slow  # the default detector on 40 frames of the highway clip (~10 s)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carbonedge.runtime.base.types import Detections
 
@@ -98,6 +98,30 @@ class RoadClassesConfig(BaseModel):
     rider_class: Literal["motorcycle", "bicycle"] = Field(
         "motorcycle", description="what a fast pedestrian track (a rider) is counted as"
     )
+    size_classes: bool = Field(
+        True,
+        description="class tracks by their height in the scene's own car heights (stage "
+        "size_classes, vision/size_classes.py): a car-sized bus/hgv is a van, a lorry-sized "
+        "car/van an hgv, an unclassed motion track of a car's size a car",
+    )
+    light_max_car_heights: float = Field(
+        1.5, gt=0.0,
+        description="a bus/hgv track at most this many car heights tall is a van (SUVs, "
+        "pickups 1.2-1.3, vans up to 1.7; buses and lorries 2.0 and more)",
+    )  # fmt: skip
+    heavy_min_car_heights: float = Field(
+        2.0, gt=0.0,
+        description="a car/van/unclassed track at least this many car heights tall is an hgv",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _size_order(self) -> RoadClassesConfig:
+        if self.light_max_car_heights >= self.heavy_min_car_heights:
+            raise ValueError(
+                f"light_max_car_heights ({self.light_max_car_heights}) must be under "
+                f"heavy_min_car_heights ({self.heavy_min_car_heights})"
+            )
+        return self
 
 
 @dataclass

@@ -29,6 +29,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "length_classes",  # a one-class detector's boxes classed by length in metres
     "track",  # ByteTrack ids; ended tracks
     "riders",  # a pedestrian track at vehicle speed is a two-wheeler's rider
+    "size_classes",  # a track's height in the scene's car heights: light or heavy
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
     "modal_split",  # road users by travel mode: modal_split
     "annotate",  # an annotated MP4 when the camera asks for one (annotate_path)

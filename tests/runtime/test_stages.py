@@ -103,6 +103,7 @@ def test_a_toy_stage_adds_its_section_to_every_summary(toy_stage) -> None:
         "road_classes",
         "track",
         "riders",
+        "size_classes",
         "analytics",
         "modal_split",
         "brightness",
@@ -154,6 +155,7 @@ def test_the_pipeline_is_the_list_of_stages_the_camera_asks_for() -> None:
         "road_classes",
         "track",
         "riders",
+        "size_classes",
         "analytics",
         "modal_split",
     ]

@@ -1,0 +1,178 @@
+"""A track's height against the scene's own cars settles light against heavy, without a ground
+plane.
+
+COCO detectors label pickups, SUVs and box vans ``truck`` (road-v1 ``hgv``) and call a lorry seen
+at an angle a ``car``; a weight-free motion blob has no class at all (``vehicle``). Every camera
+already sees many cars, and they make a ruler:
+
+1. **The scene's car height.** On a flat road seen through a pinhole camera an object's image
+   height grows linearly with the distance of its bottom edge below the horizon, so the cars'
+   box heights fit ``h = a + b * y_bottom``. ``CarScale`` keeps the (bottom, height) of confident
+   car rows (score >= ``min_score``, one sample per track every ``sample_every_s``, so a car
+   parked for an hour does not outweigh the traffic) in a ring of ``max_samples`` and refits
+   every ``refit_every`` new samples: least squares, rows beyond 3 MADs dropped, refitted. It is
+   ready once ``min_tracks`` different cars gave samples spread over ``min_y_span_px`` rows.
+2. **A track's size** is the median over its rows of box height / the car height at its bottom
+   row ("car heights").
+3. **The rule**, from the vehicles' own heights: cars stand 1.45-1.5 m, SUVs and pickups 1.7-1.9
+   (1.2-1.3 car heights), vans 1.9-2.6 (up to 1.7), buses and lorries 3.0-4.4 (2.0 and more).
+   A ``bus`` or ``hgv`` track of at most ``light_max`` (1.5) car heights is a ``van``; a ``car``,
+   ``van`` or unclassed ``vehicle`` track of at least ``heavy_min`` (2.0) is an ``hgv``; an
+   unclassed ``vehicle`` from ``car_min`` (0.6) up to ``light_max`` is a ``car``. Between 1.5 and
+   2.0 the detector's label stands.
+
+Measured on the dev truth clips (the tracks of counted crossings, development figures): cars
+0.67-1.45 (one 1.73), tracks labelled heavy that were cars or vans 0.96-1.39, true buses and
+lorries 2.1-3.0; unclassed motion tracks of cars 0.85-0.95.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbonedge.runtime.base.types import Detections
+
+__all__ = ["CarScale", "SizeClasses"]
+
+
+@dataclass
+class CarScale:
+    """The scene's car box height (px) as a linear function of the box's bottom row (px)."""
+
+    min_score: float = 0.5
+    sample_every_s: float = 0.5
+    max_samples: int = 2048
+    refit_every: int = 32
+    min_tracks: int = 8
+    min_y_span_px: float = 20.0
+    max_tracks: int = 4096
+    coef: tuple[float, float] | None = field(default=None, init=False)  # (a, b), None: not ready
+    _samples: deque = field(init=False)  # (track id, y_bottom, height)
+    _last_t: dict[int, float] = field(default_factory=dict, init=False)
+    _new: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._samples = deque(maxlen=self.max_samples)
+
+    def observe(self, track_id: int, y_bottom: float, height: float, t_s: float) -> None:
+        last = self._last_t.get(track_id)
+        if last is not None and t_s - last < self.sample_every_s:
+            return
+        if last is None and len(self._last_t) >= self.max_tracks:
+            self._last_t.pop(next(iter(self._last_t)))
+        self._last_t[track_id] = t_s
+        self._samples.append((track_id, y_bottom, height))
+        self._new += 1
+        if self._new >= self.refit_every or (self.coef is None and self._new >= 4):
+            self._new = 0
+            self.coef = self._fit()
+
+    def forget(self, track_id: int) -> None:
+        self._last_t.pop(track_id, None)
+
+    def _fit(self) -> tuple[float, float] | None:
+        rows = np.asarray(self._samples, np.float64)
+        if len(np.unique(rows[:, 0])) < self.min_tracks:
+            return None
+        y, h = rows[:, 1], rows[:, 2]
+        if np.percentile(y, 90) - np.percentile(y, 10) < self.min_y_span_px:
+            return None
+        design = np.column_stack([np.ones_like(y), y])
+        keep = np.ones(len(y), np.bool_)
+        for _ in range(3):  # least squares, outliers beyond 3 MADs dropped, refitted
+            coef = np.linalg.lstsq(design[keep], h[keep], rcond=None)[0]
+            resid = h - design @ coef
+            mad = float(np.median(np.abs(resid[keep]))) + 1e-6
+            keep = np.abs(resid) <= 3.0 * 1.4826 * mad
+            if keep.sum() < 3:
+                return None
+        return float(coef[0]), float(coef[1])
+
+    def height_px(self, y_bottom: np.ndarray) -> np.ndarray | None:
+        """The car height at each bottom row (NaN where under 4 px: too far to judge)."""
+        if self.coef is None:
+            return None
+        h = self.coef[0] + self.coef[1] * np.asarray(y_bottom, np.float64)
+        return np.where(h >= 4.0, h, np.nan)
+
+
+@dataclass
+class _Track:
+    ratios: deque = field(default_factory=lambda: deque(maxlen=64))
+
+
+@dataclass
+class SizeClasses:
+    """Relabels tracks by their height in the scene's car heights (see the module docstring)."""
+
+    class_names: tuple[str, ...]
+    light_max: float = 1.5
+    heavy_min: float = 2.0
+    car_min: float = 0.6
+    min_rows: int = 3
+    max_tracks: int = 4096
+    scale: CarScale = field(default_factory=CarScale)
+    _tracks: dict[int, _Track] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        idx = {n: i for i, n in enumerate(self.class_names)}
+        self._car, self._van, self._hgv = idx["car"], idx["van"], idx["hgv"]
+        self._heavy = frozenset((idx["bus"], idx["hgv"]))
+        self._vehicle = idx.get("vehicle", -1)
+        self._sized = np.array([self._car, self._van, *self._heavy, self._vehicle])
+
+    def __call__(self, tracked: Detections, t_s: float) -> Detections:
+        """``tracked``: tracker output (``tracker_id`` -1 rows ignored). Rows of re-classed
+        tracks get their new ``class_id`` in place (returned)."""
+        if len(tracked) == 0:
+            return tracked
+        ids, cls, xyxy = tracked.tracker_id, tracked.class_id, tracked.xyxy
+        cars = np.flatnonzero((cls == self._car) & (ids >= 0)
+                              & (tracked.confidence >= self.scale.min_score))  # fmt: skip
+        for row in cars:
+            y0, y1 = float(xyxy[row, 1]), float(xyxy[row, 3])
+            self.scale.observe(int(ids[row]), y1, y1 - y0, t_s)
+        rows = np.flatnonzero(np.isin(cls, self._sized) & (ids >= 0))
+        car_h = self.scale.height_px(xyxy[rows, 3]) if len(rows) else None
+        if car_h is None:
+            return tracked
+        ratio = (xyxy[rows, 3] - xyxy[rows, 1]) / car_h
+        for row, r in zip(rows.tolist(), ratio.tolist(), strict=True):
+            size = self._size(int(ids[row]), r)
+            if size is not None:
+                cls[row] = self._class_for(int(cls[row]), size)
+        return tracked
+
+    def _size(self, tid: int, ratio: float) -> float | None:
+        track = self._tracks.get(tid)
+        if track is None:
+            if len(self._tracks) >= self.max_tracks:  # an edge box runs for months
+                self._tracks.pop(next(iter(self._tracks)))
+            track = self._tracks[tid] = _Track()
+        if ratio == ratio:  # not NaN
+            track.ratios.append(ratio)
+        if len(track.ratios) < self.min_rows:
+            return None
+        return float(np.median(track.ratios))
+
+    def _class_for(self, label: int, size: float) -> int:
+        if label in self._heavy:
+            return self._van if size <= self.light_max else label
+        if size >= self.heavy_min:
+            return self._hgv
+        if label == self._vehicle and self.car_min <= size <= self.light_max:
+            return self._car
+        return label
+
+    def measures(self, tid: int) -> float | None:
+        """The track's median height in car heights (None: not enough rows yet)."""
+        track = self._tracks.get(tid)
+        return float(np.median(track.ratios)) if track and track.ratios else None
+
+    def forget(self, track_ids) -> None:
+        for tid in track_ids:
+            self._tracks.pop(int(tid), None)
+            self.scale.forget(int(tid))

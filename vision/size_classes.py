@@ -16,7 +16,8 @@ already sees many cars, and they make a ruler:
    row ("car heights").
 3. **The rule**, from the vehicles' own heights: cars stand 1.45-1.5 m, SUVs and pickups 1.7-1.9
    (1.2-1.3 car heights), vans 1.9-2.6 (up to 1.7), buses and lorries 3.0-4.4 (2.0 and more).
-   A ``bus`` or ``hgv`` track of at most ``light_max`` (1.5) car heights is a ``van``; a ``car``,
+   A ``bus`` or ``hgv`` track of at most ``light_max`` (1.5) car heights is light: a ``car``
+   under ``VAN_MIN`` (1.3: the SUV or pickup that COCO calls a truck), a ``van`` above; a ``car``,
    ``van`` or unclassed ``vehicle`` track of at least ``heavy_min`` (2.0) is an ``hgv``; an
    unclassed ``vehicle`` from ``car_min`` (0.6) up to ``light_max`` is a ``car``. Between 1.5 and
    2.0 the detector's label stands.
@@ -35,7 +36,10 @@ import numpy as np
 
 from carbonedge.runtime.base.types import Detections
 
-__all__ = ["CarScale", "SizeClasses"]
+__all__ = ["VAN_MIN", "CarScale", "SizeClasses"]
+
+#: A light vehicle this many car heights tall or more is a van (1.9 m and up), under it a car.
+VAN_MIN = 1.3
 
 
 @dataclass
@@ -160,7 +164,9 @@ class SizeClasses:
 
     def _class_for(self, label: int, size: float) -> int:
         if label in self._heavy:
-            return self._van if size <= self.light_max else label
+            if size > self.light_max:
+                return label
+            return self._van if size >= VAN_MIN else self._car
         if size >= self.heavy_min:
             return self._hgv
         if label == self._vehicle and self.car_min <= size <= self.light_max:

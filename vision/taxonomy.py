@@ -101,13 +101,14 @@ class RoadClassesConfig(BaseModel):
     size_classes: bool = Field(
         True,
         description="class tracks by their height in the scene's own car heights (stage "
-        "size_classes, vision/size_classes.py): a car-sized bus/hgv is a van, a lorry-sized "
+        "size_classes, vision/size_classes.py): a car-sized bus/hgv is a car or van, a lorry-sized "
         "car/van an hgv, an unclassed motion track of a car's size a car",
     )
     light_max_car_heights: float = Field(
         1.5, gt=0.0,
-        description="a bus/hgv track at most this many car heights tall is a van (SUVs, "
-        "pickups 1.2-1.3, vans up to 1.7; buses and lorries 2.0 and more)",
+        description="a bus/hgv track at most this many car heights tall is light: a car under "
+        "1.3 (SUVs, pickups 1.2-1.3), a van from 1.3 (vans up to 1.7; buses and lorries 2.0 "
+        "and more)",
     )  # fmt: skip
     heavy_min_car_heights: float = Field(
         2.0, gt=0.0,

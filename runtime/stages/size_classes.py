@@ -1,6 +1,6 @@
 """Stage "size_classes": a track's height in the scene's own car heights settles light against
-heavy (a car-sized ``truck`` is a van, a lorry-sized ``car`` an hgv) and classes unclassed motion
-tracks (``vision/size_classes.py``; thresholds in ``road_classes``).
+heavy (a car-sized ``truck`` is a car or van, a lorry-sized ``car`` an hgv) and classes
+unclassed motion tracks (``vision/size_classes.py``; thresholds in ``road_classes``).
 
 Runs after ``track`` and ``riders``: it needs track ids. Built only for a camera whose counts use
 road-v1 (``road_classes: {size_classes: false}`` turns it off)."""

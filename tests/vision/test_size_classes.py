@@ -88,7 +88,8 @@ def _extra_classes(extra_class: int, extra_heights: float) -> list[int]:
 @pytest.mark.parametrize(
     ("label", "heights", "becomes"),
     [
-        (HGV, 1.25, VAN),  # a pickup or SUV labelled "truck": a light vehicle
+        (HGV, 1.2, CAR),  # a pickup or SUV labelled "truck": a car in road-v1
+        (HGV, 1.4, VAN),  # a box van labelled "truck"
         (BUS, 1.4, VAN),  # a minibus-sized "bus"
         (HGV, 2.5, HGV),  # a lorry stays a lorry
         (BUS, 1.8, BUS),  # between the two thresholds the detector's label stands

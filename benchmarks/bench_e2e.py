@@ -9,13 +9,14 @@ every repetition so a noisy neighbour slows both alike).
   0.3), ByteTrack, one line at y = 150 px and no store: the per-source pipeline of ``carbonedge
   run``, without its motion gate (the default gate skips none of this clip's frames: the scene
   never stops changing).
-- **Peer**: the supervision/Roboflow tutorial pipeline: ``cv2.VideoCapture`` read ahead on a
-  thread into a queue as deep as ours (``peer_frames``: both sides decode ahead); the YOLOX demo's
-  letterbox (``cv2.resize`` + NumPy pad + transpose + float32); ``InferenceSession.run``; YOLOX
-  decode in NumPy (grids and strides computed once); score = obj * best vehicle-class score; one
-  class-agnostic ``cv2.dnn.NMSBoxes`` over the vehicle classes (per-class NMS, as many tutorials
-  do it, double-counts car/truck box pairs on this clip: ../shared/media/MEDIA.md); roboflow
-  ``trackers`` ByteTrack and supervision ``LineZone`` wired as in ``bench_tracking``.
+- **Peer** (``peer_e2e.py``): the supervision/Roboflow tutorial pipeline: ``cv2.VideoCapture`` read
+  ahead on a thread into a queue as deep as ours (``peer_frames``: both sides decode ahead); the
+  YOLOX demo's letterbox (``cv2.resize`` + NumPy pad + transpose + float32);
+  ``InferenceSession.run``; YOLOX decode in NumPy (grids and strides computed once); score = obj *
+  best vehicle-class score; one class-agnostic ``cv2.dnn.NMSBoxes`` over the vehicle classes
+  (per-class NMS, as many tutorials do it, double-counts car/truck box pairs on this clip:
+  ../shared/media/MEDIA.md); roboflow ``trackers`` ByteTrack and supervision ``LineZone`` wired as
+  in ``bench_tracking``.
 
 Model time is the wall time inside ``session.run`` (the call is wrapped on both sides); non-model
 time is the rest of the pass (waiting for decoded frames, pre/post-processing, tracking,
@@ -27,112 +28,46 @@ non-model time goes: ``python -m carbonedge.benchmarks.e2e_diagnose --stages`` (
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import queue
 import statistics
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from numpy.typing import NDArray
-
 from carbonedge.benchmarks._harness import Row
-from carbonedge.runtime.base.errors import ModelError, SourceOpenError
-
-logger = logging.getLogger(__name__)
-
-MODEL_FILE = "yolox_nano_416.onnx"
-CLIP = Path("media") / "traffic" / "highway_cdnet_320x240.avi"
-LINE_Y_PX = 150.0
-VEHICLES = ("car", "bus", "truck", "motorcycle")
-COCO_VEHICLE_IDS = (2, 5, 7, 3)  # car, bus, truck, motorcycle in COCO-80 order
-SCORE_THRESHOLD = 0.3
-NMS_IOU = 0.45  # ours: YoloOnnxConfig.nms_iou default; the YOLOX demo uses 0.45 too
-INTRA_OP_THREADS = 2
-PREFETCH_DEPTH = 4  # frames decoded ahead on both sides: runtime.prefetch.frames_of's depth
-STRIDES = (8, 16, 32)
-# ../shared/media/MEDIA.md, hand count at y = 150: frames at which each vehicle reaches the line
-HAND_COUNT_FRAMES = (
-    *(150, 285, 365, 428, 665, 770, 820, 870, 915, 1000, 1090, 1185, 1215, 1355, 1465, 1510, 1680),
-    *(265, 790, 855, 890, 1055, 1110, 1405, 1525, 1640, 1655),
+from carbonedge.benchmarks.e2e_common import (  # re-exported: the benchmarks and tests use them
+    CLIP,
+    COCO_VEHICLE_IDS,
+    HAND_COUNT_FRAMES,
+    INTRA_OP_THREADS,
+    LINE_Y_PX,
+    MODEL_FILE,
+    PREFETCH_DEPTH,
+    SCORE_THRESHOLD,
+    VEHICLES,
+    CallTimer,
+    PassTimes,
+    shared_paths,
+    truth_before,
+)
+from carbonedge.benchmarks.peer_e2e import (
+    PeerE2E,
+    peer_frames,
+    peer_postprocess,
+    yolox_grids,
+    yolox_preprocess,
 )
 
+__all__ = [
+    "CLIP", "COCO_VEHICLE_IDS", "HAND_COUNT_FRAMES", "LINE_Y_PX", "MODEL_FILE", "PREFETCH_DEPTH",
+    "SCORE_THRESHOLD", "CallTimer", "OursE2E", "PassTimes", "PeerE2E", "interleaved",
+    "peer_frames", "peer_postprocess", "run", "shared_paths", "truth_before", "yolox_grids",
+    "yolox_preprocess",
+]  # fmt: skip
 
-@dataclass(frozen=True)
-class PassTimes:
-    """One pass of one pipeline over the clip: wall time split by where it went."""
-
-    frames: int
-    total_s: float
-    model_s: float  # inside session.run
-    read_s: float  # inside the source's read (decode + frame wrapping)
-    count: int  # crossings of the line, both directions
-    reads_off_main: bool = False  # every source read ran on another thread (the prefetch thread)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.total_s if self.total_s > 0 else 0.0
-
-    def per_frame_ms(self, seconds: float) -> float:
-        return 1e3 * seconds / max(self.frames, 1)
-
-    @property
-    def non_model_s(self) -> float:
-        return self.total_s - self.model_s
-
-
-class CallTimer:
-    """Accumulates the time spent in the callables it wraps: wall time by default, or the calling
-    thread's CPU time with ``clock=time.thread_time`` (blind to a busy neighbour's preemption)."""
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.seconds = 0.0
-        self.clock = clock
-
-    def wrap(self, fn: Callable) -> Callable:
-        clock = self.clock
-
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            t0 = clock()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += clock() - t0
-
-        return timed
-
-
-def shared_paths() -> tuple[Path, Path] | None:
-    """(model, clip) from ``$CARBONEDGE_MODEL_DIR`` / ``$CARBONEDGE_SHARED_DIR`` (default
-    ``../shared`` next to the repository), or None with a logged reason; in CI (``CI=true``)
-    missing data is an error, as in the tests."""
-    from carbonedge.vision.detectors.model_files import locate_model
-
-    shared = Path(
-        os.environ.get(
-            "CARBONEDGE_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"
-        )
-    )
-    try:
-        model = locate_model(MODEL_FILE)
-    except ModelError:
-        model = shared / "models" / MODEL_FILE
-    clip = shared / CLIP
-    missing = [str(p) for p in (model, clip) if not p.is_file()]
-    if not missing:
-        return model, clip
-    reason = f"bench_e2e skipped: {', '.join(missing)} not found (set CARBONEDGE_SHARED_DIR)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise SourceOpenError(f"{reason}; CI must run with the real data")
-    logger.warning("%s", reason)
-    return None
+logger = logging.getLogger(__name__)
 
 
 # --- ours ----------------------------------------------------------------------------------------
@@ -219,191 +154,7 @@ class OursE2E:
         )
 
 
-# --- the peer ------------------------------------------------------------------------------------
-class PeerE2E:
-    """cv2 + NumPy + onnxruntime + trackers ByteTrack + supervision LineZone, tutorial style."""
-
-    name = "peer"
-
-    def __init__(self, model: Path, clip: Path) -> None:
-        import onnxruntime as ort
-
-        self.clip = clip
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = INTRA_OP_THREADS
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_hw = tuple(self.session.get_inputs()[0].shape[2:4])
-        self.session.run(None, {self.input_name: np.zeros((1, 3, *self.input_hw), np.float32)})
-        self.grids, self.expanded_strides = yolox_grids(self.input_hw)
-        self.vehicle_ids = np.asarray(COCO_VEHICLE_IDS)
-        self.model_timer = CallTimer()
-        self.session.run = self.model_timer.wrap(self.session.run)
-
-    def run(self, max_frames: int, on_first_frame: Callable[[], None] | None = None) -> PassTimes:
-        """One pass; ``on_first_frame`` is called once the first frame is counted. The frames are
-        read ahead on a ``peer-decode`` thread (``peer_frames``), as ours are on ``decode-...``."""
-        import cv2
-        import supervision as sv
-
-        from carbonedge.benchmarks.bench_tracking import peer_line_zone, peer_tracker
-
-        self.model_timer.seconds = 0.0
-        read_timer, read_threads = CallTimer(), set()
-        t0 = time.perf_counter()
-        cap = cv2.VideoCapture(str(self.clip))
-        if not cap.isOpened():
-            raise SourceOpenError(f"{self.clip}: the peer cannot open the clip")
-        tracker = peer_tracker(cap.get(cv2.CAP_PROP_FPS))
-        zone = None
-        frames = 0
-        images = peer_frames(cap, max_frames, read_timer, read_threads)
-        try:
-            for image in images:
-                if zone is None:
-                    zone = peer_line_zone(((0.0, LINE_Y_PX), (float(image.shape[1]), LINE_Y_PX)))
-                blob, ratio = yolox_preprocess(image, self.input_hw)
-                output = self.session.run(None, {self.input_name: blob})[0]
-                xyxy, confidence, class_id = self.postprocess(output[0], ratio)
-                detections = sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_id)
-                zone.trigger(tracker.update(detections))
-                frames += 1
-                if frames == 1 and on_first_frame is not None:
-                    on_first_frame()
-        finally:
-            images.close()  # stops and joins the reader before the capture goes
-            cap.release()
-        total_s = time.perf_counter() - t0
-        count = zone.in_count + zone.out_count if zone is not None else 0
-        off_main = bool(read_threads) and threading.main_thread().name not in read_threads
-        return PassTimes(frames, total_s, self.model_timer.seconds, read_timer.seconds, count,
-                         off_main)  # fmt: skip
-
-    def postprocess(
-        self, output: NDArray[np.float32], ratio: float
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
-        """YOLOX demo decode + best vehicle class + class-agnostic ``cv2.dnn.NMSBoxes``."""
-        return peer_postprocess(
-            output, ratio, self.grids, self.expanded_strides, self.vehicle_ids, SCORE_THRESHOLD
-        )
-
-
-def peer_frames(
-    cap,  # cv2.VideoCapture
-    max_frames: int,
-    read_timer: CallTimer,
-    read_threads: set[str],
-    depth: int = PREFETCH_DEPTH,
-) -> Iterator[NDArray[np.uint8]]:
-    """The peer's decode-ahead, as a user writes it: ``cap.read()`` on a ``peer-decode`` thread
-    into a ``queue.Queue(maxsize=depth)`` that blocks when full (no frame dropped), the images
-    yielded in order. At most ``max_frames`` reads; each is timed by ``read_timer`` on the reader
-    thread (ours: ``source.read`` on ``decode-...``) and its thread name added to ``read_threads``.
-    A reader error is raised in the consumer; leaving early stops and joins the reader."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    read = read_timer.wrap(cap.read)
-
-    def put(item: object) -> bool:  # False once the consumer has gone
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        try:
-            for _ in range(max_frames):
-                read_threads.add(threading.current_thread().name)
-                ok, image = read()
-                if not ok or not put(image):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(exc)
-        finally:
-            put(_END)
-
-    thread = threading.Thread(target=reader, name="peer-decode", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()  # a reader blocked in put() gives up
-        thread.join(timeout=5.0)
-
-
-_END = object()  # peer_frames: the reader has finished
-
-
-def peer_postprocess(
-    output: NDArray[np.float32],
-    ratio: float,
-    grids: NDArray[np.float32],
-    expanded_strides: NDArray[np.float32],
-    vehicle_ids: NDArray[np.int64],
-    score_threshold: float,
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:
-    """The peer's postprocess of one (A, 85) output: the YOLOX demo decode in NumPy, score = obj *
-    best vehicle-class score, one class-agnostic ``cv2.dnn.NMSBoxes``; xyxy in image px."""
-    import cv2
-
-    output = output.copy()  # (A, 85); the demo decodes in place
-    output[:, :2] = (output[:, :2] + grids) * expanded_strides
-    output[:, 2:4] = np.exp(output[:, 2:4]) * expanded_strides
-    scores = output[:, 4:5] * output[:, 5:][:, vehicle_ids]
-    best = scores.argmax(axis=1)
-    confidence = scores[np.arange(len(scores)), best]
-    keep = confidence > score_threshold
-    cxcywh, confidence, best = output[keep, :4], confidence[keep], best[keep]
-    xyxy = np.empty_like(cxcywh)
-    xyxy[:, :2] = cxcywh[:, :2] - cxcywh[:, 2:] / 2
-    xyxy[:, 2:] = cxcywh[:, :2] + cxcywh[:, 2:] / 2
-    xyxy /= ratio
-    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    indices = cv2.dnn.NMSBoxes(xywh, confidence, score_threshold, NMS_IOU)
-    indices = np.asarray(indices, np.int64).reshape(-1)
-    return xyxy[indices], confidence[indices], vehicle_ids[best[indices]]
-
-
-def yolox_grids(input_hw: tuple[int, int]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """The YOLOX demo's ``demo_postprocess`` grids (A, 2) and strides (A, 1)."""
-    grids, strides = [], []
-    for stride in STRIDES:
-        h, w = input_hw[0] // stride, input_hw[1] // stride
-        xv, yv = np.meshgrid(np.arange(w), np.arange(h))
-        grids.append(np.stack((xv, yv), 2).reshape(-1, 2))
-        strides.append(np.full((h * w, 1), stride))
-    return (
-        np.concatenate(grids).astype(np.float32),
-        np.concatenate(strides).astype(np.float32),
-    )
-
-
-def yolox_preprocess(
-    image: NDArray[np.uint8], input_hw: tuple[int, int]
-) -> tuple[NDArray[np.float32], float]:
-    """The YOLOX demo's ``preproc``: top-left letterbox, pad 114, HWC->CHW float32 (0-255)."""
-    import cv2
-
-    padded = np.ones((input_hw[0], input_hw[1], 3), np.uint8) * 114
-    ratio = min(input_hw[0] / image.shape[0], input_hw[1] / image.shape[1])
-    size = (int(image.shape[1] * ratio), int(image.shape[0] * ratio))
-    resized = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR).astype(np.uint8)
-    padded[: size[1], : size[0]] = resized
-    blob = np.ascontiguousarray(padded.transpose(2, 0, 1), dtype=np.float32)
-    return blob[None], ratio
-
-
-# --- the comparison ------------------------------------------------------------------------------
+# --- the comparison (the peer: peer_e2e.py) -----------------------------------------------------
 def interleaved(
     sides: list[OursE2E | PeerE2E], max_frames: int, repeats: int
 ) -> dict[str, list[PassTimes]]:
@@ -413,11 +164,6 @@ def interleaved(
         for side in sides if r % 2 == 0 else sides[::-1]:
             passes[side.name].append(side.run(max_frames))
     return passes
-
-
-def truth_before(max_frames: int) -> int:
-    """Hand-counted vehicles that reach the line within the first ``max_frames`` frames."""
-    return sum(1 for f in HAND_COUNT_FRAMES if f < max_frames)
 
 
 def _spread(values: list[float], fmt: str = ".0f") -> str:

@@ -13,7 +13,8 @@ already sees many cars, and they make a ruler:
    every ``refit_every`` new samples: least squares, rows beyond 3 MADs dropped, refitted. It is
    ready once ``min_tracks`` different cars gave samples spread over ``min_y_span_px`` rows.
 2. **A track's size** is the median over its rows of box height / the car height at its bottom
-   row ("car heights").
+   row ("car heights"). A box within ``edge_px`` of the picture's edge (or of the detector's
+   crop) is cut off: it measures nothing, for the fit or for its track.
 3. **The rule**, from the vehicles' own heights: cars stand 1.45-1.5 m, SUVs and pickups 1.7-1.9
    (1.2-1.3 car heights), vans 1.9-2.6 (up to 1.7), buses and lorries 3.0-4.4 (2.0 and more).
    A ``bus`` or ``hgv`` track of at most ``light_max`` (1.5) car heights is light: a ``car``
@@ -117,6 +118,7 @@ class SizeClasses:
     heavy_min: float = 2.0
     car_min: float = 0.6
     min_rows: int = 3
+    edge_px: float = 2.0
     max_tracks: int = 4096
     scale: CarScale = field(default_factory=CarScale)
     _tracks: dict[int, _Track] = field(default_factory=dict, init=False)
@@ -128,13 +130,19 @@ class SizeClasses:
         self._vehicle = idx.get("vehicle", -1)
         self._sized = np.array([self._car, self._van, *self._heavy, self._vehicle])
 
-    def __call__(self, tracked: Detections, t_s: float) -> Detections:
-        """``tracked``: tracker output (``tracker_id`` -1 rows ignored). Rows of re-classed
+    def __call__(
+        self, tracked: Detections, t_s: float, bounds: tuple[float, float, float, float]
+    ) -> Detections:
+        """``tracked``: tracker output (``tracker_id`` -1 rows ignored); ``bounds``: (x0, y0,
+        x1, y1) px of what the detector saw (the picture, or its crop). Rows of re-classed
         tracks get their new ``class_id`` in place (returned)."""
         if len(tracked) == 0:
             return tracked
         ids, cls, xyxy = tracked.tracker_id, tracked.class_id, tracked.xyxy
-        cars = np.flatnonzero((cls == self._car) & (ids >= 0)
+        e = self.edge_px
+        whole = ((xyxy[:, 0] > bounds[0] + e) & (xyxy[:, 1] > bounds[1] + e)
+                 & (xyxy[:, 2] < bounds[2] - e) & (xyxy[:, 3] < bounds[3] - e))  # fmt: skip
+        cars = np.flatnonzero((cls == self._car) & (ids >= 0) & whole
                               & (tracked.confidence >= self.scale.min_score))  # fmt: skip
         for row in cars:
             y0, y1 = float(xyxy[row, 1]), float(xyxy[row, 3])
@@ -143,7 +151,7 @@ class SizeClasses:
         car_h = self.scale.height_px(xyxy[rows, 3]) if len(rows) else None
         if car_h is None:
             return tracked
-        ratio = (xyxy[rows, 3] - xyxy[rows, 1]) / car_h
+        ratio = np.where(whole[rows], (xyxy[rows, 3] - xyxy[rows, 1]) / car_h, np.nan)
         for row, r in zip(rows.tolist(), ratio.tolist(), strict=True):
             size = self._size(int(ids[row]), r)
             if size is not None:

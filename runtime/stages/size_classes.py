@@ -44,7 +44,12 @@ class SizeClassesStage(Stage):
         )
 
     def process(self, packet: Packet) -> Packet:
-        packet.detections = self.sizes(packet.detections, packet.frame.t_mono_s)
+        if packet.roi_xyxy is not None:
+            bounds = tuple(float(v) for v in packet.roi_xyxy)
+        else:
+            h, w = packet.frame.image.shape[:2]
+            bounds = (0.0, 0.0, float(w), float(h))
+        packet.detections = self.sizes(packet.detections, packet.frame.t_mono_s, bounds)
         return packet
 
     def forget(self, track_ids: Sequence[int]) -> list[Any]:

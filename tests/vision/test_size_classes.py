@@ -15,6 +15,7 @@ from carbonedge.vision.tracking.bytetrack import ByteTrack, ByteTrackConfig
 NAMES = (*ROAD_V1, "vehicle")
 CAR, VAN, BUS, HGV, VEHICLE = (NAMES.index(n) for n in ("car", "van", "bus", "hgv", "vehicle"))
 FPS = 10.0
+FRAME = (0.0, 0.0, 640.0, 480.0)  # what the detector saw: the whole 640x480 picture
 
 
 def car_height_px(y_bottom: float) -> float:
@@ -51,9 +52,10 @@ def test_the_car_scale_waits_for_enough_cars_over_enough_rows(samples, why) -> N
     assert scale.coef is None, why
 
 
-def _scene(extra_class: int, extra_heights: float, frames: int = 60):
+def _scene(extra_class: int, extra_heights: float, frames: int = 60, cut_off: bool = False):
     """Twelve cars driving down three lanes (heights from ``car_height_px``), and one extra
-    vehicle of ``extra_heights`` car heights labelled ``extra_class``, entering last."""
+    vehicle of ``extra_heights`` car heights labelled ``extra_class``, entering last (with
+    ``cut_off``: its box runs past the bottom edge, clipped there)."""
     for i in range(frames):
         boxes, classes = [], []
         for lane, x in enumerate((40.0, 160.0, 280.0)):
@@ -64,20 +66,20 @@ def _scene(extra_class: int, extra_heights: float, frames: int = 60):
                 h = car_height_px(y)
                 boxes.append([x, y - h, x + 1.3 * h, y])
                 classes.append(CAR)
-        y = 150.0 + 5.0 * i
+        y = 150.0 + 5.0 * i + (340.0 if cut_off else 0.0)
         if i >= 30:
             h = extra_heights * car_height_px(y)
-            boxes.append([420.0, y - h, 420.0 + h, y])
+            boxes.append([420.0, y - h, 420.0 + h, min(y, FRAME[3])])
             classes.append(extra_class)
         yield i / FPS, make_detections(boxes, confidence=0.8, class_id=classes)
 
 
-def _extra_classes(extra_class: int, extra_heights: float) -> list[int]:
+def _extra_classes(extra_class: int, extra_heights: float, cut_off: bool = False) -> list[int]:
     tracker = ByteTrack(ByteTrackConfig(), fps=FPS)
     sizes = SizeClasses(NAMES, scale=CarScale(sample_every_s=0.0, min_tracks=6))
     out = []
-    for t, d in _scene(extra_class, extra_heights):
-        tracked = sizes(tracker.update(d), t)
+    for t, d in _scene(extra_class, extra_heights, cut_off=cut_off):
+        tracked = sizes(tracker.update(d), t, FRAME)
         extra = tracked.xyxy[:, 0] >= 400
         out += tracked.class_id[extra].tolist()
         assert (tracked.class_id[~extra] == CAR).all()  # the cars stay cars
@@ -106,11 +108,17 @@ def test_tracks_are_classed_by_their_height_in_car_heights(label, heights, becom
     assert classes[0] == label  # decided on the track's own rows (min_rows), not before
 
 
+def test_a_box_cut_off_by_the_picture_edge_measures_nothing() -> None:
+    """A lorry half out of the picture has a car-sized box: it must not become a van."""
+    classes = _extra_classes(HGV, 2.5, cut_off=True)
+    assert classes and set(classes) == {HGV}
+
+
 def test_nothing_is_relabelled_before_the_scene_has_a_car_scale() -> None:
     sizes = SizeClasses(NAMES)
     lorry = make_detections([[10, 10, 30, 30]], class_id=HGV, tracker_id=np.array([1]))
     for i in range(10):
-        assert sizes(lorry, i * 0.1).class_id[0] == HGV
+        assert sizes(lorry, i * 0.1, FRAME).class_id[0] == HGV
     assert sizes.scale.coef is None
 
 

@@ -112,7 +112,7 @@ class RoadClassesConfig(BaseModel):
     )  # fmt: skip
     heavy_min_car_heights: float = Field(
         2.0, gt=0.0,
-        description="a car/van/unclassed track at least this many car heights tall is an hgv",
+        description="a car/van track at least this many car heights tall is an hgv",
     )  # fmt: skip
 
     @model_validator(mode="after")

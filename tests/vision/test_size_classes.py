@@ -99,6 +99,7 @@ def _extra_classes(extra_class: int, extra_heights: float, cut_off: bool = False
         (CAR, 1.0, CAR),
         (VEHICLE, 1.0, CAR),  # an unclassed motion track of a car's size
         (VEHICLE, 0.4, VEHICLE),  # too small to be a car: left unclassed
+        (VEHICLE, 2.5, VEHICLE),  # a big blob: shadows, glare or two cars; never a lorry
     ],
 )
 def test_tracks_are_classed_by_their_height_in_car_heights(label, heights, becomes) -> None:

@@ -31,6 +31,7 @@ lorries 2.1-3.0; unclassed motion tracks of cars 0.85-0.95.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -105,9 +106,24 @@ class CarScale:
         return np.where(h >= 4.0, h, np.nan)
 
 
-@dataclass
 class _Track:
-    ratios: deque = field(default_factory=lambda: deque(maxlen=64))
+    """A track's last ``keep`` sizes, in arrival order and sorted (the median is one lookup)."""
+
+    __slots__ = ("order", "ranked")
+
+    def __init__(self, keep: int) -> None:
+        self.order: deque[float] = deque(maxlen=keep)
+        self.ranked: list[float] = []
+
+    def add(self, ratio: float) -> None:
+        if len(self.order) == self.order.maxlen:
+            del self.ranked[bisect_left(self.ranked, self.order[0])]
+        self.order.append(ratio)
+        insort(self.ranked, ratio)
+
+    def median(self) -> float:
+        ranked, n = self.ranked, len(self.ranked)
+        return ranked[n // 2] if n % 2 else 0.5 * (ranked[n // 2 - 1] + ranked[n // 2])
 
 
 @dataclass
@@ -120,6 +136,7 @@ class SizeClasses:
     car_min: float = 0.6
     min_rows: int = 3
     edge_px: float = 2.0
+    keep_rows: int = 64
     max_tracks: int = 4096
     scale: CarScale = field(default_factory=CarScale)
     _tracks: dict[int, _Track] = field(default_factory=dict, init=False)
@@ -129,7 +146,7 @@ class SizeClasses:
         self._car, self._van, self._hgv = idx["car"], idx["van"], idx["hgv"]
         self._heavy = frozenset((idx["bus"], idx["hgv"]))
         self._vehicle = idx.get("vehicle", -1)
-        self._sized = np.array([self._car, self._van, *self._heavy, self._vehicle])
+        self._sized = frozenset((self._car, self._van, *self._heavy, self._vehicle))
 
     def __call__(
         self, tracked: Detections, t_s: float, bounds: tuple[float, float, float, float]
@@ -139,37 +156,45 @@ class SizeClasses:
         tracks get their new ``class_id`` in place (returned)."""
         if len(tracked) == 0:
             return tracked
-        ids, cls, xyxy = tracked.tracker_id, tracked.class_id, tracked.xyxy
-        e = self.edge_px
-        whole = ((xyxy[:, 0] > bounds[0] + e) & (xyxy[:, 1] > bounds[1] + e)
-                 & (xyxy[:, 2] < bounds[2] - e) & (xyxy[:, 3] < bounds[3] - e))  # fmt: skip
-        cars = np.flatnonzero((cls == self._car) & (ids >= 0) & whole
-                              & (tracked.confidence >= self.scale.min_score))  # fmt: skip
-        for row in cars:
-            y0, y1 = float(xyxy[row, 1]), float(xyxy[row, 3])
-            self.scale.observe(int(ids[row]), y1, y1 - y0, t_s)
-        rows = np.flatnonzero(np.isin(cls, self._sized) & (ids >= 0))
-        car_h = self.scale.height_px(xyxy[rows, 3]) if len(rows) else None
-        if car_h is None:
+        # A few rows a frame: plain Python over lists beats a dozen small NumPy calls.
+        boxes, ids = tracked.xyxy.tolist(), tracked.tracker_id.tolist()
+        labels, scores = tracked.class_id.tolist(), tracked.confidence.tolist()
+        e, scale = self.edge_px, self.scale
+        x0, y0, x1, y1 = bounds[0] + e, bounds[1] + e, bounds[2] - e, bounds[3] - e
+        rows = [i for i, (tid, label) in enumerate(zip(ids, labels, strict=True))
+                if tid >= 0 and label in self._sized]  # fmt: skip
+        whole = {i for i in rows
+                 if boxes[i][0] > x0 and boxes[i][1] > y0 and boxes[i][2] < x1
+                 and boxes[i][3] < y1}  # fmt: skip
+        for i in rows:  # 1. the ruler: confident whole car boxes
+            if i in whole and labels[i] == self._car and scores[i] >= scale.min_score:
+                scale.observe(ids[i], boxes[i][3], boxes[i][3] - boxes[i][1], t_s)
+        if scale.coef is None:
             return tracked
-        ratio = np.where(whole[rows], (xyxy[rows, 3] - xyxy[rows, 1]) / car_h, np.nan)
-        for row, r in zip(rows.tolist(), ratio.tolist(), strict=True):
-            size = self._size(int(ids[row]), r)
+        a, b = scale.coef
+        cls = tracked.class_id
+        for i in rows:  # 2. each track's size; 3. the rule
+            ratio = None
+            if i in whole:
+                car_h = a + b * boxes[i][3]
+                if car_h >= 4.0:  # under 4 px: too far to judge
+                    ratio = (boxes[i][3] - boxes[i][1]) / car_h
+            size = self._size(ids[i], ratio)
             if size is not None:
-                cls[row] = self._class_for(int(cls[row]), size)
+                cls[i] = self._class_for(labels[i], size)
         return tracked
 
-    def _size(self, tid: int, ratio: float) -> float | None:
+    def _size(self, tid: int, ratio: float | None) -> float | None:
         track = self._tracks.get(tid)
         if track is None:
             if len(self._tracks) >= self.max_tracks:  # an edge box runs for months
                 self._tracks.pop(next(iter(self._tracks)))
-            track = self._tracks[tid] = _Track()
-        if ratio == ratio:  # not NaN
-            track.ratios.append(ratio)
-        if len(track.ratios) < self.min_rows:
+            track = self._tracks[tid] = _Track(self.keep_rows)
+        if ratio is not None:
+            track.add(ratio)
+        if len(track.order) < self.min_rows:
             return None
-        return float(np.median(track.ratios))
+        return track.median()
 
     def _class_for(self, label: int, size: float) -> int:
         if label in self._heavy:
@@ -183,7 +208,7 @@ class SizeClasses:
     def measures(self, tid: int) -> float | None:
         """The track's median height in car heights (None: not enough rows yet)."""
         track = self._tracks.get(tid)
-        return float(np.median(track.ratios)) if track and track.ratios else None
+        return track.median() if track and track.order else None
 
     def forget(self, track_ids) -> None:
         for tid in track_ids:

@@ -80,6 +80,11 @@ class CarScale:
     def forget(self, track_id: int) -> None:
         self._last_t.pop(track_id, None)
 
+    @property
+    def cars_seen(self) -> int:
+        """Different cars among the samples held."""
+        return len({tid for tid, _, _ in self._samples})
+
     def _fit(self) -> tuple[float, float] | None:
         rows = np.asarray(self._samples, np.float64)
         if len(np.unique(rows[:, 0])) < self.min_tracks:

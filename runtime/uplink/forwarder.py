@@ -24,7 +24,7 @@ from carbonedge.runtime.uplink.compact import enforce_bound
 from carbonedge.runtime.uplink.config import UplinkConfig
 from carbonedge.runtime.uplink.envelope import build_envelope, signer_from_config
 from carbonedge.runtime.uplink.outbox import Outbox, OutboxRow, pending_count
-from carbonedge.runtime.uplink.schema import validate_body
+from carbonedge.runtime.uplink.schema import health_entries, validate_body
 from carbonedge.runtime.uplink.sink import Outcome, Outgoing, Sink
 
 logger = logging.getLogger(__name__)
@@ -257,8 +257,8 @@ class Forwarder:
             try:
                 site = self.health_provider()
                 body["status"] = site["status"]
-                body["sources"] = site["sources"]
-                body["sensors"] = site.get("sensors", {})
+                body["sources"] = health_entries("sources", site["sources"])
+                body["sensors"] = health_entries("sensors", site.get("sensors", {}))
             except Exception as exc:  # noqa: BLE001 - the outbox part is still worth sending
                 logger.warning("device health: the site's part failed (%s)", exc)
         if hasattr(os, "getloadavg"):

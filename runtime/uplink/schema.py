@@ -100,6 +100,16 @@ def validate_body(kind: str, body: Any) -> None:
     _check(f"{kind}.v{version}", body, f"{kind} body")
 
 
+def health_entries(part: str, entries: dict[str, Any]) -> dict[str, Any]:
+    """``entries`` (``/healthz``'s ``sources`` or ``sensors``: id -> entry) cut to the fields
+    ``device_health.v1`` has for them. ``/healthz`` shows more (the detector's crop, the car
+    scale, a file cut short) and grows with the software; the v1 message is closed, and one
+    unknown key would dead-letter every health message of the box."""
+    schema = json.loads(schema_text("device_health.v1"))
+    known = set(schema["properties"][part]["additionalProperties"]["properties"])
+    return {key: {k: v for k, v in entry.items() if k in known} for key, entry in entries.items()}
+
+
 def validate_envelope(envelope: Any) -> None:
     """Validate the envelope, then its body against ``<kind>.v<schema_version>``."""
     _check(f"envelope.v{ENVELOPE_VERSION}", envelope, "envelope")

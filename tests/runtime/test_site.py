@@ -212,8 +212,9 @@ def test_progress_line_on_a_terminal_only(tmp_path: Path) -> None:
 
 
 def test_site_health_fits_the_device_health_message(tmp_path: Path) -> None:
-    """The uplink's device_health message carries Site.health(): the schema is the contract."""
-    from carbonedge.runtime.uplink.schema import validate_body
+    """The uplink's device_health message carries Site.health() cut to the fields v1 has (what
+    the forwarder sends): the schema is the contract. /healthz itself shows more."""
+    from carbonedge.runtime.uplink.schema import health_entries, validate_body
 
     config = site(tmp_path, {"road": {"source": {"type": "synthetic", "duration_s": 5}}},
                   health={"port": 0})  # fmt: skip
@@ -225,9 +226,12 @@ def test_site_health_fits_the_device_health_message(tmp_path: Path) -> None:
         "t_wall": "2026-01-01T08:00:00.000Z", "uptime_s": 1.0,
         "outbox": {"pending": 0, "pending_bytes": 0, "oldest_age_s": 0.0, "dead_letters": 0,
                    "compacted": 0, "reconnects": 0},
-        "status": health["status"], "sources": health["sources"], "sensors": health["sensors"],
+        "status": health["status"], "sources": health_entries("sources", health["sources"]),
+        "sensors": health_entries("sensors", health["sensors"]),
     }  # fmt: skip
     validate_body("device_health", body)
+    assert "vehicle_scale" in health["sources"]["road"]  # /healthz: the car scale
+    assert "vehicle_scale" not in body["sources"]["road"]  # not a v1 field
     assert health["sources"]["road"]["state"] == "ended" and health["status"] == "ok"
 
 

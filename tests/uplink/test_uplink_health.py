@@ -8,6 +8,7 @@ from pathlib import Path
 
 from uplink_rigs import (  # noqa: F401 - the fixture
     DEVICE,
+    KEY,
     AckBlackhole,
     broker_fixture,
     mqtt_sink,
@@ -19,6 +20,7 @@ from uplink_rigs import (  # noqa: F401 - the fixture
 from carbonedge.runtime.site_faults import uplink_faults
 from carbonedge.runtime.store import Store
 from carbonedge.runtime.uplink.forwarder import Forwarder
+from carbonedge.runtime.uplink.ingest import Ingestor, MqttIngest
 
 WAIT_S = 60  # a bound for a condition to come true, not a timing
 
@@ -59,3 +61,35 @@ def test_a_working_broker_keeps_the_uplink_delivering(tmp_path: Path, broker) ->
         assert report["last_delivery_age_s"] is not None
     finally:
         forwarder.stop()
+
+
+def test_a_health_message_carries_what_v1_knows_and_is_never_dead_lettered(
+    tmp_path: Path, broker
+) -> None:
+    """``/healthz`` of a default camera shows more than ``device_health`` v1 has fields for (the
+    detector's crop, the car scale, a file cut short): the message leaves those out. Before,
+    one such key dead-lettered every health message of the box."""
+    ingestor = Ingestor({DEVICE: KEY})
+    sub = MqttIngest(ingestor, host="127.0.0.1", port=broker.port, client_id="platform-h").start()
+    assert sub.subscribed.wait(10), "the consumer could not subscribe"
+    camera = {"state": "running", "frames": 10, "detector_calls": 5,
+              "roi": {"box": None, "state": "learning", "vehicles_seen": 3, "vehicles_needed": 20},
+              "vehicle_scale": {"state": "learned", "car_height_px": {"l": [20.0, 22.0]}},
+              "ended_early": {"frame": 9, "expected": 100}}  # fmt: skip
+    db = tmp_path / "s.sqlite"
+    Store(db).close()
+    forwarder = Forwarder(uplink_config(mqtt_sink(broker.port)), device_id=DEVICE, sqlite_path=db)
+    sensors = {"pm": {"state": "streaming", "x": 1}}
+    forwarder.health_provider = lambda: {"status": "ok", "sources": {"cam": dict(camera)},
+                                         "sensors": sensors}  # fmt: skip
+    forwarder.start()
+    try:
+        forwarder.enqueue_health()
+        wait_until(lambda: ingestor.messages("device_health"), WAIT_S, "the health message")
+        body = ingestor.messages("device_health")[0]["body"]
+        assert body["sources"] == {"cam": {"state": "running", "frames": 10, "detector_calls": 5}}
+        assert body["sensors"] == {"pm": {"state": "streaming"}}
+        assert forwarder.outbox.stats()["dead_letters"] == 0
+    finally:
+        forwarder.stop(flush_timeout_s=0)
+        sub.stop()

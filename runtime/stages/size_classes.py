@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from carbonedge.runtime.base.stage import Stage, StageContext, register_stage
 from carbonedge.runtime.base.types import Packet
 from carbonedge.runtime.stages.traffic import counted_class_names, uses_road_classes
+from carbonedge.vision.size_classes import SizeClasses
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ class SizeClassesStage(Stage):
         self.class_names = class_names
         self.lines = tuple(lines)
         self._reported = False
+        # made here, not in start(): /healthz may ask for the snapshot before the first frame
+        self.sizes = SizeClasses(
+            class_names,
+            light_max=config.light_max_car_heights,
+            heavy_min=config.heavy_min_car_heights,
+        )
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> SizeClassesStage | None:
@@ -41,16 +48,6 @@ class SizeClassesStage(Stage):
         if not uses_road_classes(camera, detector) or not camera.road_classes.size_classes:
             return None
         return cls(camera.road_classes, counted_class_names(camera, detector), camera.lines)
-
-    def start(self, context: StageContext) -> None:
-        super().start(context)
-        from carbonedge.vision.size_classes import SizeClasses
-
-        self.sizes = SizeClasses(
-            self.class_names,
-            light_max=self.config.light_max_car_heights,
-            heavy_min=self.config.heavy_min_car_heights,
-        )
 
     def process(self, packet: Packet) -> Packet:
         if packet.roi_xyxy is not None:

@@ -23,7 +23,7 @@ from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.config import parse_site_config
 from carbonedge.runtime.site import Site
 from carbonedge.runtime.uplink.compact import can_merge, merge_summaries
-from carbonedge.runtime.uplink.schema import validate_body
+from carbonedge.runtime.uplink.schema import health_entries, validate_body
 
 KEY = "camera-moved-test-key-0123456789"
 SCENE = {"type": "synthetic", "seed": 5}
@@ -72,7 +72,8 @@ def health_message(report: dict) -> dict:
         "t_wall": "2026-01-01T08:00:00.000Z", "uptime_s": 1.0,
         "outbox": {"pending": 0, "pending_bytes": 0, "oldest_age_s": 0.0, "dead_letters": 0,
                    "compacted": 0, "reconnects": 0},
-        "status": report["status"], "sources": report["sources"], "sensors": report["sensors"],
+        "status": report["status"], "sources": health_entries("sources", report["sources"]),
+        "sensors": health_entries("sensors", report["sensors"]),
     }  # fmt: skip
 
 

@@ -39,8 +39,9 @@ def _cars(frame: int, n: int = 10):
 
 
 def test_healthz_shows_the_car_scale_learning_then_the_car_heights_at_the_lines(caplog) -> None:
+    built = SizeClassesStage(RoadClassesConfig(), ROAD_V1, LINES)  # /healthz before start()
+    assert built.snapshot() == {"state": "learning", "cars_seen": 0, "cars_needed": 8}
     stage = _stage()
-    assert stage.snapshot() == {"state": "learning", "cars_seen": 0, "cars_needed": 8}
     caplog.set_level(logging.INFO, logger="carbonedge.runtime.stages.size_classes")
     for i in range(30):  # 0.5 s apart: every car sampled
         stage.process(Packet(make_frame(index=i, fps=2.0), _cars(i)))

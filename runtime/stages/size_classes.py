@@ -79,9 +79,9 @@ class SizeClassesStage(Stage):
             return {"state": "learning", "cars_seen": scale.cars_seen,
                     "cars_needed": scale.min_tracks}  # fmt: skip
         a, b = scale.coef
-        heights = {
-            line.id: [round(a + b * float(line.start_px[1]), 1),
-                      round(a + b * float(line.end_px[1]), 1)]
+        heights = {  # 0: the line lies above where cars shrink to nothing (near the horizon)
+            line.id: [round(max(0.0, a + b * float(y)), 1)
+                      for y in (line.start_px[1], line.end_px[1])]
             for line in self.lines
         }  # fmt: skip
         out: dict[str, Any] = {"state": "learned", "car_height_px": heights}

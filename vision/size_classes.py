@@ -39,10 +39,12 @@ import numpy as np
 
 from carbonedge.runtime.base.types import Detections
 
-__all__ = ["VAN_MIN", "CarScale", "SizeClasses"]
+__all__ = ["MIN_CAR_PX", "VAN_MIN", "CarScale", "SizeClasses"]
 
 #: A light vehicle this many car heights tall or more is a van (1.9 m and up), under it a car.
 VAN_MIN = 1.3
+#: Where the scene's cars are shorter than this (px), nothing is measured: too far to judge.
+MIN_CAR_PX = 4.0
 
 
 @dataclass
@@ -103,12 +105,12 @@ class CarScale:
                 return None
         return float(coef[0]), float(coef[1])
 
-    def height_px(self, y_bottom: np.ndarray) -> np.ndarray | None:
-        """The car height at each bottom row (NaN where under 4 px: too far to judge)."""
+    def height_px(self, y_bottom: float) -> float | None:
+        """The car height (px) at this bottom row, as fitted (None: not ready yet). Near the
+        horizon it falls under ``MIN_CAR_PX`` and below zero: too far to judge."""
         if self.coef is None:
             return None
-        h = self.coef[0] + self.coef[1] * np.asarray(y_bottom, np.float64)
-        return np.where(h >= 4.0, h, np.nan)
+        return self.coef[0] + self.coef[1] * y_bottom
 
 
 class _Track:
@@ -150,8 +152,8 @@ class SizeClasses:
         idx = {n: i for i, n in enumerate(self.class_names)}
         self._car, self._van, self._hgv = idx["car"], idx["van"], idx["hgv"]
         self._heavy = frozenset((idx["bus"], idx["hgv"]))
-        self._vehicle = idx.get("vehicle", -1)
-        self._sized = frozenset((self._car, self._van, *self._heavy, self._vehicle))
+        self._vehicle = idx.get("vehicle", -1)  # -1: the detector has no unclassed label
+        self._sized = frozenset((self._car, self._van, *self._heavy, idx.get("vehicle", self._car)))
 
     def __call__(
         self, tracked: Detections, t_s: float, bounds: tuple[float, float, float, float]
@@ -176,14 +178,13 @@ class SizeClasses:
                 scale.observe(ids[i], boxes[i][3], boxes[i][3] - boxes[i][1], t_s)
         if scale.coef is None:
             return tracked
-        a, b = scale.coef
         cls = tracked.class_id
         for i in rows:  # 2. each track's size; 3. the rule
             ratio = None
             if i in whole:
-                car_h = a + b * boxes[i][3]
-                if car_h >= 4.0:  # under 4 px: too far to judge
-                    ratio = (boxes[i][3] - boxes[i][1]) / car_h
+                car_h = scale.height_px(boxes[i][3])
+                if car_h >= MIN_CAR_PX:  # type: ignore[operator]  (the scale is ready)
+                    ratio = (boxes[i][3] - boxes[i][1]) / car_h  # type: ignore[operator]
             size = self._size(ids[i], ratio)
             if size is not None:
                 cls[i] = self._class_for(labels[i], size)

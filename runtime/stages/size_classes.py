@@ -31,8 +31,6 @@ class SizeClassesStage(Stage):
     def __init__(
         self, config: Any, class_names: tuple[str, ...], lines: Sequence[Any] = ()
     ) -> None:
-        self.config = config
-        self.class_names = class_names
         self.lines = tuple(lines)
         self._reported = False
         # made here, not in start(): /healthz may ask for the snapshot before the first frame
@@ -78,9 +76,8 @@ class SizeClassesStage(Stage):
         if scale.coef is None:
             return {"state": "learning", "cars_seen": scale.cars_seen,
                     "cars_needed": scale.min_tracks}  # fmt: skip
-        a, b = scale.coef
         heights = {  # 0: the line lies above where cars shrink to nothing (near the horizon)
-            line.id: [round(max(0.0, a + b * float(y)), 1)
+            line.id: [round(max(0.0, scale.height_px(float(y))), 1)  # type: ignore[arg-type]
                       for y in (line.start_px[1], line.end_px[1])]
             for line in self.lines
         }  # fmt: skip

@@ -34,8 +34,7 @@ def test_the_car_scale_is_fitted_from_many_cars_and_ignores_outliers() -> None:
         scale.observe(k % 20, y, h, t_s=k * 0.1)
     a, b = scale.coef
     assert b == pytest.approx(0.2, rel=0.05) and abs(a) < 4.0
-    assert scale.height_px(np.array([300.0]))[0] == pytest.approx(60.0, rel=0.05)
-    assert np.isnan(scale.height_px(np.array([10.0]))[0])  # 2 px: too far to judge
+    assert scale.height_px(300.0) == pytest.approx(60.0, rel=0.05)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +112,19 @@ def test_a_box_cut_off_by_the_picture_edge_measures_nothing() -> None:
     """A lorry half out of the picture has a car-sized box: it must not become a van."""
     classes = _extra_classes(HGV, 2.5, cut_off=True)
     assert classes and set(classes) == {HGV}
+
+
+@pytest.mark.parametrize(("y_bottom", "becomes"), [(15.0, HGV), (100.0, CAR)])
+def test_where_cars_shrink_under_4_px_nothing_is_measured(y_bottom, becomes) -> None:
+    """A car-sized "truck": near the horizon (cars 3 px tall there) too far to judge."""
+    sizes = SizeClasses(NAMES)
+    sizes.scale.coef = (0.0, 0.2)  # a fitted scene: cars 0.2 px tall per row below y = 0
+    h = car_height_px(y_bottom)
+    for i in range(5):
+        truck = make_detections([[200, y_bottom - h, 200 + 1.3 * h, y_bottom]], class_id=HGV,
+                                tracker_id=np.array([1]))  # fmt: skip
+        out = int(sizes(truck, i * 0.1, FRAME).class_id[0])
+    assert out == becomes
 
 
 def test_nothing_is_relabelled_before_the_scene_has_a_car_scale() -> None:

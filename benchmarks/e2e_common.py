@@ -21,10 +21,8 @@ LINE_Y_PX = 150.0
 VEHICLES = ("car", "bus", "truck", "motorcycle")
 COCO_VEHICLE_IDS = (2, 5, 7, 3)  # car, bus, truck, motorcycle in COCO-80 order
 SCORE_THRESHOLD = 0.3
-NMS_IOU = 0.45  # ours: YoloOnnxConfig.nms_iou default; the YOLOX demo uses 0.45 too
 INTRA_OP_THREADS = 2
 PREFETCH_DEPTH = 4  # frames decoded ahead on both sides: runtime.prefetch.frames_of's depth
-STRIDES = (8, 16, 32)
 # ../shared/media/MEDIA.md, hand count at y = 150: frames at which each vehicle reaches the line
 HAND_COUNT_FRAMES = (
     *(150, 285, 365, 428, 665, 770, 820, 870, 915, 1000, 1090, 1185, 1215, 1355, 1465, 1510, 1680),

@@ -105,8 +105,8 @@ def health_entries(part: str, entries: dict[str, Any]) -> dict[str, Any]:
     ``device_health.v1`` has for them. ``/healthz`` shows more (the detector's crop, the car
     scale, a file cut short) and grows with the software; the v1 message is closed, and one
     unknown key would dead-letter every health message of the box."""
-    schema = json.loads(schema_text("device_health.v1"))
-    known = set(schema["properties"][part]["additionalProperties"]["properties"])
+    schema = _validator("device_health.v1").schema  # parsed once, with the validator
+    known = schema["properties"][part]["additionalProperties"]["properties"]
     return {key: {k: v for k, v in entry.items() if k in known} for key, entry in entries.items()}
 
 

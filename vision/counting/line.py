@@ -16,6 +16,9 @@ consecutive observations) last met the line projects onto the segment, extended 
 ``end_tolerance_px`` at both ends. Each track counts at most once per line: the first counted
 crossing; later ones (wobbling back and forth, stop-and-go) are ignored. Only confirmed tracks
 reach the counter (the tracker outputs nothing else), so a flickering false detection never counts.
+A crossing must hold: if the track is back on the side it came from when the crossing becomes
+final (below), its box jumped over the line and back (a queued bus whose box shrinks and grows, a
+parked car's box jittering on the line), so the crossing is dropped and the track may count later.
 
 Class vote. A track's class can flip (car/truck) while it is watched. A crossing is final, with
 the track's voted class at that moment, when the first of these happens: ``class_vote_s`` passed
@@ -189,12 +192,21 @@ class LineCounter:
     def _resolve(self, tracker_ids: Iterable[int]) -> list[LineCrossed]:
         """Make these ids' pending crossings final with the track's last voted class."""
         out = []
+        st = self._state
         for tid in tracker_ids:
             pending = self._pending.pop(tid, None)
             if pending is None:
                 continue
-            slot = self._state.slot(tid)
-            class_id = -1 if slot is None else int(self._state["class_id"][slot])
+            slot = st.slot(tid)
+            if slot is not None and st["side"][slot] != (1 if pending.direction == "in" else -1):
+                # back on the side it came from: its box jumped over the line and back (a box
+                # reshaped on a queued or occluded vehicle), not a crossing; a later one counts
+                st["counted"][slot] = False
+                logger.debug("line %s: track %d went back over the line; %s crossing at frame "
+                             "%d dropped", self.config.id, tid, pending.direction,
+                             pending.frame_index)  # fmt: skip
+                continue
+            class_id = -1 if slot is None else int(st["class_id"][slot])
             out.append(self._event(tid, class_id, pending))
         return out
 

@@ -106,6 +106,40 @@ def test_stop_on_the_line_then_go_counts_once() -> None:
     assert run_path(counter, straight((50, 140), (50, 60), 10), first_frame=50) == []
 
 
+def test_box_jumping_over_the_line_and_back_is_not_a_crossing() -> None:
+    """A queued vehicle whose box grows over the line for a few frames and shrinks back (an
+    occluder merged into its box): back on its old side when the crossing becomes final."""
+    counter = make_counter(hysteresis_px=2.0, class_vote_s=1.0)
+    path = [(50, 95)] * 10 + [(50, 108)] * 5 + [(50, 95)] * 60
+    assert run_path(counter, path) == []
+    assert counter.counts == {"in": {}, "out": {}}
+
+
+def test_a_dropped_jump_does_not_stop_the_real_crossing_later() -> None:
+    counter = make_counter(hysteresis_px=2.0, class_vote_s=1.0)
+    path = [(50, 95)] * 10 + [(50, 108)] * 5 + [(50, 95)] * 40 + straight((50, 95), (50, 140))
+    events = run_path(counter, path)
+    assert [(e.direction, e.frame_index) for e in events] == [("in", 58)]  # 102 px: past the band
+
+
+def test_track_ending_back_on_its_old_side_does_not_count() -> None:
+    counter = make_counter(hysteresis_px=2.0)
+    path = [95, 95, 108, 108] + [95] * 16  # back for 16 frames (0.53 s at 30 fps)
+    for k, y in enumerate(path):
+        assert counter.update(make_tracked([7], [(50, y)]), make_frame(index=k, fps=FPS)) == []
+    assert counter.forget([7]) == []
+
+
+def test_a_crossing_whose_last_box_jitters_back_still_counts() -> None:
+    """A vehicle that crossed and left: its track's last box pulled back over the line for a
+    moment (the frame edge, an occluder) is not a return."""
+    counter = make_counter(hysteresis_px=2.0)
+    path = [90, 95, 104, 108, 112, 108, 96, 97]  # back for 2 frames, then the track ends
+    for k, y in enumerate(path):
+        assert counter.update(make_tracked([7], [(50, y)]), make_frame(index=k, fps=FPS)) == []
+    assert [e.direction for e in counter.forget([7])] == ["in"]
+
+
 def test_hysteresis_band_delays_the_count() -> None:
     counter = make_counter(hysteresis_px=5.0)
     assert run_path(counter, [(50, 80), (50, 97), (50, 103)]) == []

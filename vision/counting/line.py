@@ -16,8 +16,8 @@ consecutive observations) last met the line projects onto the segment, extended 
 ``end_tolerance_px`` at both ends. Each track counts at most once per line: the first counted
 crossing; later ones (wobbling back and forth, stop-and-go) are ignored. Only confirmed tracks
 reach the counter (the tracker outputs nothing else), so a flickering false detection never counts.
-A crossing must hold: if the track has been back on the side it came from for ``RECROSS_S`` or
-longer when the crossing becomes final (below), its box jumped over the line and back (a queued
+A crossing must hold: if the track has been seen back on the side it came from for ``RECROSS_S``
+or longer when the crossing becomes final (below), its box jumped over the line and back (a queued
 bus whose box shrinks and grows, a waiting car's box jittering on the line), so the crossing is
 dropped and the track may count later. A shorter return is kept: a vehicle that crossed and left
 often ends its track with one box pulled back by the frame edge or an occluder.
@@ -103,8 +103,7 @@ class LineCounter:
             }
         )
         self._pending: dict[int, _Pending] = {}  # tracker id -> crossing awaiting its class
-        self._back_since: dict[int, float] = {}  # pending id -> since when back on its old side
-        self._now_s = 0.0  # the last frame's source time
+        self._back_since: dict[int, float] = {}  # pending id -> seen back on its old side since
         self._kernel = line_observe_kernel()
         self._anchor_code = ANCHOR_CODES[config.anchor]
         self._geometry = np.array(
@@ -152,7 +151,6 @@ class LineCounter:
                 clock ``t_mono_s`` for eviction and the class vote window).
             speed_kmh: optional (N,) speed per row (NaN: unknown), carried into the crossing.
         """
-        self._now_s = frame.t_mono_s
         done = self._evict_idle(frame.t_mono_s)
         if len(tracked):
             rows = np.flatnonzero(tracked.tracker_id >= 0)
@@ -200,11 +198,12 @@ class LineCounter:
             )  # fmt: skip
 
     def _watch_returns(self, now_s: float) -> None:
-        """Note when a pending crossing's track went back to its old side (or came again)."""
+        """Note when a pending crossing's track was first seen back on its old side (forgotten
+        when it is seen on the crossed-to side again); tracks not seen now are left as they are."""
         st = self._state
         for tid, pending in self._pending.items():
             slot = st.slot(tid)
-            if slot is None:
+            if slot is None or st["seen_s"][slot] != now_s:
                 continue
             if st["side"][slot] == (1 if pending.direction == "in" else -1):
                 self._back_since.pop(tid, None)
@@ -222,11 +221,8 @@ class LineCounter:
                 continue
             slot = st.slot(tid)
             back_since = self._back_since.pop(tid, None)
-            if (
-                slot is not None
-                and back_since is not None
-                and self._now_s - back_since >= RECROSS_S
-            ):
+            back = slot is not None and back_since is not None
+            if back and st["seen_s"][slot] - back_since >= RECROSS_S:
                 # its box jumped over the line and back (reshaped on a queued or occluded
                 # vehicle): not a crossing; a later one counts
                 st["counted"][slot] = False

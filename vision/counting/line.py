@@ -226,8 +226,9 @@ class LineCounter:
                 # its box jumped over the line and back (reshaped on a queued or occluded
                 # vehicle): not a crossing; a later one counts
                 st["counted"][slot] = False
-                logger.debug("line %s: track %d went back over the line; %s crossing at frame "
-                             "%d dropped", self.config.id, tid, pending.direction,
+                logger.debug("line %s: track %d seen back over the line for %.2f s; %s crossing "
+                             "at frame %d dropped", self.config.id, tid,
+                             st["seen_s"][slot] - back_since, pending.direction,
                              pending.frame_index)  # fmt: skip
                 continue
             class_id = -1 if slot is None else int(st["class_id"][slot])

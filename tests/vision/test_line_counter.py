@@ -124,7 +124,7 @@ def test_a_dropped_jump_does_not_stop_the_real_crossing_later() -> None:
 
 def test_track_ending_back_on_its_old_side_does_not_count() -> None:
     counter = make_counter(hysteresis_px=2.0)
-    path = [95, 95, 108, 108] + [95] * 16  # back for 16 frames (0.53 s at 30 fps)
+    path = [95, 95, 108, 108] + [95] * 16  # back for 16 frames (0.5 s at 30 fps)
     for k, y in enumerate(path):
         assert counter.update(make_tracked([7], [(50, y)]), make_frame(index=k, fps=FPS)) == []
     assert counter.forget([7]) == []

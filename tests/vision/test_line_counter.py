@@ -140,46 +140,6 @@ def test_a_crossing_whose_last_box_jitters_back_still_counts() -> None:
     assert [e.direction for e in counter.forget([7])] == ["in"]
 
 
-def _broken_track(counter, gap_frames: int, reborn_xy, first_frame: int = 0):
-    """Track 1 drives down to 3 px above the line (y = 100) and vanishes; ``gap_frames`` later
-    track 2 appears at ``reborn_xy`` and drives on down. Returns every event, made final."""
-    events = []
-    k = first_frame
-    for y in np.linspace(70, 97, 8):
-        events += counter.update(make_tracked([1], [(50, y)]), make_frame(index=k, fps=FPS))
-        k += 1
-    for _ in range(gap_frames):  # the tracker reports every frame, here with nothing tracked
-        events += counter.update(Detections.empty(), make_frame(index=k, fps=FPS))
-        k += 1
-    x, y0 = reborn_xy
-    for y in np.linspace(y0, y0 + 30, 8):
-        events += counter.update(make_tracked([2], [(x, y)]), make_frame(index=k, fps=FPS))
-        k += 1
-    return events + counter.flush()
-
-
-def test_track_broken_at_the_line_crosses_once() -> None:
-    counter = make_counter()
-    events = _broken_track(counter, gap_frames=6, reborn_xy=(52, 108))
-    assert [(e.tracker_id, e.direction) for e in events] == [(2, "in")]
-    # the vanished track found again across the line does not count a second time
-    more = counter.update(make_tracked([1], [(50, 140)]), make_frame(index=40, fps=FPS))
-    assert more + counter.flush() == []
-
-
-@pytest.mark.parametrize(
-    ("gap_frames", "reborn_xy", "why"),
-    [
-        (30, (52, 108), "vanished 1 s before: too long ago"),
-        (6, (150, 108), "100 px from where the other vanished: another vehicle"),
-        (6, (52, 135), "35 px past the line: more than a box height (30 px) from it"),
-        (6, (52, 99.5), "inside the band: no side yet"),
-    ],
-)
-def test_new_track_not_continuing_a_vanished_one(gap_frames, reborn_xy, why) -> None:
-    assert _broken_track(make_counter(), gap_frames, reborn_xy) == [], why
-
-
 def test_hysteresis_band_delays_the_count() -> None:
     counter = make_counter(hysteresis_px=5.0)
     assert run_path(counter, [(50, 80), (50, 97), (50, 103)]) == []

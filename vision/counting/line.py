@@ -110,7 +110,6 @@ class LineCounter:
         )
         self._pending: dict[int, _Pending] = {}  # tracker id -> crossing awaiting its class
         self._back_since: dict[int, float] = {}  # pending id -> seen back on its old side since
-        self._last_update_s = -np.inf  # the source time of the last update
         self._kernel = line_observe_kernel()
         self._anchor_code = ANCHOR_CODES[config.anchor]
         self._geometry = np.array(
@@ -169,7 +168,6 @@ class LineCounter:
                 [tid for tid, p in self._pending.items()
                  if frame.t_mono_s - p.t_mono_s >= self.config.class_vote_s]
             )  # fmt: skip
-        self._last_update_s = frame.t_mono_s
         return done
 
     def prime(self, tracker_ids: NDArray, xyxy: NDArray, class_id: NDArray, frame: Frame) -> None:
@@ -226,16 +224,15 @@ class LineCounter:
         self, new: list[int], xyxy: NDArray, now_s: float, held: list[int | None]
     ) -> dict[int, int]:
         """Row -> slot of the vanished track it continues, for the rows ``new`` (new ids): a
-        track missed by the last update, seen at most ``STITCH_S`` ago and not counted, last on one
-        side of the line within one box height of it; the new box's anchor on the other side
-        beyond the band, within one box height of the line and two of the vanished anchor (the
-        nearest wins)."""
+        track not seen for at most ``STITCH_S`` and not counted, last on one side of the line
+        within one box height of it; the new box's anchor on the other side beyond the band,
+        within two box heights of the line and of the vanished anchor (the nearest wins)."""
         st = self._state
         live = st.live_slots()
         since = now_s - st["seen_s"][live]
-        # missed by the last update (a track the tracker still follows is in every update)
-        vanished = (st["seen_s"][live] < self._last_update_s) & (since <= STITCH_S)
-        vanished &= ~st["counted"][live] & (st["side"][live] != 0)
+        vanished = (
+            (since > 0) & (since <= STITCH_S) & ~st["counted"][live] & (st["side"][live] != 0)
+        )
         vanished &= ~np.isin(live, [slot for slot in held if slot is not None])  # seen now
         gone = live[vanished]
         if len(gone) == 0:
@@ -249,7 +246,7 @@ class LineCounter:
         height = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
         heirs: dict[int, int] = {}
         for i, k in enumerate(rows.tolist()):
-            if abs(dist[i]) < self.config.hysteresis_px or abs(dist[i]) > height[i]:
+            if abs(dist[i]) < self.config.hysteresis_px or abs(dist[i]) > 2 * height[i]:
                 continue
             ok = (st["side"][gone] == -np.sign(dist[i])) & (
                 np.abs(st["prev_dist"][gone]) <= height[i]

@@ -42,7 +42,7 @@ class ReferenceLineCounter(LineCounter):
     ) -> None:
         st = self._state
         ids = tracked.tracker_id[rows]
-        slots = self._slots_for(ids, tracked.xyxy[rows], frame.t_mono_s)
+        slots = st.slots_for(ids, frame.t_mono_s)
         st["class_id"][slots] = tracked.class_id[rows]
         xy = tracked.anchors_xy(self.config.anchor)[rows].astype(np.float64)
         dist = self._signed_distance(xy)

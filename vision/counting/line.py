@@ -61,10 +61,6 @@ _DIRECTIONS = ("in", "out")
 #: 0.37, 0.92 and 1.63 s (a queued bus, a waiting car, a car's box on a far ramp), and a dusk
 #: motion blob merging two cars 0.73 s.
 RECROSS_S = 0.3
-#: A track first seen this soon (s) after another vanished next to the line continues the other's
-#: path when it appears on the line's other side close to where the other was last: one vehicle
-#: whose track broke at the line (an occluder, a few missed detections) still crosses it once.
-STITCH_S = 0.7
 _NO_SLOTS = np.zeros(0, np.int64)
 
 
@@ -179,14 +175,14 @@ class LineCounter:
         if len(new) == 0:
             return
         ids = np.asarray(tracker_ids, np.int64)[new]
-        boxes = np.asarray(xyxy, np.float32)[new]
-        slots = self._slots_for(ids, boxes, frame.t_mono_s)
-        self._observe_rows(boxes, np.asarray(class_id)[new], slots)
+        slots = self._state.slots_for(ids, frame.t_mono_s)
+        self._observe_rows(np.asarray(xyxy, np.float32)[new], np.asarray(class_id)[new], slots)
 
     def _observe(
         self, tracked: Detections, rows: NDArray, frame: Frame, speed_kmh: NDArray | None
     ) -> None:
         """Sides, path meeting points and crossings of ``rows`` (one compiled call)."""
+        st = self._state
         if len(rows) == len(tracked):  # the usual case: the tracker outputs tracked rows only
             ids, xyxy, class_id = tracked.tracker_id, tracked.xyxy, tracked.class_id
         else:
@@ -195,68 +191,13 @@ class LineCounter:
                 tracked.xyxy[rows],
                 tracked.class_id[rows],
             )
-        n = self._observe_rows(xyxy, class_id, self._slots_for(ids, xyxy, frame.t_mono_s))
+        n = self._observe_rows(xyxy, class_id, st.slots_for(ids, frame.t_mono_s))
         for k, side in self._crossings[:n].tolist():
             v = None if speed_kmh is None else float(speed_kmh[rows[k]])
             self._pending[int(ids[k])] = _Pending(
                 "in" if side > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
                 None if v is None or not np.isfinite(v) else round(v, 1),
             )  # fmt: skip
-
-    def _slots_for(self, ids: NDArray[np.int64], xyxy: NDArray, now_s: float) -> NDArray[np.int64]:
-        """The state slots of ``ids`` (seen at ``now_s``); a new id that continues a vanished
-        track's path next to the line (``STITCH_S``) starts from that track's side and last
-        anchor, and the vanished track can no longer count."""
-        st = self._state
-        held = [st.slot(tid) for tid in ids.tolist()]
-        new = [k for k, slot in enumerate(held) if slot is None]
-        heirs = self._heirs(new, xyxy, now_s, held) if new and len(st) else {}
-        slots = st.slots_for(ids, now_s)
-        for k, gone in heirs.items():
-            for col in ("side", "prev_xy", "prev_dist"):
-                st[col][slots[k]] = st[col][gone]
-            st["counted"][gone] = True
-            logger.debug("line %s: track %d continues track %d's path", self.config.id,
-                         int(ids[k]), int(st["owner"][gone]))  # fmt: skip
-        return slots
-
-    def _heirs(
-        self, new: list[int], xyxy: NDArray, now_s: float, held: list[int | None]
-    ) -> dict[int, int]:
-        """Row -> slot of the vanished track it continues, for the rows ``new`` (new ids): a
-        track not seen for at most ``STITCH_S`` and not counted, last on one side of the line
-        within one box height of it; the new box's anchor on the other side beyond the band,
-        within two box heights of the line and of the vanished anchor (the nearest wins)."""
-        st = self._state
-        live = st.live_slots()
-        since = now_s - st["seen_s"][live]
-        vanished = (
-            (since > 0) & (since <= STITCH_S) & ~st["counted"][live] & (st["side"][live] != 0)
-        )
-        vanished &= ~np.isin(live, [slot for slot in held if slot is not None])  # seen now
-        gone = live[vanished]
-        if len(gone) == 0:
-            return {}
-        rows = np.asarray(new)
-        boxes = np.asarray(xyxy, np.float64)[rows]
-        xy = Detections(boxes.astype(np.float32), np.ones(len(rows), np.float32),
-                        np.zeros(len(rows), np.int32)).anchors_xy(self.config.anchor)  # fmt: skip
-        rel = xy.astype(np.float64) - self._start
-        dist = self._unit[0] * rel[:, 1] - self._unit[1] * rel[:, 0]
-        height = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
-        heirs: dict[int, int] = {}
-        for i, k in enumerate(rows.tolist()):
-            if abs(dist[i]) < self.config.hysteresis_px or abs(dist[i]) > 2 * height[i]:
-                continue
-            ok = (st["side"][gone] == -np.sign(dist[i])) & (
-                np.abs(st["prev_dist"][gone]) <= height[i]
-            )
-            sep = np.hypot(*(st["prev_xy"][gone] - xy[i]).T)
-            ok &= sep <= 2 * height[i]
-            ok[[j for j, g in enumerate(gone.tolist()) if g in heirs.values()]] = False
-            if ok.any():
-                heirs[k] = int(gone[np.flatnonzero(ok)[np.argmin(sep[ok])]])
-        return heirs
 
     def _watch_returns(self, now_s: float) -> None:
         """Note when a pending crossing's track was first seen back on its old side (forgotten

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.runtime.base.types import Detections, Frame
-from carbonedge.vision.counting.line import LineCounter, _Pending
+from carbonedge.vision.counting.line import LineCounter
 
 __all__ = ["ReferenceLineCounter"]
 
@@ -69,7 +69,4 @@ class ReferenceLineCounter(LineCounter):
         st["counted"][slots[crossing]] = True
         for k in np.flatnonzero(crossing).tolist():
             v = None if speed_kmh is None else float(speed_kmh[rows[k]])
-            self._pending[int(ids[k])] = _Pending(
-                "in" if side[k] > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
-                None if v is None or not np.isfinite(v) else round(v, 1),
-            )  # fmt: skip
+            self._new_crossing(k, int(side[k]), ids, tracked.xyxy[rows], frame, v)

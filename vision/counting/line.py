@@ -61,6 +61,11 @@ _DIRECTIONS = ("in", "out")
 #: 0.37, 0.92 and 1.63 s (a queued bus, a waiting car, a car's box on a far ramp), and a dusk
 #: motion blob merging two cars 0.73 s.
 RECROSS_S = 0.3
+#: A track crossing within DUPLICATE_S (s) after another crossed the same way, its box and the
+#: other's overlapping by DUPLICATE_IOS of the smaller one, is a second box on that vehicle (a
+#: lorry's "truck" box around its "van" box, confirmed as a track of its own): not counted.
+DUPLICATE_S = 0.3
+DUPLICATE_IOS = 0.7
 _NO_SLOTS = np.zeros(0, np.int64)
 
 
@@ -194,10 +199,26 @@ class LineCounter:
         n = self._observe_rows(xyxy, class_id, st.slots_for(ids, frame.t_mono_s))
         for k, side in self._crossings[:n].tolist():
             v = None if speed_kmh is None else float(speed_kmh[rows[k]])
-            self._pending[int(ids[k])] = _Pending(
-                "in" if side > 0 else "out", frame.index, frame.t_wall_s, frame.t_mono_s,
-                None if v is None or not np.isfinite(v) else round(v, 1),
-            )  # fmt: skip
+            self._new_crossing(k, side, ids, xyxy, frame, v)
+
+    def _new_crossing(
+        self, k: int, side: int, ids: NDArray, xyxy: NDArray, frame: Frame, speed: float | None
+    ) -> None:
+        """Row ``k`` of this frame's ``ids``/``xyxy`` crossed to ``side``: pending, unless it is
+        a second box on a vehicle that just crossed (``DUPLICATE_S``, ``DUPLICATE_IOS``)."""
+        direction = "in" if side > 0 else "out"
+        for tid, p in self._pending.items():
+            if p.direction != direction or frame.t_mono_s - p.t_mono_s > DUPLICATE_S:
+                continue
+            twin = np.flatnonzero(ids == tid)
+            if len(twin) and _inside_smaller(xyxy[k], xyxy[twin[0]]) >= DUPLICATE_IOS:
+                logger.debug("line %s: track %d crossed inside track %d's box; not counted",
+                             self.config.id, int(ids[k]), tid)  # fmt: skip
+                return  # its "counted" stays set: this track never counts on this line
+        self._pending[int(ids[k])] = _Pending(
+            direction, frame.index, frame.t_wall_s, frame.t_mono_s,
+            None if speed is None or not np.isfinite(speed) else round(speed, 1),
+        )  # fmt: skip
 
     def _watch_returns(self, now_s: float) -> None:
         """Note when a pending crossing's track was first seen back on its old side (forgotten
@@ -276,3 +297,13 @@ class LineCounter:
             return []
         logger.debug("line %s: evicting %d idle tracks", self.config.id, len(idle))
         return self.forget(idle)
+
+
+def _inside_smaller(a: NDArray, b: NDArray) -> float:
+    """The intersection of boxes ``a`` and ``b`` (x0, y0, x1, y1) over the smaller one's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(w * h / smaller) if smaller > 0 else 0.0

@@ -140,6 +140,40 @@ def test_a_crossing_whose_last_box_jitters_back_still_counts() -> None:
     assert [e.direction for e in counter.forget([7])] == ["in"]
 
 
+def _two_boxes(counter, second_xyxy_at, lag_frames: int):
+    """Track 1, a 40x60 box, drives down across the line (y = 100); track 2's box is
+    ``second_xyxy_at(y)`` for track 1's bottom y, from ``lag_frames`` later. Every event, final."""
+    events = []
+    ys = np.linspace(70, 180, 46)  # 2.4 px a frame
+    for k, y in enumerate(ys):
+        boxes, ids = [[30, y - 60, 70, y]], [1]
+        if k >= lag_frames:
+            boxes.append(second_xyxy_at(ys[k - lag_frames])), ids.append(2)
+        tracked = make_detections(np.array(boxes, np.float32), class_id=2,
+                                  tracker_id=np.array(ids, np.int64))  # fmt: skip
+        events += counter.update(tracked, make_frame(index=k, fps=FPS))
+    return events + counter.flush()
+
+
+def test_second_box_on_a_vehicle_that_just_crossed_is_not_counted() -> None:
+    """A lorry's "truck" box (track 1) and a "van" box inside it (track 2) 3 frames behind."""
+    events = _two_boxes(make_counter(), lambda y: [35, y - 40, 65, y - 2], lag_frames=3)
+    assert [e.tracker_id for e in events] == [1]
+
+
+@pytest.mark.parametrize(
+    ("box_at", "lag_frames", "why"),
+    [
+        (lambda y: [80, y - 60, 120, y], 0, "side by side, no overlap"),
+        (lambda y: [35, y - 40, 65, y - 2], 15, "inside, but 0.5 s later: another vehicle"),
+        (lambda y: [55, y - 60, 95, y], 1, "overlapping by 3/8 of the smaller box"),
+    ],
+)
+def test_two_vehicles_crossing_close_together_both_count(box_at, lag_frames, why) -> None:
+    events = _two_boxes(make_counter(), box_at, lag_frames)
+    assert sorted(e.tracker_id for e in events) == [1, 2], why
+
+
 def test_hysteresis_band_delays_the_count() -> None:
     counter = make_counter(hysteresis_px=5.0)
     assert run_path(counter, [(50, 80), (50, 97), (50, 103)]) == []

@@ -20,7 +20,9 @@ A crossing must hold: if the track has been seen back on the side it came from f
 or longer when the crossing becomes final (below), its box jumped over the line and back (a queued
 bus whose box shrinks and grows, a waiting car's box jittering on the line), so the crossing is
 dropped and the track may count later. A shorter return is kept: a vehicle that crossed and left
-often ends its track with one box pulled back by the frame edge or an occluder.
+often ends its track with one box pulled back by the frame edge or an occluder. A track crossing
+within ``DUPLICATE_S`` after another crossed the same way, its box and the other's overlapping by
+``DUPLICATE_IOS`` of the smaller, is a second box on that vehicle and does not count on the line.
 
 Class vote. A track's class can flip (car/truck) while it is watched. A crossing is final, with
 the track's voted class at that moment, when the first of these happens: ``class_vote_s`` passed

@@ -67,6 +67,7 @@ class ReferenceLineCounter(LineCounter):
         )
         st["side"][slots[has_side]] = side[has_side]
         st["counted"][slots[crossing]] = True
+        boxes = tracked.xyxy[rows]
         for k in np.flatnonzero(crossing).tolist():
             v = None if speed_kmh is None else float(speed_kmh[rows[k]])
-            self._new_crossing(k, int(side[k]), ids, tracked.xyxy[rows], frame, v)
+            self._new_crossing(k, int(side[k]), ids, boxes, frame, v)

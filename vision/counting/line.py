@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 
 from carbonedge.calibration.geometry import LineConfig
 from carbonedge.kernels import ANCHOR_CODES, line_observe_kernel
+from carbonedge.kernels.geometry import intersection_over_area
 from carbonedge.runtime.base.events import LineCrossed
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.track_state import TrackTable
@@ -212,8 +213,8 @@ class LineCounter:
         for tid, p in self._pending.items():
             if p.direction != direction or frame.t_mono_s - p.t_mono_s > DUPLICATE_S:
                 continue
-            twin = np.flatnonzero(ids == tid)
-            if len(twin) and _inside_smaller(xyxy[k], xyxy[twin[0]]) >= DUPLICATE_IOS:
+            twin = np.flatnonzero(ids == tid)[:1]
+            if len(twin) and _inside_smaller(xyxy[[k]], xyxy[twin]) >= DUPLICATE_IOS:
                 logger.debug("line %s: track %d crossed inside track %d's box; not counted",
                              self.config.id, int(ids[k]), tid)  # fmt: skip
                 return  # its "counted" stays set: this track never counts on this line
@@ -302,10 +303,5 @@ class LineCounter:
 
 
 def _inside_smaller(a: NDArray, b: NDArray) -> float:
-    """The intersection of boxes ``a`` and ``b`` (x0, y0, x1, y1) over the smaller one's area."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(w * h / smaller) if smaller > 0 else 0.0
+    """How much of the smaller of the (1, 4) boxes ``a`` and ``b`` lies inside the other."""
+    return float(max(intersection_over_area(a, b)[0, 0], intersection_over_area(b, a)[0, 0]))

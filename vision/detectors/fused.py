@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
+from carbonedge.kernels.geometry import intersection_over_area
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.detectors.base import (
     DETECTORS,
@@ -34,7 +35,6 @@ from carbonedge.vision.detectors.base import (
 from carbonedge.vision.detectors.headlights import HeadlightPairs, HeadlightsConfig, PairBoxes
 from carbonedge.vision.detectors.motion import MotionDetectorConfig
 from carbonedge.vision.detectors.roi import RoiBox
-from carbonedge.vision.detectors.slices import intersection_over_area
 
 __all__ = ["FusedConfig", "FusedDetector"]
 

@@ -19,8 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import nms
+from carbonedge.kernels.geometry import intersection_over_area
 
-__all__ = ["intersection_over_area", "merge_passes", "slice_boxes"]
+__all__ = ["merge_passes", "slice_boxes"]
 
 SliceBox = tuple[int, int, int, int]  # x0, y0, x1, y1 image px, x1/y1 exclusive
 
@@ -45,16 +46,6 @@ def slice_boxes(image_hw: tuple[int, int], rows: int, cols: int, overlap: float)
         return out
 
     return [(x0, y0, x1, y1) for y0, y1 in spans(h, rows) for x0, x1 in spans(w, cols)]
-
-
-def intersection_over_area(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
-    """(A, B) area of each ``a`` box inside each ``b`` box over the ``a`` box's own area."""
-    a64, b64 = a.astype(np.float64).reshape(-1, 4), b.astype(np.float64).reshape(-1, 4)
-    lo = np.maximum(a64[:, None, :2], b64[None, :, :2])
-    hi = np.minimum(a64[:, None, 2:], b64[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = np.prod(np.clip(a64[:, 2:] - a64[:, :2], 0, None), axis=1)[:, None]
-    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
 
 
 def merge_passes(

@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import box_iou
+from carbonedge.kernels.geometry import intersection_over_area
 from carbonedge.runtime.base.types import Detections
-from carbonedge.vision.detectors.slices import intersection_over_area
 
 __all__ = ["Backfill"]
 

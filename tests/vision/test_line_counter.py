@@ -165,7 +165,9 @@ def test_second_box_on_a_vehicle_that_just_crossed_is_not_counted() -> None:
     ("box_at", "lag_frames", "why"),
     [
         (lambda y: [80, y - 60, 120, y], 0, "side by side, no overlap"),
-        (lambda y: [35, y - 40, 65, y - 2], 15, "inside, but 0.5 s later: another vehicle"),
+        # a small box riding high inside track 1's: its bottom reaches the line 15 frames
+        # (0.5 s) after track 1's, while it still lies wholly inside track 1's box
+        (lambda y: [35, y - 52, 65, y - 36], 0, "inside, but crossing 0.5 s later"),
         (lambda y: [55, y - 60, 95, y], 1, "overlapping by 3/8 of the smaller box"),
     ],
 )

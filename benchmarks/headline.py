@@ -181,6 +181,7 @@ def tune_highway(model: Path, clip: Path, frames: int) -> tuple[dict[str, object
 
     from carbonedge.runtime.config import load_site_config
     from carbonedge.runtime.tune import tune_camera
+    from carbonedge.runtime.tune_result import FEW_CROSSINGS
 
     y = bench_e2e.LINE_Y_PX
     site = {
@@ -200,9 +201,15 @@ def tune_highway(model: Path, clip: Path, frames: int) -> tuple[dict[str, object
     chosen = result.chosen
     settings = {k: chosen.candidate.detector[k] for k in TUNED_FIELDS
                 if k in chosen.candidate.detector}  # fmt: skip
+    crossings = len(result.reference.crossings)
     note = (f"`carbonedge tune` on {result.frames} frames chose {chosen.candidate.name} "
-            f"({result.speedup(chosen):.2f}x its reference, {chosen.matched} of "
-            f"{len(result.reference.crossings)} reference crossings kept)")  # fmt: skip
+            f"({result.speedup(chosen):.2f}x its reference, {chosen.matched} of {crossings} "
+            f"reference crossings kept)")  # fmt: skip
+    if crossings < FEW_CROSSINGS:  # what tune's own table warns about
+        note += (
+            f"; WARNING: {crossings} reference crossings are too few to tell the candidates "
+            f"apart (tune warns under {FEW_CROSSINGS}): the full run tunes on the whole clip"
+        )
     return settings, note
 
 

@@ -95,6 +95,7 @@ def test_headline_has_every_row(shared_dir: Path, with_model_dir: Path) -> None:
     tuned = metrics["end-to-end FPS, ours tuned (median pair ratio)"]
     assert tuned["ratio"] > 0 and "hand count 0" in tuned["note"]
     assert "`carbonedge tune` on 60 frames chose " in tuned["note"]  # not a hand-set crop
+    assert "WARNING: 0 reference crossings are too few" in tuned["note"]
     assert int(metrics["streams per box (320x240 at 10 FPS)"]["ours"]) in (0, 1)
     rss = metrics["peak RSS MB (whole process)"]
     assert 20 < float(rss["ours"]) < 4000 and 20 < float(rss["peer"]) < 4000

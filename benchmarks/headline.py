@@ -6,6 +6,8 @@ options on both sides, passes interleaved, the order flipped every pair):
 - end-to-end FPS ratio (median pair) with both line counts against the hand count (27; the
   quick run's 400 frames: 4), so the ratio is read at equal counting accuracy;
 - non-model ms per frame (everything outside ``session.run``) and model ms, ours and peer;
+- end-to-end FPS ratio with the settings ``carbonedge tune`` chose on the clip's frames of the run
+  (YOLOX-nano family; the note names the choice, and warns when tune saw under 10 crossings);
 - INT8 vs FP32 (ours, the same pipeline): FPS ratio and line-count difference; the INT8 model
   is quantized once on frames of the clip (``vision/quantize.py``) and cached;
 - streams per box: 320x240 streams at 10 FPS sustained (``e2e_diagnose.sustained_streams``);
@@ -219,7 +221,7 @@ def tuned_metric(peer: PeerE2E, model: Path, clip: Path, s: Settings) -> Metric 
     if not s.tune:
         return None
     try:
-        settings, how = tune_highway(model, clip, min(s.e2e_frames, 1699))
+        settings, how = tune_highway(model, clip, s.e2e_frames)
         tuned = OursE2E(model, clip, name="tuned", **settings)
     except Exception as exc:  # noqa: BLE001 - a variant needs optional tools (onnx); say why
         logger.warning("tuned row not measured: %s", exc)

@@ -159,15 +159,7 @@ def format_tuned(rows: list[ClipRow]) -> str:
         "| default vs peer | tuned vs peer | tune chose (its speed-up, reference crossings) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for row in rows:
-        f1 = [f"{row.f1[s]:.3f} ({row.counted_matched[s][0]}/{row.counted_matched[s][1]})"
-              for s in SIDES]  # fmt: skip
-        fps = [f"{row.fps_median(s):.1f}" for s in SIDES]
-        out.append(
-            f"| {Path(row.truth).stem} | {row.true} | {' | '.join(f1)} | {' | '.join(fps)} | "
-            f"{row.ratio('default'):.2f}x | {row.ratio('tuned'):.2f}x | {row.chosen} "
-            f"({row.tune_speedup:.2f}x, {row.reference_crossings}) |"
-        )
+    out += [row_line(row) for row in rows]
     if rows:
         sums = {s: [sum(r.counted_matched[s][i] for r in rows) for i in (0, 1)] for s in SIDES}
         true = sum(r.true for r in rows)
@@ -181,6 +173,18 @@ def format_tuned(rows: list[ClipRow]) -> str:
         below = [Path(r.truth).stem for r in rows if r.f1["tuned"] < r.f1["default"]]
         out += ["", "Tuned F1 below the default's on: " + (", ".join(below) or "no clip")]
     return "\n".join(out)
+
+
+def row_line(row: ClipRow) -> str:
+    """One clip's row of :func:`format_tuned`'s table."""
+    f1 = [f"{row.f1[s]:.3f} ({row.counted_matched[s][0]}/{row.counted_matched[s][1]})"
+          for s in SIDES]  # fmt: skip
+    fps = [f"{row.fps_median(s):.1f}" for s in SIDES]
+    return (
+        f"| {Path(row.truth).stem} | {row.true} | {' | '.join(f1)} | {' | '.join(fps)} | "
+        f"{row.ratio('default'):.2f}x | {row.ratio('tuned'):.2f}x | {row.chosen} "
+        f"({row.tune_speedup:.2f}x, {row.reference_crossings}) |"
+    )
 
 
 def _f1(true: int, counted: int, matched: int) -> float:
@@ -218,7 +222,7 @@ def measure_folder(folder: Path, media: Path, only: str = "", rounds: int = 2) -
             row = measure_clip(path, media, rounds)
             if row is not None:
                 rows.append(row)
-                sys.stderr.write(format_tuned([row]).splitlines()[-1] + "\n")
+                sys.stderr.write(row_line(row) + "\n")  # progress: the clip's row
     return rows
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import statistics
 import sys
 import tempfile
@@ -67,29 +68,30 @@ class ClipRow:
         return statistics.median(pairs) if pairs else 0.0
 
 
-def site_for(truth: Any, clip: Path, folder: Path) -> Any:
-    """A one-camera site config: the clip as a video file, the truth file's lines, the default
-    detector, the store in ``folder``; read back through ``load_site_config`` (as ``tune``
-    reads a site)."""
-    import yaml
+def one_camera_site(
+    camera_id: str, clip: Path, lines: list[dict[str, Any]], detector: dict[str, Any], folder: Path
+) -> Any:
+    """A validated ``SiteConfig`` of one camera: ``clip`` as a video file, ``lines`` (LineConfig
+    mappings), ``detector``, the store in ``folder`` (what ``tune`` takes; no file written)."""
+    from carbonedge.runtime.config import parse_site_config
 
-    from carbonedge.runtime.config import load_site_config
-    from carbonedge.vision.detectors.base import DEFAULT_DETECTOR
-
-    camera: dict[str, Any] = {
-        "source": {"type": "video_file", "path": str(clip)},
-        "lines": [line.model_dump(mode="json") for line in truth.lines],
-    }
     site = {
-        "device_id": "bench-tuned",
-        "detector": dict(DEFAULT_DETECTOR),
-        "cameras": {"cam": camera},
+        "device_id": "bench",
+        "detector": detector,
+        "cameras": {camera_id: {"source": {"type": "video_file", "path": str(clip)},
+                                "lines": lines}},
         "output": {"sqlite_path": str(folder / "out.sqlite"), "jsonl_path": None},
         "health": {"enabled": False},
-    }
-    path = folder / "site.yaml"
-    path.write_text(yaml.safe_dump(site), encoding="utf-8")
-    return load_site_config(path)
+    }  # fmt: skip
+    return parse_site_config(site, origin=f"bench site for {clip.name}")
+
+
+def site_for(truth: Any, clip: Path, folder: Path) -> Any:
+    """The one-camera site of a truth file: its lines and the DEFAULT detector."""
+    from carbonedge.vision.detectors.base import DEFAULT_DETECTOR
+
+    lines = [line.model_dump(mode="json") for line in truth.lines]
+    return one_camera_site("cam", clip, lines, dict(DEFAULT_DETECTOR), folder)
 
 
 def _ours(clip: Path, truth: Any, detector: dict[str, Any] | None) -> tuple[Any, float]:
@@ -192,8 +194,6 @@ def _f1(true: int, counted: int, matched: int) -> float:
 
 
 def _geomean(values: list[float]) -> float:
-    import math
-
     good = [v for v in values if v > 0]
     return math.exp(sum(math.log(v) for v in good) / len(good)) if good else 0.0
 

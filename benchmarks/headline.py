@@ -179,27 +179,17 @@ def tune_highway(model: Path, clip: Path, frames: int) -> tuple[dict[str, object
     ``TUNED_FIELDS``, a note naming the choice and its speed-up over tune's reference)."""
     import tempfile
 
-    import yaml
-
-    from carbonedge.runtime.config import load_site_config
+    from carbonedge.benchmarks.bench_tuned import one_camera_site
     from carbonedge.runtime.tune import tune_camera
     from carbonedge.runtime.tune_result import FEW_CROSSINGS
 
     y = bench_e2e.LINE_Y_PX
-    site = {
-        "device_id": "bench-headline",
-        "detector": {"type": "yolox", "model": str(model),
-                     "session": {"intra_op_threads": bench_e2e.INTRA_OP_THREADS}},
-        "cameras": {"highway": {"source": {"type": "video_file", "path": str(clip)},
-                                "lines": [{"id": "y150", "start_px": [0, y], "end_px": [320, y]}]}},
-        "health": {"enabled": False},
-    }  # fmt: skip
+    line = {"id": "y150", "start_px": [0, y], "end_px": [320, y]}
+    detector = {"type": "yolox", "model": str(model),
+                "session": {"intra_op_threads": bench_e2e.INTRA_OP_THREADS}}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="carbonedge-headline-tune-") as tmp:
-        site["output"] = {"sqlite_path": str(Path(tmp) / "out.sqlite"), "jsonl_path": None}
-        path = Path(tmp) / "site.yaml"
-        path.write_text(yaml.safe_dump(site), encoding="utf-8")
-        result = tune_camera(load_site_config(path), "highway", clip, max_frames=frames,
-                             repeats=1, models=1)  # fmt: skip
+        config = one_camera_site("highway", clip, [line], detector, Path(tmp))
+        result = tune_camera(config, "highway", clip, max_frames=frames, repeats=1, models=1)
     chosen = result.chosen
     settings = {k: chosen.candidate.detector[k] for k in TUNED_FIELDS
                 if k in chosen.candidate.detector}  # fmt: skip

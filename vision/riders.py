@@ -18,6 +18,13 @@ is a rider when it moves at ``speed_heights_per_s`` (2.5: faster than any walker
 at most), or when its box is squat (median height/width at most ``squat_max_aspect``, 1.6) and
 it moves faster than walkers do (``squat_speed_heights_per_s``, 1.3; walkers measured 0.5-1.25).
 
+A slower, upright rider (riders seen head-on in a queue) is told by where it goes: a pedestrian
+track that moves at least ``flow_speed_heights_per_s`` along the axis the vehicle tracks moved
+along in the same patch of the picture (``vision/flow_field.py``: at least ``flow_min_steps``
+vehicle steps there, coherence at least ``flow_min_coherence``, the move within
+``flow_max_angle_deg`` of their axis) is a rider. Walkers cross the carriageway across the
+traffic, or walk on the pavement where no vehicle moves.
+
 ``RiderSpeeds`` keeps, per pedestrian track, the bottom-centre and height of its last
 ``window_s`` seconds; once the displacement over at least ``min_span_s`` (a short span is
 mostly box jitter and identity switches) reaches
@@ -28,12 +35,14 @@ ends (``forget``) and capped at ``max_tracks``.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from carbonedge.runtime.base.types import Detections
+from carbonedge.vision.flow_field import FlowField
 
 __all__ = ["RiderSpeeds"]
 
@@ -56,16 +65,35 @@ class RiderSpeeds:
     squat_max_aspect: float = 1.6
     window_s: float = 1.0
     min_span_s: float = 0.8
+    #: class ids whose tracks make the flow (the road vehicles; not the unclassed motion blobs,
+    #: which at night also follow crowds on a crossing)
+    vehicles: tuple[int, ...] = ()
+    flow_speed_heights_per_s: float | None = 0.5
+    flow_min_steps: int = 3
+    flow_min_coherence: float = 0.6
+    flow_max_angle_deg: float = 30.0
+    #: the flow learns from every n-th frame's vehicles (steps are half a box height: a few
+    #: frames apart but for fast traffic; a quarter of the per-row work)
+    flow_every: int = 4
     max_tracks: int = 4096
     _tracks: dict[int, _Track] = field(default_factory=dict, init=False)
     _riders: set[int] = field(default_factory=set, init=False)
+    _flow: FlowField | None = field(default=None, init=False)
+    _frames: int = field(default=0, init=False)
 
-    def __call__(self, tracked: Detections, t_s: float) -> Detections:
-        """``tracked``: tracker output (``tracker_id`` -1 rows ignored), ``t_s`` the frame time.
-        Rows of rider tracks get ``class_id = rider`` (in place; returned)."""
+    def __call__(
+        self, tracked: Detections, t_s: float, frame_hw: tuple[int, int] | None = None
+    ) -> Detections:
+        """``tracked``: tracker output (``tracker_id`` -1 rows ignored), ``t_s`` the frame time,
+        ``frame_hw`` the picture's size (None: no flow rule). Rows of rider tracks get
+        ``class_id = rider`` (in place; returned)."""
         if len(tracked) == 0:
             return tracked
         ids = tracked.tracker_id
+        self._frames += 1
+        flow_on = frame_hw is not None and self.flow_speed_heights_per_s is not None
+        if flow_on and self._frames % self.flow_every == 0:
+            self._observe_vehicles(tracked, frame_hw)  # type: ignore[arg-type]
         walkers = (tracked.class_id == self.pedestrian) & (ids >= 0)
         if not self._riders and not walkers.any():  # most frames: no pedestrian, no rider
             return tracked
@@ -101,7 +129,34 @@ class RiderSpeeds:
         if track.max_speed >= self.speed_heights_per_s:
             return True
         squat = float(np.median(track.aspects)) <= self.squat_max_aspect
-        return squat and track.max_speed >= self.squat_speed_heights_per_s
+        if squat and track.max_speed >= self.squat_speed_heights_per_s:
+            return True
+        return self._along_traffic(x, y, x - pts[0][1], y - pts[0][2], dist / span / height)
+
+    def _observe_vehicles(self, tracked: Detections, frame_hw: tuple[int, int]) -> None:
+        """Every tracked vehicle's bottom centre into the flow field (made for this picture)."""
+        if self._flow is None or self._flow.frame_hw != tuple(frame_hw):
+            self._flow = FlowField(tuple(frame_hw))  # type: ignore[arg-type]
+        rows = np.flatnonzero(np.isin(tracked.class_id, self.vehicles) & (tracked.tracker_id >= 0))
+        if not len(rows):
+            return
+        xyxy, ids = tracked.xyxy[rows].tolist(), tracked.tracker_id[rows].tolist()
+        observe = self._flow.observe
+        for (x0, y0, x1, y1), tid in zip(xyxy, ids, strict=True):
+            observe(tid, 0.5 * (x0 + x1), y1, y1 - y0)
+
+    def _along_traffic(self, x: float, y: float, dx: float, dy: float, speed: float) -> bool:
+        """Is a walker's move (dx, dy) at ``speed`` heights/s one along the vehicles' axis?"""
+        if self._flow is None or self.flow_speed_heights_per_s is None:
+            return False
+        if speed < self.flow_speed_heights_per_s:
+            return False
+        steps, coherence, along = self._flow.along(x, y, dx, dy)
+        return (
+            steps >= self.flow_min_steps
+            and coherence >= self.flow_min_coherence
+            and along >= math.cos(math.radians(self.flow_max_angle_deg))
+        )
 
     def measures(self, tid: int) -> tuple[float, float] | None:
         """(highest speed in heights/s, median box height/width) of a live pedestrian track."""
@@ -111,6 +166,8 @@ class RiderSpeeds:
         return track.max_speed, float(np.median(track.aspects)) if track.aspects else 0.0
 
     def forget(self, track_ids) -> None:
+        if self._flow is not None:
+            self._flow.forget(track_ids)
         for tid in track_ids:
             self._tracks.pop(int(tid), None)
             self._riders.discard(int(tid))

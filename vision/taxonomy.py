@@ -95,6 +95,12 @@ class RoadClassesConfig(BaseModel):
         1.3, gt=0.0,
         description="the speed (box heights/s) at which a squat pedestrian track is a rider",
     )  # fmt: skip
+    rider_flow_speed_heights_per_s: float | None = Field(
+        0.5, gt=0.0,
+        description="a pedestrian track moving at least this fast (box heights/s) along the "
+        "axis vehicle tracks moved along in the same patch of the picture is a rider "
+        "(vision/flow_field.py; riders seen head-on in a queue); None: no flow rule",
+    )  # fmt: skip
     rider_class: Literal["motorcycle", "bicycle"] = Field(
         "motorcycle", description="what a fast pedestrian track (a rider) is counted as"
     )

@@ -1,5 +1,6 @@
-"""Stage "riders": a tracked pedestrian moving at vehicle speed (or squat and faster than a walk)
-is a rider, counted as a two-wheeler (``vision/riders.py``; thresholds in ``road_classes``).
+"""Stage "riders": a tracked pedestrian moving at vehicle speed (or squat and faster than a walk,
+or along the vehicles' flow where they drive) is a rider, counted as a two-wheeler
+(``vision/riders.py``; thresholds in ``road_classes``).
 
 Runs after ``track``: it needs track ids and times. Built only for a camera whose counts use
 road-v1 (``road_classes: {rider_speed_heights_per_s: null}`` turns it off)."""
@@ -40,13 +41,17 @@ class RidersStage(Stage):
         self.riders = RiderSpeeds(
             pedestrian=ROAD_V1.index("pedestrian"),
             rider=ROAD_V1.index(self.config.rider_class),
+            vehicles=tuple(ROAD_V1.index(n) for n in ("car", "van", "bus", "hgv", "motorcycle")),
             speed_heights_per_s=self.config.rider_speed_heights_per_s,
             squat_speed_heights_per_s=self.config.rider_squat_speed_heights_per_s,
             squat_max_aspect=self.config.rider_squat_max_aspect,
+            flow_speed_heights_per_s=self.config.rider_flow_speed_heights_per_s,
         )  # fmt: skip
 
     def process(self, packet: Packet) -> Packet:
-        packet.detections = self.riders(packet.detections, packet.frame.t_mono_s)
+        packet.detections = self.riders(
+            packet.detections, packet.frame.t_mono_s, packet.frame.image.shape[:2]
+        )
         return packet
 
     def forget(self, track_ids: Sequence[int]) -> list[Any]:

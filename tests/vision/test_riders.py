@@ -92,3 +92,54 @@ def test_a_rider_track_stays_a_rider_on_frames_without_any_pedestrian_row() -> N
     riders.forget([5])
     cars = make_detections([[400, 0, 480, 60]], class_id=CAR, tracker_id=np.array([6]))
     assert riders(cars, 1.2) is cars and cars.class_id.tolist() == [CAR]
+
+
+def _flow_scene(walker_dx: float, walker_dy: float, walker_y: float):
+    """Cars driving right along a lane at y 100-140 for 2 s (the flow), then an upright walker
+    box (h/w 2.9) moving (walker_dx, walker_dy) px per frame from (60, walker_y)."""
+    for i in range(100):
+        rows, classes = [], []
+        for lane_x in (10.0, 150.0):  # two cars a lane apart in time, 2 heights/s
+            x = (lane_x + i * 3.2) % 600
+            rows.append([x, 100, x + 60, 140])
+            classes.append(CAR)
+        if i >= 50:
+            x, y = 60.0 + (i - 50) * walker_dx, walker_y + (i - 50) * walker_dy
+            rows.append([x, y - 40, x + 14, y])
+            classes.append(PED)
+        yield i / FPS, make_detections(rows, confidence=0.8, class_id=classes)
+
+
+def _walker_classes(tracked) -> set[int]:
+    narrow = tracked.xyxy[:, 2] - tracked.xyxy[:, 0] < 20  # the walker's box, not the cars'
+    return {int(c) for c in tracked.class_id[narrow]}
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "y", "rider"),
+    [
+        (1.2, 0.0, 138.0, True),  # 0.75 heights/s along the lane, on it: a rider in a queue
+        (0.0, 1.2, 80.0, False),  # the same pace across the lane: a walker on a crossing
+        (1.2, 0.0, 330.0, False),  # along the road but where no car drove: the pavement
+        (0.3, 0.0, 138.0, False),  # along the lane but standing still (0.19 heights/s)
+    ],
+)
+def test_a_walker_shaped_track_moving_with_the_traffic_is_a_rider(dx, dy, y, rider) -> None:
+    tracker = ByteTrack(ByteTrackConfig(), fps=FPS)
+    riders = RiderSpeeds(PED, MOTO, vehicles=(CAR,))
+    seen = set()
+    for t, d in _flow_scene(dx, dy, y):
+        tracked = riders(tracker.update(d), t, (360, 640))
+        seen.update(_walker_classes(tracked))
+    assert seen == ({PED, MOTO} if rider else {PED})
+
+
+def test_no_flow_rule_without_the_picture_size_or_when_off() -> None:
+    for frame_hw, speed in (((360, 640), None), (None, 0.5)):
+        tracker = ByteTrack(ByteTrackConfig(), fps=FPS)
+        riders = RiderSpeeds(PED, MOTO, vehicles=(CAR,), flow_speed_heights_per_s=speed)
+        seen = set()
+        for t, d in _flow_scene(1.2, 0.0, 138.0):
+            tracked = riders(tracker.update(d), t, frame_hw)
+            seen.update(_walker_classes(tracked))
+        assert seen == {PED}

@@ -20,6 +20,12 @@ For one camera and the site's own footage:
    matched timed again in rounds taking turns with the reference in this process (median).
    The fastest candidate with missed + extra <= ``tolerance`` wins.
 
+   With a HAND COUNT of the footage (``truth``: ``carbonedge tune --truth T.yaml``), the hand
+   count is the standard instead: the reference and every candidate are scored against it the
+   same way, and a candidate may make no more errors (missed + extra) than the reference makes
+   plus ``tolerance``. The reference's own mistakes (a phantom it counts, a class it gets wrong)
+   then no longer reject a candidate that gets those crossings right.
+
 4. STRIDE (``runtime/tune_stride.py``): the fastest match (or the reference) with the vehicle
    stages seeing every 2nd, 3rd, ... frame (``detect_fps``, ``runtime/stride.py``), until a miss.
    The reference sees every frame.
@@ -42,7 +48,7 @@ from carbonedge.runtime.tune_result import Candidate, Trial, TuneResult, compare
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_tuned", "reference_settings", "try_candidate", "tune_camera"]
+__all__ = ["check_tuned", "reference_settings", "truth_for_camera", "try_candidate", "tune_camera"]
 
 SCALES: tuple[float, ...] = (1.0, 0.75, 0.5)  # of the fitted input size
 _START = datetime(2026, 1, 1, tzinfo=timezone.utc)  # media time = wall time - _START
@@ -246,11 +252,13 @@ def tune_camera(
     models: int = 2,
     int8: bool = False,
     stride: bool = True,
+    truth: list[Crossing] | None = None,
 ) -> TuneResult:
     """Search the cheaper settings of ``camera_id`` of ``config`` (a ``SiteConfig`` read
     without its tuned sidecar) on ``clip`` (its first ``max_frames``); see the module
     docstring. ``repeats``: timing passes of each matching candidate and the reference (taking
-    turns); ``scales``/``models``/``stride``: fewer candidates (tests)."""
+    turns); ``scales``/``models``/``stride``: fewer candidates (tests); ``truth``: a hand count
+    of the clip's crossings (media time), the standard instead of the reference."""
     from carbonedge.vision.detectors.roi import margins_from_boxes
 
     camera = _camera(config, camera_id)
@@ -263,6 +271,7 @@ def tune_camera(
     ref_trial = Trial(reference)
     probe = runner.run(ref_trial, probe=True)
     ref_trial.matched = len(ref_trial.crossings)
+    standard, allowed = _standard(ref_trial, truth, tolerance)
     margins = None
     if probe.boxes_at_lines:
         margins = margins_from_boxes(np.concatenate(probe.boxes_at_lines))
@@ -276,20 +285,20 @@ def tune_camera(
         for candidate in chain:
             if candidate.detector == ref_settings:  # the camera is configured as the reference
                 continue
-            trial = try_candidate(runner, Trial(candidate), ref_trial)
+            trial = try_candidate(runner, Trial(candidate), standard)
             trials.append(trial)
-            if not trial.matches(tolerance):
+            if not trial.matches(allowed):
                 break
     if int8:
         from carbonedge.runtime.tune_int8 import int8_trials
 
-        trials.extend(int8_trials(runner, trials, ref_trial, tolerance, frame_hw))
+        trials.extend(int8_trials(runner, trials, standard, allowed, frame_hw))
     if stride:
         from carbonedge.runtime.tune_stride import stride_trials
 
-        trials.extend(stride_trials(runner, trials, ref_trial, tolerance, clip_fps))
+        trials.extend(stride_trials(runner, trials, ref_trial, allowed, clip_fps, standard))
     # Step 3: time the reference and every match again, taking turns
-    timed = [ref_trial, *(t for t in trials if t.matches(tolerance))]
+    timed = [ref_trial, *(t for t in trials if t.matches(allowed))]
     for r in range(1, repeats):
         for trial in timed if r % 2 else reversed(timed):
             crossings = trial.crossings
@@ -299,12 +308,33 @@ def tune_camera(
     for det in runner.detectors.values():
         det.close()
     return TuneResult(camera_id, clip, runner.frames, ref_trial, trials, chosen, margins,
-                      tolerance)  # fmt: skip
+                      tolerance, truth)  # fmt: skip
+
+
+def _standard(ref_trial: Trial, truth: list[Crossing] | None, tolerance: int) -> tuple[Trial, int]:
+    """(what candidates are scored against, the errors a candidate may make): the reference and
+    ``tolerance``, or the hand count and the reference's own errors against it + ``tolerance``."""
+    if truth is None:
+        return ref_trial, tolerance
+    standard = Trial(Candidate("hand count", {}), crossings=list(truth))
+    ref_trial.matched, ref_trial.missed, ref_trial.extra = compare_crossings(
+        truth, ref_trial.crossings
+    )
+    logger.info(
+        "tune: the reference against the hand count: %d of %d matched, %d missed, %d extra",
+        ref_trial.matched,
+        len(truth),
+        ref_trial.missed,
+        ref_trial.extra,
+    )
+    return standard, ref_trial.missed + ref_trial.extra + tolerance
 
 
 def check_tuned(config: Any, camera_id: str, tuned_detector: dict[str, Any], clip: Path, *,
-                max_frames: int | None = None, tolerance: int = 0) -> TuneResult:  # fmt: skip
-    """The tuned settings against the reference on ``clip`` again (one pass each)."""
+                max_frames: int | None = None, tolerance: int = 0,
+                truth: list[Crossing] | None = None) -> TuneResult:  # fmt: skip
+    """The tuned settings against the reference (or the hand count ``truth``) on ``clip``
+    again (one pass each)."""
     camera = _camera(config, camera_id)
     runner = _Runner(camera, camera_plan(camera), clip, max_frames)
     ref_settings = reference_settings(camera.detector)
@@ -313,8 +343,27 @@ def check_tuned(config: Any, camera_id: str, tuned_detector: dict[str, Any], cli
     ref_trial = Trial(reference)
     runner.run(ref_trial)
     ref_trial.matched = len(ref_trial.crossings)
-    trial = try_candidate(runner, Trial(Candidate("tuned", tuned_detector)), ref_trial)
+    standard, allowed = _standard(ref_trial, truth, tolerance)
+    trial = try_candidate(runner, Trial(Candidate("tuned", tuned_detector)), standard)
     for det in runner.detectors.values():
         det.close()
-    chosen = trial if trial.matches(tolerance) else ref_trial
-    return TuneResult(camera_id, clip, runner.frames, ref_trial, [trial], chosen, None, tolerance)
+    chosen = trial if trial.matches(allowed) else ref_trial
+    return TuneResult(camera_id, clip, runner.frames, ref_trial, [trial], chosen, None, tolerance,
+                      truth)  # fmt: skip
+
+
+def truth_for_camera(path: Path, config: Any, camera_id: str, clip: Path) -> list[Crossing]:
+    """The crossings of the hand count ``path`` (the truth format of ``carbonedge audit``) in
+    ``clip``'s media time; its lines must be the camera's (by id)."""
+    from carbonedge.runtime.audit_traffic import load_truth, truth_crossings
+
+    camera = _camera(config, camera_id)
+    truth = load_truth(path)
+    if not truth.vehicles:
+        raise ConfigError(f"--truth {path}: no crossings listed (vehicles:): nothing to score by")
+    ids = {line.id for line in camera.lines}
+    unknown = sorted({v.line for v in truth.vehicles} - ids)
+    if unknown:
+        raise ConfigError(f"--truth {path}: line(s) {', '.join(unknown)} are not lines of the "
+                          f"camera (its lines: {', '.join(sorted(ids)) or 'none'})")  # fmt: skip
+    return truth_crossings(truth, _frame_hw(clip)[1])

@@ -65,6 +65,19 @@ class TuneResult:
     chosen: Trial
     margins_px: tuple[float, float, float, float] | None
     tolerance: int
+    truth: list[Crossing] | None = None  # a hand count: the standard instead of the reference
+
+    @property
+    def standard_n(self) -> int:
+        """Crossings of the standard: the hand count's, or else the reference's."""
+        return len(self.truth) if self.truth is not None else len(self.reference.crossings)
+
+    @property
+    def allowed(self) -> int:
+        """Errors (missed + extra) a candidate may make against the standard."""
+        if self.truth is None:
+            return self.tolerance
+        return self.reference.missed + self.reference.extra + self.tolerance
 
     def speedup(self, trial: Trial) -> float:
         ref = self.reference.fps_median
@@ -72,13 +85,20 @@ class TuneResult:
 
     def table(self) -> str:
         """Markdown table of every trial: config, input, FPS, model ms, speed-up, events."""
-        n = len(self.reference.crossings)
-        out = [f"camera {self.camera_id}: {self.frames} frames of {self.clip.name}, reference "
-               f"{n} crossings; tolerance {self.tolerance} events",
+        n = self.standard_n
+        if self.truth is None:
+            head = f"reference {n} crossings; tolerance {self.tolerance} events"
+        else:
+            head = (f"hand count {n} crossings, the standard (the reference: "
+                    f"{self.reference.missed} missed, {self.reference.extra} extra); a candidate "
+                    f"may make {self.allowed} errors (the reference's + tolerance "
+                    f"{self.tolerance})")  # fmt: skip
+        out = [f"camera {self.camera_id}: {self.frames} frames of {self.clip.name}, {head}",
                "| config | input (h x w) | FPS | model ms/frame | speed-up | events matched / "
                "missed / extra |", "|---|---|---:|---:|---:|---|"]  # fmt: skip
         if n < FEW_CROSSINGS:
-            warning = (f"WARNING: only {n} reference crossings: too few to tell the candidates "
+            warning = (f"WARNING: only {n} {'reference' if self.truth is None else 'hand count'} "
+                       f"crossings: too few to tell the candidates "
                        f"apart; tune on footage with {FEW_CROSSINGS} or more")  # fmt: skip
             out.insert(1, warning)
         for t in [self.reference, *self.trials]:
@@ -93,7 +113,7 @@ class TuneResult:
 
     def report(self) -> dict[str, Any]:
         """What the sidecar keeps about this tuning (``tuned_config``)."""
-        n = len(self.reference.crossings)
+        n = self.standard_n
         return {
             "tuned_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "footage": str(self.clip),
@@ -104,6 +124,7 @@ class TuneResult:
                 "reference": round(self.reference.fps_median, 1),
                 "chosen": round(self.chosen.fps_median, 1),
             },  # fmt: skip
+            "standard": "reference" if self.truth is None else "hand count",
             "events": {
                 "reference": n,
                 "matched": self.chosen.matched,
@@ -111,6 +132,7 @@ class TuneResult:
                 "extra": self.chosen.extra,
             },  # fmt: skip
             "tolerance": self.tolerance,
+            "errors_allowed": self.allowed,
             "margins_px": None if self.margins_px is None else list(self.margins_px),
             "tried": [
                 {

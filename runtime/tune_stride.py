@@ -31,13 +31,14 @@ def stride_candidates(base: Candidate, fps: float) -> list[Candidate]:
 
 
 def stride_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance: int,
-                  fps: float) -> list[Trial]:  # fmt: skip
-    """The stride chain of the fastest match so far (or of the reference), until a miss."""
+                  fps: float, standard: Trial | None = None) -> list[Trial]:  # fmt: skip
+    """The stride chain of the fastest match so far (or of the reference), until a miss;
+    scored against ``standard`` (a hand count) or else the reference."""
     pool = [reference, *(t for t in trials if t.matches(tolerance))]
     best = max(pool, key=lambda t: t.fps_median).candidate
     out: list[Trial] = []
     for candidate in stride_candidates(best, fps):
-        trial = try_candidate(runner, Trial(candidate), reference)
+        trial = try_candidate(runner, Trial(candidate), standard or reference)
         out.append(trial)
         if not trial.matches(tolerance):
             break

@@ -202,3 +202,53 @@ def test_candidates_size_a_stretching_model_as_it_runs():
     assert sizes["yolox frame x0.5"] == (128, 192)
     every_frame = [c.detector.get("detect_fps", "unset") for ch in chains[1:] for c in ch]
     assert every_frame and all(v is None for v in every_frame)  # strides are tried last
+
+
+def _hand_count(folder: Path, line: str = "y150") -> Path:
+    """The highway clip's first true crossing (benchmarks/truth): the white van at frame 138."""
+    path = folder / "truth.yaml"
+    path.write_text(yaml.safe_dump({
+        "clip": CLIP.name,
+        "lines": [{"id": line, "start_px": [0, 150], "end_px": [320, 150]}],
+        "vehicles": [{"line": line, "direction": "in", "frame": 138, "class": "van"}],
+    }), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def test_tune_against_a_hand_count(tmp_path, monkeypatch, capsys):
+    """With --truth the hand count is the standard: the reference is scored against it too and
+    a candidate may make as many errors as the reference does (+ tolerance)."""
+    _need_clip()
+    monkeypatch.setenv(
+        "CARBONEDGE_MODEL_DIR", os.environ.get("CARBONEDGE_MODEL_DIR", str(SHARED / "models"))
+    )
+    site = _site(tmp_path)
+    rc = main(["tune", str(site), "--clip", str(CLIP), "--max-frames", FRAMES, "--truth",
+               str(_hand_count(tmp_path)), "--one-model", "--scales", "0.5", "--repeats", "1",
+               "--no-stride"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    report = yaml.safe_load(sidecar_path(site).read_text(encoding="utf-8"))["cameras"]["highway"][
+        "report"
+    ]
+    assert report["standard"] == "hand count" and report["events"]["reference"] == 1
+    ref_row = next(row for row in out.splitlines() if row.startswith("| reference: yolox"))
+    ref_matched, ref_missed, ref_extra = (int(v) for v in ref_row.split("|")[6].replace(
+        "of 1", "").split("/"))  # fmt: skip
+    assert ref_matched + ref_missed == 1  # the van: counted (as a van) or not
+    assert report["errors_allowed"] == ref_missed + ref_extra
+    assert report["events"]["missed"] + report["events"]["extra"] <= report["errors_allowed"]
+    assert "hand count 1 crossings, the standard (the reference: " in out
+    assert "WARNING: only 1 hand count crossings" in out
+    assert "hand-counted crossings matched" in out
+
+
+def test_a_hand_count_of_other_lines_or_without_a_clip_is_refused(tmp_path, capsys):
+    _need_clip()
+    site = _site(tmp_path)
+    truth = _hand_count(tmp_path, line="north")
+    assert main(["tune", str(site), "--clip", str(CLIP), "--truth", str(truth)]) == 2
+    err = capsys.readouterr().err
+    assert f"--truth {truth}: line(s) north are not lines of the camera (its lines: y150)" in err
+    assert main(["tune", str(site), "--minutes", "1", "--truth", str(truth)]) == 2
+    assert "--truth counts one recorded clip: give it with --clip" in capsys.readouterr().err

@@ -22,9 +22,11 @@ For one camera and the site's own footage:
 
    With a HAND COUNT of the footage (``truth``: ``carbonedge tune --truth T.yaml``), the hand
    count is the standard instead: the reference and every candidate are scored against it the
-   same way, and a candidate may make no more errors (missed + extra) than the reference makes
-   plus ``tolerance``. The reference's own mistakes (a phantom it counts, a class it gets wrong)
-   then no longer reject a candidate that gets those crossings right.
+   same way, and a candidate may miss no more of its crossings than the reference misses and
+   count no more extra ones than the reference does (``tolerance`` errors beyond those in all:
+   ``Trial.matches``). The reference's own mistakes (a phantom it counts, a class it gets wrong)
+   then no longer reject a candidate that gets those crossings right, and a candidate cannot buy
+   fewer extras with more misses.
 
 4. STRIDE (``runtime/tune_stride.py``): the fastest match (or the reference) with the vehicle
    stages seeing every 2nd, 3rd, ... frame (``detect_fps``, ``runtime/stride.py``), until a miss.
@@ -271,7 +273,7 @@ def tune_camera(
     ref_trial = Trial(reference)
     probe = runner.run(ref_trial, probe=True)
     ref_trial.matched = len(ref_trial.crossings)
-    standard, allowed = _standard(ref_trial, truth, tolerance)
+    standard = _standard(ref_trial, truth)
     margins = None
     if probe.boxes_at_lines:
         margins = margins_from_boxes(np.concatenate(probe.boxes_at_lines))
@@ -287,18 +289,18 @@ def tune_camera(
                 continue
             trial = try_candidate(runner, Trial(candidate), standard)
             trials.append(trial)
-            if not trial.matches(allowed):
+            if not trial.matches(tolerance, ref_trial):
                 break
     if int8:
         from carbonedge.runtime.tune_int8 import int8_trials
 
-        trials.extend(int8_trials(runner, trials, standard, allowed, frame_hw))
+        trials.extend(int8_trials(runner, trials, standard, tolerance, frame_hw, ref_trial))
     if stride:
         from carbonedge.runtime.tune_stride import stride_trials
 
-        trials.extend(stride_trials(runner, trials, ref_trial, allowed, clip_fps, standard))
+        trials.extend(stride_trials(runner, trials, ref_trial, tolerance, clip_fps, standard))
     # Step 3: time the reference and every match again, taking turns
-    timed = [ref_trial, *(t for t in trials if t.matches(allowed))]
+    timed = [ref_trial, *(t for t in trials if t.matches(tolerance, ref_trial))]
     for r in range(1, repeats):
         for trial in timed if r % 2 else reversed(timed):
             crossings = trial.crossings
@@ -311,11 +313,11 @@ def tune_camera(
                       tolerance, truth)  # fmt: skip
 
 
-def _standard(ref_trial: Trial, truth: list[Crossing] | None, tolerance: int) -> tuple[Trial, int]:
-    """(what candidates are scored against, the errors a candidate may make): the reference and
-    ``tolerance``, or the hand count and the reference's own errors against it + ``tolerance``."""
+def _standard(ref_trial: Trial, truth: list[Crossing] | None) -> Trial:
+    """What candidates are scored against: the reference, or the hand count (the reference is
+    then scored against it too: its missed and extra are what a candidate may also make)."""
     if truth is None:
-        return ref_trial, tolerance
+        return ref_trial
     standard = Trial(Candidate("hand count", {}), crossings=list(truth))
     ref_trial.matched, ref_trial.missed, ref_trial.extra = compare_crossings(
         truth, ref_trial.crossings
@@ -327,7 +329,7 @@ def _standard(ref_trial: Trial, truth: list[Crossing] | None, tolerance: int) ->
         ref_trial.missed,
         ref_trial.extra,
     )
-    return standard, ref_trial.missed + ref_trial.extra + tolerance
+    return standard
 
 
 def check_tuned(config: Any, camera_id: str, tuned_detector: dict[str, Any], clip: Path, *,
@@ -343,11 +345,11 @@ def check_tuned(config: Any, camera_id: str, tuned_detector: dict[str, Any], cli
     ref_trial = Trial(reference)
     runner.run(ref_trial)
     ref_trial.matched = len(ref_trial.crossings)
-    standard, allowed = _standard(ref_trial, truth, tolerance)
+    standard = _standard(ref_trial, truth)
     trial = try_candidate(runner, Trial(Candidate("tuned", tuned_detector)), standard)
     for det in runner.detectors.values():
         det.close()
-    chosen = trial if trial.matches(allowed) else ref_trial
+    chosen = trial if trial.matches(tolerance, ref_trial) else ref_trial
     return TuneResult(camera_id, clip, runner.frames, ref_trial, [trial], chosen, None, tolerance,
                       truth)  # fmt: skip
 

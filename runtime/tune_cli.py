@@ -158,14 +158,21 @@ def _check(args: argparse.Namespace, config, cameras: list[str]) -> int:
                                  max_frames=args.max_frames, tolerance=args.tolerance,
                                  truth=_truth(args, config, camera_id, clip))  # fmt: skip
             trial = result.trials[0]
-            ok = trial.matches(result.allowed)
+            ok = trial.matches(args.tolerance, result.reference)
             failed += not ok
             sys.stdout.write(result.table() + "\n")
             sys.stdout.write(
                 f"camera {camera_id}: {'OK' if ok else 'NO LONGER MATCHES'}: tuned settings "
                 f"{result.speedup(trial):.2f}x the reference's FPS, {trial.matched} of "
                 f"{result.standard_n} crossings matched, {trial.missed} missed, "
-                f"{trial.extra} extra ({result.allowed} allowed)"
+                f"{trial.extra} extra (tolerance {args.tolerance}"
+                + (
+                    ""
+                    if result.truth is None
+                    else f" beyond the reference's {result.reference.missed} missed and "
+                    f"{result.reference.extra} extra"
+                )
+                + ")"
                 + ("" if ok else f"; run carbonedge tune {args.config} again")
                 + "\n\n"
             )

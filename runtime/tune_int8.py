@@ -22,7 +22,7 @@ __all__ = ["int8_trials"]
 
 
 def int8_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance: int,
-                 frame_hw: tuple[int, int]) -> list[Trial]:  # fmt: skip
+                frame_hw: tuple[int, int], base: Trial | None = None) -> list[Trial]:  # fmt: skip
     """The fastest FP32 match quantized on 32 of the footage's frames (its crop, its input
     size) and tried; nothing when no candidate matched or quantization fails."""
     from carbonedge.runtime.base.errors import ModelError
@@ -32,7 +32,8 @@ def int8_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance: i
     from carbonedge.vision.detectors.model_variants import variant_path
     from carbonedge.vision.quantize import quantize_model
 
-    matching = [t for t in trials if t.matches(tolerance) and t.candidate.input_hw is not None]
+    matching = [t for t in trials
+                if t.matches(tolerance, base) and t.candidate.input_hw is not None]  # fmt: skip
     if not matching:
         return []
     best = max(matching, key=lambda t: t.fps_median).candidate

@@ -34,12 +34,12 @@ def stride_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance:
                   fps: float, standard: Trial | None = None) -> list[Trial]:  # fmt: skip
     """The stride chain of the fastest match so far (or of the reference), until a miss;
     scored against ``standard`` (a hand count) or else the reference."""
-    pool = [reference, *(t for t in trials if t.matches(tolerance))]
+    pool = [reference, *(t for t in trials if t.matches(tolerance, reference))]
     best = max(pool, key=lambda t: t.fps_median).candidate
     out: list[Trial] = []
     for candidate in stride_candidates(best, fps):
         trial = try_candidate(runner, Trial(candidate), standard or reference)
         out.append(trial)
-        if not trial.matches(tolerance):
+        if not trial.matches(tolerance, reference):
             break
     return out

@@ -46,7 +46,7 @@ import numpy as np
 from carbonedge.runtime.audit_events import Crossing
 from carbonedge.runtime.base.errors import ConfigError
 from carbonedge.runtime.pipeline import CameraPlan, SourcePipeline
-from carbonedge.runtime.tune_result import Candidate, Trial, TuneResult, compare_crossings
+from carbonedge.runtime.tune_result import Candidate, Trial, TuneResult, score_trial
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +235,7 @@ def try_candidate(runner: _Runner, trial: Trial, reference: Trial) -> Trial:
         trial.error = f"failed: {exc}"[:160]
         logger.info("tune: %s %s", trial.candidate.name, trial.error)
         return trial
-    trial.matched, trial.missed, trial.extra = compare_crossings(reference.crossings,
-                                                                 trial.crossings)  # fmt: skip
+    score_trial(trial, reference.crossings)
     logger.info("tune: %s: %.1f FPS, %d matched, %d missed, %d extra", trial.candidate.name,
                 trial.fps_median, trial.matched, trial.missed, trial.extra)  # fmt: skip
     return trial
@@ -319,9 +318,7 @@ def _standard(ref_trial: Trial, truth: list[Crossing] | None) -> Trial:
     if truth is None:
         return ref_trial
     standard = Trial(Candidate("hand count", {}), crossings=list(truth))
-    ref_trial.matched, ref_trial.missed, ref_trial.extra = compare_crossings(
-        truth, ref_trial.crossings
-    )
+    score_trial(ref_trial, truth)
     logger.info(
         "tune: the reference against the hand count: %d of %d matched, %d missed, %d extra",
         ref_trial.matched,

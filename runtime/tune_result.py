@@ -12,7 +12,7 @@ from typing import Any
 
 from carbonedge.runtime.audit_events import MATCH_WINDOW_S, Crossing, match_events
 
-__all__ = ["FEW_CROSSINGS", "Candidate", "Trial", "TuneResult", "compare_crossings"]
+__all__ = ["FEW_CROSSINGS", "Candidate", "Trial", "TuneResult", "compare_crossings", "score_trial"]
 
 #: Fewer reference crossings than this cannot tell candidates apart: the table says so.
 FEW_CROSSINGS = 10
@@ -40,6 +40,10 @@ class Trial:
     missed: int = 0
     extra: int = 0
     error: str | None = None
+    #: missed / extra with the class left out (the event F1's matching): a crossing counted
+    #: with another class is neither
+    events_missed: int = 0
+    events_extra: int = 0
 
     @property
     def fps_median(self) -> float:
@@ -51,11 +55,18 @@ class Trial:
 
     def matches(self, tolerance: int, base: Trial | None = None) -> bool:
         """Ran, and made at most ``tolerance`` errors beyond ``base``'s: more missed than it
-        missed plus more extra than its extra (``base``: the reference scored against a hand
-        count; None, or the reference as the standard: no errors)."""
-        missed, extra = (base.missed, base.extra) if base is not None else (0, 0)
-        excess = max(0, self.missed - missed) + max(0, self.extra - extra)
-        return self.error is None and excess <= tolerance
+        missed plus more extra than its extra, counted with the class and, apart, without it
+        (the larger of the two; ``base``: the reference scored against a hand count; None, or
+        the reference as the standard: no errors). Without the class, dropping a crossing the
+        base counted with a wrong class is a miss more; with it, a class changed is an error."""
+        if self.error is not None:
+            return False
+        b = base if base is not None else Trial(self.candidate)
+        with_class = max(0, self.missed - b.missed) + max(0, self.extra - b.extra)
+        events = max(0, self.events_missed - b.events_missed) + max(
+            0, self.events_extra - b.events_extra
+        )
+        return max(with_class, events) <= tolerance
 
 
 @dataclass
@@ -143,6 +154,13 @@ class TuneResult:
                 for t in self.trials
             ],  # fmt: skip
         }
+
+
+def score_trial(trial: Trial, standard: list[Crossing]) -> None:
+    """``trial``'s matched / missed / extra against ``standard``, with and without the class."""
+    trial.matched, trial.missed, trial.extra = compare_crossings(standard, trial.crossings)
+    events = match_events(standard, trial.crossings)
+    trial.events_missed, trial.events_extra = len(events.missed), len(events.phantoms)
 
 
 def compare_crossings(reference: list[Crossing], other: list[Crossing],

@@ -262,6 +262,13 @@ def test_a_candidate_may_not_trade_misses_for_extras(missed, extra, tolerance, o
     reference = Trial(Candidate("reference", {}), matched=5, missed=20, extra=13)
     trial = Trial(Candidate("cheap", {}), matched=25 - missed, missed=missed, extra=extra)
     assert trial.matches(tolerance, reference) is ok
+    # the reference's 13 extras are 11 of its vehicles counted with a wrong class (each also
+    # a miss with the class) and 2 phantoms; a candidate that stops counting those 11 has only
+    # 2 extras with the class, the same 20 missed, but 11 more vehicles missed without it
+    reference.events_missed, reference.events_extra = 9, 2
+    dropped = Trial(Candidate("drops them", {}), matched=5, missed=20, extra=2,
+                    events_missed=20, events_extra=2)  # fmt: skip
+    assert not dropped.matches(0, reference)
     assert Trial(Candidate("as the reference", {}), matched=5).matches(0)  # no base: no errors
     assert not Trial(Candidate("one extra", {}), matched=5, extra=1).matches(0)
 

@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
     p.add_argument("--truth", type=Path, default=None,
                    help="a hand count of --clip (the truth format of carbonedge audit): the "
-                   "standard instead of the reference; a candidate may make no more errors than "
-                   "the reference does, plus --tolerance")  # fmt: skip
+                   "standard instead of the reference; a candidate may miss no more and count "
+                   "no more extra than the reference does (with and without the class), "
+                   "--tolerance errors beyond that")  # fmt: skip
     p.add_argument("--tolerance", type=int, default=0,
                    help="crossings a candidate may miss or add vs the reference "
                    "(default 0)")  # fmt: skip

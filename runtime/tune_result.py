@@ -61,10 +61,12 @@ class Trial:
         base counted with a wrong class is a miss more; with it, a class changed is an error."""
         if self.error is not None:
             return False
-        b = base if base is not None else Trial(self.candidate)
-        with_class = max(0, self.missed - b.missed) + max(0, self.extra - b.extra)
-        events = max(0, self.events_missed - b.events_missed) + max(
-            0, self.events_extra - b.events_extra
+        if base is None:
+            errors = max(self.missed + self.extra, self.events_missed + self.events_extra)
+            return errors <= tolerance
+        with_class = max(0, self.missed - base.missed) + max(0, self.extra - base.extra)
+        events = max(0, self.events_missed - base.events_missed) + max(
+            0, self.events_extra - base.events_extra
         )
         return max(with_class, events) <= tolerance
 

@@ -38,7 +38,7 @@ def stride_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance:
     best = max(pool, key=lambda t: t.fps_median).candidate
     out: list[Trial] = []
     for candidate in stride_candidates(best, fps):
-        trial = try_candidate(runner, Trial(candidate), standard or reference)
+        trial = try_candidate(runner, Trial(candidate), reference if standard is None else standard)
         out.append(trial)
         if not trial.matches(tolerance, reference):
             break

@@ -60,6 +60,9 @@ def site_health(site: Site) -> dict[str, Any]:
         crop = p.stage("roi") if p is not None else None
         if crop is not None:  # the detector's crop: learning, learned (with a hint), configured
             entry["roi"] = crop.snapshot()  # type: ignore[attr-defined]
+        zoom = p.stage("zoom") if p is not None else None
+        if zoom is not None:  # which lines the detector looks at again, zoomed in, and why
+            entry["zoom"] = zoom.snapshot()  # type: ignore[attr-defined]
         sizes = p.stage("size_classes") if p is not None else None
         if sizes is not None:  # the scene's car scale: car heights at the lines, small-car hint
             entry["vehicle_scale"] = sizes.snapshot()  # type: ignore[attr-defined]

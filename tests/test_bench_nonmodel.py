@@ -12,7 +12,7 @@ import pytest
 from carbonedge.benchmarks import bench_nonmodel as bench
 from carbonedge.vision.detectors import yolo_common
 
-DEFAULT_STAGES = ("light_profile", "motion_gate", "roi", "detect", "road_classes", "track",
+DEFAULT_STAGES = ("light_profile", "motion_gate", "roi", "zoom", "detect", "road_classes", "track",
                   "riders", "size_classes", "analytics", "modal_split")  # fmt: skip
 
 

@@ -167,6 +167,8 @@ class Packet:
             detector stage then reuses its last detections.
         roi_xyxy: the part of the frame the detector looks at, (x0, y0, x1, y1) px, or None for
             the whole frame (the ROI stage sets it).
+        zoom_xyxy: windows (x0, y0, x1, y1) px the detector looks at again at a higher zoom,
+            around the lines where road users stand small (the zoom stage sets them).
         ended_track_ids: tracks that ended with this frame (the tracker stage sets them; the
             pipeline then calls every stage's ``forget``).
         backfill_xyxy: tracker id -> (4,) box where a track first output on this frame was
@@ -180,6 +182,7 @@ class Packet:
     events: list[Any] = field(default_factory=list)
     run_detector: bool = True
     roi_xyxy: tuple[int, int, int, int] | None = None
+    zoom_xyxy: tuple[tuple[int, int, int, int], ...] = ()
     ended_track_ids: list[int] = field(default_factory=list)
     backfill_xyxy: dict[int, Any] = field(default_factory=dict)
     strided: bool = False

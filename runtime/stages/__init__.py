@@ -23,6 +23,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "light_profile",  # day/dusk/night/glare/fog from frame statistics: the detector profile
     "motion_gate",  # nothing moved: the detector may skip this frame
     "roi",  # the part of the frame the detector looks at
+    "zoom",  # windows around the lines where road users are small, detected at a higher zoom
     "detect",  # the shared detector (or the last detections on a gated frame)
     "exclusion",  # drop detections in the exclusion masks
     "road_classes",  # detector labels -> road-v1 (riders folded in, per-class evidence)

@@ -34,7 +34,11 @@ class DetectStage(Stage):
             packet.detections = self._last
             return packet
         t0 = time.perf_counter()
-        if packet.roi_xyxy is not None:
+        if packet.zoom_xyxy:  # only for a detector with ``zoom`` (the zoom stage)
+            detections = self.detector.detect(
+                packet.frame, roi_xyxy=packet.roi_xyxy, zoom_xyxy=packet.zoom_xyxy
+            )
+        elif packet.roi_xyxy is not None:
             detections = self.detector.detect(packet.frame, roi_xyxy=packet.roi_xyxy)
         else:
             detections = self.detector.detect(packet.frame)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from carbonedge.runtime.base.plugins import Registry
 from carbonedge.runtime.base.types import Detections, Frame
 from carbonedge.vision.detectors.roi import RoiBox
+from carbonedge.vision.detectors.zoom import ZoomConfig
 
 
 class DetectorConfig(BaseModel):
@@ -49,6 +50,8 @@ class Detector(ABC):
 
         ``roi_xyxy``: (x0, y0, x1, y1) px, x1/y1 exclusive, inside the frame: look only there
         (``roi_box`` gives it); None: the whole frame. A detector without ROI support ignores it.
+        A detector whose ``zoom`` is not None also takes ``zoom_xyxy``: windows (frame px) to
+        look at again at its full input size (``zoom.py``; the zoom stage passes them).
         """
 
     @property
@@ -62,6 +65,15 @@ class Detector(ABC):
         """The region its config asks for: "auto" (around a camera's lines and zones), a fixed
         (x0, y0, x1, y1) px box, or None (the whole frame; a detector without the setting)."""
         return None
+
+    @property
+    def zoom(self) -> ZoomConfig | None:
+        """Its zoom windows' settings (``zoom.py``); None: it takes no ``zoom_xyxy``."""
+        return None
+
+    def model_px_per_frame_px(self, frame_hw: tuple[int, int]) -> float:
+        """How much taller a road user looks to the model than in a frame of ``frame_hw``."""
+        return 1.0
 
     @property
     def roi_learn_vehicles(self) -> int | None:
@@ -99,7 +111,7 @@ class Detector(ABC):
 
 class CropOfInner:
     """Mixin of a detector that wraps another (``crop_inner``) and detects inside that one's
-    crop and rate: ``roi``, ``roi_learn_vehicles``, ``roi_learned``, ``roi_box`` and
+    crop and rate: ``roi``, ``roi_learn_vehicles``, ``roi_learned``, ``roi_box``, ``zoom`` and
     ``detect_fps`` are the inner detector's (the fused detector's model, a camera's light-profile
     detector)."""
 
@@ -116,6 +128,13 @@ class CropOfInner:
     @property
     def roi_learn_vehicles(self) -> int | None:
         return self.crop_inner.roi_learn_vehicles
+
+    @property
+    def zoom(self) -> ZoomConfig | None:
+        return self.crop_inner.zoom
+
+    def model_px_per_frame_px(self, frame_hw: tuple[int, int]) -> float:
+        return self.crop_inner.model_px_per_frame_px(frame_hw)
 
     @property
     def roi_learned(self) -> str:

@@ -16,6 +16,7 @@ gating) and forgets a source's background when it ends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -125,8 +126,13 @@ class FusedDetector(CropOfInner, Detector):
     def crop_inner(self) -> Detector:
         return self.model  # the crop settings are the model's (CropOfInner)
 
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
-        found = self.model.detect(frame, roi_xyxy)
+    def detect(
+        self, frame: Frame, roi_xyxy: RoiBox | None = None, zoom_xyxy: Sequence[RoiBox] = ()
+    ) -> Detections:
+        if zoom_xyxy:  # the model's zoom windows (its ``zoom``); motion and lamps look once
+            found = self.model.detect(frame, roi_xyxy, zoom_xyxy=zoom_xyxy)
+        else:
+            found = self.model.detect(frame, roi_xyxy)
         blobs = self.motion.detect(frame, roi_xyxy)
         if self.headlights is not None:  # before the blobs: a blob on a pair's box is that car
             found = self._with_pairs(found, self.headlights.detect(frame, roi_xyxy))

@@ -29,6 +29,7 @@ from carbonedge.vision.detectors.model_files import locate_model
 from carbonedge.vision.detectors.roi import RoiBox
 from carbonedge.vision.detectors.slices import merge_passes, slice_boxes
 from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
+from carbonedge.vision.detectors.zoom import ZoomConfig, cut_by_window, in_own_cell, part_of_whole
 from carbonedge.vision.taxonomy import LABEL_TO_ROAD
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ class YoloOnnxDetector(Detector):
         """Candidates above the score threshold: xyxy image px, score, class id, output row."""
 
     # -- common path ----------------------------------------------------------------------------
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
+    def detect(
+        self, frame: Frame, roi_xyxy: RoiBox | None = None, zoom_xyxy: Sequence[RoiBox] = ()
+    ) -> Detections:
         image = frame.image
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(
@@ -95,6 +98,9 @@ class YoloOnnxDetector(Detector):
             xyxy, score, class_id, row = self._sliced(image, frame)
         if roi_xyxy is not None:
             roi.to_frame_xyxy(xyxy, roi_xyxy)
+        if zoom_xyxy:
+            xyxy, score, class_id, row = self._zoomed(frame, (xyxy, score, class_id, row),
+                                                      zoom_xyxy)  # fmt: skip
         return Detections(xyxy, score, class_id, source_row=row)
 
     def _one_pass(self, image: NDArray[np.uint8], frame: Frame) -> Decoded:
@@ -121,6 +127,44 @@ class YoloOnnxDetector(Detector):
             xyxy += np.array([x0, y0, x0, y0], np.float32)
             parts.append((xyxy, score, class_id, row))
         xyxy, score, class_id, row = (np.concatenate(p) for p in zip(*parts, strict=True))
+        keep = merge_passes(
+            xyxy,
+            score,
+            self.group_of_class[class_id],
+            iou_threshold=self.config.nms_iou,
+            ios_threshold=_SLICE_IOS,
+            max_det=self.config.max_detections,
+        )
+        return xyxy[keep], score[keep], class_id[keep], row[keep]
+
+    def _zoomed(self, frame: Frame, whole: Decoded, windows: Sequence[RoiBox]) -> Decoded:
+        """The whole-frame pass's boxes (frame px) merged with one model run per zoom window at
+        the model's own input size: a box the window cuts, one another window sees nearer its
+        middle, one the whole pass would see at ``zoom.below_px`` or taller (a window adds only
+        small road users), or one that is a part of a larger whole-pass box
+        (``zoom.part_of_whole``), is left out; the rest are merged with the
+        whole pass's boxes like slices (the better score of one road user wins)."""
+        parts = []
+        scale = self.model_px_per_frame_px(frame.shape_hw)  # frame px -> the whole pass's px
+        for k, (x0, y0, x1, y1) in enumerate(windows):
+            crop = frame.image[y0:y1, x0:x1]
+            if self.config.contrast == "clahe":
+                crop = clahe_bgr(crop)
+            xyxy, score, class_id, row = self._one_pass(crop, frame)
+            xyxy += np.array([x0, y0, x0, y0], np.float32)
+            mine = ~cut_by_window(xyxy - [x0, y0, x0, y0], (x0, y0, x1, y1), frame.shape_hw)
+            mine &= in_own_cell(xyxy, k, windows)
+            mine &= (xyxy[:, 3] - xyxy[:, 1]) * scale < self.config.zoom.below_px  # small ones
+            parts.append((xyxy[mine], score[mine], class_id[mine], row[mine]))
+        xyxy, score, class_id, row = (np.concatenate(p) for p in zip(*parts, strict=True))
+        window_h = max(y1 - y0 for _, y0, _, y1 in windows)
+        part = part_of_whole(
+            (xyxy, score, self.group_of_class[class_id]),
+            (whole[0], whole[1], self.group_of_class[whole[2]]),
+            window_h,
+        )
+        zoomed = (xyxy[~part], score[~part], class_id[~part], row[~part])
+        xyxy, score, class_id, row = (np.concatenate(p) for p in zip(whole, zoomed, strict=True))
         keep = merge_passes(
             xyxy,
             score,
@@ -214,6 +258,16 @@ class YoloOnnxDetector(Detector):
     @property
     def roi(self) -> Literal["auto"] | RoiBox | None:
         return self.config.roi
+
+    @property
+    def zoom(self) -> ZoomConfig | None:
+        return None if self.config.zoom.mode == "off" else self.config.zoom
+
+    def model_px_per_frame_px(self, frame_hw: tuple[int, int]) -> float:
+        """Model input px per frame px, vertically, in a whole-frame pass (how tall a road user
+        of the frame looks to the model)."""
+        sy, sx = self.input_hw[0] / frame_hw[0], self.input_hw[1] / frame_hw[1]
+        return sy if self.stretches else min(sy, sx)
 
     @property
     def roi_learn_vehicles(self) -> int | None:

@@ -1,6 +1,6 @@
 """The settings shared by the YOLO-family ONNX backends (``yolo_common.YoloOnnxDetector``): the
 model, classes, thresholds, NMS, input size, the crop (``roi``), the detection rate
-(``detect_fps``), slices, contrast and the ONNX Runtime session."""
+(``detect_fps``), slices, zoom windows, contrast and the ONNX Runtime session."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from carbonedge.vision.detectors import onnx_session, roi
 from carbonedge.vision.detectors.base import DetectorConfig
+from carbonedge.vision.detectors.zoom import ZoomConfig
 
 __all__ = ["YoloOnnxConfig"]
 
@@ -117,6 +118,12 @@ class YoloOnnxConfig(DetectorConfig):
         True,
         description="with slices, also run the whole image once (vehicles larger than a slice, or "
         "cut by a slice border)",
+    )
+    zoom: ZoomConfig = Field(
+        default_factory=ZoomConfig,
+        description="windows around the lines and zones where road users stand small, run "
+        "through the model at a higher zoom and merged with the whole-frame pass "
+        "(vision/detectors/zoom.py); 'off', 'on' or 'auto' (the default) as a shorthand",
     )
     contrast: Literal["none", "clahe"] = Field(
         "none",

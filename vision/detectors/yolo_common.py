@@ -126,16 +126,7 @@ class YoloOnnxDetector(Detector):
             xyxy, score, class_id, row = self._one_pass(image[y0:y1, x0:x1], frame)
             xyxy += np.array([x0, y0, x0, y0], np.float32)
             parts.append((xyxy, score, class_id, row))
-        xyxy, score, class_id, row = (np.concatenate(p) for p in zip(*parts, strict=True))
-        keep = merge_passes(
-            xyxy,
-            score,
-            self.group_of_class[class_id],
-            iou_threshold=self.config.nms_iou,
-            ios_threshold=_SLICE_IOS,
-            max_det=self.config.max_detections,
-        )
-        return xyxy[keep], score[keep], class_id[keep], row[keep]
+        return self._merged(*(np.concatenate(p) for p in zip(*parts, strict=True)))
 
     def _zoomed(self, frame: Frame, whole: Decoded, windows: Sequence[RoiBox]) -> Decoded:
         """The whole-frame pass's boxes (frame px) merged with one model run per zoom window at
@@ -164,7 +155,17 @@ class YoloOnnxDetector(Detector):
             window_h,
         )
         zoomed = (xyxy[~part], score[~part], class_id[~part], row[~part])
-        xyxy, score, class_id, row = (np.concatenate(p) for p in zip(whole, zoomed, strict=True))
+        return self._merged(*(np.concatenate(p) for p in zip(whole, zoomed, strict=True)))
+
+    def _merged(
+        self,
+        xyxy: NDArray[np.float32],
+        score: NDArray[np.float32],
+        class_id: NDArray[np.int32],
+        row: NDArray[np.int32],
+    ) -> Decoded:
+        """The candidates of several passes over one image (image px) merged: grouped NMS, then
+        a box mostly inside a better-scored one of its group dropped (``slices.merge_passes``)."""
         keep = merge_passes(
             xyxy,
             score,

@@ -3,7 +3,8 @@
 Road users a few pixels tall at a line are what a 416 px COCO detector misses most (README,
 "Hard light and distance"). The detector's ``zoom`` settings (``vision/detectors/zoom.py``) say
 how; this stage keeps, per camera, which regions need it and hands their windows to the detect
-stage on ``packet.zoom_xyxy``. With ``mode: auto`` every line and zone starts zoomed; once
+stage on ``packet.zoom_xyxy``. With ``mode: auto`` every line and zone starts zoomed
+(``learn_zoomed: false``: unzoomed); once
 ``learn_tracks`` tracks were seen at one (their box's bottom centre within one box height of
 it, on the tracked frames after the zoom passes), the median of their median box heights, in
 the model's input px, decides: under ``below_px`` it stays zoomed, else it is seen by the

@@ -17,9 +17,10 @@ area and half a window tall: a bus's windscreen seen as a car must not replace t
 ``part_of_whole``).
 
 Which regions: ``zoom: {mode: auto}`` (the default) zooms every region of a new camera until
-``learn_tracks`` tracks were seen at it, then keeps zooming only where their median box height
-in the model's input (frame px times the whole-frame pass's scale) is under ``below_px``; a
-region nobody has crossed yet stays zoomed. ``mode: on`` zooms every region, ``off`` none.
+``learn_tracks`` tracks were seen at it (``learn_zoomed: false``: none while learning), then
+keeps zooming only where their median box height in the model's input (frame px times the
+whole-frame pass's scale) is under ``below_px``; a region nobody has crossed yet stays as it
+started. ``mode: on`` zooms every region, ``off`` none.
 The zoom stage (``runtime/stages/zoom.py``) keeps that per camera; the detector stays
 stateless and takes the windows with each frame (``Detector.detect(frame, roi, zoom_xyxy)``).
 Cost: one model run per window on the frames the detector runs.

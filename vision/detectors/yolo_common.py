@@ -142,8 +142,8 @@ class YoloOnnxDetector(Detector):
             if self.config.contrast == "clahe":
                 crop = clahe_bgr(crop)
             xyxy, score, class_id, row = self._one_pass(crop, frame)
+            mine = ~cut_by_window(xyxy, (x0, y0, x1, y1), frame.shape_hw)  # window px
             xyxy += np.array([x0, y0, x0, y0], np.float32)
-            mine = ~cut_by_window(xyxy - [x0, y0, x0, y0], (x0, y0, x1, y1), frame.shape_hw)
             mine &= in_own_cell(xyxy, k, windows)
             mine &= (xyxy[:, 3] - xyxy[:, 1]) * scale < self.config.zoom.below_px  # small ones
             parts.append((xyxy[mine], score[mine], class_id[mine], row[mine]))

@@ -105,12 +105,8 @@ def region_windows(
     h, w = frame_hw
     ww, wh = max(1, round(w / factor)), max(1, round(h / factor))
     pts = np.asarray(region_px, np.float64).reshape(-1, 2)
-    if len(pts) >= 3:
-        pts = np.vstack([pts, pts[:1]])  # a zone: its closed outline
-    span_x = float(np.ptp(pts[:, 0])) if len(pts) else 0.0
-    span_y = float(np.ptp(pts[:, 1])) if len(pts) else 0.0
+    span_x, span_y = (float(v) for v in np.ptp(pts, axis=0))
     step = 1.0 - overlap
-    n = max(1, math.ceil(max(span_x / (ww * step), span_y / (wh * step))))
     if len(pts) >= 3:  # a zone: a grid over its bounding box
         nx = max(1, math.ceil(span_x / (ww * step)))
         ny = max(1, math.ceil(span_y / (wh * step)))
@@ -118,6 +114,7 @@ def region_windows(
         centres = [(x0 + (i + 0.5) * span_x / nx, y0 + (j + 0.5) * span_y / ny)
                    for j in range(ny) for i in range(nx)]  # fmt: skip
     else:  # a line: even steps along its length
+        n = max(1, math.ceil(max(span_x / (ww * step), span_y / (wh * step))))
         a, b = pts[0], pts[-1]
         centres = [tuple(a + (b - a) * (i + 0.5) / n) for i in range(n)]
     out = []

@@ -28,7 +28,9 @@ For one camera and the site's own footage:
    then no longer reject a candidate that gets those crossings right, and a candidate cannot buy
    fewer extras with more misses.
 
-4. STRIDE (``runtime/tune_stride.py``): the fastest match (or the reference) with the vehicle
+4. ZOOM (``runtime/tune_zoom.py``): the fastest match (or the reference) with its zoom windows
+   off, where it has any: a site whose road users the whole-frame pass sees needs none.
+5. STRIDE (``runtime/tune_stride.py``): the fastest match (or the reference) with the vehicle
    stages seeing every 2nd, 3rd, ... frame (``detect_fps``, ``runtime/stride.py``), until a miss.
    The reference sees every frame.
 """
@@ -253,13 +255,14 @@ def tune_camera(
     models: int = 2,
     int8: bool = False,
     stride: bool = True,
+    zoom: bool = True,
     truth: list[Crossing] | None = None,
 ) -> TuneResult:
     """Search the cheaper settings of ``camera_id`` of ``config`` (a ``SiteConfig`` read
     without its tuned sidecar) on ``clip`` (its first ``max_frames``); see the module
     docstring. ``repeats``: timing passes of each matching candidate and the reference (taking
-    turns); ``scales``/``models``/``stride``: fewer candidates (tests); ``truth``: a hand count
-    of the clip's crossings (media time), the standard instead of the reference."""
+    turns); ``scales``/``models``/``zoom``/``stride``: fewer candidates (tests); ``truth``: a
+    hand count of the clip's crossings (media time), the standard instead of the reference."""
     from carbonedge.vision.detectors.roi import margins_from_boxes
 
     camera = _camera(config, camera_id)
@@ -294,6 +297,10 @@ def tune_camera(
         from carbonedge.runtime.tune_int8 import int8_trials
 
         trials.extend(int8_trials(runner, trials, standard, tolerance, frame_hw, ref_trial))
+    if zoom:
+        from carbonedge.runtime.tune_zoom import zoom_trials
+
+        trials.extend(zoom_trials(runner, trials, ref_trial, tolerance, standard))
     if stride:
         from carbonedge.runtime.tune_stride import stride_trials
 

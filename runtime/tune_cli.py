@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8", action="store_true",
                    help="also quantize the fastest match on the footage's frames and "
                    "try it")  # fmt: skip
+    p.add_argument("--no-zoom", action="store_true",
+                   help="do not try the fastest match with its zoom windows off")  # fmt: skip
     p.add_argument("--no-stride", action="store_true",
                    help="do not try detecting on every 2nd, 3rd, ... frame only")  # fmt: skip
     p.add_argument("--check", action="store_true", help="re-run the tuned settings of "
@@ -101,7 +103,8 @@ def _tune(args: argparse.Namespace, config, cameras: list[str]) -> int:
             result = tune_camera(
                 config, camera_id, clip, max_frames=args.max_frames, tolerance=args.tolerance,
                 repeats=args.repeats, scales=tuple(args.scales), models=1 if args.one_model else 2,
-                int8=args.int8, stride=not args.no_stride, truth=truth,
+                int8=args.int8, zoom=not args.no_zoom, stride=not args.no_stride,
+                truth=truth,
             )  # fmt: skip
             sys.stdout.write(result.table() + "\n\n")
             report = result.report()

@@ -8,7 +8,10 @@ stage on ``packet.zoom_xyxy``. With ``mode: auto`` every line and zone starts zo
 ``learn_tracks`` tracks were seen at one (their box's bottom centre within one box height of
 it, on the tracked frames after the zoom passes), the median of their median box heights, in
 the model's input px, decides: under ``below_px`` it stays zoomed, else it is seen by the
-whole-frame pass alone from then on. The decision is logged and shown in ``/healthz``
+whole-frame pass alone from then on. A region is decided early (``EARLY``) when every track seen
+at it so far stands above ``below_px``, 5 of them (a sign test), or twice that, 3 of them: its
+road users are plainly large, and the rest of its learning would pay for zoom passes that find
+nothing. The decision is logged and shown in ``/healthz``
 (``sources.<id>.zoom``). Built only when the detector has zoom settings, the mode is not
 ``off`` and the camera counts on lines or zones.
 """
@@ -53,6 +56,11 @@ class ZoomStage(Stage):
 
     #: Heights kept per track while a region is learning (the newest win).
     MAX_HEIGHTS = 64
+    #: Early "no zoom": (n, f): a region whose tracks so far, n or more, each stand at least
+    #: f x below_px (its median height) in the model input is decided then. (5, 1.0) is a sign
+    #: test: were the median under below_px, 5 tracks in a row above it would come less than
+    #: once in 32 times; (3, 2.0) asks for a wide margin instead of more tracks.
+    EARLY: tuple[tuple[int, float], ...] = ((3, 2.0), (5, 1.0))
 
     def __init__(self, detector: Any, names: list[str], regions: list[NDArray]) -> None:
         self.detector = detector
@@ -119,8 +127,19 @@ class ZoomStage(Stage):
                 seen = region.heights.setdefault(int(tid), [])
                 seen.append(float(h))
                 del seen[: -self.MAX_HEIGHTS]
-            if len(region.heights) >= self.settings.learn_tracks:
+            if len(region.heights) >= self.settings.learn_tracks or self._plainly_large(
+                region, packet.frame.shape_hw
+            ):
                 self._decide(region, packet.frame.shape_hw)
+
+    def _plainly_large(self, region: _Region, frame_hw: tuple[int, int]) -> bool:
+        n = len(region.heights)
+        if n < min(tracks for tracks, _ in self.EARLY):
+            return False
+        smallest = min(float(np.median(h)) for h in region.heights.values())
+        smallest *= self.detector.model_px_per_frame_px(frame_hw)
+        return any(n >= tracks and smallest >= factor * self.settings.below_px
+                   for tracks, factor in self.EARLY)  # fmt: skip
 
     def _decide(self, region: _Region, frame_hw: tuple[int, int]) -> None:
         per_track = [float(np.median(h)) for h in region.heights.values()]

@@ -82,6 +82,27 @@ def test_a_line_of_large_road_users_stops_zooming(caplog) -> None:
     assert "line l0: road users there stand 40.0 px" in caplog.text and "no zoom" in caplog.text
 
 
+def test_plainly_large_tracks_decide_early() -> None:
+    """Three tracks at twice below_px, or five above it (a sign test), decide a line before
+    learn_tracks (8) were seen; fewer, or one track under below_px, do not."""
+
+    def state(*heights_px: float) -> str:
+        (stage,) = build(camera(LINE), ScaleOnlyDetector(ZoomConfig()))
+        for i, h in enumerate(heights_px):  # one frame per track, as run_tracks
+            packet = stage.process(Packet(make_frame(np.zeros((480, 640, 3), np.uint8), index=i)))
+            packet.detections = make_detections([[300, 200 - h, 340, 200]],
+                                                tracker_id=np.array([i], np.int32))  # fmt: skip
+        stage.process(Packet(make_frame(np.zeros((480, 640, 3), np.uint8), index=99)))
+        return stage.snapshot()["line l0"]["state"]
+
+    # frame px; the model sees half: 130 -> 65 px (twice 32), 70 -> 35 px, 60 -> 30 px
+    assert state(130, 130) == "learning"
+    assert state(130, 130, 130) == "decided"
+    assert state(70, 70, 70, 70) == "learning"
+    assert state(70, 70, 70, 70, 70) == "decided"
+    assert state(70, 70, 60, 70, 70, 70, 70) == "learning"  # one track under below_px
+
+
 def test_a_line_of_small_road_users_stays_zoomed() -> None:
     (stage,) = build(camera(LINE), ScaleOnlyDetector(ZoomConfig()))
     run_tracks(stage, height_px=30, tracks=8)  # 15 px to the model

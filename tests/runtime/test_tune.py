@@ -97,6 +97,7 @@ def test_tune_finds_a_cheaper_setting_that_matches_the_reference(tuned):
     h, w = entry["detector"]["input_hw"]  # a smaller model input than the reference's 416x416
     assert h * w < 416 * 416
     assert "| reference: yolox whole frame |" in stdout and "(chosen)" in stdout
+    assert " zoom off |" in stdout  # the zoom windows were tried off (runtime/tune_zoom.py)
     assert " every 2 |" in stdout  # the detection stride was tried (runtime/tune_stride.py)
     assert "WARNING: only 1 reference crossings: too few" in stdout  # 150 frames, one van
     assert site.read_text(encoding="utf-8").startswith("# a site of one camera")
@@ -202,6 +203,20 @@ def test_candidates_size_a_stretching_model_as_it_runs():
     assert sizes["yolox frame x0.5"] == (128, 192)
     every_frame = [c.detector.get("detect_fps", "unset") for ch in chains[1:] for c in ch]
     assert every_frame and all(v is None for v in every_frame)  # strides are tried last
+
+
+def test_zoom_off_is_tried_only_where_the_candidate_zooms():
+    from carbonedge.runtime.tune_result import Candidate
+    from carbonedge.runtime.tune_zoom import zoom_off_candidate
+    from carbonedge.vision.detectors.picodet import PicodetConfig
+
+    dumped = PicodetConfig().model_dump(mode="json")  # zoom: {mode: auto, ...}, as tune reads it
+    off = zoom_off_candidate(Candidate("picodet frame x1", dumped, (416, 416)))
+    assert off is not None and off.name == "picodet frame x1 zoom off"
+    assert off.detector["zoom"] == {**dumped["zoom"], "mode": "off"}
+    assert PicodetConfig.model_validate(off.detector).zoom.mode == "off"
+    assert zoom_off_candidate(off) is None
+    assert zoom_off_candidate(Candidate("motion", {"type": "motion"})) is None
 
 
 def _hand_count(folder: Path, line: str = "y150") -> Path:

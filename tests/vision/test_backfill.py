@@ -118,6 +118,31 @@ def test_a_second_box_inside_a_tracked_vehicle_is_not_its_past() -> None:
     assert len(events) == 1
 
 
+def test_a_loose_box_around_a_tracked_vehicle_is_not_a_new_tracks_past() -> None:
+    """A lorry (tracked, id 3) with a weak loose box around it (3x the area of the lorry's second
+    box, the box body under its own label, that is confirmed as a track of its own at frame 3):
+    the second box's chain does not go on through the loose box; without the lorry's track in
+    it the same loose box is the chain's past."""
+    lorry = np.array([[100, 118, 130, 140]], np.float32)
+    loose = np.array([[95, 95, 135, 140]], np.float32)  # holds the lorry; IoU 0.33 with `body`
+    body = np.array([[100, 100, 130, 120]], np.float32)
+
+    def chain(lorry_tracked: bool) -> dict:
+        fill = Backfill(window_frames=10)
+        for k in range(3):
+            if lorry_tracked:
+                dets = make_detections(np.vstack([lorry, loose]))
+                taken = make_detections(lorry, tracker_id=np.array([3]))
+                fill.update(k, dets, taken, np.array([0]))
+            else:
+                fill.update(k, make_detections(loose), Detections.empty(), np.zeros(0, np.int64))
+        new = make_detections(body, tracker_id=np.array([9]))
+        return fill.update(3, new, new, np.array([0]))
+
+    assert chain(lorry_tracked=True) == {}
+    np.testing.assert_array_equal(chain(lorry_tracked=False)[9], loose[0])
+
+
 def test_a_parked_car_past_the_line_does_not_count() -> None:
     frames = [[car(150, 0.2 if k < 20 else 0.7)] for k in range(40)]
     assert run(frames, backfill_s=0.8) == []

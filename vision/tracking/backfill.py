@@ -16,7 +16,12 @@ first box (``LineCounter.prime``), so a track whose chain crosses a line counts,
 frame it is confirmed. Each stored box serves at most one chain, and a box a confirmed track
 took is never stored, nor one lying ``max_inside_tracked`` (0.6 of its area) inside a box a
 confirmed track took (a second, partial box on one vehicle: the front of a bus), so a track
-cannot inherit the path of a track that was counted already.
+cannot inherit the path of a track that was counted already. Nor may a chain go on through a
+box more than ``max_grow`` times the area of the chain's box that holds ``max_inside_tracked`` of
+a box a confirmed track took on that frame: a loose low-score box around a tracked road user
+(and the road or neighbours about it), not this one's own past. Without it the second box on a
+lorry (its box body, under its own label) was carried down through such boxes to the line the
+lorry itself crossed a frame later, and counted a second time.
 
 Cost: the boxes of ``window_s`` seconds (tens per frame) and, per confirmed track, one IoU row
 per older frame; nothing at all on frames where no track is confirmed.
@@ -42,6 +47,7 @@ class _Frame:
     index: int
     xyxy: NDArray[np.float32]  # (M, 4) boxes no confirmed track took
     used: NDArray[np.bool_]  # taken by a chain already
+    tracked: NDArray[np.float32]  # (T, 4) the confirmed tracks' boxes
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Backfill:
     min_iou: float = 0.3
     max_gap_frames: int = 2
     max_inside_tracked: float = 0.6
+    max_grow: float = 2.0
     _frames: deque = field(init=False)
     _seen: set[int] = field(default_factory=set, init=False)
 
@@ -82,7 +89,8 @@ class Backfill:
             inside = intersection_over_area(detections.xyxy[free], tracked.xyxy).max(axis=1)
             free[np.flatnonzero(free)[inside >= self.max_inside_tracked]] = False
         boxes = np.ascontiguousarray(detections.xyxy[free], np.float32)
-        self._frames.append(_Frame(frame_index, boxes, np.zeros(len(boxes), np.bool_)))
+        held = np.ascontiguousarray(tracked.xyxy, np.float32).reshape(-1, 4)
+        self._frames.append(_Frame(frame_index, boxes, np.zeros(len(boxes), np.bool_), held))
         return out
 
     def forget(self, tracker_ids) -> None:
@@ -103,6 +111,13 @@ class Backfill:
             if not 0 < steps <= self.max_gap_frames + 1:  # a gap, or frame numbers restarted
                 break
             free = np.flatnonzero(~past.used)
+            if len(free) and len(past.tracked):  # loose boxes around a tracked road user
+                cand = past.xyxy[free].astype(np.float64)
+                area = np.prod(np.clip(cand[:, 2:] - cand[:, :2], 0, None), axis=1)
+                grown = area > self.max_grow * float(np.prod(np.clip(box[2:] - box[:2], 0, None)))
+                if grown.any():
+                    holds = intersection_over_area(past.tracked, past.xyxy[free[grown]]).max(axis=0)
+                    free = np.delete(free, np.flatnonzero(grown)[holds >= self.max_inside_tracked])
             if len(free) == 0:
                 continue
             predicted = (box - velocity * steps)[None].astype(np.float32)

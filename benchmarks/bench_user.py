@@ -3,7 +3,8 @@
 Ours: ``carbonedge run`` on a site of one camera (the highway clip from ../shared, one line at
 y = 150 px, the store and JSON-lines mirror written as in production) with the detector at its
 DEFAULT settings (``{type: picodet}``: the crop around the line learned from the first vehicles,
-the model input sized to it), and the same with ``{type: yolox}`` (the peer's model). The peer:
+the model input sized to it, zoom windows while the line learns), the same with ``zoom: off``
+(what the zoom windows cost on this clip) and with ``{type: yolox}`` (the peer's model). The peer:
 ``python -m carbonedge.benchmarks.bench_user --peer CLIP`` (YOLOX-nano 416, NumPy decode, OpenCV
 NMS, trackers ByteTrack, supervision LineZone: ``bench_e2e.PeerE2E``). Each side is a fresh
 process from start to exit (imports, model load, the whole clip, the store); the passes alternate
@@ -89,7 +90,9 @@ def run(quick: bool) -> list[Row]:
     env = {**os.environ, "CARBONEDGE_MODEL_DIR": str(model.parent)}
     truth = bench_e2e.truth_before(frames)
     rows = []
-    sides = [("default picodet", "{type: picodet}"), ("yolox, default roi/input", "{type: yolox}")]
+    sides = [("default picodet", "{type: picodet}"),
+             ("picodet, zoom off", "{type: picodet, zoom: 'off'}"),  # what zoom costs here
+             ("yolox, default roi/input", "{type: yolox}")]  # fmt: skip
     for label, detector in sides[:1] if quick else sides:
         ratios, ours_s, peer_s, counts = [], [], [], []
         for _ in range(pairs):

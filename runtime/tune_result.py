@@ -12,7 +12,15 @@ from typing import Any
 
 from carbonedge.runtime.audit_events import MATCH_WINDOW_S, Crossing, match_events
 
-__all__ = ["FEW_CROSSINGS", "Candidate", "Trial", "TuneResult", "compare_crossings", "score_trial"]
+__all__ = [
+    "FEW_CROSSINGS",
+    "Candidate",
+    "Trial",
+    "TuneResult",
+    "compare_crossings",
+    "fastest_match",
+    "score_trial",
+]
 
 #: Fewer reference crossings than this cannot tell candidates apart: the table says so.
 FEW_CROSSINGS = 10
@@ -156,6 +164,13 @@ class TuneResult:
                 for t in self.trials
             ],  # fmt: skip
         }
+
+
+def fastest_match(trials: list[Trial], reference: Trial, tolerance: int) -> Candidate:
+    """The fastest of ``trials`` that kept the reference's crossings, or the reference itself:
+    what the later steps (zoom off, the stride) start from."""
+    pool = [reference, *(t for t in trials if t.matches(tolerance, reference))]
+    return max(pool, key=lambda t: t.fps_median).candidate
 
 
 def score_trial(trial: Trial, standard: list[Crossing]) -> None:

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from carbonedge.runtime.tune import try_candidate
-from carbonedge.runtime.tune_result import Candidate, Trial
+from carbonedge.runtime.tune_result import Candidate, Trial, fastest_match
 
 __all__ = ["MIN_DETECT_FPS", "stride_candidates", "stride_trials"]
 
@@ -34,8 +34,7 @@ def stride_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance:
                   fps: float, standard: Trial | None = None) -> list[Trial]:  # fmt: skip
     """The stride chain of the fastest match so far (or of the reference), until a miss;
     scored against ``standard`` (a hand count) or else the reference."""
-    pool = [reference, *(t for t in trials if t.matches(tolerance, reference))]
-    best = max(pool, key=lambda t: t.fps_median).candidate
+    best = fastest_match(trials, reference, tolerance)
     out: list[Trial] = []
     for candidate in stride_candidates(best, fps):
         trial = try_candidate(runner, Trial(candidate), reference if standard is None else standard)

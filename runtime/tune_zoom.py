@@ -13,18 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from carbonedge.runtime.tune import try_candidate
-from carbonedge.runtime.tune_result import Candidate, Trial
+from carbonedge.runtime.tune_result import Candidate, Trial, fastest_match
 
 __all__ = ["zoom_off_candidate", "zoom_trials"]
 
 
 def zoom_off_candidate(base: Candidate) -> Candidate | None:
-    """``base`` with ``zoom: off``; None where ``base`` has no zoom windows to turn off."""
+    """``base`` with ``zoom: off``; None where ``base`` has no zoom windows to turn off (its
+    settings are a detector config's ``model_dump``: ``zoom`` is a mapping or absent)."""
     zoom = base.detector.get("zoom")
-    if zoom is None or zoom == "off" or (isinstance(zoom, dict) and zoom.get("mode") == "off"):
+    if not isinstance(zoom, dict) or zoom.get("mode") == "off":
         return None
-    settings = {**base.detector, "zoom": {**(zoom if isinstance(zoom, dict) else {}),
-                                          "mode": "off"}}  # fmt: skip
+    settings = {**base.detector, "zoom": {**zoom, "mode": "off"}}
     return Candidate(f"{base.name} zoom off", settings, base.input_hw)
 
 
@@ -32,9 +32,7 @@ def zoom_trials(runner: Any, trials: list[Trial], reference: Trial, tolerance: i
                 standard: Trial | None = None) -> list[Trial]:  # fmt: skip
     """The fastest match so far (or the reference) with its zoom windows off, scored against
     ``standard`` (a hand count) or else the reference; [] where it has none."""
-    pool = [reference, *(t for t in trials if t.matches(tolerance, reference))]
-    best = max(pool, key=lambda t: t.fps_median).candidate
-    candidate = zoom_off_candidate(best)
+    candidate = zoom_off_candidate(fastest_match(trials, reference, tolerance))
     if candidate is None:
         return []
     return [try_candidate(runner, Trial(candidate), reference if standard is None else standard)]

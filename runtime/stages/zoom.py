@@ -38,11 +38,11 @@ __all__ = ["ZoomStage"]
 class _Region:
     """One line or zone: zoomed or not, and the box heights (frame px) of tracks seen at it."""
 
-    def __init__(self, name: str, points: NDArray, zoomed: bool) -> None:
+    def __init__(self, name: str, points: NDArray, zoomed: bool, decided: bool) -> None:
         self.name = name
         self.points = points
         self.zoomed = zoomed
-        self.decided = False  # mode "on" is decided from the start (set by the stage)
+        self.decided = decided  # mode "on" is decided from the start
         self.heights: dict[int, list[float]] = {}
         self.median_model_px: float | None = None
 
@@ -67,9 +67,8 @@ class ZoomStage(Stage):
         self.settings = detector.zoom
         auto = self.settings.mode == "auto"
         start = not auto or self.settings.learn_zoomed
-        self.regions = [_Region(n, r, zoomed=start) for n, r in zip(names, regions, strict=True)]
-        for region in self.regions:
-            region.decided = not auto
+        self.regions = [_Region(n, r, zoomed=start, decided=not auto)
+                        for n, r in zip(names, regions, strict=True)]  # fmt: skip
         self._windows: tuple[tuple[int, int], tuple[tuple[int, int, int, int], ...]] | None = None
         self._prev: Packet | None = None
 

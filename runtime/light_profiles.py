@@ -223,10 +223,7 @@ class ProfiledDetector(CropOfInner):
         self.state, self.current = state, new
 
     def detect(self, frame: Frame, roi_xyxy: Any = None, zoom_xyxy: Any = ()) -> Detections:
-        if zoom_xyxy and self.current.zoom is not None:  # a profile may run one without zoom
-            found = self.current.detect(frame, roi_xyxy, zoom_xyxy=zoom_xyxy)
-        else:
-            found = self.current.detect(frame, roi_xyxy)
+        found = self.current.detect(frame, roi_xyxy, zoom_xyxy)  # ignored by one without zoom
         table = self._ids[id(self.current)]
         if table is None or len(found) == 0:
             return found

@@ -144,6 +144,16 @@ def test_a_road_user_too_small_for_the_whole_frame_is_found_in_a_window(grid) ->
     assert grid.class_names[found.class_id[0]] == "red"
 
 
+def test_a_detector_with_zoom_off_ignores_the_windows(grid) -> None:
+    """A light profile may switch to a detector with ``zoom: off``: windows handed to it (the
+    zoom stage was built for the camera's day detector) run no zoom pass."""
+    image = np.zeros((960, 960, 3), np.uint8)
+    image[384:416, 384:416] = RED
+    off = UltralyticsDetector(grid.config.model_copy(update={"zoom": ZoomConfig(mode="off")}))
+    assert off.zoom is None
+    assert len(off.detect(make_frame(image), zoom_xyxy=[(320, 320, 640, 640)])) == 0
+
+
 def test_no_box_of_the_merged_passes_lies_inside_another(grid) -> None:
     image = np.zeros((960, 960, 3), np.uint8)
     image[384:480, 384:480] = RED  # 96 px: one full cell in the whole pass, nine in the window

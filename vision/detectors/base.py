@@ -45,13 +45,16 @@ class Detector(ABC):
     needs_every_frame: bool = False
 
     @abstractmethod
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
+    def detect(
+        self, frame: Frame, roi_xyxy: RoiBox | None = None, zoom_xyxy: Sequence[RoiBox] = ()
+    ) -> Detections:
         """Detections for one frame, in full-frame px; never keeps a reference to ``frame.image``.
 
         ``roi_xyxy``: (x0, y0, x1, y1) px, x1/y1 exclusive, inside the frame: look only there
         (``roi_box`` gives it); None: the whole frame. A detector without ROI support ignores it.
-        A detector whose ``zoom`` is not None also takes ``zoom_xyxy``: windows (frame px) to
-        look at again at its full input size (``zoom.py``; the zoom stage passes them).
+        ``zoom_xyxy``: windows (frame px) to look at again at the model's full input size
+        (``zoom.py``; the zoom stage passes them); a detector whose ``zoom`` is None (no model,
+        or ``zoom: off``) ignores them.
         """
 
     @property

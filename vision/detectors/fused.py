@@ -129,10 +129,7 @@ class FusedDetector(CropOfInner, Detector):
     def detect(
         self, frame: Frame, roi_xyxy: RoiBox | None = None, zoom_xyxy: Sequence[RoiBox] = ()
     ) -> Detections:
-        if zoom_xyxy:  # the model's zoom windows (its ``zoom``); motion and lamps look once
-            found = self.model.detect(frame, roi_xyxy, zoom_xyxy=zoom_xyxy)
-        else:
-            found = self.model.detect(frame, roi_xyxy)
+        found = self.model.detect(frame, roi_xyxy, zoom_xyxy)  # motion and lamps look once
         blobs = self.motion.detect(frame, roi_xyxy)
         if self.headlights is not None:  # before the blobs: a blob on a pair's box is that car
             found = self._with_pairs(found, self.headlights.detect(frame, roi_xyxy))

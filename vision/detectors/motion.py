@@ -37,6 +37,7 @@ fades into the background, and a camera that moves breaks it. Per-source state i
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -130,11 +131,14 @@ class MotionDetector(Detector):
     def close(self) -> None:
         self._states.clear()
 
-    def detect(self, frame: Frame, roi_xyxy: RoiBox | None = None) -> Detections:
+    def detect(
+        self, frame: Frame, roi_xyxy: RoiBox | None = None, zoom_xyxy: Sequence[RoiBox] = ()
+    ) -> Detections:
         """Blobs of moving pixels in ``frame`` as (N, 4) float32 xyxy boxes, class 0 ("vehicle").
 
         ``roi_xyxy`` is ignored: the background model covers the whole frame (and this detector
-        has no ``roi`` setting, so the ROI stage never sets one for it)."""
+        has no ``roi`` setting, so the ROI stage never sets one for it); so are ``zoom_xyxy``
+        (no model to zoom)."""
         planes = self._planes(frame.image)
         state = self._states.get(frame.source_id)
         if state is None or state.background.shape != planes.shape:

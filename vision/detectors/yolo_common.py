@@ -98,7 +98,7 @@ class YoloOnnxDetector(Detector):
             xyxy, score, class_id, row = self._sliced(image, frame)
         if roi_xyxy is not None:
             roi.to_frame_xyxy(xyxy, roi_xyxy)
-        if zoom_xyxy:
+        if zoom_xyxy and self.zoom is not None:  # a profile's detector may have zoom: off
             xyxy, score, class_id, row = self._zoomed(frame, (xyxy, score, class_id, row),
                                                       zoom_xyxy)  # fmt: skip
         return Detections(xyxy, score, class_id, source_row=row)

@@ -28,6 +28,9 @@ DUSK = "media/traffic/freeway_dusk_backlit_caltrans_marshrd_jblitzar.mp4"
 LINE = {"id": "approach", "start_px": [128, 200], "end_px": [222, 200]}
 FPS, CUT, FRAMES = 29.97, 30, 90  # day frames 0-29, dusk frames 30-89
 FAST = {"sample_every_s": 0.25, "hold_s": 0.5}  # a 3 s clip: switch after 0.5 s of dusk samples
+# the clip starts on a minute: its 3 s lie in one 60 s interval (by default a file starts at its
+# mtime minus its duration, and a run that straddled a minute made two summaries)
+START = "2026-01-01T12:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,9 @@ def test_the_switch_changes_the_detector_in_a_pipeline_run(
     day_to_dusk: Path, with_model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     picodet = PicodetDetector(PicodetConfig())
+    source = VideoFileSource(VideoFileConfig(id="cam", path=day_to_dusk, start_wall=START))
     pipeline = SourcePipeline(
-        device_id="box", source=VideoFileSource(VideoFileConfig(id="cam", path=day_to_dusk)),
+        device_id="box", source=source,
         detector=picodet, interval_s=60.0,
         camera=CameraPlan(lines=[LineConfig(**LINE)], profiles=LightProfilesConfig(**FAST)),
     )  # fmt: skip
@@ -68,6 +72,7 @@ def test_the_switch_changes_the_detector_in_a_pipeline_run(
     frame = int(switch[0].split("frame ")[1].split(":")[0])
     # held for 0.5 s of dusk samples after the cut (the first one within a sample interval)
     assert CUT + 0.5 * FPS <= frame <= CUT + (0.5 + 2 * 0.25) * FPS + 1
+    assert len(result.summaries) == 1
     summary = result.summaries[-1].to_dict()["light_profile"]
     assert summary["profile"] == "dusk" and summary["switches"] == 1
     assert summary["seconds"]["day"] == pytest.approx(frame / FPS, abs=0.05)
@@ -77,7 +82,8 @@ def test_the_switch_changes_the_detector_in_a_pipeline_run(
 def test_a_site_shows_the_profile_in_healthz_metrics_and_summaries(
     day_to_dusk: Path, with_model_dir: Path, tmp_path: Path
 ) -> None:
-    camera = {"source": {"type": "video_file", "path": str(day_to_dusk)}, "lines": [LINE]}
+    source = {"type": "video_file", "path": str(day_to_dusk), "start_wall": START}
+    camera = {"source": source, "lines": [LINE]}
     config = parse_site_config({
         "device_id": "box", "detector": {"type": "picodet"}, "profiles": FAST,
         "cameras": {"east": camera, "west": camera, "plain": {

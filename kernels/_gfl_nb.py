@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit
 
+from carbonedge.kernels._decode_nb import _greedy_nms
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _any_at_least(scores, a, classes, every_class, threshold):
@@ -117,14 +119,8 @@ def _decode_level(
 
 
 @njit(cache=True, nogil=True)
-def decode_gfl_nb(scores, dists, strides, input_w, geom, score_threshold, classes):
-    """Candidates of every level, in anchor order.
-
-    ``scores[l]`` (A_l, nc) and ``dists[l]`` (A_l, 4 * bins) float32, rows the cells of a
-    row-major grid ``ceil(input_w / strides[l])`` cells wide; ``geom`` float64 [scale_x, scale_y,
-    pad_x, pad_y, image_w, image_h]. Returns ``(xyxy, score, class_id, row)`` with ``row`` the
-    anchor index counted over the levels in order.
-    """
+def _decode_all(scores, dists, strides, input_w, geom, score_threshold, classes):
+    """(xyxy, score, class_id, row, k): the first k rows hold the candidates, in anchor order."""
     n = 0
     for li in range(len(scores)):
         n += scores[li].shape[0]
@@ -141,4 +137,48 @@ def decode_gfl_nb(scores, dists, strides, input_w, geom, score_threshold, classe
         k = _decode_level(scores[li], dists[li], s, grid_w, geom, threshold, classes, first_row,
                           k, xyxy, score, cls, rows)  # fmt: skip
         first_row += scores[li].shape[0]
+    return xyxy, score, cls, rows, k
+
+
+@njit(cache=True, nogil=True)
+def decode_nms_gfl_nb(
+    scores, dists, strides, input_w, geom, score_threshold, classes, group_of_class,
+    iou_threshold, max_det,
+):  # fmt: skip
+    """Decode as :func:`decode_gfl_nb`, then greedy NMS within ``group_of_class[class_id]``
+    (the same float32 IoU as ``boxes.hpp``): the kept boxes by descending score."""
+    xyxy, score, cls, rows, k = _decode_all(
+        scores, dists, strides, input_w, geom, score_threshold, classes
+    )
+    group = np.empty(k, np.int32)
+    for i in range(k):
+        group[i] = group_of_class[cls[i]]
+    keep = _greedy_nms(xyxy[:k], score[:k], group, iou_threshold, max_det)
+    nk = keep.shape[0]
+    out_xyxy = np.empty((nk, 4), np.float32)
+    out_score = np.empty(nk, np.float32)
+    out_cls = np.empty(nk, np.int32)
+    out_rows = np.empty(nk, np.int32)
+    for q in range(nk):
+        i = keep[q]
+        for c in range(4):
+            out_xyxy[q, c] = xyxy[i, c]
+        out_score[q] = score[i]
+        out_cls[q] = cls[i]
+        out_rows[q] = rows[i]
+    return out_xyxy, out_score, out_cls, out_rows
+
+
+@njit(cache=True, nogil=True)
+def decode_gfl_nb(scores, dists, strides, input_w, geom, score_threshold, classes):
+    """Candidates of every level, in anchor order.
+
+    ``scores[l]`` (A_l, nc) and ``dists[l]`` (A_l, 4 * bins) float32, rows the cells of a
+    row-major grid ``ceil(input_w / strides[l])`` cells wide; ``geom`` float64 [scale_x, scale_y,
+    pad_x, pad_y, image_w, image_h]. Returns ``(xyxy, score, class_id, row)`` with ``row`` the
+    anchor index counted over the levels in order.
+    """
+    xyxy, score, cls, rows, k = _decode_all(
+        scores, dists, strides, input_w, geom, score_threshold, classes
+    )
     return xyxy[:k].copy(), score[:k].copy(), cls[:k].copy(), rows[:k].copy()

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from carbonedge.kernels._ref_boxes import nms
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["decode_gfl"]
+__all__ = ["decode_gfl", "decode_nms_gfl"]
 
 DecodeResult = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.int32]]
 
@@ -64,3 +65,27 @@ def decode_gfl(
     h, w = image_hw
     xyxy = np.clip((xyxy - offset) / scale, 0, np.array([w, h, w, h], np.float64))
     return xyxy.astype(np.float32), score[rows], best[rows], rows
+
+
+def decode_nms_gfl(
+    cls_scores: Sequence[NDArray[np.float32]],
+    box_dists: Sequence[NDArray[np.float32]],
+    input_hw: tuple[int, int],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    iou_threshold: float,
+    group_of_class: NDArray[np.integer] | None = None,
+    class_mask: NDArray[np.bool_] | None = None,
+    strides: tuple[int, ...] = (8, 16, 32, 64),
+    max_det: int = 300,
+) -> DecodeResult:
+    """NumPy reference: decode every anchor, then grouped NMS."""
+    xyxy, score, cls, rows = decode_gfl(
+        cls_scores, box_dists, input_hw, letterbox, image_hw, score_threshold=score_threshold,
+        class_mask=class_mask, strides=strides,
+    )  # fmt: skip
+    groups = None if group_of_class is None else np.asarray(group_of_class)[cls]
+    keep = nms(xyxy, score, iou_threshold, group_id=groups, max_det=max_det)
+    return xyxy[keep], score[keep], cls[keep], rows[keep]

@@ -22,12 +22,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from carbonedge.kernels import _register, _require
-from carbonedge.kernels.decode import DecodeResult, _empty, _geometry, _hw, _threshold_classes
+from carbonedge.kernels.decode import (
+    DecodeResult,
+    _empty,
+    _geometry,
+    _hw,
+    _nms_args,
+    _threshold_classes,
+)
 from carbonedge.kernels.preprocess import LetterboxInfo
 
-__all__ = ["decode_gfl", "gfl_grid_cells"]
+__all__ = ["GflDecodeNms", "decode_gfl", "decode_nms_gfl", "gfl_grid_cells"]
 
 _register("decode_gfl", "numba", "_gfl_nb")
+_register("decode_nms_gfl", "numba", "_gfl_nb")
 
 
 def gfl_grid_cells(input_hw: tuple[int, int], strides: Sequence[int]) -> tuple[int, ...]:
@@ -137,3 +145,127 @@ def _grid(
     cells = gfl_grid_cells(input_hw, strides)
     steps = np.array(strides, dtype=np.int64)
     return cells, steps, _hw("input_hw", input_hw)[1]
+
+
+class GflDecodeNms:
+    """:func:`decode_nms_gfl` with its settings validated once: a detector builds one per model
+    and input size and calls it on every output. The outputs' shapes and types are checked in
+    full on the first call and whenever they differ from the last checked ones; onnxruntime's
+    own (1, A_l, C) float32 arrays then go to the compiled kernel as they are.
+
+    Args:
+        input_hw: network input size (h, w) px.
+        nc: number of classes in the score outputs.
+        score_threshold, iou_threshold, group_of_class, class_mask, strides, max_det: as
+            :func:`decode_nms_gfl`.
+    """
+
+    def __init__(
+        self,
+        input_hw: tuple[int, int],
+        nc: int,
+        *,
+        score_threshold: float,
+        iou_threshold: float,
+        group_of_class: NDArray[np.integer] | None = None,
+        class_mask: NDArray[np.bool_] | None = None,
+        strides: tuple[int, ...] = (8, 16, 32, 64),
+        max_det: int = 300,
+    ) -> None:
+        if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 1:
+            raise ValueError(f"nc must be a positive integer, got {nc!r}")
+        self.input_hw = _hw("input_hw", input_hw)
+        self._cells, self._steps, self._in_w = _grid(self.input_hw, tuple(strides))
+        self._thr, self._classes = _threshold_classes(int(nc), score_threshold, class_mask)
+        self._groups, self._iou, self._max_det, _ = _nms_args(
+            int(nc), iou_threshold, group_of_class, max_det, None
+        )
+        self._nc = int(nc)
+        self._checked: tuple | None = None  # (shape, ...) of the last outputs checked in full
+
+    def _levels(self, cls_scores: Sequence[NDArray], box_dists: Sequence[NDArray]):
+        """Per-level 2-D float32 views: straight from arrays shaped as the last checked ones
+        (fresh float32, C-contiguous and writeable, as onnxruntime returns them), else checked."""
+        arrays = (*cls_scores, *box_dists)
+        if self._checked is not None and len(arrays) == len(self._checked):
+            for a, shape in zip(arrays, self._checked, strict=True):
+                if (
+                    type(a) is not np.ndarray
+                    or a.shape != shape
+                    or a.dtype != np.float32
+                    or not a.flags.c_contiguous
+                    or not a.flags.writeable
+                ):
+                    break
+            else:
+                levels = len(self._cells)
+                flat = tuple(a.reshape(a.shape[-2:]) for a in arrays)
+                return flat[:levels], flat[levels:]
+        scores, dists = _levels(cls_scores, box_dists, self._cells)
+        if scores[0].shape[1] != self._nc:
+            raise ValueError(f"expected {self._nc} classes, got scores of {scores[0].shape[1]}")
+        if all(isinstance(a, np.ndarray) for a in arrays):
+            self._checked = tuple(a.shape for a in arrays)
+        return scores, dists
+
+    def __call__(
+        self,
+        cls_scores: Sequence[NDArray[np.float32]],
+        box_dists: Sequence[NDArray[np.float32]],
+        letterbox: LetterboxInfo,
+        image_hw: tuple[int, int],
+    ) -> DecodeResult:
+        """``(xyxy, score, class_id, row)`` of the kept boxes, as :func:`decode_nms_gfl`."""
+        scores, dists = self._levels(cls_scores, box_dists)
+        geom = _geometry(letterbox, image_hw)
+        if self._classes.size == 0:
+            return _empty()
+        return _require("_gfl_nb").decode_nms_gfl_nb(
+            scores, dists, self._steps, self._in_w, geom, self._thr, self._classes,
+            self._groups, self._iou, self._max_det,
+        )  # fmt: skip
+
+
+def decode_nms_gfl(
+    cls_scores: Sequence[NDArray[np.float32]],
+    box_dists: Sequence[NDArray[np.float32]],
+    input_hw: tuple[int, int],
+    letterbox: LetterboxInfo,
+    image_hw: tuple[int, int],
+    *,
+    score_threshold: float,
+    iou_threshold: float,
+    group_of_class: NDArray[np.integer] | None = None,
+    class_mask: NDArray[np.bool_] | None = None,
+    strides: tuple[int, ...] = (8, 16, 32, 64),
+    max_det: int = 300,
+) -> DecodeResult:
+    """GFL decode and grouped greedy NMS in one compiled call: the detector's output.
+
+    Same result as :func:`decode_gfl` followed by :func:`carbonedge.kernels.nms` with
+    ``group_id = group_of_class[class_id]``, without the Python between them. Per-frame callers:
+    :class:`GflDecodeNms`.
+
+    Args:
+        cls_scores, box_dists, input_hw, letterbox, image_hw, score_threshold, class_mask,
+            strides: as :func:`decode_gfl`.
+        iou_threshold: in [0, 1]; a candidate is dropped when its IoU with a kept box of the
+            same group is greater.
+        group_of_class: (nc,) integer NMS group of each class; None: one group (class-agnostic).
+        max_det: positive maximum number of kept boxes.
+
+    Returns:
+        ``(xyxy, score, class_id, row)`` of the kept boxes by descending score (ties: lower
+        anchor first): (K, 4) float32 image px, (K,) float32, (K,) int32, (K,) int32 anchor.
+
+    Raises:
+        ValueError: as :func:`decode_gfl`, plus a bad IoU threshold, groups or max_det.
+    """
+    cells, _, _ = _grid(tuple(input_hw), tuple(strides))
+    scores, _ = _levels(cls_scores, box_dists, cells)
+    plan = GflDecodeNms(
+        input_hw, scores[0].shape[1], score_threshold=score_threshold,
+        iou_threshold=iou_threshold, group_of_class=group_of_class, class_mask=class_mask,
+        strides=strides, max_det=max_det,
+    )  # fmt: skip
+    return plan(cls_scores, box_dists, letterbox, image_hw)

@@ -10,7 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from carbonedge.kernels import LetterboxInfo, decode_gfl, gfl_grid_cells
+from carbonedge.kernels import (
+    GflDecodeNms,
+    LetterboxInfo,
+    decode_gfl,
+    decode_nms_gfl,
+    gfl_grid_cells,
+    nms,
+)
 from carbonedge.kernels import _ref_gfl as ref
 
 IDENTITY = LetterboxInfo(1.0, 1.0, 0.0, 0.0)
@@ -166,6 +173,139 @@ def test_matches_reference_on_real_outputs(
         ours = decode_gfl(raw[:4], raw[4:], (416, 416), info, image_hw, **kw)
         assert len(ours[3]) >= 3  # several cars in both pictures
         assert_same(ours, ref.decode_gfl(raw[:4], raw[4:], (416, 416), info, image_hw, **kw))
+        groups = np.zeros(80, np.int32)  # every class in one group, as the road config does
+        fused = decode_nms_gfl(raw[:4], raw[4:], (416, 416), info, image_hw, **kw,
+                               iou_threshold=0.6, group_of_class=groups)  # fmt: skip
+        assert 3 <= len(fused[3]) < len(ours[3])  # NMS kept one box of each cluster
+        assert_same(
+            fused,
+            ref.decode_nms_gfl(
+                raw[:4],
+                raw[4:],
+                (416, 416),
+                info,
+                image_hw,
+                **kw,
+                iou_threshold=0.6,
+                group_of_class=groups,
+            ),
+        )
+
+
+# --- decode + grouped NMS in one call ----------------------------------------------------------
+
+
+def _decode_then_nms(scores, dists, input_hw, info, image_hw, *, iou_threshold, group_of_class,
+                     max_det, **kw):  # fmt: skip
+    """The two compiled kernels one after the other (what the fused one replaces)."""
+    xyxy, score, cls, row = decode_gfl(scores, dists, input_hw, info, image_hw, **kw)
+    groups = None if group_of_class is None else np.asarray(group_of_class, np.int32)[cls]
+    keep = nms(xyxy, score, iou_threshold, group_id=groups, max_det=max_det)
+    return xyxy[keep], score[keep], cls[keep], row[keep]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fused_nms_matches_reference_and_the_unfused_kernels(seed: int) -> None:
+    input_hw, strides = PICODET
+    scores, dists = make_gfl_raw(input_hw, strides, 80, 8, seed)
+    for d in dists:
+        d[..., ::8] += 2.0  # wider boxes: plenty of overlap between neighbouring cells
+    rng = np.random.default_rng(seed)
+    mask = rng.random(80) < 0.5 if seed % 2 else None
+    if mask is not None:
+        mask[0] = True
+    groups = [None, rng.integers(0, 3, 80), np.arange(80, dtype=np.int64)][seed]
+    info = LetterboxInfo(0.65, 0.6, 3.0, 26.0)
+    for threshold, iou, max_det in ((0.02, 0.45, 300), (0.3, 0.7, 300), (0.3, 0.0, 300),
+                                    (0.02, 0.45, 5)):  # fmt: skip
+        kw = dict(score_threshold=threshold, class_mask=mask, strides=strides,
+                  iou_threshold=iou, group_of_class=groups, max_det=max_det)  # fmt: skip
+        ours = decode_nms_gfl(scores, dists, input_hw, info, (400, 500), **kw)
+        decoded = decode_gfl(scores, dists, input_hw, info, (400, 500), score_threshold=threshold,
+                             class_mask=mask, strides=strides)  # fmt: skip
+        assert 0 < len(ours[3]) <= max_det and len(ours[3]) < len(decoded[3])  # NMS dropped some
+        for got, want in zip(ours, _decode_then_nms(scores, dists, input_hw, info, (400, 500),
+                                                    **kw), strict=True):  # fmt: skip
+            np.testing.assert_array_equal(got, want)
+        assert_same(ours, ref.decode_nms_gfl(scores, dists, input_hw, info, (400, 500), **kw))
+        assert np.all(np.diff(ours[1]) <= 0)  # by descending score
+
+
+def test_fused_nms_keeps_boxes_of_other_groups() -> None:
+    """The two boxes of test_fixed_boxes overlap: one group keeps the better, two keep both."""
+    scores = [np.full((4, 2), 0.1, np.float32), np.array([[0.6, 0.6]], np.float32)]
+    dists = [np.zeros((4, 16), np.float32), np.zeros((1, 16), np.float32)]
+    scores[0][3] = (0.2, 0.7)
+    kw = dict(score_threshold=0.5, iou_threshold=0.1, strides=(16, 32))
+    one = decode_nms_gfl(scores, dists, (32, 32), IDENTITY, (64, 64), **kw)
+    assert one[3].tolist() == [3] and one[2].tolist() == [1]
+    both = decode_nms_gfl(scores, dists, (32, 32), IDENTITY, (64, 64), **kw,
+                          group_of_class=np.array([0, 1]))  # fmt: skip
+    assert both[3].tolist() == [3, 4] and both[2].tolist() == [1, 0]
+    none = decode_nms_gfl(scores, dists, (32, 32), IDENTITY, (64, 64), **kw,
+                          class_mask=np.zeros(2, bool))  # fmt: skip
+    assert none[0].shape == (0, 4)
+
+
+def test_prepared_decoder_matches_the_function_on_every_input_form() -> None:
+    input_hw, strides = (96, 160), (8, 16, 32, 64)
+    scores, dists = make_gfl_raw(input_hw, strides, 3, 4, seed=7)
+    kw = dict(score_threshold=0.05, iou_threshold=0.5, group_of_class=np.array([0, 0, 1]),
+              strides=strides)  # fmt: skip
+    info = LetterboxInfo(0.5, 0.5, 0.0, 6.0)
+    expected = decode_nms_gfl(scores, dists, input_hw, info, (180, 320), **kw)
+    assert len(expected[3]) > 0
+    plan = GflDecodeNms(input_hw, 3, **kw)
+    frozen = [s.copy() for s in scores]
+    for s in frozen:
+        s.flags.writeable = False
+    forms = [
+        (scores, dists),  # onnxruntime's form: checked in full once, then straight through
+        (scores, dists),
+        ([s[0] for s in scores], [d[0] for d in dists]),
+        ([s.astype(np.float64) for s in scores], dists),
+        (frozen, dists),
+        ([np.asfortranarray(s[0]) for s in scores], dists),
+        (scores, dists),
+    ]
+    for form_scores, form_dists in forms:
+        for got, want in zip(plan(form_scores, form_dists, info, (180, 320)), expected,
+                             strict=True):  # fmt: skip
+            np.testing.assert_array_equal(got, want)
+
+
+def test_prepared_decoder_checks_outputs_that_change_shape() -> None:
+    """After a call took the fast way, outputs of another shape are checked again."""
+    scores, dists = make_gfl_raw((32, 32), (16, 32), 2, 4, seed=0)
+    plan = GflDecodeNms((32, 32), 2, score_threshold=0.5, iou_threshold=0.5, strides=(16, 32))
+    plan(scores, dists, IDENTITY, (32, 32))
+    plan(scores, dists, IDENTITY, (32, 32))
+    with pytest.raises(ValueError, match=r"level 1: expected scores \(1, 2\)"):
+        plan([scores[0], scores[0]], dists, IDENTITY, (32, 32))
+    with pytest.raises(ValueError, match="expected 2 levels"):
+        plan(scores[:1], dists, IDENTITY, (32, 32))
+    three = make_gfl_raw((32, 32), (16, 32), 3, 4, seed=0)
+    with pytest.raises(ValueError, match="expected 2 classes, got scores of 3"):
+        plan(*three, IDENTITY, (32, 32))
+    with pytest.raises(ValueError, match="letterbox must be a LetterboxInfo"):
+        plan(scores, dists, (1, 1, 0, 0), (32, 32))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"nc": 0}, "nc must be a positive integer"),
+        ({"iou_threshold": 1.5}, r"iou_threshold must be a number in \[0, 1\]"),
+        ({"max_det": 0}, "max_det must be a positive integer"),
+        ({"group_of_class": np.zeros(3, np.int32)}, r"group_of_class must be an integer array"),
+        ({"strides": (16, 0)}, "strides must be positive integers"),
+    ],
+)
+def test_prepared_decoder_validation(kw: dict, message: str) -> None:
+    args = {"nc": 2, "score_threshold": 0.5, "iou_threshold": 0.5, "strides": (16, 32), **kw}
+    nc = args.pop("nc")
+    with pytest.raises(ValueError, match=message):
+        GflDecodeNms((32, 32), nc, **args)
 
 
 # --- validation --------------------------------------------------------------------------------

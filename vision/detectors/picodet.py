@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import decode_gfl, gfl_grid_cells
+from carbonedge.kernels import GflDecodeNms, decode_gfl, gfl_grid_cells
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
@@ -114,6 +114,27 @@ class PicodetDetector(YoloOnnxDetector):
                 f"{str(exc).strip()[:200]})"
             ) from None
         self._decode_nms(raw, LetterboxInfo(1.0, 1.0, 0.0, 0.0), (h, w))
+
+    def _decode_nms(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
+        """Decode and grouped NMS in one compiled call (:class:`GflDecodeNms`, its settings
+        checked once, on the first frame)."""
+        decoder = getattr(self, "_decoder", None)
+        if decoder is None:
+            decoder = self._decoder = GflDecodeNms(
+                self.input_hw,
+                len(self.class_names),
+                score_threshold=self.config.score_threshold,
+                iou_threshold=self.config.nms_iou,
+                group_of_class=self.group_of_class,
+                class_mask=self.class_mask,
+                strides=self.config.strides,
+                max_det=self.config.max_detections,
+            )
+        levels = len(self.config.strides)
+        try:
+            return decoder(raw[:levels], raw[levels:], info, image_hw)
+        except ValueError as exc:  # shapes the declared outputs did not announce
+            raise ModelError(f"{self.model_path.name}: unexpected outputs ({exc})") from None
 
     def _decode(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
         """``raw``: the model's outputs, class scores of every level then box distributions."""

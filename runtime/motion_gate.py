@@ -62,6 +62,7 @@ class MotionGate:
         self._regions = [np.asarray(r, np.float64).reshape(-1, 2) for r in regions_px or []]
         self._background: NDArray[np.float32] | None = None
         self._mask: NDArray[np.bool_] | None = None
+        self._mask_px, self._mask_all = 1, True
         self._scale = 1.0
         self._last_run_s = -np.inf
         self.frames = 0
@@ -84,6 +85,8 @@ class MotionGate:
             x1, y1 = np.ceil((region.max(axis=0) + m) * self._scale).astype(int)
             mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
         self._mask = mask
+        self._mask_px = max(int(mask.sum()), 1)
+        self._mask_all = bool(mask.all())  # the whole frame: count without indexing
         self._background = None
 
     def should_run(self, image: NDArray[np.uint8], t_s: float) -> bool:
@@ -100,7 +103,8 @@ class MotionGate:
             fg = motion_update(small, self._background, alpha=self.config.alpha,
                                alpha_foreground=self.config.alpha,
                                threshold_levels=self.config.threshold_levels)  # fmt: skip
-            changed = float(np.count_nonzero(fg[self._mask])) / max(self._mask.sum(), 1)
+            moved = fg if self._mask_all else fg[self._mask]
+            changed = np.count_nonzero(moved) / self._mask_px
         due = t_s - self._last_run_s >= self.config.keepalive_s
         if changed > self.config.min_changed_fraction or due:
             self._last_run_s = t_s

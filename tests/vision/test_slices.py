@@ -61,6 +61,25 @@ def test_merge_drops_a_box_cut_by_a_slice_border_and_keeps_neighbours() -> None:
     assert sorted(keep.tolist()) == [0, 3, 4]
 
 
+def test_merge_drops_a_box_inside_another_only_across_passes() -> None:
+    """With pass ids, two boxes of one pass stay (its own NMS had kept both); a box of another
+    pass inside a better one goes as before."""
+    xyxy = np.array(
+        [
+            [100, 100, 200, 160],  # pass 0: a car and its shadow, 0.3
+            [130, 110, 200, 160],  # pass 0: the car alone, inside it, 0.25
+            [140, 115, 200, 160],  # pass 1 (a window): the car again, inside both, 0.2
+        ],
+        np.float32,
+    )
+    score = np.array([0.3, 0.25, 0.2], np.float32)
+    group = np.zeros(3, np.int32)
+    kw = dict(iou_threshold=0.9, ios_threshold=0.7, max_det=10)
+    assert merge_passes(xyxy, score, group, **kw).tolist() == [0]  # no pass ids: one box
+    passes = np.array([0, 0, 1], np.int32)
+    assert merge_passes(xyxy, score, group, **kw, pass_id=passes).tolist() == [0, 1]
+
+
 def test_merge_respects_max_det() -> None:
     xyxy = np.array([[i * 20, 0, i * 20 + 10, 10] for i in range(6)], np.float32)
     score = np.linspace(0.9, 0.4, 6).astype(np.float32)

@@ -170,6 +170,31 @@ def test_no_box_of_the_merged_passes_lies_inside_another(grid) -> None:
                 assert max(iw, 0) * max(ih, 0) / area_j < 0.7
 
 
+def test_the_whole_pass_keeps_its_own_boxes_one_inside_another(grid, monkeypatch) -> None:
+    """Two boxes of one pass, one inside the other (a car, and the car with its shadow at a
+    lower score), were already told apart by that pass's NMS: merging the windows' boxes must
+    not drop either (it once did, on every frame with a window anywhere, and tracks that lived
+    on such low-score boxes broke: the low-sun junction lost 4 of its 17 crossings)."""
+    car = [300.0, 600.0, 380.0, 650.0]
+    with_shadow = [240.0, 580.0, 380.0, 650.0]  # holds the car box entirely, scores lower
+    whole = (np.array([car, with_shadow], np.float32), np.array([0.3, 0.2], np.float32),
+             np.zeros(2, np.int32), np.arange(2, dtype=np.int32))  # fmt: skip
+    far_car = (np.array([[10.0, 10.0, 40.0, 30.0]], np.float32), np.array([0.6], np.float32),
+               np.zeros(1, np.int32), np.zeros(1, np.int32))  # fmt: skip
+
+    def one_pass(image, frame):  # the whole frame: the two nested boxes; a window: a small car
+        return whole if image.shape[:2] == frame.image.shape[:2] else far_car
+
+    monkeypatch.setattr(grid, "_one_pass", one_pass)
+    frame = make_frame(np.zeros((960, 960, 3), np.uint8))
+    alone = grid.detect(frame)
+    zoomed = grid.detect(frame, zoom_xyxy=[(0, 0, 320, 320)])
+    np.testing.assert_array_equal(alone.xyxy, whole[0])
+    assert sorted(map(tuple, zoomed.xyxy.tolist())) == sorted(
+        [tuple(car), tuple(with_shadow), (10.0, 10.0, 40.0, 30.0)]
+    )
+
+
 def test_a_box_the_window_cuts_is_left_to_the_whole_pass(grid) -> None:
     image = np.zeros((960, 960, 3), np.uint8)
     image[384:416, 608:656] = RED  # across the window's right edge (640): one full cell inside

@@ -56,14 +56,21 @@ def merge_passes(
     iou_threshold: float,
     ios_threshold: float,
     max_det: int,
+    pass_id: NDArray[np.int32] | None = None,
 ) -> NDArray[np.int64]:
-    """Indices (best score first) kept from the candidates of several passes over one image."""
+    """Indices (best score first) kept from the candidates of several passes over one image.
+    With ``pass_id`` ((N,) which pass each candidate comes from), a box is dropped for lying
+    inside a better one only when the two come from different passes: two boxes of one pass
+    were already told apart by that pass's NMS (a car inside a low-score box of the car and its
+    shadow, or of a queue, are two candidates the tracker may need, as without the other passes)."""
     keep = nms(xyxy, score, iou_threshold, group_id=group, max_det=max(max_det, 1) * 4)
     if len(keep) < 2:
         return keep[:max_det]
     inside = intersection_over_area(xyxy[keep], xyxy[keep])
     ios = np.maximum(inside, inside.T)  # intersection over the smaller of each pair
     same = group[keep][:, None] == group[keep][None, :]
+    if pass_id is not None:
+        same &= pass_id[keep][:, None] != pass_id[keep][None, :]
     dropped = np.zeros(len(keep), np.bool_)
     for i in range(len(keep)):  # keep is in descending score order
         if dropped[i]:

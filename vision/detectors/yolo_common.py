@@ -135,7 +135,7 @@ class YoloOnnxDetector(Detector):
         small road users), or one that is a part of a larger whole-pass box
         (``zoom.part_of_whole``), is left out; the rest are merged with the
         whole pass's boxes like slices (the better score of one road user wins)."""
-        parts = []
+        parts, window_of = [], []
         scale = self.model_px_per_frame_px(frame.shape_hw)  # frame px -> the whole pass's px
         for k, (x0, y0, x1, y1) in enumerate(windows):
             crop = frame.image[y0:y1, x0:x1]
@@ -147,6 +147,7 @@ class YoloOnnxDetector(Detector):
             mine &= in_own_cell(xyxy, k, windows)
             mine &= (xyxy[:, 3] - xyxy[:, 1]) * scale < self.config.zoom.below_px  # small ones
             parts.append((xyxy[mine], score[mine], class_id[mine], row[mine]))
+            window_of.append(np.full(int(mine.sum()), k + 1, np.int32))
         xyxy, score, class_id, row = (np.concatenate(p) for p in zip(*parts, strict=True))
         window_h = max(y1 - y0 for _, y0, _, y1 in windows)
         part = part_of_whole(
@@ -155,7 +156,11 @@ class YoloOnnxDetector(Detector):
             window_h,
         )
         zoomed = (xyxy[~part], score[~part], class_id[~part], row[~part])
-        return self._merged(*(np.concatenate(p) for p in zip(whole, zoomed, strict=True)))
+        pass_id = np.concatenate([np.zeros(len(whole[0]), np.int32),
+                                  np.concatenate(window_of)[~part]])  # fmt: skip
+        return self._merged(
+            *(np.concatenate(p) for p in zip(whole, zoomed, strict=True)), pass_id=pass_id
+        )
 
     def _merged(
         self,
@@ -163,6 +168,7 @@ class YoloOnnxDetector(Detector):
         score: NDArray[np.float32],
         class_id: NDArray[np.int32],
         row: NDArray[np.int32],
+        pass_id: NDArray[np.int32] | None = None,
     ) -> Decoded:
         """The candidates of several passes over one image (image px) merged: grouped NMS, then
         a box mostly inside a better-scored one of its group dropped (``slices.merge_passes``)."""
@@ -173,6 +179,7 @@ class YoloOnnxDetector(Detector):
             iou_threshold=self.config.nms_iou,
             ios_threshold=_SLICE_IOS,
             max_det=self.config.max_detections,
+            pass_id=pass_id,
         )
         return xyxy[keep], score[keep], class_id[keep], row[keep]
 

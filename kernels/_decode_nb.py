@@ -270,6 +270,13 @@ def decode_nms_yolox_nb(
             rows[m] = a
             m += 1
     # Step 3: greedy NMS within the groups of the classes.
+    return _grouped_nms_kept(xyxy, score, cls, rows, m, group_of_class, iou_threshold, max_det)
+
+
+@njit(cache=True, nogil=True)
+def _grouped_nms_kept(xyxy, score, cls, rows, m, group_of_class, iou_threshold, max_det):
+    """Greedy NMS over the first ``m`` candidates within ``group_of_class[cls]``: the kept
+    rows of the four columns, by descending score (also the GFL decoder's last step)."""
     group = np.empty(m, np.int32)
     for i in range(m):
         group[i] = group_of_class[cls[i]]

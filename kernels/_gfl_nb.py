@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from carbonedge.kernels._decode_nb import _greedy_nms
+from carbonedge.kernels._decode_nb import _grouped_nms_kept
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -150,23 +150,7 @@ def decode_nms_gfl_nb(
     xyxy, score, cls, rows, k = _decode_all(
         scores, dists, strides, input_w, geom, score_threshold, classes
     )
-    group = np.empty(k, np.int32)
-    for i in range(k):
-        group[i] = group_of_class[cls[i]]
-    keep = _greedy_nms(xyxy[:k], score[:k], group, iou_threshold, max_det)
-    nk = keep.shape[0]
-    out_xyxy = np.empty((nk, 4), np.float32)
-    out_score = np.empty(nk, np.float32)
-    out_cls = np.empty(nk, np.int32)
-    out_rows = np.empty(nk, np.int32)
-    for q in range(nk):
-        i = keep[q]
-        for c in range(4):
-            out_xyxy[q, c] = xyxy[i, c]
-        out_score[q] = score[i]
-        out_cls[q] = cls[i]
-        out_rows[q] = rows[i]
-    return out_xyxy, out_score, out_cls, out_rows
+    return _grouped_nms_kept(xyxy, score, cls, rows, k, group_of_class, iou_threshold, max_det)
 
 
 @njit(cache=True, nogil=True)

@@ -118,21 +118,9 @@ class PicodetDetector(YoloOnnxDetector):
     def _decode_nms(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
         """Decode and grouped NMS in one compiled call (:class:`GflDecodeNms`, its settings
         checked once, on the first frame)."""
-        decoder = getattr(self, "_decoder", None)
-        if decoder is None:
-            decoder = self._decoder = GflDecodeNms(
-                self.input_hw,
-                len(self.class_names),
-                score_threshold=self.config.score_threshold,
-                iou_threshold=self.config.nms_iou,
-                group_of_class=self.group_of_class,
-                class_mask=self.class_mask,
-                strides=self.config.strides,
-                max_det=self.config.max_detections,
-            )
         levels = len(self.config.strides)
         try:
-            return decoder(raw[:levels], raw[levels:], info, image_hw)
+            return self._fused_plan(GflDecodeNms)(raw[:levels], raw[levels:], info, image_hw)
         except ValueError as exc:  # shapes the declared outputs did not announce
             raise ModelError(f"{self.model_path.name}: unexpected outputs ({exc})") from None
 

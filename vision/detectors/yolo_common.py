@@ -12,7 +12,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -187,6 +187,23 @@ class YoloOnnxDetector(Detector):
         """The model's raw output for one input tensor (a backend with several inputs or
         outputs overrides this); ``image_hw`` is the (cropped) image's size."""
         return self.session.run(None, {self.input_name: tensor})[0]
+
+    def _fused_plan(self, plan_type: type) -> Any:
+        """The backend's fused decode + NMS (``YoloxDecodeNms``, ``GflDecodeNms``) with this
+        detector's settings, checked once: made on the first frame, then reused."""
+        plan = getattr(self, "_plan", None)
+        if plan is None:
+            plan = self._plan = plan_type(
+                self.input_hw,
+                len(self.class_names),
+                score_threshold=self.config.score_threshold,
+                iou_threshold=self.config.nms_iou,
+                group_of_class=self.group_of_class,
+                class_mask=self.class_mask,
+                strides=self.config.strides,  # type: ignore[attr-defined]
+                max_det=self.config.max_detections,
+            )
+        return plan
 
     def _decode_nms(
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]

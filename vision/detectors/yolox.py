@@ -110,16 +110,4 @@ class YoloxDetector(YoloOnnxDetector):
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
     ) -> Decoded:
         """Decode, score and grouped NMS in one compiled pass (class scores are sigmoid, <= 1)."""
-        decoder = getattr(self, "_decoder", None)
-        if decoder is None:  # settings validated once, on the first frame
-            decoder = self._decoder = YoloxDecodeNms(
-                self.input_hw,
-                len(self.class_names),
-                score_threshold=self.config.score_threshold,
-                iou_threshold=self.config.nms_iou,
-                group_of_class=self.group_of_class,
-                class_mask=self.class_mask,
-                strides=self.config.strides,
-                max_det=self.config.max_detections,
-            )
-        return decoder(raw, info, image_hw)
+        return self._fused_plan(YoloxDecodeNms)(raw, info, image_hw)

@@ -19,7 +19,8 @@ neighbour's preemption on a shared box); wall time is printed beside it. Two kin
 - ``total``: only ``session.run`` and each frame's ``_handle_frame`` are timed (the least timer
   overhead): non-model = frame time - model time;
 - ``stages``: also each stage's ``process`` and ``forget``, and inside ``detect`` the preprocess,
-  the decode + NMS and the per-label score filter (each timed call adds ~1-2 us of clock reads).
+  the fused decode + NMS, the zoom windows' merge and the per-label score filter (each timed
+  call adds ~1-2 us of clock reads).
 
     python -m carbonedge.benchmarks.bench_nonmodel               # both clips, table per stage
     python -m carbonedge.benchmarks.bench_nonmodel --json F      # one pass's figures as JSON
@@ -260,8 +261,8 @@ def _time_stages(pipeline: Any, timers: dict[str, Timed], undo: list) -> None:
     from carbonedge.vision.detectors import picodet, yolo_common
 
     parts = (("  preprocess", picodet.PicodetDetector, "_preprocess"),
-             ("  decode + NMS", yolo_common.YoloOnnxDetector, "_decode_nms"),
-             ("    decode_gfl", picodet, "decode_gfl"), ("    nms", yolo_common, "nms"),
+             ("  decode + NMS", picodet.PicodetDetector, "_decode_nms"),  # one fused call
+             ("  zoom windows' merge", yolo_common.YoloOnnxDetector, "_merged"),
              ("  label score filter", yolo_common, "keep_above"))  # fmt: skip
     for label, owner, attr in parts:
         if hasattr(owner, attr):

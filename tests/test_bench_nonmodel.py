@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from carbonedge.benchmarks import bench_nonmodel as bench
-from carbonedge.vision.detectors import yolo_common
+from carbonedge.vision.detectors import picodet
 
 DEFAULT_STAGES = ("light_profile", "motion_gate", "roi", "zoom", "detect", "road_classes", "track",
                   "riders", "size_classes", "analytics", "modal_split")  # fmt: skip
@@ -21,14 +21,14 @@ def test_the_default_pipeline_is_measured_stage_by_stage(
     shared_dir: Path, with_model_dir: Path
 ) -> None:
     run_before = ort.InferenceSession.run
-    decode_nms_before = yolo_common.YoloOnnxDetector.__dict__["_decode_nms"]
+    decode_nms_before = picodet.PicodetDetector.__dict__["_decode_nms"]
     clip = shared_dir / "media" / "traffic" / bench.HIGHWAY
     res = bench.measure(clip, bench.HIGHWAY_LINE, 40, stages=True)
     assert res["frames"] == 40 and res["detector_calls"] >= 1
     ms = res["ms"]
     assert {f"stage {name}" for name in DEFAULT_STAGES} <= set(ms)
     assert "stage length_classes" not in ms and "stage exclusion" not in ms  # not by default
-    for key in ("frame (all of it)", "model (session.run)", "  preprocess", "    decode_gfl"):
+    for key in ("frame (all of it)", "model (session.run)", "  preprocess", "  decode + NMS"):
         assert ms[key]["cpu_ms"] > 0 and ms[key]["wall_ms"] > 0, key
     frame, model = ms["frame (all of it)"], ms["model (session.run)"]
     assert ms["stage detect"]["wall_ms"] > model["wall_ms"] > 0
@@ -36,7 +36,7 @@ def test_the_default_pipeline_is_measured_stage_by_stage(
         frame["wall_ms"] - model["wall_ms"]
     )
     assert ort.InferenceSession.run is run_before
-    assert yolo_common.YoloOnnxDetector.__dict__["_decode_nms"] is decode_nms_before
+    assert picodet.PicodetDetector.__dict__["_decode_nms"] is decode_nms_before
     text = bench.format_pass("highway", res)
     assert "stage detect" in text.splitlines()[5 + DEFAULT_STAGES.index("detect")]
 

@@ -134,7 +134,9 @@ class YoloOnnxDetector(Detector):
         middle, one the whole pass would see at ``zoom.below_px`` or taller (a window adds only
         small road users), or one that is a part of a larger whole-pass box
         (``zoom.part_of_whole``), is left out; the rest are merged with the
-        whole pass's boxes like slices (the better score of one road user wins)."""
+        whole pass's boxes like slices (the better score of one road user wins), each box
+        tagged with its pass: one box inside another is dropped only across passes, never
+        within the whole pass (its own NMS kept both; without windows it keeps both too)."""
         parts, window_of = [], []
         scale = self.model_px_per_frame_px(frame.shape_hw)  # frame px -> the whole pass's px
         for k, (x0, y0, x1, y1) in enumerate(windows):

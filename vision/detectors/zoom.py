@@ -8,11 +8,11 @@ width and height, centred along it, each run through the model at its full input
 window's aspect is the frame's, so nothing is stretched more than in the whole-frame pass), and
 their boxes are merged with the whole-frame pass's like slices (grouped NMS, then intersection
 over the smaller box, ``slices.merge_passes``: of one road user seen twice the better score
-wins; a small far car scores higher zoomed). Three kinds of zoomed box are left out first: one
-touching a window's inner edge (a road user the window cuts; SAHI does the same), one whose
-centre is nearer another window's centre (each road user comes from one window, the one that
-sees it nearest its middle: ``in_own_cell``), and one that is
-a part of a large road user the whole pass boxed (mostly inside a whole-pass box of twice its
+wins; a small far car scores higher zoomed; two boxes of the same pass are never merged).
+Three kinds of zoomed box are left out first: one touching a window's inner edge (a road user the
+window cuts; SAHI does the same), one whose centre is nearer another window's centre (each road
+user comes from one window, the one that sees it nearest its middle: ``in_own_cell``), and one that
+is a part of a large road user the whole pass boxed (mostly inside a whole-pass box of twice its
 area and half a window tall: a bus's windscreen seen as a car must not replace the bus,
 ``part_of_whole``).
 

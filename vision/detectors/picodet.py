@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import GflDecodeNms, decode_gfl, gfl_grid_cells
+from carbonedge.kernels import GflDecodeNms, gfl_grid_cells
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
@@ -63,6 +63,7 @@ class PicodetDetector(YoloOnnxDetector):
     config: PicodetConfig
 
     stretches = True  # the image is stretched to the input (per-axis scales)
+    fused_decoder = GflDecodeNms
 
     def __init__(self, config: PicodetConfig) -> None:
         super().__init__(config)
@@ -116,27 +117,10 @@ class PicodetDetector(YoloOnnxDetector):
         self._decode_nms(raw, LetterboxInfo(1.0, 1.0, 0.0, 0.0), (h, w))
 
     def _decode_nms(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
-        """Decode and grouped NMS in one compiled call (:class:`GflDecodeNms`, its settings
-        checked once, on the first frame)."""
+        """Decode and grouped NMS in one compiled call (:class:`GflDecodeNms`): the score
+        outputs of every level, then the box distributions."""
         levels = len(self.config.strides)
         try:
-            return self._fused_plan(GflDecodeNms)(raw[:levels], raw[levels:], info, image_hw)
-        except ValueError as exc:  # shapes the declared outputs did not announce
-            raise ModelError(f"{self.model_path.name}: unexpected outputs ({exc})") from None
-
-    def _decode(self, raw, info: LetterboxInfo, image_hw: tuple[int, int]) -> Decoded:
-        """``raw``: the model's outputs, class scores of every level then box distributions."""
-        levels = len(self.config.strides)
-        try:
-            return decode_gfl(
-                raw[:levels],
-                raw[levels:],
-                self.input_hw,
-                info,
-                image_hw,
-                score_threshold=self.config.score_threshold,
-                class_mask=self.class_mask,
-                strides=self.config.strides,
-            )
+            return self._fused(raw[:levels], raw[levels:], info, image_hw)  # type: ignore[misc]
         except ValueError as exc:  # shapes the declared outputs did not announce
             raise ModelError(f"{self.model_path.name}: unexpected outputs ({exc})") from None

@@ -12,7 +12,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,11 @@ _SLICE_IOS = 0.7
 class YoloOnnxDetector(Detector):
     """ONNX Runtime detector; subclasses define class names, preprocessing and decoding."""
 
+    #: A backend's decode + grouped NMS in one compiled call (``YoloxDecodeNms``,
+    #: ``GflDecodeNms``), built once with the detector's settings; None: ``_decode`` then ``nms``.
+    fused_decoder: ClassVar[type | None] = None
+    _fused = None  # its instance (a backend with its own __init__, DEIMv2, has none)
+
     def __init__(self, config: YoloOnnxConfig) -> None:
         self.config = config
         self.model_path: Path = locate_model(config.model)
@@ -58,6 +63,16 @@ class YoloOnnxDetector(Detector):
         self.name = f"{config.type}:{self.model_path.name}"  # type: ignore[attr-defined]
         self.class_mask = self._class_mask(config.classes)
         self.group_of_class = self._nms_groups(config.nms_class_groups)
+        self._fused = None if self.fused_decoder is None else self.fused_decoder(
+            self.input_hw,
+            len(self.class_names),
+            score_threshold=config.score_threshold,
+            iou_threshold=config.nms_iou,
+            group_of_class=self.group_of_class,
+            class_mask=self.class_mask,
+            strides=config.strides,  # type: ignore[attr-defined]  # the fused backends have them
+            max_det=config.max_detections,
+        )  # fmt: skip
         self._buffers = threading.local()  # one input tensor per calling thread
         self._init_input_fit()
 
@@ -70,11 +85,12 @@ class YoloOnnxDetector(Detector):
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], LetterboxInfo]:
         """(1, 3, H, W) float32 tensor and the mapping back to image pixels."""
 
-    @abstractmethod
     def _decode(
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
     ) -> Decoded:
-        """Candidates above the score threshold: xyxy image px, score, class id, output row."""
+        """Candidates above the score threshold: xyxy image px, score, class id, output row
+        (a backend with a ``fused_decoder`` never needs it)."""
+        raise NotImplementedError(f"{type(self).__name__} decodes with its fused_decoder")
 
     # -- common path ----------------------------------------------------------------------------
     def detect(
@@ -190,27 +206,13 @@ class YoloOnnxDetector(Detector):
         outputs overrides this); ``image_hw`` is the (cropped) image's size."""
         return self.session.run(None, {self.input_name: tensor})[0]
 
-    def _fused_plan(self, plan_type: type) -> Any:
-        """The backend's fused decode + NMS (``YoloxDecodeNms``, ``GflDecodeNms``) with this
-        detector's settings, checked once: made on the first frame, then reused."""
-        plan = getattr(self, "_plan", None)
-        if plan is None:
-            plan = self._plan = plan_type(
-                self.input_hw,
-                len(self.class_names),
-                score_threshold=self.config.score_threshold,
-                iou_threshold=self.config.nms_iou,
-                group_of_class=self.group_of_class,
-                class_mask=self.class_mask,
-                strides=self.config.strides,  # type: ignore[attr-defined]
-                max_det=self.config.max_detections,
-            )
-        return plan
-
     def _decode_nms(
         self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
     ) -> Decoded:
-        """Decoded boxes after grouped NMS; a backend with a fused kernel overrides this."""
+        """Decoded boxes after grouped NMS: the backend's ``fused_decoder`` (a backend with
+        several outputs overrides this to hand them over), else ``_decode`` then ``nms``."""
+        if self._fused is not None:
+            return self._fused(raw, info, image_hw)
         xyxy, score, class_id, row = self._decode(raw, info, image_hw)
         keep = nms(
             xyxy,

@@ -14,13 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
-from carbonedge.kernels import YoloxDecodeNms, decode_yolox
+from carbonedge.kernels import YoloxDecodeNms
 from carbonedge.kernels.decode import yolox_anchor_count
 from carbonedge.kernels.preprocess import Letterbox, LetterboxInfo
 from carbonedge.runtime.base.errors import ModelError
 from carbonedge.vision.coco import COCO80
 from carbonedge.vision.detectors.base import register_detector
-from carbonedge.vision.detectors.yolo_common import Decoded, YoloOnnxDetector
+from carbonedge.vision.detectors.yolo_common import YoloOnnxDetector
 from carbonedge.vision.detectors.yolo_config import YoloOnnxConfig
 
 
@@ -40,6 +40,9 @@ class YoloxConfig(YoloOnnxConfig):
 @register_detector("yolox", YoloxConfig)
 class YoloxDetector(YoloOnnxDetector):
     config: YoloxConfig
+
+    #: decode, score and grouped NMS in one compiled pass (class scores are sigmoid, <= 1)
+    fused_decoder = YoloxDecodeNms
 
     def _read_class_names(self) -> tuple[str, ...]:
         path = self.config.class_names_file
@@ -92,22 +95,3 @@ class YoloxDetector(YoloOnnxDetector):
         result = letterbox(image, out=buffer, pad_ready=pad_ready)
         self._buffers.padded = (buffer, image.shape[:2])
         return result
-
-    def _decode(
-        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
-    ) -> Decoded:
-        return decode_yolox(
-            raw,
-            self.input_hw,
-            info,
-            image_hw,
-            score_threshold=self.config.score_threshold,
-            class_mask=self.class_mask,
-            strides=self.config.strides,
-        )
-
-    def _decode_nms(
-        self, raw: NDArray[np.float32], info: LetterboxInfo, image_hw: tuple[int, int]
-    ) -> Decoded:
-        """Decode, score and grouped NMS in one compiled pass (class scores are sigmoid, <= 1)."""
-        return self._fused_plan(YoloxDecodeNms)(raw, info, image_hw)

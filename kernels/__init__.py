@@ -75,6 +75,7 @@ from carbonedge.kernels.headlights import *  # noqa: E402,F401,F403
 from carbonedge.kernels.hj212 import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kalman import *  # noqa: E402,F401,F403
 from carbonedge.kernels.kinematics import *  # noqa: E402,F401,F403
+from carbonedge.kernels.loops import *  # noqa: E402,F401,F403
 from carbonedge.kernels.motion import *  # noqa: E402,F401,F403
 from carbonedge.kernels.preprocess import *  # noqa: E402,F401,F403
 from carbonedge.kernels.smoke_change import *  # noqa: E402,F401,F403

@@ -16,6 +16,7 @@ from carbonedge.kernels._ref_headlights import *  # noqa: F401,F403
 from carbonedge.kernels._ref_hj212 import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kalman import *  # noqa: F401,F403
 from carbonedge.kernels._ref_kinematics import *  # noqa: F401,F403
+from carbonedge.kernels._ref_loops import *  # noqa: F401,F403
 from carbonedge.kernels._ref_motion import *  # noqa: F401,F403
 from carbonedge.kernels._ref_preprocess import *  # noqa: F401,F403
 from carbonedge.kernels._ref_smoke_change import *  # noqa: F401,F403

@@ -3,7 +3,7 @@
 A site has site-wide settings (``device_id``, ``sensors``, ``uplink``, ``hj212``, ``health``,
 ``summary``, ``output``, ``watchdog``, ``calibration``), site-wide defaults for its cameras
 (``detector``, ``tracker``, ``speed``, ``length_classes``, ``gating``, ``emissions``,
-``road_classes``) and
+``road_classes``, ``profiles``, ``loops``) and
 ``cameras: {id: {source, lines, zones, ground_plane, masks, fire, camera_moved, ...}}`` in
 Frigate's shape. A camera inherits each default it does not give; one it gives is deep-merged over
 the default (``cameras.road.tracker.lost_buffer_s: 2`` changes that one key; lists are replaced,
@@ -63,6 +63,7 @@ from carbonedge.vision.analytics.kinematics import SpeedConfig
 from carbonedge.vision.analytics.zones import ZoneConfig
 from carbonedge.vision.camera_moved import CameraMovedConfig
 from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.counting.loops import LoopsConfig
 from carbonedge.vision.detectors.base import DETECTORS
 from carbonedge.vision.fire import FireMonitorConfig
 from carbonedge.vision.taxonomy import RoadClassesConfig
@@ -95,7 +96,7 @@ SensorConfig = Annotated[Union[SENSORS.config_classes()], Field(discriminator="t
 CameraId = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 INHERITED: tuple[str, ...] = ("detector", "tracker", "speed", "length_classes", "gating",
-                              "emissions", "road_classes", "profiles")  # fmt: skip
+                              "emissions", "road_classes", "profiles", "loops")  # fmt: skip
 """Camera keys whose site-wide default of the same name a camera inherits (deep-merged)."""
 
 
@@ -163,6 +164,11 @@ class CameraConfig(StrictModel):
         default_factory=LightProfilesConfig,
         description="detector settings per light state (day, dusk, night, glare, fog), switched "
         "from frame statistics; off: never (runtime/light_profiles.py)",
+    )
+    loops: LoopsConfig = Field(
+        LoopsConfig(),
+        description="virtual loops on the lines: small road users the tracker missed "
+        "(vision/counting/loops.py)",
     )
     lines: list[LineConfig] = Field(default_factory=list, description="counting lines")
     zones: list[ZoneConfig] = Field(
@@ -262,6 +268,10 @@ class SiteConfig(StrictModel):
     profiles: LightProfilesConfig = Field(
         default_factory=LightProfilesConfig,
         description="light profiles every camera inherits (off: none)",
+    )
+    loops: LoopsConfig = Field(
+        LoopsConfig(),
+        description="virtual loops every camera inherits (mode: off: none)",
     )
     cameras: dict[CameraId, CameraConfig] = Field(min_length=1, description="camera id -> camera")
     # site-level only

@@ -37,6 +37,7 @@ from carbonedge.runtime.store import QueuedWriter, Store
 from carbonedge.runtime.stride import Stride
 from carbonedge.runtime.summary import IntervalAggregator
 from carbonedge.vision.analytics.kinematics import SpeedConfig
+from carbonedge.vision.counting.loops import LoopsConfig
 from carbonedge.vision.taxonomy import RoadClassesConfig
 from carbonedge.vision.tracking.bytetrack import ByteTrackConfig
 
@@ -118,6 +119,7 @@ class CameraPlan:
     annotate_path: Path | None = None  # write an annotated MP4 here (stage "annotate")
     annotate: AnnotateConfig | None = None  # the camera's annotate: (video and/or alarm clips)
     profiles: LightProfilesConfig = field(default_factory=LightProfilesConfig)  # light profiles
+    loops: LoopsConfig = field(default_factory=LoopsConfig)  # virtual loops on the lines
 
     def __post_init__(self) -> None:
         if isinstance(self.ground_plane, GroundPlaneConfig):
@@ -137,6 +139,7 @@ class CameraPlan:
             emissions=camera.emissions, fire=camera.fire, masks=masks,
             annotate=getattr(camera, "annotate", None),
             profiles=getattr(camera, "profiles", LightProfilesConfig()),
+            loops=getattr(camera, "loops", LoopsConfig()),
         )  # fmt: skip
 
 

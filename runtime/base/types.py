@@ -175,6 +175,8 @@ class Packet:
             before it (the tracker stage's backfill; the line counters start from there).
         strided: a frame between detection strides (``runtime/stride.py``): no vehicle stage
             saw it; ``detections`` are the last tracked ones (for the annotated video).
+        crossings_seen: line crossings of tracks seen on this frame, final or not (the
+            analytics stage): (line id, direction, wall time s, box x0, y0, x1, y1 px).
     """
 
     frame: Frame
@@ -186,3 +188,6 @@ class Packet:
     ended_track_ids: list[int] = field(default_factory=list)
     backfill_xyxy: dict[int, Any] = field(default_factory=dict)
     strided: bool = False
+    crossings_seen: list[tuple[str, str, float, float, float, float, float]] = field(
+        default_factory=list
+    )

@@ -32,6 +32,7 @@ STAGE_ORDER: tuple[str, ...] = (
     "riders",  # a pedestrian track at vehicle speed is a two-wheeler's rider
     "size_classes",  # a track's height in the scene's car heights: light or heavy
     "analytics",  # speeds, lines, zones, movements: line_speeds, traffic, zones, movements
+    "loops",  # virtual loops: small road users crossing a line where no track was
     "modal_split",  # road users by travel mode: modal_split
     "annotate",  # an annotated MP4 when the camera asks for one (annotate_path)
     "emissions",  # traffic -> grams: emissions

@@ -122,6 +122,8 @@ class AnalyticsStage(Stage):
         packet.events.extend(
             self.analytics.update(packet.detections, packet.frame, packet.backfill_xyxy)
         )
+        for counter in self.analytics.counters:
+            packet.crossings_seen += [(counter.config.id, *seen) for seen in counter.pop_seen()]
         return packet
 
     def forget(self, track_ids: Sequence[int]) -> list[Any]:

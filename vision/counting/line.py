@@ -114,6 +114,11 @@ class LineCounter:
         )
         self._pending: dict[int, _Pending] = {}  # tracker id -> crossing awaiting its class
         self._back_since: dict[int, float] = {}  # pending id -> seen back on its old side since
+        #: Crossings as they are seen (before their class is final, whether or not they end up
+        #: counted): (direction, wall time s, box x0, y0, x1, y1 px); the owner drains it
+        #: (``pop_seen``). Virtual loops (``vision/counting/loops.py``) leave these road users
+        #: to the counter.
+        self._seen: list[tuple[str, float, float, float, float, float]] = []
         self._kernel = line_observe_kernel()
         self._anchor_code = ANCHOR_CODES[config.anchor]
         self._geometry = np.array(
@@ -137,6 +142,11 @@ class LineCounter:
             xyxy, class_id, slots, self._anchor_code, self._geometry, st["side"], st["prev_xy"],
             st["prev_dist"], st["cross_px"], st["counted"], st["class_id"], self._crossings,
         )  # fmt: skip
+
+    def pop_seen(self) -> list[tuple[str, float, float, float, float, float]]:
+        """The crossings seen since the last call: (direction, wall time s, box x0, y0, x1, y1)."""
+        seen, self._seen = self._seen, []
+        return seen
 
     @property
     def tracked_state_count(self) -> int:
@@ -218,6 +228,7 @@ class LineCounter:
                 logger.debug("line %s: track %d crossed inside track %d's box; not counted",
                              self.config.id, int(ids[k]), tid)  # fmt: skip
                 return  # its "counted" stays set: this track never counts on this line
+        self._seen.append((direction, frame.t_wall_s, *map(float, xyxy[k])))
         self._pending[int(ids[k])] = _Pending(
             direction, frame.index, frame.t_wall_s, frame.t_mono_s,
             None if speed is None or not np.isfinite(speed) else round(speed, 1),

@@ -1,8 +1,6 @@
-"""Numba virtual-loop kernels: colour samples along a line, and their running background.
+"""Numba virtual-loop kernel: a line's colour samples against their running background.
 
-``sample_points``: each sample is the weighted sum of four pixels (bilinear weights the wrapper
-computed once per line), in float32, summed in the order w0 a + w1 b + w2 c + w3 d, as the
-reference does. ``loop_update``: per sample the largest absolute channel difference to the
+``loop_update``: per sample the largest absolute channel difference to the
 background, at the same sample or at one of its two neighbours along the row, whichever is
 smallest (a picture shaken by a pixel is not a road user), decides foreground (above the
 threshold); then background samples move towards the new value by ``alpha`` (a foreground
@@ -14,22 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True, nogil=True)
-def sample_points(image, index, weight):  # pragma: no cover - compiled
-    s_n, n = index.shape[0], index.shape[1]
-    out = np.empty((s_n, n, 3), np.float32)
-    for s in range(s_n):
-        for i in range(n):
-            for c in range(3):
-                acc = np.float32(0.0)
-                for k in range(4):
-                    y = index[s, i, k, 0]
-                    x = index[s, i, k, 1]
-                    acc += weight[s, i, k] * np.float32(image[y, x, c])
-                out[s, i, c] = acc
-    return out
 
 
 @njit(cache=True, nogil=True)

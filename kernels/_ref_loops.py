@@ -1,23 +1,11 @@
-"""NumPy references of the virtual-loop kernels (``carbonedge.kernels.loops``)."""
+"""NumPy reference of the virtual-loop kernel (``carbonedge.kernels.loops``)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["sample_points", "loop_update"]
-
-
-def sample_points(
-    image: NDArray[np.uint8], index: NDArray[np.int32], weight: NDArray[np.float32]
-) -> NDArray[np.float32]:
-    """(S, N, 3) float32: each sample is sum_k weight[..., k] * image[index[..., k]]."""
-    px = image[index[..., 0], index[..., 1]].astype(np.float32)  # (S, N, 4, 3)
-    w = weight[..., None]
-    out = w[:, :, 0] * px[:, :, 0]
-    for k in range(1, 4):
-        out = out + w[:, :, k] * px[:, :, k]
-    return out
+__all__ = ["loop_update"]
 
 
 def loop_update(

@@ -32,12 +32,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
 from carbonedge.calibration.geometry import LineConfig
-from carbonedge.kernels import line_samples, loop_update, sample_points
+from carbonedge.kernels import line_samples, loop_update
 from carbonedge.runtime.base.model import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -138,9 +139,9 @@ class VirtualLoop:
         self.line = line
         self.config = config
         d = config.offset_px
-        self.index, self.weight, points = line_samples(line.start_px, line.end_px, (-d, 0.0, d),
-                                                       frame_hw)  # fmt: skip
-        self.points = points[1]  # (N, 2) the samples on the line itself
+        maps = line_samples(line.start_px, line.end_px, (-d, 0.0, d), frame_hw)
+        self._map_x, self._map_y = maps[..., 0].copy(), maps[..., 1].copy()
+        self.points = maps[1].astype(np.float64)  # (N, 2) the samples on the line itself
         p0, p1 = np.asarray(line.start_px, float), np.asarray(line.end_px, float)
         unit = (p1 - p0) / np.hypot(*(p1 - p0))
         self._down_if_in = unit[0] > 0  # "in" moves along the normal (-uy, ux): down if ux > 0
@@ -170,7 +171,7 @@ class VirtualLoop:
             inside = (px[:, 0] >= x0 - dx) & (px[:, 0] <= x1 + dx) \
                 & (px[:, 1] >= y0 - dy) & (px[:, 1] <= y1 + dy)  # fmt: skip
             self._claims.append((direction, t_claim, inside))
-        samples = sample_points(image, self.index, self.weight)
+        samples = cv2.remap(image, self._map_x, self._map_y, cv2.INTER_LINEAR).astype(np.float32)
         if self._background is None:
             if self._t0_s is None:
                 self._t0_s = t_s

@@ -1,0 +1,96 @@
+"""Virtual loops on synthetic roads: a small car crossing a line is one crossing with the right
+direction and frame; what the line counter saw, a road user too large for a loop, a flicker and a
+car still on the line are not; a car during the first background's warm-up counts too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from carbonedge.vision.counting.line import LineConfig
+from carbonedge.vision.counting.loops import LoopsConfig, VirtualLoop
+
+FPS = 30.0
+H, W = 120, 160
+LINE = LineConfig(id="L", start_px=(0.0, 60.0), end_px=(160.0, 60.0))  # right side: below
+
+
+def road(t: int, cars: list[tuple[float, float, int, int]]) -> np.ndarray:
+    """Grey road with dark cars (x, y of the top-left corner at frame t, vx, vy px/frame)."""
+    image = np.full((H, W, 3), (110, 112, 108), np.uint8)
+    for x0, y0, vx, vy in cars:
+        x, y = round(x0 + vx * t), round(y0 + vy * t)
+        if -8 < y < H and -8 < x < W:
+            image[max(y, 0) : max(y + 8, 0), max(x, 0) : max(x + 8, 0)] = (40, 45, 50)
+    return image
+
+
+def run(cars, frames=200, scale=1.0, claims=None, config=None):
+    loop = VirtualLoop(LINE, (H, W), config or LoopsConfig())
+    out = []
+    for t in range(frames):
+        seen = (claims or {}).get(t, ())
+        out += loop.update(road(t, cars), t, t / FPS, scale, seen)
+    return out + loop.flush(scale), loop
+
+
+def test_a_small_car_driving_down_crosses_in_when_its_bottom_meets_the_line():
+    # top at y = 0 at frame 100: its bottom (y + 8) reaches the line (60) at frame 152
+    decided, _ = run([(70, -100, 0, 1)])
+    assert len(decided) == 1
+    direction, frame, t_s = decided[0]
+    assert direction == "in" and abs(frame - 152) <= 1 and t_s == pytest.approx(frame / FPS)
+
+
+def test_a_small_car_driving_up_crosses_out_when_its_rear_leaves_the_line():
+    # top at y = 110 at frame 90, moving up 1 px/frame: its bottom leaves the line at ~147
+    decided, _ = run([(30, 200, 0, -1)], frames=220)
+    assert [d for d, _, _ in decided] == ["out"]
+    assert abs(decided[0][1] - 147) <= 2
+
+
+def test_a_car_during_the_warm_up_counts_and_the_road_behind_it_is_learned():
+    decided, _ = run([(70, 20, 0, 1)], frames=120)  # on the line at frames 32-48
+    assert [d for d, _, _ in decided] == ["in"]
+
+
+def test_a_crossing_the_line_counter_saw_is_claimed_once():
+    # the counter saw a track cross at frame 152 with its box around the car
+    claim = {152: [("in", 152 / FPS, 68.0, 52.0, 80.0, 61.0)]}
+    decided, loop = run([(70, -100, 0, 1), (72, -140, 0, 1)], frames=260, claims=claim)
+    assert loop.claimed == 1
+    assert len(decided) == 1 and abs(decided[0][1] - 192) <= 1  # the second car is the loop's
+
+
+def test_a_claim_elsewhere_on_the_line_or_the_other_way_does_not_hide_the_car():
+    claims = {152: [("in", 152 / FPS, 120.0, 52.0, 132.0, 61.0), ("out", 152 / FPS, 68.0, 52.0,
+                                                                  80.0, 61.0)]}  # fmt: skip
+    decided, loop = run([(70, -100, 0, 1)], claims=claims)
+    assert len(decided) == 1 and loop.claimed == 0
+
+
+def test_a_road_user_the_detector_sees_is_left_to_it():
+    decided, loop = run([(70, -100, 0, 1)], scale=3.0)  # 8-9 px wide: 24+ px in the model
+    assert decided == [] and loop.too_large == 1
+
+
+def test_a_flickering_spot_and_a_car_still_on_the_line_are_not_crossings():
+    loop = VirtualLoop(LINE, (H, W), LoopsConfig())
+    out = []
+    for t in range(200):
+        image = road(t, [])
+        if t % 7 in (0, 1) and t > 80:  # a light blinking on the line, all three rows at once
+            image[55:66, 100:106] = 250
+        if t >= 150:  # a car arriving on the line at the end
+            image[58 : 58 + 8, 30:38] = (40, 45, 50)
+        out += loop.update(image, t, t / FPS, 1.0)
+    assert out + loop.flush(1.0) == []
+    assert loop.claimed == 0 and loop.too_large == 0  # rejected as no road user, not as seen
+
+
+def test_loops_off_and_settings_are_checked():
+    assert LoopsConfig(mode="off").mode == "off"
+    with pytest.raises(ValueError):
+        LoopsConfig(below_px=0)
+    with pytest.raises(ValueError):
+        LoopsConfig(unknown=1)

@@ -54,7 +54,7 @@ def test_line_samples_lie_on_the_line_and_beside_it_on_its_right():
     points = line_samples((10, 20), (50, 20), (-3.0, 0.0, 3.0), (100, 100))
     assert points.shape == (3, 41, 2) and points.dtype == np.float32
     np.testing.assert_allclose(points[1, :, 0], np.arange(10, 51))
-    np.testing.assert_allclose(points[:, 0, 1], [17, 20, 23])  # right of a left-to-right line: below
+    np.testing.assert_allclose(points[:, 0, 1], [17, 20, 23])  # right of a line drawn ->: below
     image = np.zeros((100, 100, 3), np.uint8)
     image[23] = 200
     read = cv2.remap(image, points[..., 0], points[..., 1], cv2.INTER_LINEAR)

@@ -94,3 +94,10 @@ def test_loops_off_and_settings_are_checked():
         LoopsConfig(below_px=0)
     with pytest.raises(ValueError):
         LoopsConfig(unknown=1)
+
+
+def test_a_car_already_on_the_line_when_the_loop_starts_is_not_counted():
+    decided, _ = run([(70, 52, 0, 1)], frames=60)  # on all three rows at frame 0, drives on
+    assert decided == []
+    decided, _ = run([(70, 52, 0, 1), (20, 20, 0, 1)], frames=120)  # a later one still counts
+    assert [d for d, _, _ in decided] == ["in"]

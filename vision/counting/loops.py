@@ -10,10 +10,11 @@ traffic engineer's video detector watches a lane with a "virtual loop":
   median of the first ``warmup_s``; then each sample learns at ``alpha`` while it is road).
 - A *blob* is a run of foreground samples along the line (gaps up to ``GAP_PX`` closed) followed
   from frame to frame while its runs overlap; it ends ``CLOSE_FRAMES`` frames after its last run.
-- A blob is a crossing when all three rows saw it and the mean times it sat on the two outer
-  rows differ (the side it reached first is the side it came from: the direction); the frame is
-  when its bottom met the line, as the line counter anchors a box: the first frame on the line
-  for a road user moving down the picture, the last for one moving up.
+- A blob is a crossing when all three rows saw it arrive (not one already there when the loop
+  started), in turn, and the mean times it sat on the two outer rows differ (the side it
+  reached first is the side it came from: the direction); the frame is when its bottom met the
+  line, as the line counter anchors a box: the first frame on the line for a road user moving
+  down the picture, the last for one moving up.
 - It counts only what the line counter did not: a track seen crossing the line the same way
   (counted or not in the end) within ``hold_s`` of the blob's crossing, whose box there (grown
   by one box height above and below, a tenth of its width to the sides) covers the blob's
@@ -258,6 +259,8 @@ class VirtualLoop:
                      blob.min_lo, blob.max_hi, blob.width_px, blob.width_px * model_scale,
                      blob.mass)  # fmt: skip
         frames = blob.last_frame - blob.first_frame + 1
+        if blob.first_t_s == self._t0_s:
+            return None  # on the rows when the loop started: its arrival was not seen
         if frames < MIN_FRAMES or blob.width_px < MIN_WIDTH_PX or len(blob.on_line) < MIN_FRAMES:
             return None
         if min(blob.mass) == 0 or blob.mass[1] < MIN_FILL * len(blob.on_line) * blob.width_px:

@@ -105,6 +105,7 @@ def test_a_toy_stage_adds_its_section_to_every_summary(toy_stage) -> None:
         "riders",
         "size_classes",
         "analytics",
+        "loops",
         "modal_split",
         "brightness",
     ]
@@ -157,6 +158,7 @@ def test_the_pipeline_is_the_list_of_stages_the_camera_asks_for() -> None:
         "riders",
         "size_classes",
         "analytics",
+        "loops",
         "modal_split",
     ]
 

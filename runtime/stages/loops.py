@@ -52,6 +52,10 @@ class LoopsStage(Stage):
             self._frame_hw = frame.shape_hw
             self._loops = [VirtualLoop(line, frame.shape_hw, self.config) for line in self.lines]
             self._scale = float(self.detector.model_px_per_frame_px(frame.shape_hw))
+            logger.info("camera %s: virtual loops on lines %s count road users under %.0f px "
+                        "wide in the model input (%.1f px in the frame) that no track crossed",
+                        self.context.camera_id, [line.id for line in self.lines],
+                        self.config.below_px, self.config.below_px / self._scale)  # fmt: skip
         claims: dict[str, list] = {}
         for line_id, *seen in packet.crossings_seen:
             claims.setdefault(line_id, []).append(seen)

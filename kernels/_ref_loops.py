@@ -17,11 +17,13 @@ def loop_update(
 ) -> NDArray[np.uint8]:
     """(S, N) uint8 foreground; ``background`` (S, N, 3) float32 is updated in place."""
     diff = np.abs(samples - background).max(axis=-1)
-    for shift in (1, -1):  # the background one sample along the row either way
+    for shift in (1, -1, 2, -2):  # the background one or two samples along the row either way
         nb = np.roll(background, shift, axis=1)
         d = np.abs(samples - nb).max(axis=-1)
-        edge = 0 if shift == 1 else -1  # no neighbour beyond the row's ends
-        d[:, edge] = np.inf
+        if shift > 0:  # no neighbour beyond the row's ends
+            d[:, :shift] = np.inf
+        else:
+            d[:, shift:] = np.inf
         diff = np.minimum(diff, d)
     fg = diff > np.float32(threshold_levels)
     still = ~fg

@@ -5,8 +5,8 @@ road whose pixels are compared with the empty road. ``line_samples`` lays ``S`` 
 samples across a counting line (one per px of its length, at the given offsets along its
 normal), which ``cv2.remap`` reads from a frame; ``loop_update`` compares them with the running
 background (largest channel difference above ``threshold_levels`` against the background at the
-sample and at both its neighbours along the row: foreground) and moves the background samples
-towards the frame.
+sample and at the two samples either side of it along the row: foreground) and moves the
+background samples towards the frame.
 
 ``loop_update`` is compiled with Numba (``carbonedge.kernels._loops_nb``); its NumPy reference
 of the same signature is in ``carbonedge.kernels.reference`` (``_ref_loops.py``).
@@ -76,7 +76,7 @@ def loop_update(
         samples: (S, N, 3) float32 colour samples (``line_samples`` read by ``cv2.remap``).
         background: (S, N, 3) float32, C-contiguous and writeable: updated in place.
         threshold_levels: a sample is foreground when a channel differs by more (>= 0) from
-            the background there and at both neighbouring samples of its row.
+            the background there and at the two samples either side of it along its row.
         alpha: learning rate of the background samples, in (0, 1].
 
     Returns:

@@ -12,6 +12,7 @@ Built for a camera with lines unless ``loops: {mode: off}``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from carbonedge.runtime.base.events import LineCrossed
@@ -35,7 +36,7 @@ class LoopsStage(Stage):
         self._loops: list[Any] = []
         self._frame_hw: tuple[int, int] | None = None
         self._serial = 0
-        self._scale = 1.0
+        self._scales: list[float] = []  # per line: model px per frame px along it
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> LoopsStage | None:
@@ -51,23 +52,25 @@ class LoopsStage(Stage):
         if self._frame_hw != frame.shape_hw:  # the first frame, or the camera's size changed
             self._frame_hw = frame.shape_hw
             self._loops = [VirtualLoop(line, frame.shape_hw, self.config) for line in self.lines]
-            self._scale = float(self.detector.model_px_per_frame_px(frame.shape_hw))
+            sx, sy = self.detector.model_px_per_frame_px_xy(frame.shape_hw)
+            self._scales = [_along(line, sx, sy) for line in self.lines]
+            in_frame = ", ".join(f"{self.config.below_px / s:.1f}" for s in self._scales)
             logger.info("camera %s: virtual loops on lines %s count road users under %.0f px "
-                        "wide in the model input (%.1f px in the frame) that no track crossed",
+                        "wide in the model input (%s px in the frame) that no track crossed",
                         self.context.camera_id, [line.id for line in self.lines],
-                        self.config.below_px, self.config.below_px / self._scale)  # fmt: skip
+                        self.config.below_px, in_frame)  # fmt: skip
         claims: dict[str, list] = {}
         for line_id, *seen in packet.crossings_seen:
             claims.setdefault(line_id, []).append(seen)
-        for loop in self._loops:
-            decided = loop.update(frame.image, frame.index, frame.t_wall_s, self._scale,
+        for loop, scale in zip(self._loops, self._scales, strict=True):
+            decided = loop.update(frame.image, frame.index, frame.t_wall_s, scale,
                                   claims.get(loop.line.id, ()))  # fmt: skip
             packet.events.extend(self._events(loop, decided))
         return packet
 
     def close_interval(self, start_s: float, end_s: float) -> dict[str, Any]:
-        for loop in self._loops:
-            self.context.emit_late(self._events(loop, loop.flush(self._scale)))
+        for loop, scale in zip(self._loops, self._scales, strict=True):
+            self.context.emit_late(self._events(loop, loop.flush(scale)))
         return {}
 
     def _events(self, loop: Any, decided: list[tuple[str, int, float]]) -> list[LineCrossed]:
@@ -80,3 +83,9 @@ class LoopsStage(Stage):
                 class_name=self.config.class_name, frame_index=frame, t_wall_s=t_s,
             ))  # fmt: skip
         return out
+
+
+def _along(line: Any, sx: float, sy: float) -> float:
+    """Model input px per frame px along ``line``, the model scaling x by ``sx`` and y by ``sy``."""
+    dx, dy = line.end_px[0] - line.start_px[0], line.end_px[1] - line.start_px[1]
+    return math.hypot(dx * sx, dy * sy) / math.hypot(dx, dy)

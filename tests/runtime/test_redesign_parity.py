@@ -87,7 +87,9 @@ def test_highway_clip_gives_the_release_s_crossings(
         "  score_threshold: 0.3\n",
         "  score_threshold: 0.3\n  roi: null\n  input_fit: false\n  detect_fps: null\n",
     )
-    assert "new_track_score: 0.6" in text and "input_fit: false" in text
+    # and no virtual loops (a default since 2026-12-07, issue 26)
+    text = text.replace("cameras:\n", "loops: {mode: off}\ncameras:\n")
+    assert "new_track_score: 0.6" in text and "input_fit: false" in text and "loops:" in text
     site_yaml = tmp_path / "highway.yaml"
     site_yaml.write_text(text)
     config = load_site_config(site_yaml)

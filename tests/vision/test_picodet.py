@@ -88,6 +88,12 @@ def test_roi_crop_gives_full_frame_boxes(detector, highway) -> None:
     assert (out.xyxy[:, [1, 3]] >= 40).all() and (out.xyxy[:, [1, 3]] <= 240).all()
 
 
+def test_a_stretching_model_scales_width_and_height_apart(detector) -> None:
+    # the whole 320x240 frame stretched to the 416x416 input
+    assert detector.model_px_per_frame_px_xy((240, 320)) == pytest.approx((1.3, 416 / 240))
+    assert detector.model_px_per_frame_px((240, 320)) == pytest.approx(416 / 240)
+
+
 def test_config_from_yaml_keys(with_model_dir: Path) -> None:
     from carbonedge.runtime.config import DetectorConfig
 

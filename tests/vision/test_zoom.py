@@ -208,5 +208,6 @@ def test_the_detector_reports_its_zoom_and_scale(grid) -> None:
     assert grid.zoom is not None and grid.zoom.mode == "auto"
     assert grid.model_px_per_frame_px((960, 960)) == pytest.approx(1 / 3)
     assert grid.model_px_per_frame_px((240, 640)) == pytest.approx(0.5)  # letterbox: the smaller
+    assert grid.model_px_per_frame_px_xy((240, 640)) == pytest.approx((0.5, 0.5))
     off = UltralyticsDetector(grid.config.model_copy(update={"zoom": ZoomConfig(mode="off")}))
     assert off.zoom is None

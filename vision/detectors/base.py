@@ -78,6 +78,12 @@ class Detector(ABC):
         """How much taller a road user looks to the model than in a frame of ``frame_hw``."""
         return 1.0
 
+    def model_px_per_frame_px_xy(self, frame_hw: tuple[int, int]) -> tuple[float, float]:
+        """How much wider and taller (x, y) a road user looks to the model than in a frame of
+        ``frame_hw`` (a model that stretches the frame to its input scales the axes apart)."""
+        scale = self.model_px_per_frame_px(frame_hw)
+        return scale, scale
+
     @property
     def roi_learn_vehicles(self) -> int | None:
         """Vehicles a camera must see at its lines before ``roi_box`` gets learned margins;
@@ -138,6 +144,9 @@ class CropOfInner:
 
     def model_px_per_frame_px(self, frame_hw: tuple[int, int]) -> float:
         return self.crop_inner.model_px_per_frame_px(frame_hw)
+
+    def model_px_per_frame_px_xy(self, frame_hw: tuple[int, int]) -> tuple[float, float]:
+        return self.crop_inner.model_px_per_frame_px_xy(frame_hw)
 
     @property
     def roi_learned(self) -> str:

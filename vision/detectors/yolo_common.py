@@ -298,6 +298,10 @@ class YoloOnnxDetector(Detector):
         sy, sx = self.input_hw[0] / frame_hw[0], self.input_hw[1] / frame_hw[1]
         return sy if self.stretches else min(sy, sx)
 
+    def model_px_per_frame_px_xy(self, frame_hw: tuple[int, int]) -> tuple[float, float]:
+        sy, sx = self.input_hw[0] / frame_hw[0], self.input_hw[1] / frame_hw[1]
+        return (sx, sy) if self.stretches else (min(sy, sx),) * 2
+
     @property
     def roi_learn_vehicles(self) -> int | None:
         learn = self.config.roi == "auto" and self.config.roi_margin_px is None

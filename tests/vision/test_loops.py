@@ -89,7 +89,12 @@ def test_a_flickering_spot_and_a_car_still_on_the_line_are_not_crossings():
 
 
 def test_loops_off_and_settings_are_checked():
+    import yaml
+
     assert LoopsConfig(mode="off").mode == "off"
+    for text in ("off", "false", "{mode: off}", "{mode: false}"):  # YAML's off is a boolean
+        assert LoopsConfig.model_validate(yaml.safe_load(text)).mode == "off", text
+    assert LoopsConfig.model_validate(yaml.safe_load("{mode: auto}")).mode == "auto"
     with pytest.raises(ValueError):
         LoopsConfig(below_px=0)
     with pytest.raises(ValueError):

@@ -36,7 +36,7 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from carbonedge.calibration.geometry import LineConfig
 from carbonedge.kernels import line_samples, loop_update
@@ -74,6 +74,16 @@ class LoopsConfig(StrictModel):
         1.0, ge=0.0, description="a tracked box this soon after the blob still claims it, s"
     )
     class_name: str = Field("car", min_length=1, description="the class a loop crossing counts as")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: object) -> object:
+        """``loops: off`` / ``auto``, and ``mode: off`` (YAML's bare off/on arrive as booleans)."""
+        if isinstance(data, (bool, str)):
+            data = {"mode": data}
+        if isinstance(data, dict) and isinstance(data.get("mode"), bool):
+            data = {**data, "mode": "auto" if data["mode"] else "off"}
+        return data
 
 
 @dataclass(slots=True)

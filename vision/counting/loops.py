@@ -20,7 +20,8 @@ traffic engineer's video detector watches a lane with a "virtual loop":
   by one box height above and below, a tenth of its width to the sides) covers the blob's
   samples on the line, claims it (one blob per track crossing). And it counts only road users
   small for the model (the blob's width along the line, in the model input's px, under
-  ``below_px``): the larger ones are the detector's.
+  ``below_px``; the caller gives the scale along the line): the larger ones are the
+  detector's.
 
 Two road users side by side in touching runs, or bumper to bumper without a gap of road between
 them on the line, make one blob: the loop undercounts dense queues and never splits a merged

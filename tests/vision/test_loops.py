@@ -106,3 +106,15 @@ def test_a_car_already_on_the_line_when_the_loop_starts_is_not_counted():
     assert decided == []
     decided, _ = run([(70, 52, 0, 1), (20, 20, 0, 1)], frames=120)  # a later one still counts
     assert [d for d, _, _ in decided] == ["in"]
+
+
+def test_a_car_standing_on_the_line_keeps_the_loops_state_bounded():
+    from carbonedge.vision.counting.loops import MAX_CLAIMS
+
+    loop = VirtualLoop(LINE, (H, W), LoopsConfig())
+    claim = [("in", 0.0, 120.0, 52.0, 132.0, 61.0)]
+    for t in range(1500):  # arrives after the warm-up and stands on the line; tracks pass by
+        image = road(t, [(30, min(t - 100, 55), 0, 0)])  # comes down, stops on all three rows
+        loop.update(image, t, t / FPS, 1.0, [("in", t / FPS, *claim[0][2:])])
+    assert len(loop._claims) <= MAX_CLAIMS
+    assert len(loop._active) == 1 and loop._active[0].on_line_frames > 1000

@@ -31,6 +31,7 @@ pair. Its class is ``class_name`` (a loop sees no shape).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -53,6 +54,7 @@ MIN_FRAMES = 3  # a shorter blob is noise, and so is one that touched a row for 
 MIN_DURATION_S = 0.2  # a road user small enough for a loop takes longer to pass three rows
 MIN_WIDTH_PX = 4  # a narrower one too (a flickering edge, a sign post's tip)
 MIN_FILL = 0.35  # on its frames on the line, a road user covers this share of its width
+MAX_CLAIMS = 256  # line-counter crossings kept for claiming blobs, at most
 WARMUP_MAX_FRAMES = 150  # frames kept to learn the first background from
 
 
@@ -104,7 +106,11 @@ class LoopBlob:
     mass_t: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     row_first: list[float] = field(default_factory=lambda: [np.inf] * 3)  # first time per row
     row_last: list[float] = field(default_factory=lambda: [-np.inf] * 3)  # last time per row
-    on_line: list[tuple[int, float]] = field(default_factory=list)  # (frame, t_s) on the line
+    # on the line itself: frames seen there, and the first and last (frame, t_s); counts, not a
+    # list, so a vehicle standing on the line for hours costs no memory
+    on_line_frames: int = 0
+    on_line_first: tuple[int, float] = (-1, np.inf)
+    on_line_last: tuple[int, float] = (-1, -np.inf)
     last_seen: int = 0  # processed-frame counter of its last run
 
     def absorb(self, other: LoopBlob) -> None:
@@ -118,7 +124,9 @@ class LoopBlob:
             self.mass_t[row] += other.mass_t[row]
             self.row_first[row] = min(self.row_first[row], other.row_first[row])
             self.row_last[row] = max(self.row_last[row], other.row_last[row])
-        self.on_line = sorted(self.on_line + other.on_line)
+        self.on_line_frames += other.on_line_frames
+        self.on_line_first = min(self.on_line_first, other.on_line_first, key=lambda f: f[1])
+        self.on_line_last = max(self.on_line_last, other.on_line_last, key=lambda f: f[1])
 
     def add(self, fg: NDArray[np.uint8], frame: int, t_s: float) -> None:
         for row in range(3):
@@ -129,7 +137,10 @@ class LoopBlob:
                 self.row_first[row] = min(self.row_first[row], t_s)
                 self.row_last[row] = t_s
                 if row == 1:
-                    self.on_line.append((frame, t_s))
+                    self.on_line_frames += 1
+                    if self.on_line_frames == 1:
+                        self.on_line_first = (frame, t_s)
+                    self.on_line_last = (frame, t_s)
 
 
 def fg_runs(mask: NDArray[np.bool_], gap: int = GAP_PX) -> list[tuple[int, int]]:
@@ -159,7 +170,9 @@ class VirtualLoop:
         self._down_if_in = unit[0] > 0  # "in" moves along the normal (-uy, ux): down if ux > 0
         self._background: NDArray[np.float32] | None = None
         self._warmup: list[tuple[NDArray[np.float32], int, float]] = []
-        self._claims: list[tuple[str, float, NDArray[np.float64]]] = []  # the counter's crossings
+        # the counter's crossings, newest last; bounded: a vehicle standing on the line keeps its
+        # blob open (and the claims since its first frame) for as long as it stands
+        self._claims: deque[tuple[str, float, NDArray[np.bool_]]] = deque(maxlen=MAX_CLAIMS)
         self._t0_s: float | None = None
         self._active: list[LoopBlob] = []
         self._closed: list[LoopBlob] = []
@@ -260,8 +273,10 @@ class VirtualLoop:
             if crossing is not None:
                 out.append(crossing)
         self._closed = keep
-        oldest = min([b.first_t_s for b in self._active + self._closed], default=t_s)
-        self._claims = [c for c in self._claims if c[1] >= oldest - self.config.hold_s]
+        if self._claims:
+            oldest = min([b.first_t_s for b in self._active + self._closed], default=t_s)
+            while self._claims and self._claims[0][1] < oldest - self.config.hold_s:
+                self._claims.popleft()
         return out
 
     def _crossing(self, blob: LoopBlob, model_scale: float) -> tuple[str, int, float] | None:
@@ -272,9 +287,9 @@ class VirtualLoop:
         frames = blob.last_frame - blob.first_frame + 1
         if blob.first_t_s == self._t0_s:
             return None  # on the rows when the loop started: its arrival was not seen
-        if frames < MIN_FRAMES or blob.width_px < MIN_WIDTH_PX or len(blob.on_line) < MIN_FRAMES:
+        if frames < MIN_FRAMES or blob.width_px < MIN_WIDTH_PX or blob.on_line_frames < MIN_FRAMES:
             return None
-        if min(blob.mass) == 0 or blob.mass[1] < MIN_FILL * len(blob.on_line) * blob.width_px:
+        if min(blob.mass) == 0 or blob.mass[1] < MIN_FILL * blob.on_line_frames * blob.width_px:
             return None  # a row it never touched, or specks (a flickering edge, noise)
         if blob.width_px * model_scale >= self.config.below_px:
             self.too_large += 1
@@ -291,7 +306,7 @@ class VirtualLoop:
         if blob.last_t_s - blob.first_t_s < MIN_DURATION_S:
             return None
         moving_down = self._down_if_in == (direction == "in")
-        frame, t = blob.on_line[0] if moving_down else blob.on_line[-1]
+        frame, t = blob.on_line_first if moving_down else blob.on_line_last
         for k, (claim_dir, t_claim, inside) in enumerate(self._claims):
             if claim_dir == direction and abs(t_claim - t) <= self.config.hold_s \
                     and inside[blob.min_lo : blob.max_hi + 1].any():  # fmt: skip

@@ -101,11 +101,24 @@ def test_loops_off_and_settings_are_checked():
         LoopsConfig(unknown=1)
 
 
-def test_a_car_already_on_the_line_when_the_loop_starts_is_not_counted():
-    decided, _ = run([(70, 52, 0, 1)], frames=60)  # on all three rows at frame 0, drives on
+def test_a_car_already_across_the_line_when_the_loop_starts_is_not_counted():
+    # moving down, on all three rows at frame 0 (y 56-63): its bottom (the anchor) may have met
+    # the line before the loop started
+    decided, _ = run([(70, 56, 0, 1)], frames=60)
     assert decided == []
-    decided, _ = run([(70, 52, 0, 1), (20, 20, 0, 1)], frames=120)  # a later one still counts
+    decided, _ = run([(70, 56, 0, 1), (20, 20, 0, 1)], frames=120)  # a later one still counts
     assert [d for d, _, _ in decided] == ["in"]
+
+
+def test_a_car_on_the_rows_at_the_start_whose_bottom_has_not_met_the_line_counts():
+    # moving down: rows 0-7 of the car at y 50-57 cover the upstream row (57) at frame 0, not the
+    # line (60); its bottom meets the line at frame 3
+    decided, _ = run([(70, 50, 0, 1)], frames=60)
+    assert [(d, f) for d, f, _ in decided] == [("in", 3)]
+    # moving up: at frame 0 the car (y 56-63) covers all three rows, its bottom below the line;
+    # its bottom is last on the line's row at frame 3 (y 53-60), and the loop sees it leave
+    decided, _ = run([(110, 56, 0, -1)], frames=60)
+    assert [(d, f) for d, f, _ in decided] == [("out", 3)]
 
 
 def test_a_car_standing_on_the_line_keeps_the_loops_state_bounded():

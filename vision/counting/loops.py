@@ -10,11 +10,13 @@ traffic engineer's video detector watches a lane with a "virtual loop":
   median of the first ``warmup_s``; then each sample learns at ``alpha`` while it is road).
 - A *blob* is a run of foreground samples along the line (gaps up to ``GAP_PX`` closed) followed
   from frame to frame while its runs overlap; it ends ``CLOSE_FRAMES`` frames after its last run.
-- A blob is a crossing when all three rows saw it arrive (not one already there when the loop
-  started), in turn, and the mean times it sat on the two outer rows differ (the side it
-  reached first is the side it came from: the direction); the frame is when its bottom met the
-  line, as the line counter anchors a box: the first frame on the line for a road user moving
-  down the picture, the last for one moving up.
+- A blob is a crossing when all three rows saw it, in turn, and the mean times it sat on the
+  two outer rows differ (the side it reached first is the side it came from: the direction);
+  the frame is when its bottom met the line, as the line counter anchors a box: the first frame
+  on the line for a road user moving down the picture, the last for one moving up. A blob
+  already on the rows when the loop started counts only when that moment came after the start
+  (moving down: the line's row lit later; moving up: it left the rows in turn), so a restart
+  keeps the crossings in progress and adds none that happened before it.
 - It counts only what the line counter did not: a track seen crossing the line the same way
   (counted or not in the end) within ``hold_s`` of the blob's crossing, whose box there (grown
   by one box height above and below, a tenth of its width to the sides) covers the blob's
@@ -285,8 +287,6 @@ class VirtualLoop:
                      blob.min_lo, blob.max_hi, blob.width_px, blob.width_px * model_scale,
                      blob.mass)  # fmt: skip
         frames = blob.last_frame - blob.first_frame + 1
-        if blob.first_t_s == self._t0_s:
-            return None  # on the rows when the loop started: its arrival was not seen
         if frames < MIN_FRAMES or blob.width_px < MIN_WIDTH_PX or blob.on_line_frames < MIN_FRAMES:
             return None
         if min(blob.mass) == 0 or blob.mass[1] < MIN_FILL * blob.on_line_frames * blob.width_px:
@@ -306,6 +306,16 @@ class VirtualLoop:
         if blob.last_t_s - blob.first_t_s < MIN_DURATION_S:
             return None
         moving_down = self._down_if_in == (direction == "in")
+        if blob.first_t_s == self._t0_s:  # on the rows when the loop started
+            # moving down, its bottom (the box's anchor) leads: it met the line when the blob
+            # first lit the line's row, which must come after the start; moving up it trails:
+            # the blob must leave the rows in turn, the line's row after the start
+            if moving_down:
+                seen = blob.on_line_first[1] > self._t0_s
+            else:
+                seen = last[0] < last[2] and blob.on_line_last[1] > self._t0_s
+            if not seen:
+                return None  # its bottom may have met the line before the loop started
         frame, t = blob.on_line_first if moving_down else blob.on_line_last
         for k, (claim_dir, t_claim, inside) in enumerate(self._claims):
             if claim_dir == direction and abs(t_claim - t) <= self.config.hold_s \

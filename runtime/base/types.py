@@ -177,6 +177,8 @@ class Packet:
             saw it; ``detections`` are the last tracked ones (for the annotated video).
         crossings_seen: line crossings of tracks seen on this frame, final or not (the
             analytics stage): (line id, direction, wall time s, box x0, y0, x1, y1 px).
+        crossings_dropped: crossings seen on an earlier frame that the line counter dropped when
+            they became final (the analytics stage): (line id, direction, wall time s as seen).
     """
 
     frame: Frame
@@ -191,3 +193,4 @@ class Packet:
     crossings_seen: list[tuple[str, str, float, float, float, float, float]] = field(
         default_factory=list
     )
+    crossings_dropped: list[tuple[str, str, float]] = field(default_factory=list)

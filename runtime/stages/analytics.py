@@ -124,6 +124,7 @@ class AnalyticsStage(Stage):
         )
         for counter in self.analytics.counters:
             packet.crossings_seen += [(counter.config.id, *seen) for seen in counter.pop_seen()]
+            packet.crossings_dropped += [(counter.config.id, *d) for d in counter.pop_dropped()]
         return packet
 
     def forget(self, track_ids: Sequence[int]) -> list[Any]:

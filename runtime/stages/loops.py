@@ -5,7 +5,8 @@ empty road, every frame the vehicle stages see. A road user that crossed where t
 saw no track cross, and that stands under ``loops.below_px`` in the model input (too small for
 the detector), is a crossing of class ``loops.class_name`` with a negative tracker id (no track
 behind it). Runs after "analytics", whose line counters hand over the crossings they saw
-(``packet.crossings_seen``).
+(``packet.crossings_seen``), and later the ones they dropped (``packet.crossings_dropped``): a
+blob such a crossing claimed counts after all.
 Built for a camera with lines unless ``loops: {mode: off}``.
 """
 
@@ -62,9 +63,13 @@ class LoopsStage(Stage):
         claims: dict[str, list] = {}
         for line_id, *seen in packet.crossings_seen:
             claims.setdefault(line_id, []).append(seen)
+        released: dict[str, list] = {}
+        for line_id, *dropped in packet.crossings_dropped:
+            released.setdefault(line_id, []).append(dropped)
         for loop, scale in zip(self._loops, self._scales, strict=True):
             decided = loop.update(frame.image, frame.index, frame.t_wall_s, scale,
-                                  claims.get(loop.line.id, ()))  # fmt: skip
+                                  claims.get(loop.line.id, ()),
+                                  released.get(loop.line.id, ()))  # fmt: skip
             packet.events.extend(self._events(loop, decided))
         return packet
 

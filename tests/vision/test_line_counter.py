@@ -29,10 +29,14 @@ def make_counter(start=(0.0, 100.0), end=(200.0, 100.0), **kw) -> LineCounter:
     return LineCounter(config, device_id="box1", source_id="cam", class_names=CLASSES)
 
 
-def run_path(counter: LineCounter, path_xy, tracker_id: int = 1, cls=2, first_frame: int = 0):
-    """Feed one track along ``path_xy``; return every event (pending ones made final at the end)."""
+def run_path(
+    counter: LineCounter, path_xy, tracker_id: int = 1, cls=2, first_frame: int = 0, stay: int = 3
+):
+    """Feed one track along ``path_xy``, then ``stay`` frames more at its last point (a track
+    output on fewer than ``MIN_TRACK_FRAMES`` frames never counts); return every event (pending
+    ones made final at the end)."""
     events = []
-    for k, xy in enumerate(path_xy):
+    for k, xy in enumerate(list(path_xy) + [path_xy[-1]] * stay):
         events += counter.update(
             make_tracked([tracker_id], [xy], cls), make_frame(index=first_frame + k, fps=FPS)
         )
@@ -227,7 +231,8 @@ def test_missing_frames_between_sides_still_count() -> None:
     counter = make_counter()
     events = counter.update(make_tracked([7], [(50, 80)]), make_frame(index=0, fps=FPS))
     events += counter.update(Detections.empty(), make_frame(index=1, fps=FPS))
-    events += counter.update(make_tracked([7], [(50, 130)]), make_frame(index=9, fps=FPS))
+    for k in range(9, 12):
+        events += counter.update(make_tracked([7], [(50, 130)]), make_frame(index=k, fps=FPS))
     events += counter.flush()
     assert [(e.tracker_id, e.direction) for e in events] == [(7, "in")]
 
@@ -240,9 +245,10 @@ def test_many_tracks_at_once_and_untracked_rows_ignored() -> None:
     events = counter.update(
         make_tracked(ids, before, cls=[2, 3, 2, 2]), make_frame(index=0, fps=FPS)
     )
-    events += counter.update(
-        make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(index=1, fps=FPS)
-    )
+    for k in range(1, 4):
+        events += counter.update(
+            make_tracked(ids, after, cls=[2, 3, 2, 2]), make_frame(index=k, fps=FPS)
+        )
     events += counter.flush()
     assert sorted((e.tracker_id, e.direction, e.class_name) for e in events) == [
         (1, "in", "car"),
@@ -300,11 +306,29 @@ def test_forget_evicts_state() -> None:
     assert counter.forget([2, 3, 99]) == []
     assert counter.tracked_state_count == 1
     # a forgotten track has no side any more: its next position alone cannot cross
-    events = counter.update(
-        make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(index=1, fps=FPS)
-    )
+    events = []
+    for k in range(1, 4):
+        events += counter.update(
+            make_tracked([1, 2], [(20, 110), (40, 110)]), make_frame(index=k, fps=FPS)
+        )
     events += counter.flush()
     assert [e.tracker_id for e in events] == [1]
+
+
+def test_a_track_output_on_too_few_frames_does_not_count_and_is_reported() -> None:
+    """A box confirmed for a moment (a merging motion blob, a switch to the road user behind)
+    whose bottom jumped over the line: dropped, and reported for the virtual loops."""
+    from carbonedge.vision.counting.line import MIN_TRACK_FRAMES
+
+    counter = make_counter()
+    path = [(50, 80 + 15 * k) for k in range(MIN_TRACK_FRAMES - 1)]  # y 80, 95, 110: 3 frames
+    assert run_path(counter, path, stay=0) == []
+    seen = counter.pop_seen()
+    assert [s[0] for s in seen] == ["in"]
+    assert counter.pop_dropped() == [("in", seen[0][1])] and counter.pop_dropped() == []
+    counter = make_counter()  # one frame more: it counts, nothing dropped
+    assert [e.direction for e in run_path(counter, path, stay=1)] == ["in"]
+    assert counter.pop_dropped() == []
 
 
 def test_idle_tracks_are_evicted_and_state_stays_bounded() -> None:

@@ -25,12 +25,12 @@ def road(t: int, cars: list[tuple[float, float, int, int]]) -> np.ndarray:
     return image
 
 
-def run(cars, frames=200, scale=1.0, claims=None, config=None):
+def run(cars, frames=200, scale=1.0, claims=None, config=None, released=None):
     loop = VirtualLoop(LINE, (H, W), config or LoopsConfig())
     out = []
     for t in range(frames):
         seen = (claims or {}).get(t, ())
-        out += loop.update(road(t, cars), t, t / FPS, scale, seen)
+        out += loop.update(road(t, cars), t, t / FPS, scale, seen, (released or {}).get(t, ()))
     return out + loop.flush(scale), loop
 
 
@@ -60,6 +60,18 @@ def test_a_crossing_the_line_counter_saw_is_claimed_once():
     decided, loop = run([(70, -100, 0, 1), (72, -140, 0, 1)], frames=260, claims=claim)
     assert loop.claimed == 1
     assert len(decided) == 1 and abs(decided[0][1] - 192) <= 1  # the second car is the loop's
+
+
+def test_a_claim_the_line_counter_drops_later_gives_the_blob_back():
+    # the counter saw a track cross with the car (frame 152), then dropped that crossing when
+    # it became final (frame 230: a track output on too few frames, a box that jumped back)
+    claim = {152: [("in", 152 / FPS, 68.0, 52.0, 80.0, 61.0)]}
+    decided, loop = run([(70, -100, 0, 1)], frames=260, claims=claim)
+    assert decided == [] and loop.claimed == 1
+    released = {230: [("in", 152 / FPS)], 231: [("in", 152 / FPS)]}  # twice: counted once
+    decided, loop = run([(70, -100, 0, 1)], frames=260, claims=claim, released=released)
+    assert [d for d, _, _ in decided] == ["in"] and abs(decided[0][1] - 152) <= 1
+    assert loop.claimed == 0
 
 
 def test_a_claim_elsewhere_on_the_line_or_the_other_way_does_not_hide_the_car():

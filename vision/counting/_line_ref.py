@@ -43,6 +43,7 @@ class ReferenceLineCounter(LineCounter):
         st = self._state
         ids = tracked.tracker_id[rows]
         slots = st.slots_for(ids, frame.t_mono_s)
+        st["frames"][slots] += 1
         st["class_id"][slots] = tracked.class_id[rows]
         xy = tracked.anchors_xy(self.config.anchor)[rows].astype(np.float64)
         dist = self._signed_distance(xy)

@@ -20,7 +20,9 @@ traffic engineer's video detector watches a lane with a "virtual loop":
 - It counts only what the line counter did not: a track seen crossing the line the same way
   (counted or not in the end) within ``hold_s`` of the blob's crossing, whose box there (grown
   by one box height above and below, a tenth of its width to the sides) covers the blob's
-  samples on the line, claims it (one blob per track crossing). And it counts only road users
+  samples on the line, claims it (one blob per track crossing); should the counter drop that
+  crossing when it becomes final (``LineCounter.pop_dropped``), the claim is released and a blob
+  it claimed counts after all. And it counts only road users
   small for the model (the blob's width along the line, in the model input's px, under
   ``below_px``; the caller gives the scale along the line): the larger ones are the
   detector's.
@@ -175,6 +177,9 @@ class VirtualLoop:
         # the counter's crossings, newest last; bounded: a vehicle standing on the line keeps its
         # blob open (and the claims since its first frame) for as long as it stands
         self._claims: deque[tuple[str, float, NDArray[np.bool_]]] = deque(maxlen=MAX_CLAIMS)
+        # blobs a claim took, until the counter drops that crossing (if ever): (claim direction,
+        # claim time, the blob's crossing), newest last
+        self._taken: deque[tuple[str, float, tuple[str, int, float]]] = deque(maxlen=MAX_CLAIMS)
         self._t0_s: float | None = None
         self._active: list[LoopBlob] = []
         self._closed: list[LoopBlob] = []
@@ -189,9 +194,12 @@ class VirtualLoop:
         t_s: float,
         model_scale: float,
         claims: Sequence[tuple[str, float, float, float, float, float]] = (),
+        released: Sequence[tuple[str, float]] = (),
     ) -> list[tuple[str, int, float]]:
         """One frame. ``claims``: the line counter's crossings seen on it (direction, wall time
-        s, box x0, y0, x1, y1 px). Returns the crossings decided now: (direction, frame, t_s)."""
+        s, box x0, y0, x1, y1 px); ``released``: those of them it dropped since (direction, wall
+        time s as seen). Returns the crossings decided now: (direction, frame, t_s)."""
+        out = self._release(released) if released else []
         for direction, t_claim, x0, y0, x1, y1 in claims:
             dx, dy = 0.1 * (x1 - x0) + 1.0, y1 - y0
             px = self.points
@@ -204,10 +212,29 @@ class VirtualLoop:
                 self._t0_s = t_s
             self._warmup.append((samples, frame, t_s))
             if t_s - self._t0_s < self.config.warmup_s and len(self._warmup) < WARMUP_MAX_FRAMES:
-                return []
-            return self._start(model_scale)
+                return out
+            return out + self._start(model_scale)
         self._step(samples, frame, t_s)
-        return self._decide(t_s, model_scale)
+        return out + self._decide(t_s, model_scale)
+
+    def _release(self, released: Sequence[tuple[str, float]]) -> list[tuple[str, int, float]]:
+        """The counter dropped these crossings: their claims go, and a blob one of them took
+        is a crossing after all (returned)."""
+        out = []
+        for direction, t_claim in released:
+            for k, (d, t, _) in enumerate(self._claims):
+                if d == direction and t == t_claim:
+                    del self._claims[k]
+                    break
+            for k, (d, t, crossing) in enumerate(self._taken):
+                if d == direction and t == t_claim:
+                    del self._taken[k]
+                    self.claimed -= 1
+                    logger.debug("line %s: track crossing at %.2f dropped; crossing %s at "
+                                 "frame %d", self.line.id, t_claim, *crossing[:2])  # fmt: skip
+                    out.append(crossing)
+                    break
+        return out
 
     def flush(self, model_scale: float) -> list[tuple[str, int, float]]:
         """End of an interval or of the source: decide every closed blob now (a blob still on
@@ -321,6 +348,7 @@ class VirtualLoop:
             if claim_dir == direction and abs(t_claim - t) <= self.config.hold_s \
                     and inside[blob.min_lo : blob.max_hi + 1].any():  # fmt: skip
                 del self._claims[k]  # one track crossing claims one blob
+                self._taken.append((claim_dir, t_claim, (direction, frame, t)))
                 self.claimed += 1
                 logger.debug("line %s: claimed by a track crossing at %.2f", self.line.id, t_claim)
                 return None

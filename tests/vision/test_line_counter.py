@@ -392,3 +392,27 @@ def test_with_bytetrack_counts_each_vehicle_once_and_forgets_removed_tracks() ->
         counter.update(tracker.update(Detections.empty()), make_frame(index=k, fps=FPS))
         counter.forget(tracker.pop_removed())
     assert counter.tracked_state_count == 0
+
+
+def _inner_box(inner_bottom_above_px: float) -> list[LineCrossed]:
+    """A 100 x 60 px box (track 1) drives down through the line with a 40 x 20 px box (track 2)
+    inside it, whose bottom lies ``inner_bottom_above_px`` above the big box's (4 px a frame:
+    25 px is 0.2 s, within ``DUPLICATE_S``)."""
+    counter = make_counter()
+    events = []
+    for k in range(20):
+        y1 = 80.0 + 4 * k  # the big box's bottom: crosses y = 100 at k = 5
+        y2 = y1 - inner_bottom_above_px
+        boxes = np.array([[20, y1 - 60, 120, y1], [50, y2 - 20, 90, y2]], np.float32)
+        tracked = make_detections(boxes, class_id=2, tracker_id=np.array([1, 2]))
+        events += counter.update(tracked, make_frame(index=k, fps=FPS))
+    return events + counter.flush()
+
+
+def test_a_second_box_on_one_vehicle_counts_once_a_road_user_beyond_it_counts_too() -> None:
+    # the inner box stands on the same ground: a second box on that vehicle (a lorry's "van" box
+    # inside its "truck" box), not counted
+    assert [e.tracker_id for e in _inner_box(4.0)] == [1]
+    # the inner box stands 25 px higher (more than half its height): a road user beyond the
+    # first, seen over it (a far-lane car behind a near-lane one), counted too
+    assert sorted(e.tracker_id for e in _inner_box(25.0)) == [1, 2]

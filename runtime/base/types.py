@@ -176,7 +176,8 @@ class Packet:
         strided: a frame between detection strides (``runtime/stride.py``): no vehicle stage
             saw it; ``detections`` are the last tracked ones (for the annotated video).
         crossings_seen: line crossings of tracks seen on this frame, final or not (the
-            analytics stage): (line id, direction, wall time s, box x0, y0, x1, y1 px).
+            analytics stage): (line id, direction, wall time s, box x0, y0, x1, y1 px, the
+            track's class so far).
         crossings_dropped: crossings seen on an earlier frame that the line counter dropped when
             they became final (the analytics stage): (line id, direction, wall time s as seen).
     """
@@ -190,7 +191,7 @@ class Packet:
     ended_track_ids: list[int] = field(default_factory=list)
     backfill_xyxy: dict[int, Any] = field(default_factory=dict)
     strided: bool = False
-    crossings_seen: list[tuple[str, str, float, float, float, float, float]] = field(
+    crossings_seen: list[tuple[str, str, float, float, float, float, float, str]] = field(
         default_factory=list
     )
     crossings_dropped: list[tuple[str, str, float]] = field(default_factory=list)

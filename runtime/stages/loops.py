@@ -3,8 +3,10 @@
 One ``VirtualLoop`` per line (``vision/counting/loops.py``): the line's pixels against the
 empty road, every frame the vehicle stages see. A road user that crossed where the line counter
 saw no track cross, and that stands under ``loops.below_px`` in the model input (too small for
-the detector), is a crossing of class ``loops.class_name`` with a negative tracker id (no track
-behind it). Runs after "analytics", whose line counters hand over the crossings they saw
+the detector), is a crossing with a negative tracker id (no track behind it). Its class is the
+one most of the line's tracked crossings so far had (from ``CLASS_FROM`` of them: a loop on a
+zebra crossing counts pedestrians, one on a carriageway cars), else ``loops.class_name``. Runs
+after "analytics", whose line counters hand over the crossings they saw
 (``packet.crossings_seen``), and later the ones they dropped (``packet.crossings_dropped``): a
 blob such a crossing claimed counts after all.
 Built for a camera with lines unless ``loops: {mode: off}``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from typing import Any
 
 from carbonedge.runtime.base.events import LineCrossed
@@ -23,6 +26,9 @@ from carbonedge.runtime.base.types import Packet
 logger = logging.getLogger(__name__)
 
 __all__ = ["LoopsStage"]
+
+#: A line's loop crossings take the class most of its tracked crossings had, from this many on.
+CLASS_FROM = 5
 
 
 @register_stage
@@ -38,6 +44,7 @@ class LoopsStage(Stage):
         self._frame_hw: tuple[int, int] | None = None
         self._serial = 0
         self._scales: list[float] = []  # per line: model px per frame px along it
+        self._classes: dict[str, Counter[str]] = {line.id: Counter() for line in self.lines}
 
     @classmethod
     def build(cls, camera: Any, context: StageContext) -> LoopsStage | None:
@@ -61,8 +68,9 @@ class LoopsStage(Stage):
                         self.context.camera_id, [line.id for line in self.lines],
                         self.config.below_px, in_frame)  # fmt: skip
         claims: dict[str, list] = {}
-        for line_id, *seen in packet.crossings_seen:
+        for line_id, *seen, class_name in packet.crossings_seen:
             claims.setdefault(line_id, []).append(seen)
+            self._classes[line_id][class_name] += 1
         released: dict[str, list] = {}
         for line_id, *dropped in packet.crossings_dropped:
             released.setdefault(line_id, []).append(dropped)
@@ -78,6 +86,14 @@ class LoopsStage(Stage):
             self.context.emit_late(self._events(loop, loop.flush(scale)))
         return {}
 
+    def class_of(self, line_id: str) -> str:
+        """What a loop crossing on this line counts as: the class most of its tracked crossings
+        had, once there are ``CLASS_FROM``, else ``loops.class_name``."""
+        seen = self._classes[line_id]
+        if seen.total() < CLASS_FROM:
+            return self.config.class_name
+        return seen.most_common(1)[0][0]
+
     def _events(self, loop: Any, decided: list[tuple[str, int, float]]) -> list[LineCrossed]:
         out = []
         for direction, frame, t_s in decided:
@@ -85,7 +101,7 @@ class LoopsStage(Stage):
             out.append(LineCrossed(
                 device_id=self.context.device_id, source_id=self.context.camera_id,
                 line_id=loop.line.id, tracker_id=-self._serial, direction=direction,
-                class_name=self.config.class_name, frame_index=frame, t_wall_s=t_s,
+                class_name=self.class_of(loop.line.id), frame_index=frame, t_wall_s=t_s,
             ))  # fmt: skip
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_frame
 
 from carbonedge.vision.counting.line import LineConfig
 from carbonedge.vision.counting.loops import LoopsConfig, VirtualLoop
@@ -143,3 +144,24 @@ def test_a_car_standing_on_the_line_keeps_the_loops_state_bounded():
         loop.update(image, t, t / FPS, 1.0, [("in", t / FPS, *claim[0][2:])])
     assert len(loop._claims) <= MAX_CLAIMS
     assert len(loop._active) == 1 and loop._active[0].on_line_frames > 1000
+
+
+def test_a_loop_crossing_takes_the_class_most_of_its_lines_tracked_crossings_had():
+    """The stage labels a loop crossing "car" (``class_name``) until its line has seen
+    ``CLASS_FROM`` tracked crossings, then with their most common class (a zebra: pedestrians)."""
+    from types import SimpleNamespace
+
+    from carbonedge.runtime.base.stage import StageContext
+    from carbonedge.runtime.base.types import Packet
+    from carbonedge.runtime.stages.loops import CLASS_FROM, LoopsStage
+
+    detector = SimpleNamespace(model_px_per_frame_px_xy=lambda hw: (1.0, 1.0))
+    stage = LoopsStage(SimpleNamespace(lines=[LINE], loops=LoopsConfig()), detector)
+    stage.start(StageContext(device_id="box", camera_id="cam", fps=FPS))
+    kinds = ["pedestrian"] * (CLASS_FROM - 2) + ["car", "pedestrian"]
+    for t, kind in enumerate(kinds):
+        assert stage.class_of("L") == "car"
+        seen = [("L", "in", t / FPS, 0.0, 0.0, 1.0, 1.0, kind)]
+        stage.process(Packet(frame=make_frame(road(t, []), index=t, fps=FPS),
+                             crossings_seen=seen))  # fmt: skip
+    assert stage.class_of("L") == "pedestrian"

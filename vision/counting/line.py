@@ -137,7 +137,7 @@ class LineCounter:
         #: counted): (direction, wall time s, box x0, y0, x1, y1 px); the owner drains it
         #: (``pop_seen``). Virtual loops (``vision/counting/loops.py``) leave these road users
         #: to the counter.
-        self._seen: list[tuple[str, float, float, float, float, float]] = []
+        self._seen: list[tuple[str, float, float, float, float, float, str]] = []
         #: Seen crossings dropped when they became final: (direction, wall time s); ``pop_dropped``.
         self._dropped: list[tuple[str, float]] = []
         self._kernel = line_observe_kernel()
@@ -164,8 +164,9 @@ class LineCounter:
             st["prev_dist"], st["cross_px"], st["counted"], st["class_id"], self._crossings,
         )  # fmt: skip
 
-    def pop_seen(self) -> list[tuple[str, float, float, float, float, float]]:
-        """The crossings seen since the last call: (direction, wall time s, box x0, y0, x1, y1)."""
+    def pop_seen(self) -> list[tuple[str, float, float, float, float, float, str]]:
+        """The crossings seen since the last call: (direction, wall time s, box x0, y0, x1, y1,
+        the track's voted class so far)."""
         seen, self._seen = self._seen, []
         return seen
 
@@ -257,7 +258,10 @@ class LineCounter:
                 logger.debug("line %s: track %d crossed inside track %d's box; not counted",
                              self.config.id, int(ids[k]), tid)  # fmt: skip
                 return  # its "counted" stays set: this track never counts on this line
-        self._seen.append((direction, frame.t_wall_s, *map(float, xyxy[k])))
+        slot = self._state.slot(int(ids[k]))
+        class_id = -1 if slot is None else int(self._state["class_id"][slot])
+        self._seen.append((direction, frame.t_wall_s, *map(float, xyxy[k]),
+                           self._class_name(class_id)))  # fmt: skip
         self._pending[int(ids[k])] = _Pending(
             direction, frame.index, frame.t_wall_s, frame.t_mono_s,
             None if speed is None or not np.isfinite(speed) else round(speed, 1),

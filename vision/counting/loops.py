@@ -29,7 +29,8 @@ traffic engineer's video detector watches a lane with a "virtual loop":
 
 Two road users side by side in touching runs, or bumper to bumper without a gap of road between
 them on the line, make one blob: the loop undercounts dense queues and never splits a merged
-pair. Its class is ``class_name`` (a loop sees no shape).
+pair. A loop sees no shape: its stage (``runtime/stages/loops.py``) gives a crossing the class most
+of the line's tracked crossings had, or ``class_name`` until it has seen a few.
 """
 
 from __future__ import annotations
@@ -80,7 +81,12 @@ class LoopsConfig(StrictModel):
     hold_s: float = Field(
         1.0, ge=0.0, description="a tracked box this soon after the blob still claims it, s"
     )
-    class_name: str = Field("car", min_length=1, description="the class a loop crossing counts as")
+    class_name: str = Field(
+        "car",
+        min_length=1,
+        description="the class a loop crossing counts as until its line has seen 5 tracked "
+        "crossings (then: the class most of them had)",
+    )
 
     @model_validator(mode="before")
     @classmethod

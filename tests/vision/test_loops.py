@@ -165,3 +165,5 @@ def test_a_loop_crossing_takes_the_class_most_of_its_lines_tracked_crossings_had
         stage.process(Packet(frame=make_frame(road(t, []), index=t, fps=FPS),
                              crossings_seen=seen))  # fmt: skip
     assert stage.class_of("L") == "pedestrian"
+    [event] = stage._events(stage._loops[0], [("in", 9, 9 / FPS)])  # what a loop crossing emits
+    assert (event.class_name, event.tracker_id) == ("pedestrian", -1)

@@ -292,23 +292,20 @@ class LineCounter:
                 continue
             slot = st.slot(tid)
             back_since = self._back_since.pop(tid, None)
-            back = slot is not None and back_since is not None
-            if back and st["seen_s"][slot] - back_since >= RECROSS_S:
+            why = None
+            if slot is not None and back_since is not None \
+                    and st["seen_s"][slot] - back_since >= RECROSS_S:  # fmt: skip
                 # its box jumped over the line and back (reshaped on a queued or occluded
-                # vehicle): not a crossing; a later one counts
-                st["counted"][slot] = False
-                logger.debug("line %s: track %d seen back over the line for %.2f s; %s crossing "
-                             "at frame %d dropped", self.config.id, tid,
-                             st["seen_s"][slot] - back_since, pending.direction,
-                             pending.frame_index)  # fmt: skip
-                self._dropped.append((pending.direction, pending.t_wall_s))
-                continue
-            if slot is not None and st["frames"][slot] < MIN_TRACK_FRAMES:
+                # vehicle)
+                why = f"seen back over the line for {st['seen_s'][slot] - back_since:.2f} s"
+            elif slot is not None and st["frames"][slot] < MIN_TRACK_FRAMES:
                 # seen for a moment: a box on a merging blob or switching road users
+                why = f"output on {int(st['frames'][slot])} frames"
+            if why is not None:  # not a crossing; a later one of the track counts
                 st["counted"][slot] = False
-                logger.debug("line %s: track %d output on %d frames; %s crossing at frame %d "
-                             "dropped", self.config.id, tid, int(st["frames"][slot]),
-                             pending.direction, pending.frame_index)  # fmt: skip
+                logger.debug("line %s: track %d %s; %s crossing at frame %d dropped",
+                             self.config.id, tid, why, pending.direction,
+                             pending.frame_index)  # fmt: skip
                 self._dropped.append((pending.direction, pending.t_wall_s))
                 continue
             class_id = -1 if slot is None else int(st["class_id"][slot])
